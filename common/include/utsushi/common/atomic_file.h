@@ -1,0 +1,46 @@
+#pragma once
+// AtomicFile: an output file written under a temporary name in the same
+// directory and renamed over the final name only by an explicit commit().
+// The destructor never commits: a run that fails, is cancelled or is killed
+// never leaves a file under the final name that looks complete. (After kill -9
+// the temporary ".NAME.utsushi-PID.tmp" may remain; it never has the final name.)
+
+#include <string>
+
+#include "utsushi/common/error.h"
+#include "utsushi/common/fd.h"
+
+namespace utsushi {
+
+class AtomicFile {
+ public:
+  // Creates the temporary file next to `final_path` (mode 0644). Fails when the
+  // directory does not exist or is not writable.
+  static Result<AtomicFile> create(const std::string& final_path);
+
+  AtomicFile(AtomicFile&& other) noexcept;
+  AtomicFile& operator=(AtomicFile&&) = delete;
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  // Removes the temporary file if commit() did not succeed.
+  ~AtomicFile();
+
+  int fd() const noexcept { return m_fd.get(); }
+  const std::string& temp_path() const noexcept { return m_temp_path; }
+  const std::string& final_path() const noexcept { return m_final_path; }
+
+  // fsync the data, rename to the final name (replacing any file there), fsync
+  // the directory. After success the object no longer owns a temporary.
+  Result<void> commit();
+
+ private:
+  AtomicFile(Fd fd, std::string temp_path, std::string final_path)
+      : m_fd(std::move(fd)), m_temp_path(std::move(temp_path)), m_final_path(std::move(final_path)) {}
+
+  Fd m_fd;
+  std::string m_temp_path;
+  std::string m_final_path;
+  bool m_committed = false;
+};
+
+}  // namespace utsushi

@@ -1,0 +1,53 @@
+#pragma once
+// Fd: move-only owner of a POSIX file descriptor, closed on destruction.
+// Plus the few I/O helpers every module needs: full-length pread/pwrite that
+// retry on EINTR and short transfers.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+
+#include "utsushi/common/error.h"
+
+namespace utsushi {
+
+class Fd {
+ public:
+  Fd() noexcept = default;
+  explicit Fd(int fd) noexcept : m_fd(fd) {}
+  Fd(Fd&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
+  Fd& operator=(Fd&& other) noexcept;
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd();
+
+  int get() const noexcept { return m_fd; }
+  explicit operator bool() const noexcept { return m_fd >= 0; }
+  // Gives up ownership without closing.
+  int release() noexcept { return std::exchange(m_fd, -1); }
+  // Closes now and reports the error close() returned (data may be lost on NFS).
+  Result<void> close();
+
+ private:
+  int m_fd = -1;
+};
+
+// open(2) with O_CLOEXEC added; the error names `path`.
+Result<Fd> open_fd(const std::string& path, int flags, unsigned mode = 0644);
+
+// Reads exactly buf.size() bytes at `offset`. Reading past end of file is an
+// out_of_range error naming `what` (the file or device being read).
+Result<void> pread_full(int fd, std::span<std::uint8_t> buf, std::uint64_t offset,
+                        std::string_view what);
+// Reads up to buf.size() bytes at `offset`; returns how many were read (less only at EOF).
+Result<std::size_t> pread_some(int fd, std::span<std::uint8_t> buf, std::uint64_t offset,
+                               std::string_view what);
+// Writes all of buf at `offset`.
+Result<void> pwrite_full(int fd, std::span<const std::uint8_t> buf, std::uint64_t offset,
+                         std::string_view what);
+// Writes all of buf at the current position (pipes, sockets).
+Result<void> write_full(int fd, std::span<const std::uint8_t> buf, std::string_view what);
+
+}  // namespace utsushi

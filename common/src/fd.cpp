@@ -1,0 +1,111 @@
+#include "utsushi/common/fd.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+namespace utsushi {
+
+Fd& Fd::operator=(Fd&& other) noexcept {
+  if (this != &other) {
+    if (m_fd >= 0) {
+      ::close(m_fd);
+    }
+    m_fd = std::exchange(other.m_fd, -1);
+  }
+  return *this;
+}
+
+Fd::~Fd() {
+  if (m_fd >= 0) {
+    ::close(m_fd);  // errors here cannot be reported; callers that care use close()
+  }
+}
+
+Result<void> Fd::close() {
+  if (m_fd < 0) {
+    return {};
+  }
+  int fd = std::exchange(m_fd, -1);
+  if (::close(fd) != 0 && errno != EINTR) {  // never retry close (the fd is gone)
+    return fail_errno(errno, "close");
+  }
+  return {};
+}
+
+Result<Fd> open_fd(const std::string& path, int flags, unsigned mode) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    return fail_errno(errno, "cannot open '" + path + "'");
+  }
+  return Fd(fd);
+}
+
+Result<std::size_t> pread_some(int fd, std::span<std::uint8_t> buf, std::uint64_t offset,
+                               std::string_view what) {
+  std::size_t done = 0;
+  while (done < buf.size()) {
+    ssize_t n = ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return fail_errno(errno, std::string(what) + ": read at offset " + std::to_string(offset + done));
+    }
+    if (n == 0) {
+      break;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return done;
+}
+
+Result<void> pread_full(int fd, std::span<std::uint8_t> buf, std::uint64_t offset,
+                        std::string_view what) {
+  std::size_t n = UTSUSHI_TRY(pread_some(fd, buf, offset, what));
+  if (n != buf.size()) {
+    return fail(Errc::out_of_range, std::string(what) + ": unexpected end of file at offset " +
+                                        std::to_string(offset + n) + " (wanted " +
+                                        std::to_string(buf.size()) + " bytes at " +
+                                        std::to_string(offset) + ")");
+  }
+  return {};
+}
+
+Result<void> pwrite_full(int fd, std::span<const std::uint8_t> buf, std::uint64_t offset,
+                         std::string_view what) {
+  std::size_t done = 0;
+  while (done < buf.size()) {
+    ssize_t n = ::pwrite(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return fail_errno(errno, std::string(what) + ": write at offset " + std::to_string(offset + done));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+Result<void> write_full(int fd, std::span<const std::uint8_t> buf, std::string_view what) {
+  std::size_t done = 0;
+  while (done < buf.size()) {
+    ssize_t n = ::write(fd, buf.data() + done, buf.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return fail_errno(errno, std::string(what) + ": write");
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+}  // namespace utsushi

@@ -1,0 +1,79 @@
+#pragma once
+// Filters: drivers stacked on another BlockDevice. FilterDriver forwards every
+// operation to the device below, so a filter overrides only what it changes
+// (nbdkit's filters, leveldb's EnvWrapper).
+//   WindowFilter  exposes [offset, offset + length) of the device below as a
+//                 device of its own (a partition, an OVA member, an LV).
+
+#include <memory>
+
+#include "utsushi/imagefmt/block_device.h"
+
+namespace utsushi::imagefmt {
+
+class FilterDriver : public BlockDriver {
+ public:
+  // `below` must outlive the filter when not owned; `owned` keeps it alive.
+  explicit FilterDriver(BlockDevice& below) : m_below(below) {}
+  explicit FilterDriver(std::unique_ptr<BlockDevice> owned) : m_below(*owned), m_owned(std::move(owned)) {}
+
+  std::string_view format_name() const override { return m_below.format_name(); }
+  const std::string& description() const override { return m_below.description(); }
+  std::uint64_t size() const override { return m_below.size(); }
+  Capabilities capabilities() const override;
+  Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset) override {
+    return m_below.pread(buf, offset);
+  }
+  Result<void> pwrite(std::span<const std::uint8_t> buf, std::uint64_t offset) override {
+    return m_below.pwrite(buf, offset);
+  }
+  Result<void> zero(std::uint64_t offset, std::uint64_t length, ZeroMode mode) override {
+    return m_below.zero(offset, length, mode);
+  }
+  Result<void> discard(std::uint64_t offset, std::uint64_t length) override {
+    return m_below.discard(offset, length);
+  }
+  Result<void> flush() override { return m_below.flush(); }
+  Result<void> extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out) override;
+
+ protected:
+  BlockDevice& below() noexcept { return m_below; }
+  const BlockDevice& below() const noexcept { return m_below; }
+
+ private:
+  BlockDevice& m_below;
+  std::unique_ptr<BlockDevice> m_owned;
+};
+
+class WindowFilter final : public FilterDriver {
+ public:
+  // Fails (out_of_range) when the window does not lie inside `below`.
+  static Result<std::unique_ptr<BlockDriver>> create(BlockDevice& below, std::uint64_t offset, std::uint64_t length,
+                                                     std::string description);
+
+  const std::string& description() const override { return m_description; }
+  std::uint64_t size() const override { return m_length; }
+  Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset) override {
+    return below().pread(buf, offset + m_offset);
+  }
+  Result<void> pwrite(std::span<const std::uint8_t> buf, std::uint64_t offset) override {
+    return below().pwrite(buf, offset + m_offset);
+  }
+  Result<void> zero(std::uint64_t offset, std::uint64_t length, ZeroMode mode) override {
+    return below().zero(offset + m_offset, length, mode);
+  }
+  Result<void> discard(std::uint64_t offset, std::uint64_t length) override {
+    return below().discard(offset + m_offset, length);
+  }
+  Result<void> extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out) override;
+
+ private:
+  WindowFilter(BlockDevice& below, std::uint64_t offset, std::uint64_t length, std::string description)
+      : FilterDriver(below), m_offset(offset), m_length(length), m_description(std::move(description)) {}
+
+  std::uint64_t m_offset;
+  std::uint64_t m_length;
+  std::string m_description;
+};
+
+}  // namespace utsushi::imagefmt

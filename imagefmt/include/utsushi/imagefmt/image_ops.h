@@ -1,0 +1,52 @@
+#pragma once
+// Whole-image operations behind `utsushi-img`: info, convert, map.
+// Each takes paths and options and returns a result struct the CLI prints as
+// text or JSON.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "utsushi/common/progress.h"
+#include "utsushi/imagefmt/block_driver.h"
+
+namespace utsushi::imagefmt {
+
+struct ImageInfo {
+  std::string filename;
+  std::string format;
+  std::uint64_t virtual_size = 0;
+  std::uint64_t actual_size = 0;  // bytes allocated on the host (st_blocks * 512)
+  std::uint64_t data_bytes = 0;   // guest bytes reported as data by extents
+};
+
+Result<ImageInfo> image_info(const std::string& path, const std::optional<std::string>& format);
+
+struct ConvertOptions {
+  std::optional<std::string> input_format;  // probe when empty
+  std::string output_format = "raw";
+  bool compress = false;
+  std::optional<std::string> compression_type;  // "zstd" | "zlib"
+  unsigned threads = 0;
+  ProgressFn progress;
+};
+
+struct ConvertResult {
+  std::uint64_t virtual_size = 0;
+  std::uint64_t bytes_read = 0;
+  std::uint64_t bytes_written = 0;
+  std::uint64_t bytes_zero = 0;
+  std::uint64_t output_file_size = 0;  // allocated bytes of the output
+  double seconds = 0;
+};
+
+// Converts `input` to `output`. The output is written under a temporary name
+// and renamed into place only when complete; on any failure (including
+// cancellation) no file appears under `output`.
+Result<ConvertResult> convert_image(const std::string& input, const std::string& output,
+                                    const ConvertOptions& options);
+
+// The guest-visible extents of an image.
+Result<std::vector<Extent>> image_map(const std::string& path, const std::optional<std::string>& format);
+
+}  // namespace utsushi::imagefmt

@@ -1,0 +1,84 @@
+#include <fmt/core.h>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "utsushi/common/progress.h"
+#include "utsushi/imagefmt/image_ops.h"
+
+namespace utsushi::img {
+namespace {
+
+struct ConvertOptions {
+  std::string input;
+  std::string output;
+  std::string input_format;
+  std::string output_format = "raw";
+  bool compress = false;
+  std::vector<std::string> format_options;
+  unsigned threads = 0;
+};
+
+imagefmt::ConvertOptions to_library(const ConvertOptions& o) {
+  imagefmt::ConvertOptions c;
+  if (!o.input_format.empty()) {
+    c.input_format = o.input_format;
+  }
+  c.output_format = o.output_format;
+  c.compress = o.compress;
+  c.threads = o.threads;
+  for (const std::string& kv : o.format_options) {
+    auto eq = kv.find('=');
+    std::string key = kv.substr(0, eq);
+    std::string value = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    if (key == "compression_type" && (value == "zstd" || value == "zlib")) {
+      c.compression_type = value;
+    } else {
+      throw cli::Failure(Error(Errc::invalid_argument, "unknown or invalid -o option '" + kv + "'"));
+    }
+  }
+  return c;
+}
+
+void run_convert(cli::Context& ctx, const ConvertOptions& o) {
+  imagefmt::ConvertOptions c = to_library(o);
+  ProgressReporter progress(choose_progress_mode(ctx.options.json, ctx.options.quiet), "convert");
+  c.progress = progress.callback();
+  auto r = cli::value_or_throw(imagefmt::convert_image(o.input, o.output, c));
+  progress.finish();
+  if (ctx.options.json) {
+    nlohmann::json j = {{"type", "result"},
+                        {"status", "ok"},
+                        {"input", o.input},
+                        {"output", o.output},
+                        {"output-format", o.output_format},
+                        {"virtual-size", r.virtual_size},
+                        {"bytes-read", r.bytes_read},
+                        {"bytes-written", r.bytes_written},
+                        {"bytes-zero", r.bytes_zero},
+                        {"output-size", r.output_file_size},
+                        {"seconds", r.seconds}};
+    cli::print_json_line(j.dump());
+  } else if (!ctx.options.quiet) {
+    fmt::print(stderr, "utsushi-img: converted {} to {} ({}): read {}, wrote {}, skipped {} of zeros in {:.2f} s\n",
+               o.input, o.output, o.output_format, format_bytes(r.bytes_read), format_bytes(r.bytes_written),
+               format_bytes(r.bytes_zero), r.seconds);
+  }
+}
+
+}  // namespace
+
+void setup_convert(cli::Context& ctx) {
+  auto opts = std::make_shared<ConvertOptions>();
+  auto* sub = ctx.app.add_subcommand("convert", "Convert an image to another format, skipping zeros");
+  sub->add_option("-f,--source-format", opts->input_format, "Input format (probed when omitted)");
+  sub->add_option("-O,--output-format", opts->output_format, "Output format")->check(CLI::IsMember({"raw"}));
+  sub->add_flag("-c,--compress", opts->compress, "Compress the output (formats that support it)");
+  sub->add_option("-o,--options", opts->format_options, "Format options, e.g. compression_type=zstd");
+  sub->add_option("-m,--threads", opts->threads, "Worker threads (default: one per core)");
+  sub->add_option("INPUT", opts->input, "Input image or block device")->required();
+  sub->add_option("OUTPUT", opts->output, "Output file (written atomically)")->required();
+  sub->callback([&ctx, opts] { run_convert(ctx, *opts); });
+}
+
+}  // namespace utsushi::img

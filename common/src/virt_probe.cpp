@@ -64,6 +64,10 @@ Result<bool> probe_kvm_runs_guests(int timeout_seconds) {
   if (::access("/dev/kvm", R_OK | W_OK) != 0) {
     return false;
   }
+  return probe_guest_boots(Accel::kvm, timeout_seconds);
+}
+
+Result<bool> probe_guest_boots(Accel accel, int timeout_seconds) {
   std::string kernel = find_kernel();
   if (kernel.empty()) {
     return fail(Errc::not_found, "no readable kernel in /boot to probe KVM with");
@@ -76,7 +80,7 @@ Result<bool> probe_kvm_runs_guests(int timeout_seconds) {
   ProcessOptions opts;
   opts.timeout = std::chrono::seconds(timeout_seconds);
   opts.stop_marker = "VFS: ";
-  auto run = UTSUSHI_TRY(run_process({k_qemu, "-accel", "kvm", "-cpu", "host", "-m", "256", "-nodefaults",
+  auto run = UTSUSHI_TRY(run_process({k_qemu, "-accel", std::string(accel_name(accel)), "-cpu", accel == Accel::kvm ? "host" : "max", "-m", "256", "-nodefaults",
                                       "-display", "none", "-no-reboot", "-serial", "stdio", "-kernel", kernel,
                                       "-append", "console=ttyS0 panic=-1 root=/dev/nonexistent"},
                                      opts));

@@ -29,8 +29,12 @@ struct AccelChoice {
 // UTSUSHI_ACCEL environment variable, then the (cached) probe.
 Result<AccelChoice> choose_accel(std::optional<Accel> forced = std::nullopt);
 
-// Runs the probe now, ignoring the cache. True when a KVM guest reached the
-// kernel's root-mount stage within the timeout.
-Result<bool> probe_kvm_runs_guests(int timeout_seconds = 20);
+// Boots the host's newest /boot/vmlinuz-* under `accel` with no disk and no
+// initramfs; true when it reaches the root-mount stage ("VFS: ") within the
+// timeout. With tcg this always works on a healthy host (~2 s).
+Result<bool> probe_guest_boots(Accel accel, int timeout_seconds);
+
+// Runs the KVM probe now, ignoring the cache.
+Result<bool> probe_kvm_runs_guests(int timeout_seconds = 15);
 
 }  // namespace utsushi

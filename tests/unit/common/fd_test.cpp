@@ -1,0 +1,56 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include "test_support.h"
+#include "utsushi/common/fd.h"
+
+using namespace utsushi;
+
+TEST_CASE("fd: Fd closes on destruction and moves ownership", "[fd]") {
+  int raw = ::open("/dev/null", O_RDONLY);
+  REQUIRE(raw >= 0);
+  {
+    Fd a(raw);
+    Fd b(std::move(a));
+    CHECK_FALSE(a);
+    CHECK(b.get() == raw);
+  }
+  CHECK(::fcntl(raw, F_GETFD) == -1);  // closed
+  CHECK(errno == EBADF);
+}
+
+TEST_CASE("fd: open_fd names the path in its error", "[fd]") {
+  auto r = open_fd("/nonexistent/utsushi", O_RDONLY);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code() == Errc::not_found);
+  CHECK(r.error().message().find("/nonexistent/utsushi") != std::string::npos);
+}
+
+TEST_CASE("fd: pread_full reports a short file as out_of_range", "[fd]") {
+  test::TempDir dir;
+  std::string path = dir.file("f");
+  test::make_sparse_file(path, 100);
+  auto fd = open_fd(path, O_RDONLY);
+  REQUIRE(fd);
+  std::vector<std::uint8_t> buf(200);
+  auto r = pread_full(fd->get(), buf, 0, path);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code() == Errc::out_of_range);
+  auto some = pread_some(fd->get(), buf, 50, path);
+  REQUIRE(some);
+  CHECK(*some == 50);
+}
+
+TEST_CASE("fd: pwrite_full then pread_full round-trips", "[fd]") {
+  test::TempDir dir;
+  std::string path = dir.file("f");
+  auto fd = open_fd(path, O_RDWR | O_CREAT);
+  REQUIRE(fd);
+  auto data = test::pattern(1 << 20, 7);
+  REQUIRE(pwrite_full(fd->get(), data, 4096, path));
+  std::vector<std::uint8_t> back(data.size());
+  REQUIRE(pread_full(fd->get(), back, 4096, path));
+  CHECK(back == data);
+}

@@ -6,6 +6,9 @@
 #include <vector>
 
 #include "utsushi/imagefmt/probe.h"
+#include "utsushi/imagefmt/qcow2.h"
+#include "utsushi/imagefmt/ova.h"
+#include "utsushi/imagefmt/vmdk.h"
 
 namespace utsushi::imagefmt {
 namespace {
@@ -19,9 +22,9 @@ Result<std::unique_ptr<BlockDriver>> open_raw_entry(const std::string& path, con
 // (qcow2, vmdk, ova) get their open function here.
 constexpr FormatEntry k_formats[] = {
     {"raw", "raw disk image or block device", open_raw_entry},
-    {"qcow2", "QEMU copy-on-write v2/v3", nullptr},
-    {"vmdk", "VMware virtual disk", nullptr},
-    {"ova", "Open Virtualization Appliance (tar)", nullptr},
+    {"qcow2", "QEMU copy-on-write v2/v3", open_qcow2},
+    {"vmdk", "VMware virtual disk", open_vmdk},
+    {"ova", "Open Virtualization Appliance (tar)", open_ova},
     {"vdi", "VirtualBox disk image", nullptr},
     {"vhd", "Microsoft Virtual Hard Disk", nullptr},
     {"vhdx", "Microsoft Virtual Hard Disk v2", nullptr},

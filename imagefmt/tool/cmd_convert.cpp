@@ -19,6 +19,28 @@ struct ConvertOptions {
   unsigned threads = 0;
 };
 
+// "65536", "64k", "2M" -> bytes.
+std::uint64_t parse_size(const std::string& v) {
+  std::size_t used = 0;
+  std::uint64_t n = 0;
+  try {
+    n = std::stoull(v, &used);
+  } catch (const std::exception&) {
+    throw cli::Failure(Error(Errc::invalid_argument, "invalid size '" + v + "'"));
+  }
+  std::string suffix = v.substr(used);
+  if (suffix == "k" || suffix == "K") {
+    n <<= 10;
+  } else if (suffix == "m" || suffix == "M") {
+    n <<= 20;
+  } else if (suffix == "g" || suffix == "G") {
+    n <<= 30;
+  } else if (!suffix.empty()) {
+    throw cli::Failure(Error(Errc::invalid_argument, "invalid size '" + v + "'"));
+  }
+  return n;
+}
+
 imagefmt::ConvertOptions to_library(const ConvertOptions& o) {
   imagefmt::ConvertOptions c;
   if (!o.input_format.empty()) {
@@ -33,6 +55,14 @@ imagefmt::ConvertOptions to_library(const ConvertOptions& o) {
     std::string value = eq == std::string::npos ? "" : kv.substr(eq + 1);
     if (key == "compression_type" && (value == "zstd" || value == "zlib")) {
       c.compression_type = value;
+    } else if (key == "cpus" && !value.empty()) {
+      c.cpus = static_cast<unsigned>(parse_size(value));
+    } else if (key == "memory" && !value.empty()) {
+      // A plain number is MiB (as in OVF); "4G", "512M" are sizes.
+      bool plain = value.find_first_not_of("0123456789") == std::string::npos;
+      c.memory_mib = plain ? parse_size(value) : parse_size(value) >> 20;
+    } else if (key == "cluster_size" && !value.empty()) {
+      c.cluster_size = parse_size(value);
     } else {
       throw cli::Failure(Error(Errc::invalid_argument, "unknown or invalid -o option '" + kv + "'"));
     }
@@ -72,9 +102,9 @@ void setup_convert(cli::Context& ctx) {
   auto opts = std::make_shared<ConvertOptions>();
   auto* sub = ctx.app.add_subcommand("convert", "Convert an image to another format, skipping zeros");
   sub->add_option("-f,--source-format", opts->input_format, "Input format (probed when omitted)");
-  sub->add_option("-O,--output-format", opts->output_format, "Output format")->check(CLI::IsMember({"raw"}));
+  sub->add_option("-O,--output-format", opts->output_format, "Output format")->check(CLI::IsMember({"raw", "qcow2", "vmdk", "ova"}));
   sub->add_flag("-c,--compress", opts->compress, "Compress the output (formats that support it)");
-  sub->add_option("-o,--options", opts->format_options, "Format options, e.g. compression_type=zstd");
+  sub->add_option("-o,--options", opts->format_options, "Format options: compression_type=zstd|zlib, cluster_size=SIZE (qcow2); cpus=N, memory=SIZE (ova)");
   sub->add_option("-m,--threads", opts->threads, "Worker threads (default: one per core)");
   sub->add_option("INPUT", opts->input, "Input image or block device")->required();
   sub->add_option("OUTPUT", opts->output, "Output file (written atomically)")->required();

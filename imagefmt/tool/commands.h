@@ -7,5 +7,6 @@ namespace utsushi::img {
 void setup_info(cli::Context& ctx);
 void setup_convert(cli::Context& ctx);
 void setup_map(cli::Context& ctx);
+void setup_check(cli::Context& ctx);
 
 }  // namespace utsushi::img

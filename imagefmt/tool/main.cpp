@@ -8,5 +8,6 @@ int main(int argc, char** argv) {
                                      utsushi::img::setup_info(ctx);
                                      utsushi::img::setup_convert(ctx);
                                      utsushi::img::setup_map(ctx);
+                                     utsushi::img::setup_check(ctx);
                                    });
 }

@@ -9,6 +9,7 @@
 
 #include "utsushi/common/progress.h"
 #include "utsushi/imagefmt/block_driver.h"
+#include "utsushi/imagefmt/qcow2.h"
 
 namespace utsushi::imagefmt {
 
@@ -18,6 +19,14 @@ struct ImageInfo {
   std::uint64_t virtual_size = 0;
   std::uint64_t actual_size = 0;  // bytes allocated on the host (st_blocks * 512)
   std::uint64_t data_bytes = 0;   // guest bytes reported as data by extents
+  std::optional<Qcow2Details> qcow2;  // format-specific details of a qcow2 image
+  // The backing chain below this image, nearest first (filename, format, size).
+  struct Backing {
+    std::string filename;
+    std::string format;
+    std::uint64_t virtual_size = 0;
+  };
+  std::vector<Backing> backing_chain;
 };
 
 Result<ImageInfo> image_info(const std::string& path, const std::optional<std::string>& format);
@@ -27,6 +36,9 @@ struct ConvertOptions {
   std::string output_format = "raw";
   bool compress = false;
   std::optional<std::string> compression_type;  // "zstd" | "zlib"
+  std::optional<std::uint64_t> cluster_size;    // qcow2 output (default 64 KiB)
+  std::optional<unsigned> cpus;                 // ova output: virtual CPUs (default 2)
+  std::optional<std::uint64_t> memory_mib;      // ova output: memory in MiB (default 2048)
   unsigned threads = 0;
   ProgressFn progress;
 };
@@ -45,6 +57,10 @@ struct ConvertResult {
 // cancellation) no file appears under `output`.
 Result<ConvertResult> convert_image(const std::string& input, const std::string& output,
                                     const ConvertOptions& options);
+
+// Checks an image's consistency (qcow2: qemu-img check semantics). Fails with
+// not_supported for formats without a check.
+Result<Qcow2CheckReport> check_image(const std::string& path, const std::optional<std::string>& format);
 
 // The guest-visible extents of an image.
 Result<std::vector<Extent>> image_map(const std::string& path, const std::optional<std::string>& format);

@@ -1,0 +1,54 @@
+#pragma once
+// OVA (DMTF DSP0243 "Open Virtualization Format"): a tar archive holding the
+// .ovf descriptor first, then a .mf manifest of SHA256 lines, then the disks.
+//
+// Writing: the disk becomes a streamOptimized VMDK in a temporary file (tar
+// needs each member's size before its data), its SHA256 computed, the OVF
+// states CPUs, memory, disk capacity and each file's exact size
+// (ovf:size); the archive is written with libarchive (pax_restricted: plain
+// ustar unless a member needs pax headers), uid/gid 0, mode 0644.
+// Reading: the archive is validated with libarchive (absolute paths, "..",
+// links and device entries are refused; the .ovf must come first), the OVF's
+// first disk is located and read in place through the VMDK driver.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "utsushi/common/progress.h"
+#include "utsushi/imagefmt/block_device.h"
+#include "utsushi/imagefmt/registry.h"
+
+namespace utsushi::imagefmt {
+
+struct OvaWriteOptions {
+  std::string name = "vm";           // VirtualSystem name; files are NAME.ovf, NAME.mf, NAME-disk1.vmdk
+  unsigned cpus = 2;
+  std::uint64_t memory_mib = 2048;
+  unsigned threads = 0;
+  ProgressFn progress;
+};
+
+// Writes an OVA holding `source` as its only disk to the empty regular file
+// `fd`. `temp_dir` receives the temporary VMDK (removed on return).
+Result<void> write_ova(BlockDevice& source, int fd, const std::string& temp_dir, const OvaWriteOptions& options);
+
+// Opens the first disk of an OVA read-only (registry entry point).
+Result<std::unique_ptr<BlockDriver>> open_ova(const std::string& path, const OpenOptions& options, bool probed);
+
+// SHA-256 of a byte stream (FIPS 180-4), for the manifest.
+class Sha256 {
+ public:
+  Sha256();
+  void update(const std::uint8_t* data, std::size_t n);
+  std::string hex_digest();  // finishes the hash
+
+ private:
+  void block(const std::uint8_t* p);
+  std::uint32_t m_h[8];
+  std::uint8_t m_buf[64];
+  std::size_t m_len = 0;
+  std::uint64_t m_total = 0;
+};
+
+}  // namespace utsushi::imagefmt

@@ -1,0 +1,189 @@
+#pragma once
+// qcow2 on-disk layout: constants, the header, and pure encode/decode
+// functions. Everything here follows QEMU's docs/interop/qcow2.txt (cited by
+// section) and block/qcow2.h; all integers are big-endian.
+// Decoders validate what they decode and return Errc::corruption (malformed)
+// or Errc::not_supported (valid but refused: encryption, external data files,
+// unknown incompatible features). They never trust an offset or a length
+// before checking it for overflow.
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "utsushi/common/error.h"
+
+namespace utsushi::imagefmt::qcow2 {
+
+// --- Header (qcow2.txt "Header") -------------------------------------------
+inline constexpr std::uint32_t k_magic = 0x514649FB;  // "QFI\xfb"
+inline constexpr std::uint32_t k_v2_header_length = 72;
+inline constexpr std::uint32_t k_v3_min_header_length = 104;
+inline constexpr std::uint32_t k_qemu_header_length = 112;  // QEMU's QCowHeader incl. compression_type + padding
+inline constexpr std::uint32_t k_min_cluster_bits = 9;      // QEMU MIN_CLUSTER_BITS
+inline constexpr std::uint32_t k_max_cluster_bits = 21;     // QEMU MAX_CLUSTER_BITS
+inline constexpr std::uint32_t k_max_backing_name = 1023;   // qcow2.txt: backing_file_size <= 1023
+inline constexpr std::uint32_t k_max_refcount_order = 6;
+inline constexpr std::uint64_t k_max_l1_bytes = 32u << 20;        // QEMU QCOW_MAX_L1_SIZE
+inline constexpr std::uint64_t k_max_reftable_bytes = 8u << 20;   // QEMU QCOW_MAX_REFTABLE_SIZE
+inline constexpr std::uint32_t k_max_snapshots = 65536;           // QEMU QCOW_MAX_SNAPSHOTS
+inline constexpr std::uint64_t k_max_virtual_size = 1ull << 56;   // offsets use bits 9-55
+
+// Incompatible feature bits (qcow2.txt "incompatible_features").
+inline constexpr std::uint64_t k_incompat_dirty = 1ull << 0;
+inline constexpr std::uint64_t k_incompat_corrupt = 1ull << 1;
+inline constexpr std::uint64_t k_incompat_data_file = 1ull << 2;
+inline constexpr std::uint64_t k_incompat_compression = 1ull << 3;
+inline constexpr std::uint64_t k_incompat_extl2 = 1ull << 4;
+inline constexpr std::uint64_t k_incompat_known = 0x1F;
+inline constexpr std::uint64_t k_compat_lazy_refcounts = 1ull << 0;
+
+enum class CompressionType : std::uint8_t { zlib = 0, zstd = 1 };
+
+// Header extension types (qcow2.txt "Header extensions").
+inline constexpr std::uint32_t k_ext_end = 0x00000000;
+inline constexpr std::uint32_t k_ext_backing_format = 0xe2792aca;
+inline constexpr std::uint32_t k_ext_feature_table = 0x6803f857;
+inline constexpr std::uint32_t k_ext_bitmaps = 0x23852875;
+inline constexpr std::uint32_t k_ext_crypto = 0x0537be77;
+inline constexpr std::uint32_t k_ext_data_file = 0x44415441;
+
+// --- L1/L2 entries (qcow2.txt "Cluster mapping") ----------------------------
+inline constexpr std::uint64_t k_l1e_offset_mask = 0x00fffffffffffe00ull;
+inline constexpr std::uint64_t k_l1e_reserved_mask = 0x7f000000000001ffull;
+inline constexpr std::uint64_t k_l2e_offset_mask = 0x00fffffffffffe00ull;
+inline constexpr std::uint64_t k_l2e_std_reserved_mask = 0x3f000000000001feull;
+inline constexpr std::uint64_t k_oflag_copied = 1ull << 63;
+inline constexpr std::uint64_t k_oflag_compressed = 1ull << 62;
+inline constexpr std::uint64_t k_oflag_zero = 1ull << 0;
+inline constexpr std::uint64_t k_reft_offset_mask = 0xfffffffffffffe00ull;
+inline constexpr std::uint64_t k_reft_reserved_mask = 0x1ffull;
+inline constexpr unsigned k_subclusters = 32;  // extended L2 (qcow2.txt "Extended L2 Entries")
+
+struct Header {
+  std::uint32_t version = 3;
+  std::uint64_t backing_file_offset = 0;
+  std::uint32_t backing_file_size = 0;
+  std::uint32_t cluster_bits = 16;
+  std::uint64_t size = 0;
+  std::uint32_t crypt_method = 0;
+  std::uint32_t l1_size = 0;
+  std::uint64_t l1_table_offset = 0;
+  std::uint64_t refcount_table_offset = 0;
+  std::uint32_t refcount_table_clusters = 0;
+  std::uint32_t nb_snapshots = 0;
+  std::uint64_t snapshots_offset = 0;
+  std::uint64_t incompatible_features = 0;
+  std::uint64_t compatible_features = 0;
+  std::uint64_t autoclear_features = 0;
+  std::uint32_t refcount_order = 4;
+  std::uint32_t header_length = k_qemu_header_length;
+  CompressionType compression_type = CompressionType::zlib;
+
+  std::uint64_t cluster_size() const noexcept { return 1ull << cluster_bits; }
+  bool extended_l2() const noexcept { return (incompatible_features & k_incompat_extl2) != 0; }
+  // Bytes per L2 entry (8, or 16 with extended L2) and entries per L2 table.
+  std::uint64_t l2_entry_bytes() const noexcept { return extended_l2() ? 16 : 8; }
+  std::uint64_t l2_entries() const noexcept { return cluster_size() / l2_entry_bytes(); }
+  std::uint32_t refcount_bits() const noexcept { return 1u << refcount_order; }
+};
+
+// Decodes and validates the fixed header (first 72/104+ bytes of `cluster0`),
+// given the image file size. Checks: magic, version, cluster_bits range,
+// header_length, feature bits, refcount_order, compression type byte vs bit 3,
+// L1 size covers the virtual size, table offsets aligned and their byte
+// ranges free of overflow. Refuses encryption and external data files.
+Result<Header> decode_header(std::span<const std::uint8_t> cluster0, std::uint64_t file_size);
+
+// Encodes a v3 header of QEMU's length (112 bytes) into `out` (resized to at least 112).
+void encode_header(const Header& h, std::vector<std::uint8_t>& out);
+
+struct HeaderExtensions {
+  std::optional<std::string> backing_format;
+  bool has_bitmaps = false;
+  bool has_data_file = false;
+};
+
+// Parses the extension area after the header, up to the end of cluster 0 (or
+// the backing file name, whichever comes first).
+Result<HeaderExtensions> decode_extensions(const Header& h, std::span<const std::uint8_t> cluster0);
+
+// Minimum L1 entries for a virtual size (qcow2.txt: L1 must cover the image).
+std::uint64_t l1_entries_for(std::uint64_t size, std::uint32_t cluster_bits, bool extended_l2) noexcept;
+
+// --- Compressed cluster descriptor (qcow2.txt "Compressed Clusters Descriptor")
+struct CompressedLayout {
+  unsigned csize_shift;          // 62 - (cluster_bits - 8)
+  std::uint64_t csize_mask;      // (1 << (cluster_bits - 8)) - 1
+  std::uint64_t offset_mask;     // (1 << csize_shift) - 1
+};
+CompressedLayout compressed_layout(std::uint32_t cluster_bits) noexcept;
+
+struct CompressedRef {
+  std::uint64_t host_offset;  // byte offset of the compressed stream
+  std::uint64_t max_bytes;    // bytes to read: whole 512-byte sectors from host_offset's sector
+};
+CompressedRef decode_compressed(std::uint64_t l2_entry, const CompressedLayout& layout) noexcept;
+// The L2 entry for `length` compressed bytes at `host_offset` (never COPIED).
+std::uint64_t encode_compressed(std::uint64_t host_offset, std::uint64_t length, const CompressedLayout& layout) noexcept;
+
+// --- Snapshot table (qcow2.txt "Snapshot table") ----------------------------
+struct Snapshot {
+  std::uint64_t l1_table_offset = 0;
+  std::uint32_t l1_size = 0;
+  std::string id;
+  std::string name;
+  std::uint32_t date_sec = 0;
+  std::uint32_t date_nsec = 0;
+  std::uint64_t vm_clock_nsec = 0;
+  std::uint64_t vm_state_size = 0;
+  std::uint64_t disk_size = 0;  // 0 when absent
+};
+// Decodes `count` entries from `table` (read from snapshots_offset); sets
+// `consumed` to the table's length in bytes.
+Result<std::vector<Snapshot>> decode_snapshots(std::span<const std::uint8_t> table, std::uint32_t count,
+                                               std::uint64_t& consumed);
+
+// --- Refcount blocks (qcow2.txt "Host cluster management") -------------------
+// Reads entry `index` of a refcount block with 2^order-bit entries.
+std::uint64_t get_refcount(std::span<const std::uint8_t> block, std::uint64_t index, unsigned order) noexcept;
+void set_refcount(std::span<std::uint8_t> block, std::uint64_t index, unsigned order, std::uint64_t value) noexcept;
+
+// Lower-case hexadecimal, for messages.
+std::string fmt_hex(std::uint64_t v);
+
+// --- Big-endian helpers -----------------------------------------------------
+inline std::uint64_t be64(const std::uint8_t* p) noexcept {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) {
+    v = (v << 8) | p[i];
+  }
+  return v;
+}
+inline std::uint32_t be32(const std::uint8_t* p) noexcept {
+  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
+}
+inline std::uint16_t be16(const std::uint8_t* p) noexcept {
+  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
+}
+inline void put_be64(std::uint8_t* p, std::uint64_t v) noexcept {
+  for (int i = 7; i >= 0; --i) {
+    p[i] = static_cast<std::uint8_t>(v);
+    v >>= 8;
+  }
+}
+inline void put_be32(std::uint8_t* p, std::uint32_t v) noexcept {
+  for (int i = 3; i >= 0; --i) {
+    p[i] = static_cast<std::uint8_t>(v);
+    v >>= 8;
+  }
+}
+inline void put_be16(std::uint8_t* p, std::uint16_t v) noexcept {
+  p[0] = static_cast<std::uint8_t>(v >> 8);
+  p[1] = static_cast<std::uint8_t>(v);
+}
+
+}  // namespace utsushi::imagefmt::qcow2

@@ -1,0 +1,260 @@
+// OVA writing and reading (see ova.h).
+#include "utsushi/imagefmt/ova.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "utsushi/common/atomic_file.h"
+#include "utsushi/common/handles.h"
+#include "utsushi/imagefmt/vmdk.h"
+
+namespace utsushi::imagefmt {
+namespace {
+
+constexpr std::uint64_t k_tar_block = 512;
+
+std::string ovf_text(const OvaWriteOptions& o, const std::string& disk_name, std::uint64_t disk_bytes,
+                     std::uint64_t capacity) {
+  std::string s;
+  s += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  s += "<Envelope xmlns=\"http://schemas.dmtf.org/ovf/envelope/1\" xmlns:ovf=\"http://schemas.dmtf.org/ovf/envelope/1\"\n";
+  s += "  xmlns:rasd=\"http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData\"\n";
+  s += "  xmlns:vssd=\"http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData\"\n";
+  s += "  xmlns:vmw=\"http://www.vmware.com/schema/ovf\">\n";
+  s += "  <References>\n    <File ovf:href=\"" + disk_name + "\" ovf:id=\"file1\" ovf:size=\"" +
+       std::to_string(disk_bytes) + "\"/>\n  </References>\n";
+  s += "  <DiskSection>\n    <Info>Virtual disk information</Info>\n";
+  s += "    <Disk ovf:capacity=\"" + std::to_string(capacity) +
+       "\" ovf:capacityAllocationUnits=\"byte\" ovf:diskId=\"vmdisk1\" ovf:fileRef=\"file1\" "
+       "ovf:format=\"http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized\"/>\n";
+  s += "  </DiskSection>\n";
+  s += "  <NetworkSection>\n    <Info>The list of logical networks</Info>\n  </NetworkSection>\n";
+  s += "  <VirtualSystem ovf:id=\"" + o.name + "\">\n    <Info>A virtual machine</Info>\n    <Name>" + o.name +
+       "</Name>\n";
+  s += "    <OperatingSystemSection ovf:id=\"100\" vmw:osType=\"other26xLinux64Guest\">\n      <Info>The guest "
+       "operating system</Info>\n    </OperatingSystemSection>\n";
+  s += "    <VirtualHardwareSection>\n      <Info>Virtual hardware requirements</Info>\n";
+  s += "      <System>\n        <vssd:ElementName>Virtual Hardware Family</vssd:ElementName>\n"
+       "        <vssd:InstanceID>0</vssd:InstanceID>\n        <vssd:VirtualSystemIdentifier>" +
+       o.name + "</vssd:VirtualSystemIdentifier>\n        <vssd:VirtualSystemType>vmx-15</vssd:VirtualSystemType>\n"
+       "      </System>\n";
+  s += "      <Item>\n        <rasd:AllocationUnits>hertz * 10^6</rasd:AllocationUnits>\n"
+       "        <rasd:ElementName>" + std::to_string(o.cpus) + " virtual CPU(s)</rasd:ElementName>\n"
+       "        <rasd:InstanceID>1</rasd:InstanceID>\n        <rasd:ResourceType>3</rasd:ResourceType>\n"
+       "        <rasd:VirtualQuantity>" + std::to_string(o.cpus) + "</rasd:VirtualQuantity>\n      </Item>\n";
+  s += "      <Item>\n        <rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits>\n"
+       "        <rasd:ElementName>" + std::to_string(o.memory_mib) + " MB of memory</rasd:ElementName>\n"
+       "        <rasd:InstanceID>2</rasd:InstanceID>\n        <rasd:ResourceType>4</rasd:ResourceType>\n"
+       "        <rasd:VirtualQuantity>" + std::to_string(o.memory_mib) + "</rasd:VirtualQuantity>\n      </Item>\n";
+  s += "      <Item>\n        <rasd:Address>0</rasd:Address>\n        <rasd:ElementName>SCSI Controller 0</rasd:ElementName>\n"
+       "        <rasd:InstanceID>3</rasd:InstanceID>\n        <rasd:ResourceSubType>lsilogic</rasd:ResourceSubType>\n"
+       "        <rasd:ResourceType>6</rasd:ResourceType>\n      </Item>\n";
+  s += "      <Item>\n        <rasd:AddressOnParent>0</rasd:AddressOnParent>\n        <rasd:ElementName>Hard Disk 1</rasd:ElementName>\n"
+       "        <rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource>\n        <rasd:InstanceID>5</rasd:InstanceID>\n"
+       "        <rasd:Parent>3</rasd:Parent>\n        <rasd:ResourceType>17</rasd:ResourceType>\n      </Item>\n";
+  s += "    </VirtualHardwareSection>\n  </VirtualSystem>\n</Envelope>\n";
+  return s;
+}
+
+Result<void> add_entry(archive* a, const std::string& name, std::uint64_t size) {
+  auto* e = archive_entry_new();
+  archive_entry_set_pathname(e, name.c_str());
+  archive_entry_set_size(e, static_cast<la_int64_t>(size));
+  archive_entry_set_filetype(e, AE_IFREG);
+  archive_entry_set_perm(e, 0644);
+  archive_entry_set_uid(e, 0);
+  archive_entry_set_gid(e, 0);
+  archive_entry_set_mtime(e, 0, 0);
+  int r = archive_write_header(a, e);
+  archive_entry_free(e);
+  if (r != ARCHIVE_OK) {
+    return fail(Errc::io_error, "ova: cannot add '" + name + "': " + archive_error_string(a));
+  }
+  return {};
+}
+
+Result<void> add_bytes(archive* a, const std::string& name, const std::string& data) {
+  UTSUSHI_TRY(add_entry(a, name, data.size()));
+  if (archive_write_data(a, data.data(), data.size()) != static_cast<la_ssize_t>(data.size())) {
+    return fail(Errc::io_error, "ova: cannot write '" + name + "': " + archive_error_string(a));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> write_ova(BlockDevice& source, int fd, const std::string& temp_dir, const OvaWriteOptions& o) {
+  std::string disk_name = o.name + "-disk1.vmdk";
+  auto tmp = UTSUSHI_TRY(AtomicFile::create((std::filesystem::path(temp_dir) / disk_name).string()));
+  VmdkWriteOptions v;
+  v.threads = o.threads;
+  v.extent_name = disk_name;
+  v.progress = o.progress;
+  std::uint64_t vmdk_size = UTSUSHI_TRY(write_vmdk_stream_optimized(source, tmp.fd(), tmp.temp_path(), v));
+  // Hash the VMDK as written.
+  Sha256 disk_hash;
+  std::vector<std::uint8_t> buf(4u << 20);
+  for (std::uint64_t off = 0; off < vmdk_size;) {
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), vmdk_size - off));
+    UTSUSHI_TRY(pread_full(tmp.fd(), std::span(buf).first(n), off, tmp.temp_path()));
+    disk_hash.update(buf.data(), n);
+    off += n;
+  }
+  std::string ovf = ovf_text(o, disk_name, vmdk_size, source.size());
+  Sha256 ovf_hash;
+  ovf_hash.update(reinterpret_cast<const std::uint8_t*>(ovf.data()), ovf.size());
+  std::string ovf_name = o.name + ".ovf";
+  std::string mf = "SHA256(" + ovf_name + ")= " + ovf_hash.hex_digest() + "\n" + "SHA256(" + disk_name +
+                   ")= " + disk_hash.hex_digest() + "\n";
+
+  ArchiveWriter a(archive_write_new());
+  if (!a || archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK ||
+      archive_write_set_bytes_in_last_block(a.get(), 1) != ARCHIVE_OK ||
+      archive_write_open_fd(a.get(), fd) != ARCHIVE_OK) {
+    return fail(Errc::io_error, "ova: cannot start the archive");
+  }
+  UTSUSHI_TRY(add_bytes(a.get(), ovf_name, ovf));
+  UTSUSHI_TRY(add_bytes(a.get(), o.name + ".mf", mf));
+  UTSUSHI_TRY(add_entry(a.get(), disk_name, vmdk_size));
+  for (std::uint64_t off = 0; off < vmdk_size;) {
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), vmdk_size - off));
+    UTSUSHI_TRY(pread_full(tmp.fd(), std::span(buf).first(n), off, tmp.temp_path()));
+    if (archive_write_data(a.get(), buf.data(), n) != static_cast<la_ssize_t>(n)) {
+      return fail(Errc::io_error, std::string("ova: cannot write the disk: ") + archive_error_string(a.get()));
+    }
+    off += n;
+  }
+  if (archive_write_close(a.get()) != ARCHIVE_OK) {
+    return fail(Errc::io_error, std::string("ova: cannot finish the archive: ") + archive_error_string(a.get()));
+  }
+  return {};
+}
+
+namespace {
+
+// A window [offset, offset + length) of a device it owns.
+class MemberDriver final : public BlockDriver {
+ public:
+  MemberDriver(std::unique_ptr<BlockDevice> file, std::uint64_t offset, std::uint64_t length, std::string desc)
+      : m_file(std::move(file)), m_offset(offset), m_length(length), m_desc(std::move(desc)) {}
+  std::string_view format_name() const override { return "raw"; }
+  const std::string& description() const override { return m_desc; }
+  std::uint64_t size() const override { return m_length; }
+  Capabilities capabilities() const override {
+    Capabilities c;
+    c.thread_safe = true;
+    return c;
+  }
+  Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset) override {
+    return m_file->pread(buf, offset + m_offset);
+  }
+
+ private:
+  std::unique_ptr<BlockDevice> m_file;
+  std::uint64_t m_offset, m_length;
+  std::string m_desc;
+};
+
+bool unsafe_name(const std::string& name) {
+  if (name.empty() || name.front() == '/') {
+    return true;
+  }
+  for (const auto& part : std::filesystem::path(name)) {
+    if (part == "..") {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The data offset of the member whose (first) header starts at `pos`:
+// skips pax ('x', 'g') and GNU long-name ('L', 'K') headers.
+Result<std::uint64_t> member_data_offset(int fd, std::uint64_t pos, const std::string& path) {
+  for (int i = 0; i < 8; ++i) {
+    std::uint8_t h[k_tar_block];
+    UTSUSHI_TRY(pread_full(fd, h, pos, path));
+    char type = static_cast<char>(h[156]);
+    if (type != 'x' && type != 'g' && type != 'L' && type != 'K') {
+      return pos + k_tar_block;
+    }
+    std::uint64_t size = std::strtoull(std::string(reinterpret_cast<const char*>(h + 124), 12).c_str(), nullptr, 8);
+    pos += k_tar_block + (size + k_tar_block - 1) / k_tar_block * k_tar_block;
+  }
+  return fail(Errc::corruption, path + ": ova: too many extended tar headers");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BlockDriver>> open_ova(const std::string& path, const OpenOptions& options, bool) {
+  if (options.access == Access::read_write) {
+    return fail(Errc::not_supported, path + ": OVA archives are opened read-only");
+  }
+  ArchiveReader a(archive_read_new());
+  archive_read_support_format_tar(a.get());
+  if (archive_read_open_filename(a.get(), path.c_str(), 1 << 16) != ARCHIVE_OK) {
+    return fail(Errc::corruption, path + ": ova: " + archive_error_string(a.get()));
+  }
+  std::string ovf, disk_href;
+  std::optional<std::uint64_t> disk_header, disk_size;
+  bool first = true;
+  archive_entry* e = nullptr;
+  int r;
+  while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK) {
+    std::string name = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
+    if (unsafe_name(name)) {
+      return fail(Errc::corruption, path + ": ova: refusing member with an unsafe name '" + name + "'");
+    }
+    if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) != nullptr) {
+      return fail(Errc::corruption, path + ": ova: refusing member '" + name + "' that is not a regular file");
+    }
+    if (first) {
+      if (!name.ends_with(".ovf")) {
+        return fail(Errc::corruption, path + ": ova: the first member is '" + name + "', not the .ovf descriptor");
+      }
+      if (archive_entry_size(e) > (16 << 20)) {
+        return fail(Errc::corruption, path + ": ova: OVF descriptor too large");
+      }
+      ovf.resize(static_cast<std::size_t>(archive_entry_size(e)));
+      if (archive_read_data(a.get(), ovf.data(), ovf.size()) != static_cast<la_ssize_t>(ovf.size())) {
+        return fail(Errc::corruption, path + ": ova: cannot read the OVF descriptor");
+      }
+      auto at = ovf.find("ovf:href=\"");
+      if (at == std::string::npos) {
+        return fail(Errc::corruption, path + ": ova: the OVF names no disk file");
+      }
+      auto end = ovf.find('"', at + 10);
+      disk_href = ovf.substr(at + 10, end == std::string::npos ? 0 : end - at - 10);
+      first = false;
+      continue;
+    }
+    if (name == disk_href && !disk_header) {
+      disk_header = static_cast<std::uint64_t>(archive_read_header_position(a.get()));
+      disk_size = static_cast<std::uint64_t>(archive_entry_size(e));
+    }
+  }
+  if (r != ARCHIVE_EOF) {
+    return fail(Errc::corruption, path + ": ova: " + archive_error_string(a.get()));
+  }
+  if (first) {
+    return fail(Errc::corruption, path + ": ova: empty archive");
+  }
+  if (!disk_header) {
+    return fail(Errc::corruption, path + ": ova: disk '" + disk_href + "' named in the OVF is not in the archive");
+  }
+  auto raw = UTSUSHI_TRY(open_raw(path, RawOpenOptions{Access::read_only, false}));
+  auto file = std::make_unique<BlockDevice>(std::move(raw));
+  Fd fd = UTSUSHI_TRY(open_fd(path, O_RDONLY));
+  std::uint64_t data = UTSUSHI_TRY(member_data_offset(fd.get(), *disk_header, path));
+  if (data > file->size() || *disk_size > file->size() - data) {
+    return fail(Errc::corruption, path + ": ova: disk member extends past the end of the archive");
+  }
+  std::string desc = path + ":" + disk_href;
+  auto member = std::make_unique<BlockDevice>(std::make_unique<MemberDriver>(std::move(file), data, *disk_size, desc));
+  return open_vmdk_on(std::move(member), desc);
+}
+
+}  // namespace utsushi::imagefmt

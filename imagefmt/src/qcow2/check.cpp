@@ -1,0 +1,288 @@
+// qcow2 consistency check with `qemu-img check` semantics
+// (block/qcow2-refcount.c qcow2_check_refcounts): rebuild the reference
+// counts from the metadata, compare with the stored refcounts, and check the
+// OFLAG_COPIED bits of the active L1/L2 tables.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "utsushi/imagefmt/qcow2.h"
+
+namespace utsushi::imagefmt {
+namespace {
+
+using namespace qcow2;
+
+class Checker {
+ public:
+  Checker(int fd, std::string path, const Header& h, std::uint64_t file_size)
+      : m_fd(fd), m_path(std::move(path)), m_h(h), m_cs(h.cluster_size()), m_file_size(file_size) {
+    m_file_clusters = (file_size + m_cs - 1) / m_cs;
+    m_ref.assign(static_cast<std::size_t>(m_file_clusters), 0);
+  }
+
+  Result<Qcow2CheckReport> run(bool has_bitmaps);
+
+ private:
+  void error(std::string msg) {
+    ++m_report.corruptions;
+    m_report.messages.push_back("ERROR " + std::move(msg));
+  }
+  // Counts one reference to every cluster of [offset, offset + length).
+  void inc(std::uint64_t offset, std::uint64_t length, const char* what) {
+    if (length == 0) {
+      return;
+    }
+    std::uint64_t first = offset / m_cs;
+    std::uint64_t last = (offset + length - 1) / m_cs;
+    if (offset > k_max_virtual_size || length > k_max_virtual_size || last >= m_file_clusters + 1024 * 1024) {
+      error(std::string(what) + " at offset " + std::to_string(offset) + " is far outside the image");
+      return;
+    }
+    if (last >= m_ref.size()) {
+      m_ref.resize(static_cast<std::size_t>(last + 1), 0);
+    }
+    for (std::uint64_t c = first; c <= last; ++c) {
+      ++m_ref[static_cast<std::size_t>(c)];
+    }
+  }
+  Result<std::vector<std::uint64_t>> read_table(std::uint64_t offset, std::uint64_t entries);
+  Result<void> walk_l1(std::uint64_t l1_offset, std::uint64_t l1_size, bool active);
+  Result<void> walk_l2(std::uint64_t l2_offset, bool active);
+  Result<void> count_refcount_metadata();
+  Result<std::uint64_t> stored_refcount(std::uint64_t cluster);
+
+  int m_fd;
+  std::string m_path;
+  Header m_h;
+  std::uint64_t m_cs;
+  std::uint64_t m_file_size;
+  std::uint64_t m_file_clusters;
+  std::vector<std::uint64_t> m_ref;
+  std::vector<std::uint64_t> m_reftable;
+  std::uint64_t m_cached_block_off = 0;
+  std::vector<std::uint8_t> m_cached_block;
+  // Active entries whose COPIED bit is checked: (cluster, entry, is_l1).
+  struct Copied {
+    std::uint64_t cluster;
+    std::uint64_t entry;
+    bool l1;
+  };
+  std::vector<Copied> m_copied;
+  Qcow2CheckReport m_report;
+};
+
+Result<std::vector<std::uint64_t>> Checker::read_table(std::uint64_t offset, std::uint64_t entries) {
+  std::vector<std::uint8_t> raw(static_cast<std::size_t>(entries * 8));
+  UTSUSHI_TRY(pread_full(m_fd, raw, offset, m_path));
+  std::vector<std::uint64_t> t(static_cast<std::size_t>(entries));
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    t[i] = be64(raw.data() + i * 8);
+  }
+  return t;
+}
+
+Result<void> Checker::walk_l2(std::uint64_t l2_offset, bool active) {
+  const bool ext = m_h.extended_l2();
+  auto t = UTSUSHI_TRY(read_table(l2_offset, m_cs / 8));
+  const auto layout = compressed_layout(m_h.cluster_bits);
+  const std::uint64_t step = ext ? 2 : 1;
+  for (std::size_t i = 0; i < t.size(); i += step) {
+    std::uint64_t e = t[i];
+    std::uint64_t bitmap = ext ? t[i + 1] : 0;
+    if ((e & k_oflag_compressed) != 0) {
+      if ((e & k_oflag_copied) != 0) {
+        error("compressed cluster with the copied flag set: l2_entry=0x" + fmt_hex(e));
+      }
+      if (ext && bitmap != 0) {
+        error("compressed cluster with a non-zero subcluster bitmap: l2_entry=0x" + fmt_hex(e));
+      }
+      auto ref = decode_compressed(e, layout);
+      inc(ref.host_offset, ref.max_bytes, "compressed cluster");
+      if (active) {
+        ++m_report.allocated_clusters;
+        ++m_report.compressed_clusters;
+      }
+      continue;
+    }
+    if (!ext && (e & k_l2e_std_reserved_mask) != 0) {
+      error("L2 entry with reserved bits set: l2_entry=0x" + fmt_hex(e));
+      continue;
+    }
+    std::uint64_t off = e & k_l2e_offset_mask;
+    if (off == 0) {
+      if (ext && (bitmap & 0xffffffffu) != 0) {
+        error("unallocated cluster with allocated subclusters: l2_entry=0x" + fmt_hex(e));
+      }
+      continue;
+    }
+    if ((off & (m_cs - 1)) != 0) {
+      error("data cluster is not properly aligned: l2_entry=0x" + fmt_hex(e));
+      continue;
+    }
+    inc(off, m_cs, "data cluster");
+    if (active) {
+      ++m_report.allocated_clusters;
+      m_copied.push_back({off / m_cs, e, false});
+    }
+  }
+  return {};
+}
+
+Result<void> Checker::walk_l1(std::uint64_t l1_offset, std::uint64_t l1_size, bool active) {
+  if (l1_size == 0) {
+    return {};
+  }
+  if ((l1_offset & (m_cs - 1)) != 0 || l1_size * 8 > k_max_l1_bytes || l1_offset + l1_size * 8 > m_file_size) {
+    error("L1 table at offset " + std::to_string(l1_offset) + " is invalid or outside the image");
+    return {};
+  }
+  inc(l1_offset, l1_size * 8, "L1 table");
+  auto l1 = UTSUSHI_TRY(read_table(l1_offset, l1_size));
+  for (std::size_t i = 0; i < l1.size(); ++i) {
+    std::uint64_t e = l1[i];
+    std::uint64_t off = e & k_l1e_offset_mask;
+    if (off == 0) {
+      continue;
+    }
+    if ((e & k_l1e_reserved_mask) != 0) {
+      error("found L1 entry with reserved bits set: l1_entry=0x" + fmt_hex(e));
+      continue;
+    }
+    if ((off & (m_cs - 1)) != 0) {
+      error("l2_offset=" + fmt_hex(off) + ": Table is not cluster aligned; L1 entry corrupted");
+      continue;
+    }
+    if (off + m_cs > m_file_size) {
+      error("l2_offset=" + fmt_hex(off) + ": L2 table is outside the image");
+      continue;
+    }
+    inc(off, m_cs, "L2 table");
+    if (active) {
+      m_copied.push_back({off / m_cs, e, true});
+    }
+    UTSUSHI_TRY(walk_l2(off, active));
+  }
+  return {};
+}
+
+Result<void> Checker::count_refcount_metadata() {
+  std::uint64_t entries = std::uint64_t{m_h.refcount_table_clusters} * m_cs / 8;
+  inc(m_h.refcount_table_offset, std::uint64_t{m_h.refcount_table_clusters} * m_cs, "refcount table");
+  m_reftable = UTSUSHI_TRY(read_table(m_h.refcount_table_offset, entries));
+  for (std::size_t i = 0; i < m_reftable.size(); ++i) {
+    std::uint64_t e = m_reftable[i];
+    std::uint64_t off = e & k_reft_offset_mask;
+    if ((e & k_reft_reserved_mask) != 0) {
+      error("reftable entry " + std::to_string(i) + " has reserved bits set");
+      m_reftable[i] = 0;
+      continue;
+    }
+    if (off == 0) {
+      continue;
+    }
+    if ((off & (m_cs - 1)) != 0) {
+      error("refcount block " + std::to_string(i) + " is not cluster aligned; refcount table entry corrupted");
+      m_reftable[i] = 0;
+      continue;
+    }
+    if (off + m_cs > m_file_size) {
+      error("refcount block " + std::to_string(i) + " is outside image");
+      m_reftable[i] = 0;
+      continue;
+    }
+    inc(off, m_cs, "refcount block");
+  }
+  return {};
+}
+
+Result<std::uint64_t> Checker::stored_refcount(std::uint64_t cluster) {
+  const unsigned order = m_h.refcount_order;
+  const std::uint64_t per_block = m_cs * 8 / (1u << order);
+  std::uint64_t ti = cluster / per_block;
+  if (ti >= m_reftable.size() || m_reftable[ti] == 0) {
+    return 0;
+  }
+  std::uint64_t off = m_reftable[ti] & k_reft_offset_mask;
+  if (m_cached_block.empty() || m_cached_block_off != off) {
+    m_cached_block.resize(static_cast<std::size_t>(m_cs));
+    UTSUSHI_TRY(pread_full(m_fd, m_cached_block, off, m_path));
+    m_cached_block_off = off;
+  }
+  return get_refcount(m_cached_block, cluster % per_block, order);
+}
+
+Result<Qcow2CheckReport> Checker::run(bool has_bitmaps) {
+  inc(0, m_cs, "header");
+  UTSUSHI_TRY(walk_l1(m_h.l1_table_offset, m_h.l1_size, true));
+  if (m_h.nb_snapshots > 0) {
+    std::uint64_t avail = m_file_size > m_h.snapshots_offset ? m_file_size - m_h.snapshots_offset : 0;
+    std::vector<std::uint8_t> table(static_cast<std::size_t>(std::min<std::uint64_t>(avail, 64u << 20)));
+    UTSUSHI_TRY(pread_full(m_fd, table, m_h.snapshots_offset, m_path));
+    std::uint64_t consumed = 0;
+    auto snaps = decode_snapshots(table, m_h.nb_snapshots, consumed);
+    if (!snaps) {
+      error(snaps.error().message());
+    } else {
+      inc(m_h.snapshots_offset, consumed, "snapshot table");
+      for (const Snapshot& s : *snaps) {
+        UTSUSHI_TRY(walk_l1(s.l1_table_offset, s.l1_size, false));
+      }
+    }
+  }
+  UTSUSHI_TRY(count_refcount_metadata());
+  if (has_bitmaps) {
+    m_report.messages.push_back("Warning: persistent bitmaps are not checked; their clusters may show as leaks");
+  }
+  const std::uint64_t max_ref = (1ull << (1u << m_h.refcount_order)) - 1 + (m_h.refcount_order == 6 ? 1 : 0);
+  std::uint64_t highest = 0;
+  for (std::uint64_t c = 0; c < m_ref.size(); ++c) {
+    std::uint64_t stored = UTSUSHI_TRY(stored_refcount(c));
+    std::uint64_t computed = m_ref[static_cast<std::size_t>(c)];
+    if (computed > 0) {
+      highest = c + 1;
+    }
+    if (m_h.refcount_order < 6 && computed > max_ref) {
+      error("overflow cluster offset=0x" + fmt_hex(c * m_cs));
+    }
+    if (stored < computed) {
+      error("cluster " + std::to_string(c) + " refcount=" + std::to_string(stored) +
+            " reference=" + std::to_string(computed));
+    } else if (stored > computed) {
+      ++m_report.leaks;
+      m_report.messages.push_back("Leaked cluster " + std::to_string(c) + " refcount=" + std::to_string(stored) +
+                                  " reference=" + std::to_string(computed));
+    }
+  }
+  for (const Copied& cp : m_copied) {
+    std::uint64_t stored = UTSUSHI_TRY(stored_refcount(cp.cluster));
+    bool copied = (cp.entry & k_oflag_copied) != 0;
+    if ((stored == 1) != copied) {
+      error(std::string("OFLAG_COPIED ") + (cp.l1 ? "L2 cluster" : "data cluster") + ": " +
+            (cp.l1 ? "l1_entry=" : "l2_entry=") + fmt_hex(cp.entry) + " refcount=" + std::to_string(stored));
+    }
+  }
+  m_report.image_end_offset = highest * m_cs;
+  m_report.total_clusters = (m_h.size + m_cs - 1) / m_cs;
+  return m_report;
+}
+
+}  // namespace
+
+Result<Qcow2CheckReport> check_qcow2(const std::string& path) {
+  Fd fd = UTSUSHI_TRY(open_fd(path, O_RDONLY));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    return fail_errno(errno, "cannot stat '" + path + "'");
+  }
+  auto file_size = static_cast<std::uint64_t>(st.st_size);
+  std::vector<std::uint8_t> c0(static_cast<std::size_t>(std::min<std::uint64_t>(file_size, 1u << 21)));
+  UTSUSHI_TRY(pread_full(fd.get(), c0, 0, path));
+  auto h = UTSUSHI_TRY_CTX(decode_header(c0, file_size), path);
+  auto ext = UTSUSHI_TRY_CTX(decode_extensions(h, c0), path);
+  Checker checker(fd.get(), path, h, file_size);
+  return checker.run(ext.has_bitmaps);
+}
+
+}  // namespace utsushi::imagefmt

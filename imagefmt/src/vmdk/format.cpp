@@ -1,0 +1,103 @@
+// SparseExtentHeader encode/decode (vmware/open-vmdk vmdk/vmware_vmdk.h).
+#include "utsushi/imagefmt/vmdk.h"
+
+#include <cstring>
+
+namespace utsushi::imagefmt::vmdk {
+namespace {
+
+std::uint64_t le64(const std::uint8_t* p) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) {
+    v = (v << 8) | p[i];
+  }
+  return v;
+}
+std::uint32_t le32(const std::uint8_t* p) { return static_cast<std::uint32_t>(le64_n(p, 4)); }
+
+}  // namespace
+
+std::uint64_t le64_n(const std::uint8_t* p, int n) {
+  std::uint64_t v = 0;
+  for (int i = n - 1; i >= 0; --i) {
+    v = (v << 8) | p[i];
+  }
+  return v;
+}
+
+void put_le(std::uint8_t* p, std::uint64_t v, int n) {
+  for (int i = 0; i < n; ++i) {
+    p[i] = static_cast<std::uint8_t>(v);
+    v >>= 8;
+  }
+}
+
+Result<Header> decode_header(std::span<const std::uint8_t> s) {
+  if (s.size() < k_sector) {
+    return fail(Errc::corruption, "vmdk: file too small for a sparse extent header");
+  }
+  const std::uint8_t* p = s.data();
+  if (le32(p) != k_magic) {
+    return fail(Errc::corruption, "vmdk: bad magic");
+  }
+  Header h;
+  h.version = le32(p + 4);
+  h.flags = le32(p + 8);
+  h.capacity = le64(p + 12);
+  h.grain_size = le64(p + 20);
+  h.descriptor_offset = le64(p + 28);
+  h.descriptor_size = le64(p + 36);
+  h.num_gtes_per_gt = le32(p + 44);
+  h.rgd_offset = le64(p + 48);
+  h.gd_offset = le64(p + 56);
+  h.overhead = le64(p + 64);
+  h.unclean_shutdown = p[72];
+  h.compress_algorithm = static_cast<std::uint16_t>(p[77] | (p[78] << 8));
+  if (h.version < 1 || h.version > 3) {
+    return fail(Errc::not_supported, "vmdk: unsupported sparse extent version " + std::to_string(h.version));
+  }
+  if ((h.flags & k_flag_newline_test) != 0 && !(p[73] == '\n' && p[74] == ' ' && p[75] == '\r' && p[76] == '\n')) {
+    return fail(Errc::corruption, "vmdk: newline detector damaged (file transferred in text mode?)");
+  }
+  std::uint32_t incompat = h.flags & 0xFFFF0000u;
+  if ((incompat & ~(k_flag_compressed | k_flag_markers)) != 0) {
+    return fail(Errc::not_supported, "vmdk: unknown incompatible flags");
+  }
+  if ((h.flags & k_flag_compressed) != 0 && h.compress_algorithm != 1) {
+    return fail(Errc::not_supported, "vmdk: unknown compression algorithm " + std::to_string(h.compress_algorithm));
+  }
+  if (h.grain_size == 0 || h.grain_size > 2048 || (h.grain_size & (h.grain_size - 1)) != 0) {
+    return fail(Errc::corruption, "vmdk: invalid grain size " + std::to_string(h.grain_size));
+  }
+  if (h.num_gtes_per_gt == 0 || h.num_gtes_per_gt > 65536 || (h.num_gtes_per_gt & (h.num_gtes_per_gt - 1)) != 0) {
+    return fail(Errc::corruption, "vmdk: invalid number of grain table entries");
+  }
+  if (h.capacity > (1ull << 47)) {  // 64 PiB
+    return fail(Errc::corruption, "vmdk: absurd capacity " + std::to_string(h.capacity));
+  }
+  return h;
+}
+
+void encode_header(const Header& h, std::span<std::uint8_t> s) {
+  std::memset(s.data(), 0, k_sector);
+  std::uint8_t* p = s.data();
+  put_le(p, k_magic, 4);
+  put_le(p + 4, h.version, 4);
+  put_le(p + 8, h.flags, 4);
+  put_le(p + 12, h.capacity, 8);
+  put_le(p + 20, h.grain_size, 8);
+  put_le(p + 28, h.descriptor_offset, 8);
+  put_le(p + 36, h.descriptor_size, 8);
+  put_le(p + 44, h.num_gtes_per_gt, 4);
+  put_le(p + 48, h.rgd_offset, 8);
+  put_le(p + 56, h.gd_offset, 8);
+  put_le(p + 64, h.overhead, 8);
+  p[72] = h.unclean_shutdown;
+  p[73] = '\n';
+  p[74] = ' ';
+  p[75] = '\r';
+  p[76] = '\n';
+  put_le(p + 77, h.compress_algorithm, 2);
+}
+
+}  // namespace utsushi::imagefmt::vmdk

@@ -1,0 +1,93 @@
+#include <fmt/core.h>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "utsushi/imagefmt/image_ops.h"
+
+namespace utsushi::img {
+namespace {
+
+// qemu-img check's exit codes (docs/tools/qemu-img.rst).
+constexpr int k_check_clean = 0;
+constexpr int k_check_failed = 1;
+constexpr int k_check_corrupt = 2;
+constexpr int k_check_leaks = 3;
+constexpr int k_check_unsupported = 63;
+
+struct CheckOptions {
+  std::string image;
+  std::string format;
+};
+
+void run_check(cli::Context& ctx, const CheckOptions& o) {
+  auto format = o.format.empty() ? std::nullopt : std::optional<std::string>(o.format);
+  auto r = imagefmt::check_image(o.image, format);
+  if (!r) {
+    if (r.error().code() == Errc::not_supported) {
+      fmt::print(stderr, "utsushi-img: {}\n", r.error().message());
+      ctx.exit_code = k_check_unsupported;
+      return;
+    }
+    fmt::print(stderr, "utsushi-img: error: could not check '{}': {}\n", o.image, r.error().message());
+    ctx.exit_code = k_check_failed;
+    return;
+  }
+  const auto& rep = *r;
+  if (ctx.options.json) {
+    nlohmann::json j = {{"type", "result"},
+                        {"status", "ok"},
+                        {"filename", o.image},
+                        {"format", "qcow2"},
+                        {"check-errors", rep.check_errors},
+                        {"corruptions", rep.corruptions},
+                        {"leaks", rep.leaks},
+                        {"image-end-offset", rep.image_end_offset},
+                        {"total-clusters", rep.total_clusters},
+                        {"allocated-clusters", rep.allocated_clusters},
+                        {"compressed-clusters", rep.compressed_clusters},
+                        {"messages", rep.messages}};
+    cli::print_json_line(j.dump());
+  } else {
+    for (const auto& m : rep.messages) {
+      fmt::print("{}\n", m);
+    }
+    if (rep.corruptions == 0 && rep.leaks == 0) {
+      fmt::print("No errors were found on the image.\n");
+    } else {
+      if (rep.corruptions > 0) {
+        fmt::print("\n{} errors were found on the image.\nData may be corrupted, or further writes to the image "
+                   "may corrupt it.\n",
+                   rep.corruptions);
+      }
+      if (rep.leaks > 0) {
+        fmt::print("\n{} leaked clusters were found on the image.\nThis means waste of disk space, but no harm to "
+                   "data.\n",
+                   rep.leaks);
+      }
+    }
+    if (rep.total_clusters > 0) {
+      fmt::print("{}/{} = {:.2f}% allocated, {:.2f}% compressed clusters\n", rep.allocated_clusters,
+                 rep.total_clusters, 100.0 * static_cast<double>(rep.allocated_clusters) /
+                                         static_cast<double>(rep.total_clusters),
+                 rep.allocated_clusters ? 100.0 * static_cast<double>(rep.compressed_clusters) /
+                                              static_cast<double>(rep.allocated_clusters)
+                                        : 0.0);
+    }
+    fmt::print("Image end offset: {}\n", rep.image_end_offset);
+  }
+  ctx.exit_code = rep.corruptions > 0 ? k_check_corrupt : rep.leaks > 0 ? k_check_leaks : k_check_clean;
+}
+
+}  // namespace
+
+void setup_check(cli::Context& ctx) {
+  auto opts = std::make_shared<CheckOptions>();
+  auto* sub = ctx.app.add_subcommand(
+      "check", "Check an image's consistency (exit 0 clean, 1 check failed, 2 corrupt, 3 leaks, 63 unsupported)");
+  sub->add_option("-f,--format", opts->format, "Image format (probed when omitted)");
+  sub->add_option("IMAGE", opts->image, "Image file")->required();
+  sub->callback([&ctx, opts] { run_check(ctx, *opts); });
+}
+
+}  // namespace utsushi::img

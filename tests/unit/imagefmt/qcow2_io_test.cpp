@@ -1,0 +1,122 @@
+// qcow2 reader/writer/overlay round trips with qemu-img as the oracle.
+#include <catch2/catch.hpp>
+
+#include "utsushi/common/process.h"
+#include <fcntl.h>
+
+#include <cstdlib>
+
+#include "test_support.h"
+#include "utsushi/common/atomic_file.h"
+#include "utsushi/imagefmt/image_ops.h"
+#include "utsushi/imagefmt/qcow2.h"
+#include "utsushi/imagefmt/registry.h"
+
+using namespace utsushi;
+using namespace utsushi::imagefmt;
+
+namespace {
+
+// Runs a shell command; on failure its output is attached to the test report.
+int sh(const std::string& cmd) {
+  auto r = utsushi::run_process({"sh", "-c", cmd});
+  if (!r) {
+    FAIL_CHECK("cannot run: " << cmd << ": " << r.error().message());
+    return -1;
+  }
+  if (!r->ok()) {
+    WARN("command failed (exit " << r->exit_code << "): " << cmd << "\n" << r->output);
+  }
+  return r->ok() ? 0 : (r->exit_code ? r->exit_code : 128 + r->term_signal);
+}
+
+std::vector<std::uint8_t> read_all(BlockDevice& d) {
+  std::vector<std::uint8_t> v(d.size());
+  REQUIRE(d.pread(v, 0));
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("qcow2 writer: parallel compressed output reads back and passes qemu-img check", "[qcow2]") {
+  test::TempDir dir;
+  std::string raw = dir.file("src.raw"), out = dir.file("out.qcow2");
+  test::make_sparse_file(raw, 8 << 20);
+  test::write_at(raw, 0, test::pattern(3 << 20, 1));
+  test::write_at(raw, 7 << 20, std::vector<std::uint8_t>(4096, 'a'));
+  for (auto type : {qcow2::CompressionType::zstd, qcow2::CompressionType::zlib}) {
+    auto src = open_image(raw, OpenOptions{"raw", Access::read_only});
+    REQUIRE(src);
+    auto file = AtomicFile::create(out);
+    REQUIRE(file);
+    Qcow2WriteOptions o;
+    o.compress = true;
+    o.compression_type = type;
+    o.threads = 3;
+    auto stats = write_qcow2(**src, file->fd(), out, o);
+    REQUIRE(stats);
+    CHECK(stats->clusters_compressed >= 1);
+    REQUIRE(file->commit());
+    CHECK(sh("qemu-img check " + out) == 0);
+    CHECK(sh("qemu-img compare " + raw + " " + out) == 0);
+    auto back = open_image(out);
+    REQUIRE(back);
+    CHECK((*back)->format_name() == "qcow2");
+    CHECK(read_all(**back) == read_all(**src));
+    auto rep = check_qcow2(out);
+    REQUIRE(rep);
+    CHECK(rep->corruptions == 0);
+    CHECK(rep->leaks == 0);
+  }
+}
+
+TEST_CASE("qcow2 overlay: empty, clean, reads its backing, chains through qemu", "[qcow2]") {
+  test::TempDir dir;
+  std::string base = dir.file("base.raw");
+  test::make_sparse_file(base, 4 << 20);
+  test::write_at(base, 1 << 20, test::pattern(70000, 9));
+  REQUIRE(create_qcow2_overlay(dir.file("o1.qcow2"), "base.raw", "raw"));
+  CHECK(sh("qemu-img check " + dir.file("o1.qcow2")) == 0);
+  CHECK(sh("qemu-img compare " + base + " " + dir.file("o1.qcow2")) == 0);
+  // qemu writes into our overlay; we read the result like qemu does.
+  REQUIRE(sh("qemu-io -f qcow2 -c 'write -P 0x42 1M 4k' " + dir.file("o1.qcow2")) == 0);
+  CHECK(sh("qemu-img check " + dir.file("o1.qcow2")) == 0);
+  REQUIRE(create_qcow2_overlay(dir.file("o2.qcow2"), "o1.qcow2", "qcow2"));
+  CHECK(sh("qemu-img check " + dir.file("o2.qcow2")) == 0);
+  REQUIRE(sh("qemu-img convert -O raw " + dir.file("o2.qcow2") + " " + dir.file("q.raw")) == 0);
+  auto ours = open_image(dir.file("o2.qcow2"));
+  REQUIRE(ours);
+  auto theirs = open_image(dir.file("q.raw"));
+  REQUIRE(theirs);
+  CHECK(read_all(**ours) == read_all(**theirs));
+  auto info = image_info(dir.file("o2.qcow2"), std::nullopt);
+  REQUIRE(info);
+  REQUIRE(info->backing_chain.size() == 2);
+  CHECK(info->backing_chain[1].format == "raw");
+}
+
+TEST_CASE("qcow2 reader: backing loops and write access are refused", "[qcow2]") {
+  test::TempDir dir;
+  std::string a = dir.file("a.qcow2"), b = dir.file("b.qcow2");
+  REQUIRE(sh("qemu-img create -f qcow2 " + a + " 1M") == 0);
+  REQUIRE(sh("qemu-img create -f qcow2 -b a.qcow2 -F qcow2 " + b) == 0);
+  // Point a at b: a loop a -> b -> a.
+  REQUIRE(sh("qemu-img rebase -u -f qcow2 -b b.qcow2 -F qcow2 " + a) == 0);
+  auto r = open_image(b);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code() == Errc::corruption);
+  CHECK(r.error().message().find("loop") != std::string::npos);
+  auto w = open_image(dir.file("x"), OpenOptions{"qcow2", Access::read_write});
+  CHECK_FALSE(w);
+}
+
+TEST_CASE("qcow2 reader: encrypted images are refused clearly", "[qcow2]") {
+  test::TempDir dir;
+  std::string e = dir.file("enc.qcow2");
+  REQUIRE(sh("qemu-img create -f qcow2 --object secret,id=s0,data=pw -o encrypt.format=luks,encrypt.key-secret=s0 " +
+             e + " 1M") == 0);
+  auto r = open_image(e);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code() == Errc::not_supported);
+  CHECK(r.error().message().find("encrypt") != std::string::npos);
+}

@@ -124,16 +124,21 @@ Result<ConvertResult> convert_to_qcow2(BlockDevice& source, AtomicFile& file, co
   return result;
 }
 
+ConvertResult to_convert_result(const VmdkWriteStats& stats) {
+  ConvertResult result;
+  result.bytes_read = stats.bytes_read;
+  result.bytes_written = stats.bytes_written;
+  result.bytes_zero = stats.bytes_zero;
+  return result;
+}
+
 Result<ConvertResult> convert_to_vmdk(BlockDevice& source, AtomicFile& file, const std::string& output,
                                       const ConvertOptions& options) {
   VmdkWriteOptions v;
   v.threads = options.threads;
   v.progress = options.progress;
   v.extent_name = std::filesystem::path(output).filename().string();
-  UTSUSHI_TRY(write_vmdk_stream_optimized(source, file.fd(), output, v));
-  ConvertResult result;
-  result.bytes_read = source.size();
-  return result;
+  return to_convert_result(UTSUSHI_TRY(write_vmdk_stream_optimized(source, file.fd(), output, v)));
 }
 
 Result<ConvertResult> convert_to_ova(BlockDevice& source, AtomicFile& file, const std::string& output,
@@ -153,10 +158,7 @@ Result<ConvertResult> convert_to_ova(BlockDevice& source, AtomicFile& file, cons
     v.memory_mib = *options.memory_mib;
   }
   std::string dir = out.parent_path().empty() ? "." : out.parent_path().string();
-  UTSUSHI_TRY(write_ova(source, file.fd(), dir, v));
-  ConvertResult result;
-  result.bytes_read = source.size();
-  return result;
+  return to_convert_result(UTSUSHI_TRY(write_ova(source, file.fd(), dir, v)));
 }
 
 }  // namespace

@@ -29,16 +29,20 @@ std::uint64_t parse_size(const std::string& v) {
     throw cli::Failure(Error(Errc::invalid_argument, "invalid size '" + v + "'"));
   }
   std::string suffix = v.substr(used);
+  int shift = 0;
   if (suffix == "k" || suffix == "K") {
-    n <<= 10;
+    shift = 10;
   } else if (suffix == "m" || suffix == "M") {
-    n <<= 20;
+    shift = 20;
   } else if (suffix == "g" || suffix == "G") {
-    n <<= 30;
+    shift = 30;
   } else if (!suffix.empty()) {
     throw cli::Failure(Error(Errc::invalid_argument, "invalid size '" + v + "'"));
   }
-  return n;
+  if (n > (UINT64_MAX >> shift)) {
+    throw cli::Failure(Error(Errc::invalid_argument, "size '" + v + "' is too large"));
+  }
+  return n << shift;
 }
 
 imagefmt::ConvertOptions to_library(const ConvertOptions& o) {
@@ -104,7 +108,10 @@ void setup_convert(cli::Context& ctx) {
   sub->add_option("-f,--source-format", opts->input_format, "Input format (probed when omitted)");
   sub->add_option("-O,--output-format", opts->output_format, "Output format")->check(CLI::IsMember({"raw", "qcow2", "vmdk", "ova"}));
   sub->add_flag("-c,--compress", opts->compress, "Compress the output (formats that support it)");
-  sub->add_option("-o,--options", opts->format_options, "Format options: compression_type=zstd|zlib, cluster_size=SIZE (qcow2); cpus=N, memory=SIZE (ova)");
+  sub->add_option("-o,--options", opts->format_options,
+                  "Format options, comma-separated: compression_type=zstd|zlib, cluster_size=SIZE (qcow2); cpus=N, "
+                  "memory=SIZE (ova)")
+      ->delimiter(',');
   sub->add_option("-m,--threads", opts->threads, "Worker threads (default: one per core)");
   sub->add_option("INPUT", opts->input, "Input image or block device")->required();
   sub->add_option("OUTPUT", opts->output, "Output file (written atomically)")->required();

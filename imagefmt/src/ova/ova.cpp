@@ -87,14 +87,15 @@ Result<void> add_bytes(archive* a, const std::string& name, const std::string& d
 
 }  // namespace
 
-Result<void> write_ova(BlockDevice& source, int fd, const std::string& temp_dir, const OvaWriteOptions& o) {
+Result<VmdkWriteStats> write_ova(BlockDevice& source, int fd, const std::string& temp_dir, const OvaWriteOptions& o) {
   std::string disk_name = o.name + "-disk1.vmdk";
   auto tmp = UTSUSHI_TRY(AtomicFile::create((std::filesystem::path(temp_dir) / disk_name).string()));
   VmdkWriteOptions v;
   v.threads = o.threads;
   v.extent_name = disk_name;
   v.progress = o.progress;
-  std::uint64_t vmdk_size = UTSUSHI_TRY(write_vmdk_stream_optimized(source, tmp.fd(), tmp.temp_path(), v));
+  VmdkWriteStats stats = UTSUSHI_TRY(write_vmdk_stream_optimized(source, tmp.fd(), tmp.temp_path(), v));
+  std::uint64_t vmdk_size = stats.file_size;
   // Hash the VMDK as written.
   Sha256 disk_hash;
   std::vector<std::uint8_t> buf(4u << 20);
@@ -131,7 +132,7 @@ Result<void> write_ova(BlockDevice& source, int fd, const std::string& temp_dir,
   if (archive_write_close(a.get()) != ARCHIVE_OK) {
     return fail(Errc::io_error, std::string("ova: cannot finish the archive: ") + archive_error_string(a.get()));
   }
-  return {};
+  return stats;
 }
 
 namespace {

@@ -25,6 +25,7 @@ struct Packed {
   std::vector<std::uint8_t> bytes;           // markers + zlib data, sector padded
   std::vector<std::uint64_t> grain_offset;   // byte offset in `bytes`, or UINT64_MAX for zero grains
   std::uint64_t bytes_read = 0;
+  std::uint64_t grains_stored = 0;
 };
 
 std::string descriptor(std::uint64_t capacity, const std::string& name) {
@@ -76,7 +77,7 @@ Result<std::vector<GrainRun>> plan(BlockDevice& source, std::uint64_t grain_byte
 
 }  // namespace
 
-Result<std::uint64_t> write_vmdk_stream_optimized(BlockDevice& source, int fd, const std::string& description,
+Result<VmdkWriteStats> write_vmdk_stream_optimized(BlockDevice& source, int fd, const std::string& description,
                                                   const VmdkWriteOptions& o) {
   Header h;
   const std::uint64_t size = source.size();
@@ -101,6 +102,7 @@ Result<std::uint64_t> write_vmdk_stream_optimized(BlockDevice& source, int fd, c
   std::vector<std::uint32_t> gte(static_cast<std::size_t>(gts * h.num_gtes_per_gt), 0);
   std::uint64_t cursor = h.overhead * k_sector;
   std::uint64_t done = 0;
+  VmdkWriteStats stats;
   unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
 
   auto produce = [&](std::size_t i, Packed& p) -> Result<void> {
@@ -127,6 +129,7 @@ Result<std::uint64_t> write_vmdk_stream_optimized(BlockDevice& source, int fd, c
       put_le(out.data() + 8, *n, 4);
       std::uint64_t rec = (12 + *n + k_sector - 1) / k_sector * k_sector;
       p.grain_offset[static_cast<std::size_t>(g)] = p.bytes.size();
+      ++p.grains_stored;
       p.bytes.insert(p.bytes.end(), out.begin(), out.begin() + static_cast<std::ptrdiff_t>(12 + *n));
       p.bytes.resize(p.bytes.size() + (rec - 12 - *n), 0);
     }
@@ -147,6 +150,8 @@ Result<std::uint64_t> write_vmdk_stream_optimized(BlockDevice& source, int fd, c
     }
     cursor += p.bytes.size();
     done += p.bytes_read;
+    stats.bytes_read += p.bytes_read;
+    stats.bytes_written += std::min(p.grains_stored * grain_bytes, p.bytes_read);
     if (o.progress) {
       o.progress(std::min(done, size), size);
     }
@@ -174,7 +179,9 @@ Result<std::uint64_t> write_vmdk_stream_optimized(BlockDevice& source, int fd, c
   if (o.progress) {
     o.progress(size, size);
   }
-  return cursor;
+  stats.file_size = cursor;
+  stats.bytes_zero = size - stats.bytes_written;
+  return stats;
 }
 
 }  // namespace utsushi::imagefmt

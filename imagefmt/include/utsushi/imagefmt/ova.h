@@ -17,6 +17,7 @@
 
 #include "utsushi/common/progress.h"
 #include "utsushi/imagefmt/block_device.h"
+#include "utsushi/imagefmt/vmdk.h"
 #include "utsushi/imagefmt/registry.h"
 
 namespace utsushi::imagefmt {
@@ -31,7 +32,8 @@ struct OvaWriteOptions {
 
 // Writes an OVA holding `source` as its only disk to the empty regular file
 // `fd`. `temp_dir` receives the temporary VMDK (removed on return).
-Result<void> write_ova(BlockDevice& source, int fd, const std::string& temp_dir, const OvaWriteOptions& options);
+// Returns the statistics of the disk it wrote.
+Result<VmdkWriteStats> write_ova(BlockDevice& source, int fd, const std::string& temp_dir, const OvaWriteOptions& options);
 
 // Opens the first disk of an OVA read-only (registry entry point).
 Result<std::unique_ptr<BlockDriver>> open_ova(const std::string& path, const OpenOptions& options, bool probed);

@@ -73,9 +73,15 @@ struct VmdkWriteOptions {
   ProgressFn progress;
 };
 
+struct VmdkWriteStats {
+  std::uint64_t bytes_read = 0;     // source bytes read (data extents only)
+  std::uint64_t bytes_written = 0;  // guest bytes stored as grains (before compression)
+  std::uint64_t bytes_zero = 0;     // guest bytes not stored (holes and all-zero grains)
+  std::uint64_t file_size = 0;      // bytes of the VMDK file
+};
+
 // Writes `source` as a streamOptimized VMDK into the empty regular file `fd`.
-// Returns the file size.
-Result<std::uint64_t> write_vmdk_stream_optimized(BlockDevice& source, int fd, const std::string& description,
+Result<VmdkWriteStats> write_vmdk_stream_optimized(BlockDevice& source, int fd, const std::string& description,
                                                   const VmdkWriteOptions& options);
 
 }  // namespace utsushi::imagefmt

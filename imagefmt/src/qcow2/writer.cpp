@@ -13,11 +13,9 @@
 // `window` chunks are in flight, which bounds memory.
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <map>
-#include <mutex>
 #include <thread>
 
+#include "../ordered_pipeline.h"
 #include "codec.h"
 #include "utsushi/common/cancel.h"
 #include "utsushi/common/zero.h"
@@ -335,12 +333,6 @@ Result<Qcow2WriteStats> write_qcow2(BlockDevice& source, int fd, const std::stri
   threads = std::min<unsigned>(threads, static_cast<unsigned>(std::max<std::size_t>(1, jobs.size())));
   const std::size_t window = std::size_t{threads} * 4;
 
-  std::mutex mu;
-  std::condition_variable cv;
-  std::map<std::size_t, ChunkResult> ready;
-  std::size_t next_job = 0, consumed = 0;
-  bool stop = false;
-  std::optional<Error> error;
   std::atomic<std::uint64_t> compressed_count{0};
 
   auto process = [&](const ChunkJob& job, ChunkResult& r) -> Result<void> {
@@ -374,79 +366,22 @@ Result<Qcow2WriteStats> write_qcow2(BlockDevice& source, int fd, const std::stri
     return {};
   };
 
-  auto worker = [&] {
-    for (;;) {
-      std::size_t i;
-      {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return stop || next_job >= jobs.size() || next_job < consumed + window; });
-        if (stop || next_job >= jobs.size()) {
-          return;
-        }
-        i = next_job++;
-      }
-      ChunkResult r;
-      auto res = process(jobs[i], r);
-      std::lock_guard lock(mu);
-      if (!res) {
-        if (!error) {
-          error = std::move(res).error();
-        }
-        stop = true;
-      } else {
-        ready.emplace(i, std::move(r));
-      }
-      cv.notify_all();
-    }
-  };
-
   Qcow2WriteStats stats;
-  std::vector<std::jthread> pool;
-  for (unsigned t = 0; t < threads; ++t) {
-    pool.emplace_back(worker);
-  }
   std::uint64_t done = 0;
-  for (std::size_t i = 0; i < jobs.size(); ++i) {
-    ChunkResult r;
-    {
-      std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return stop || ready.contains(i); });
-      if (stop) {
-        break;
-      }
-      r = std::move(ready.at(i));
-      ready.erase(i);
-    }
-    auto added = writer.add_chunk(jobs[i], r);
-    {
-      std::lock_guard lock(mu);
-      if (!added) {
-        error = std::move(added).error();
-        stop = true;
-        cv.notify_all();
-        break;
-      }
-      consumed = i + 1;
-      cv.notify_all();
-    }
+  auto produce = [&](std::size_t i, ChunkResult& r) { return process(jobs[i], r); };
+  auto consume = [&](std::size_t i, ChunkResult& r) -> Result<void> {
+    UTSUSHI_TRY(writer.add_chunk(jobs[i], r));
     stats.bytes_read += r.bytes_read;
-    for (ClusterState s : r.state) {
-      (s == ClusterState::zero ? stats.bytes_zero : stats.bytes_written) += cs;
+    for (ClusterState st : r.state) {
+      (st == ClusterState::zero ? stats.bytes_zero : stats.bytes_written) += cs;
     }
     done += r.bytes_read;
     if (o.progress) {
       o.progress(std::min(done, size), size);
     }
-  }
-  {
-    std::lock_guard lock(mu);
-    stop = true;
-    cv.notify_all();
-  }
-  pool.clear();
-  if (error) {
-    return std::unexpected(std::move(*error));
-  }
+    return {};
+  };
+  UTSUSHI_TRY(run_ordered<ChunkResult>(jobs.size(), threads, window, produce, consume));
   stats.file_size = UTSUSHI_TRY(writer.finish());
   stats.bytes_zero += size - std::min(size, stats.bytes_read);  // holes never read
   stats.clusters_compressed = compressed_count.load();

@@ -78,7 +78,7 @@ Result<std::vector<std::uint64_t>> Checker::read_table(std::uint64_t offset, std
   UTSUSHI_TRY(pread_full(m_fd, raw, offset, m_path));
   std::vector<std::uint64_t> t(static_cast<std::size_t>(entries));
   for (std::size_t i = 0; i < t.size(); ++i) {
-    t[i] = be64(raw.data() + i * 8);
+    t[i] = load_be64(raw.data() + i * 8);
   }
   return t;
 }

@@ -44,25 +44,25 @@ Result<Header> decode_header(std::span<const std::uint8_t> c0, std::uint64_t fil
     return corrupt("file too small for a header");
   }
   const std::uint8_t* p = c0.data();
-  if (be32(p) != k_magic) {
+  if (load_be32(p) != k_magic) {
     return corrupt("bad magic");
   }
   Header h;
-  h.version = be32(p + 4);
+  h.version = load_be32(p + 4);
   if (h.version != 2 && h.version != 3) {
     return refuse("unsupported version " + std::to_string(h.version));
   }
-  h.backing_file_offset = be64(p + 8);
-  h.backing_file_size = be32(p + 16);
-  h.cluster_bits = be32(p + 20);
-  h.size = be64(p + 24);
-  h.crypt_method = be32(p + 32);
-  h.l1_size = be32(p + 36);
-  h.l1_table_offset = be64(p + 40);
-  h.refcount_table_offset = be64(p + 48);
-  h.refcount_table_clusters = be32(p + 56);
-  h.nb_snapshots = be32(p + 60);
-  h.snapshots_offset = be64(p + 64);
+  h.backing_file_offset = load_be64(p + 8);
+  h.backing_file_size = load_be32(p + 16);
+  h.cluster_bits = load_be32(p + 20);
+  h.size = load_be64(p + 24);
+  h.crypt_method = load_be32(p + 32);
+  h.l1_size = load_be32(p + 36);
+  h.l1_table_offset = load_be64(p + 40);
+  h.refcount_table_offset = load_be64(p + 48);
+  h.refcount_table_clusters = load_be32(p + 56);
+  h.nb_snapshots = load_be32(p + 60);
+  h.snapshots_offset = load_be64(p + 64);
   if (h.cluster_bits < k_min_cluster_bits || h.cluster_bits > k_max_cluster_bits) {
     return corrupt("cluster_bits " + std::to_string(h.cluster_bits) + " outside 9..21");
   }
@@ -75,11 +75,11 @@ Result<Header> decode_header(std::span<const std::uint8_t> c0, std::uint64_t fil
     if (c0.size() < k_v3_min_header_length) {
       return corrupt("file too small for a v3 header");
     }
-    h.incompatible_features = be64(p + 72);
-    h.compatible_features = be64(p + 80);
-    h.autoclear_features = be64(p + 88);
-    h.refcount_order = be32(p + 96);
-    h.header_length = be32(p + 100);
+    h.incompatible_features = load_be64(p + 72);
+    h.compatible_features = load_be64(p + 80);
+    h.autoclear_features = load_be64(p + 88);
+    h.refcount_order = load_be32(p + 96);
+    h.header_length = load_be32(p + 100);
     if (h.header_length < k_v3_min_header_length || h.header_length % 8 != 0 || h.header_length > cs ||
         h.header_length > c0.size()) {
       return corrupt("invalid header_length " + std::to_string(h.header_length));
@@ -161,24 +161,24 @@ void encode_header(const Header& h, std::vector<std::uint8_t>& out) {
   }
   std::uint8_t* p = out.data();
   std::memset(p, 0, k_qemu_header_length);
-  put_be32(p, k_magic);
-  put_be32(p + 4, 3);
-  put_be64(p + 8, h.backing_file_offset);
-  put_be32(p + 16, h.backing_file_size);
-  put_be32(p + 20, h.cluster_bits);
-  put_be64(p + 24, h.size);
-  put_be32(p + 32, 0);
-  put_be32(p + 36, h.l1_size);
-  put_be64(p + 40, h.l1_table_offset);
-  put_be64(p + 48, h.refcount_table_offset);
-  put_be32(p + 56, h.refcount_table_clusters);
-  put_be32(p + 60, h.nb_snapshots);
-  put_be64(p + 64, h.snapshots_offset);
-  put_be64(p + 72, h.incompatible_features);
-  put_be64(p + 80, h.compatible_features);
-  put_be64(p + 88, h.autoclear_features);
-  put_be32(p + 96, h.refcount_order);
-  put_be32(p + 100, k_qemu_header_length);
+  store_be32(p, k_magic);
+  store_be32(p + 4, 3);
+  store_be64(p + 8, h.backing_file_offset);
+  store_be32(p + 16, h.backing_file_size);
+  store_be32(p + 20, h.cluster_bits);
+  store_be64(p + 24, h.size);
+  store_be32(p + 32, 0);
+  store_be32(p + 36, h.l1_size);
+  store_be64(p + 40, h.l1_table_offset);
+  store_be64(p + 48, h.refcount_table_offset);
+  store_be32(p + 56, h.refcount_table_clusters);
+  store_be32(p + 60, h.nb_snapshots);
+  store_be64(p + 64, h.snapshots_offset);
+  store_be64(p + 72, h.incompatible_features);
+  store_be64(p + 80, h.compatible_features);
+  store_be64(p + 88, h.autoclear_features);
+  store_be32(p + 96, h.refcount_order);
+  store_be32(p + 100, k_qemu_header_length);
   p[104] = static_cast<std::uint8_t>(h.compression_type);
 }
 
@@ -193,8 +193,8 @@ Result<HeaderExtensions> decode_extensions(const Header& h, std::span<const std:
   }
   std::uint64_t pos = h.header_length;
   while (pos + 8 <= end) {
-    std::uint32_t type = be32(c0.data() + pos);
-    std::uint32_t len = be32(c0.data() + pos + 4);
+    std::uint32_t type = load_be32(c0.data() + pos);
+    std::uint32_t len = load_be32(c0.data() + pos + 4);
     pos += 8;
     if (type == k_ext_end) {
       return ext;
@@ -253,15 +253,15 @@ Result<std::vector<Snapshot>> decode_snapshots(std::span<const std::uint8_t> t, 
     }
     const std::uint8_t* p = t.data() + pos;
     Snapshot s;
-    s.l1_table_offset = be64(p);
-    s.l1_size = be32(p + 8);
-    std::uint16_t id_len = be16(p + 12);
-    std::uint16_t name_len = be16(p + 14);
-    s.date_sec = be32(p + 16);
-    s.date_nsec = be32(p + 20);
-    s.vm_clock_nsec = be64(p + 24);
-    s.vm_state_size = be32(p + 32);
-    std::uint32_t extra = be32(p + 36);
+    s.l1_table_offset = load_be64(p);
+    s.l1_size = load_be32(p + 8);
+    std::uint16_t id_len = load_be16(p + 12);
+    std::uint16_t name_len = load_be16(p + 14);
+    s.date_sec = load_be32(p + 16);
+    s.date_nsec = load_be32(p + 20);
+    s.vm_clock_nsec = load_be64(p + 24);
+    s.vm_state_size = load_be32(p + 32);
+    std::uint32_t extra = load_be32(p + 36);
     if (extra > 1024) {
       return corrupt("snapshot extra data too large");
     }
@@ -270,10 +270,10 @@ Result<std::vector<Snapshot>> decode_snapshots(std::span<const std::uint8_t> t, 
       return corrupt("snapshot table truncated at entry " + std::to_string(i));
     }
     if (extra >= 8) {
-      s.vm_state_size = be64(p + 40);
+      s.vm_state_size = load_be64(p + 40);
     }
     if (extra >= 16) {
-      s.disk_size = be64(p + 48);
+      s.disk_size = load_be64(p + 48);
     }
     s.id.assign(reinterpret_cast<const char*>(p + 40 + extra), id_len);
     s.name.assign(reinterpret_cast<const char*>(p + 40 + extra + id_len), name_len);

@@ -39,8 +39,8 @@ Result<void> create_qcow2_overlay(const std::string& path, const std::string& ba
   // Cluster 0: header, backing format extension, end of extensions, name.
   std::vector<std::uint8_t> c0(static_cast<std::size_t>(cs), 0);
   std::size_t pos = k_qemu_header_length;
-  put_be32(c0.data() + pos, k_ext_backing_format);
-  put_be32(c0.data() + pos + 4, static_cast<std::uint32_t>(backing_format.size()));
+  store_be32(c0.data() + pos, k_ext_backing_format);
+  store_be32(c0.data() + pos + 4, static_cast<std::uint32_t>(backing_format.size()));
   std::copy(backing_format.begin(), backing_format.end(), c0.begin() + static_cast<std::ptrdiff_t>(pos + 8));
   pos += 8 + ((backing_format.size() + 7) & ~std::size_t{7});
   pos += 8;  // end-of-extensions marker: 8 zero bytes
@@ -60,7 +60,7 @@ Result<void> create_qcow2_overlay(const std::string& path, const std::string& ba
   encode_header(h, c0);
 
   std::vector<std::uint8_t> reftable(static_cast<std::size_t>(cs), 0);
-  put_be64(reftable.data(), 2 * cs);
+  store_be64(reftable.data(), 2 * cs);
   std::vector<std::uint8_t> refblock(static_cast<std::size_t>(cs), 0);
   for (std::uint64_t c = 0; c < total_clusters; ++c) {
     set_refcount(refblock, c, 4, 1);

@@ -136,7 +136,7 @@ Result<void> Qcow2Driver::load(int depth, std::set<std::string>& chain) {
     std::vector<std::uint8_t> raw(std::size_t{m_h.l1_size} * 8);
     UTSUSHI_TRY(pread_full(m_fd.get(), raw, m_h.l1_table_offset, m_path));
     for (std::size_t i = 0; i < m_l1.size(); ++i) {
-      m_l1[i] = be64(raw.data() + i * 8);
+      m_l1[i] = load_be64(raw.data() + i * 8);
     }
   }
   if (m_h.nb_snapshots > 0) {
@@ -233,7 +233,7 @@ Result<std::shared_ptr<const L2Table>> Qcow2Driver::l2_table(std::uint64_t i) {
   UTSUSHI_TRY(pread_full(m_fd.get(), raw, off, m_path));
   auto t = std::make_shared<L2Table>(raw.size() / 8);
   for (std::size_t k = 0; k < t->size(); ++k) {
-    (*t)[k] = be64(raw.data() + k * 8);
+    (*t)[k] = load_be64(raw.data() + k * 8);
   }
   std::lock_guard lock(m_cache_mutex);
   while (m_cache_bytes + m_cs > k_l2_cache_bytes && !m_cache.empty()) {

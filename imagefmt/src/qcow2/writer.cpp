@@ -105,7 +105,7 @@ Result<void> Writer::flush_l2() {
   }
   std::vector<std::uint8_t> raw(static_cast<std::size_t>(m_cs));
   for (std::size_t i = 0; i < m_l2.size(); ++i) {
-    put_be64(raw.data() + i * 8, m_l2[i]);
+    store_be64(raw.data() + i * 8, m_l2[i]);
   }
   std::uint64_t off = alloc_clusters(1);
   UTSUSHI_TRY(write(raw, off));
@@ -256,12 +256,12 @@ Result<std::uint64_t> Writer::finish() {
       set_refcount(buf, k, order, m_refcounts[c]);
     }
     UTSUSHI_TRY(write(buf, blocks_off + b * m_cs));
-    put_be64(reftable.data() + b * 8, blocks_off + b * m_cs);
+    store_be64(reftable.data() + b * 8, blocks_off + b * m_cs);
   }
   UTSUSHI_TRY(write(reftable, table_off));
   std::vector<std::uint8_t> l1(static_cast<std::size_t>(m_l1.size() * 8));
   for (std::size_t i = 0; i < m_l1.size(); ++i) {
-    put_be64(l1.data() + i * 8, m_l1[i]);
+    store_be64(l1.data() + i * 8, m_l1[i]);
   }
   UTSUSHI_TRY(write(l1, l1_off));
   // The header goes last: until now cluster 0 is all zeros (not a qcow2 image).

@@ -4,53 +4,25 @@
 #include <cstring>
 
 namespace utsushi::imagefmt::vmdk {
-namespace {
-
-std::uint64_t le64(const std::uint8_t* p) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) {
-    v = (v << 8) | p[i];
-  }
-  return v;
-}
-std::uint32_t le32(const std::uint8_t* p) { return static_cast<std::uint32_t>(le64_n(p, 4)); }
-
-}  // namespace
-
-std::uint64_t le64_n(const std::uint8_t* p, int n) {
-  std::uint64_t v = 0;
-  for (int i = n - 1; i >= 0; --i) {
-    v = (v << 8) | p[i];
-  }
-  return v;
-}
-
-void put_le(std::uint8_t* p, std::uint64_t v, int n) {
-  for (int i = 0; i < n; ++i) {
-    p[i] = static_cast<std::uint8_t>(v);
-    v >>= 8;
-  }
-}
-
 Result<Header> decode_header(std::span<const std::uint8_t> s) {
   if (s.size() < k_sector) {
     return fail(Errc::corruption, "vmdk: file too small for a sparse extent header");
   }
   const std::uint8_t* p = s.data();
-  if (le32(p) != k_magic) {
+  if (load_le32(p) != k_magic) {
     return fail(Errc::corruption, "vmdk: bad magic");
   }
   Header h;
-  h.version = le32(p + 4);
-  h.flags = le32(p + 8);
-  h.capacity = le64(p + 12);
-  h.grain_size = le64(p + 20);
-  h.descriptor_offset = le64(p + 28);
-  h.descriptor_size = le64(p + 36);
-  h.num_gtes_per_gt = le32(p + 44);
-  h.rgd_offset = le64(p + 48);
-  h.gd_offset = le64(p + 56);
-  h.overhead = le64(p + 64);
+  h.version = load_le32(p + 4);
+  h.flags = load_le32(p + 8);
+  h.capacity = load_le64(p + 12);
+  h.grain_size = load_le64(p + 20);
+  h.descriptor_offset = load_le64(p + 28);
+  h.descriptor_size = load_le64(p + 36);
+  h.num_gtes_per_gt = load_le32(p + 44);
+  h.rgd_offset = load_le64(p + 48);
+  h.gd_offset = load_le64(p + 56);
+  h.overhead = load_le64(p + 64);
   h.unclean_shutdown = p[72];
   h.compress_algorithm = static_cast<std::uint16_t>(p[77] | (p[78] << 8));
   if (h.version < 1 || h.version > 3) {
@@ -81,23 +53,23 @@ Result<Header> decode_header(std::span<const std::uint8_t> s) {
 void encode_header(const Header& h, std::span<std::uint8_t> s) {
   std::memset(s.data(), 0, k_sector);
   std::uint8_t* p = s.data();
-  put_le(p, k_magic, 4);
-  put_le(p + 4, h.version, 4);
-  put_le(p + 8, h.flags, 4);
-  put_le(p + 12, h.capacity, 8);
-  put_le(p + 20, h.grain_size, 8);
-  put_le(p + 28, h.descriptor_offset, 8);
-  put_le(p + 36, h.descriptor_size, 8);
-  put_le(p + 44, h.num_gtes_per_gt, 4);
-  put_le(p + 48, h.rgd_offset, 8);
-  put_le(p + 56, h.gd_offset, 8);
-  put_le(p + 64, h.overhead, 8);
+  store_le32(p, k_magic);
+  store_le32(p + 4, h.version);
+  store_le32(p + 8, h.flags);
+  store_le64(p + 12, h.capacity);
+  store_le64(p + 20, h.grain_size);
+  store_le64(p + 28, h.descriptor_offset);
+  store_le64(p + 36, h.descriptor_size);
+  store_le32(p + 44, h.num_gtes_per_gt);
+  store_le64(p + 48, h.rgd_offset);
+  store_le64(p + 56, h.gd_offset);
+  store_le64(p + 64, h.overhead);
   p[72] = h.unclean_shutdown;
   p[73] = '\n';
   p[74] = ' ';
   p[75] = '\r';
   p[76] = '\n';
-  put_le(p + 77, h.compress_algorithm, 2);
+  store_le16(p + 77, h.compress_algorithm);
 }
 
 }  // namespace utsushi::imagefmt::vmdk

@@ -99,7 +99,7 @@ Result<void> VmdkDriver::load() {
   UTSUSHI_TRY(m_file->pread(raw, m_h.gd_offset * k_sector));
   m_gd.resize(static_cast<std::size_t>(gts));
   for (std::size_t i = 0; i < m_gd.size(); ++i) {
-    m_gd[i] = static_cast<std::uint32_t>(le64_n(raw.data() + i * 4, 4));
+    m_gd[i] = load_le32(raw.data() + i * 4);
   }
   return {};
 }
@@ -127,7 +127,7 @@ Result<std::uint32_t> VmdkDriver::gte(std::uint64_t grain) {
     UTSUSHI_TRY(m_file->pread(raw, off));
     auto t = std::make_shared<std::vector<std::uint32_t>>(m_h.num_gtes_per_gt);
     for (std::size_t i = 0; i < t->size(); ++i) {
-      (*t)[i] = static_cast<std::uint32_t>(le64_n(raw.data() + i * 4, 4));
+      (*t)[i] = load_le32(raw.data() + i * 4);
     }
     std::lock_guard lock(m_mutex);
     if (m_gts.size() > 4096) {
@@ -157,8 +157,8 @@ Result<void> VmdkDriver::read_grain(std::uint64_t grain, std::uint32_t sector, s
     return corrupt("grain marker past the end of the file");
   }
   UTSUSHI_TRY(m_file->pread(marker, off));
-  std::uint64_t lba = le64_n(marker, 8);
-  std::uint32_t csize = static_cast<std::uint32_t>(le64_n(marker + 8, 4));
+  std::uint64_t lba = load_le64(marker);
+  std::uint32_t csize = load_le32(marker + 8);
   if (lba != grain * m_h.grain_size) {
     return corrupt("grain marker at sector " + std::to_string(sector) + " names LBA " + std::to_string(lba) +
                    ", expected " + std::to_string(grain * m_h.grain_size));

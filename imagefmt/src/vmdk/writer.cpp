@@ -125,8 +125,8 @@ Result<VmdkWriteStats> write_vmdk_stream_optimized(BlockDevice& source, int fd, 
       if (!n) {
         return fail(Errc::internal, "vmdk: deflate failed");
       }
-      put_le(out.data(), (run.first_grain + g) * h.grain_size, 8);
-      put_le(out.data() + 8, *n, 4);
+      store_le64(out.data(), (run.first_grain + g) * h.grain_size);
+      store_le32(out.data() + 8, static_cast<std::uint32_t>(*n));
       std::uint64_t rec = (12 + *n + k_sector - 1) / k_sector * k_sector;
       p.grain_offset[static_cast<std::size_t>(g)] = p.bytes.size();
       ++p.grains_stored;
@@ -165,10 +165,10 @@ Result<VmdkWriteStats> write_vmdk_stream_optimized(BlockDevice& source, int fd, 
   cursor += k_sector;
   std::vector<std::uint8_t> meta(static_cast<std::size_t>((h.overhead - h.gd_offset) * k_sector), 0);
   for (std::uint64_t t = 0; t < gts; ++t) {
-    put_le(meta.data() + t * 4, gt_start + t * gt_sectors, 4);
+    store_le32(meta.data() + t * 4, static_cast<std::uint32_t>(gt_start + t * gt_sectors));
   }
   for (std::size_t k = 0; k < gte.size(); ++k) {
-    put_le(meta.data() + (gt_start - h.gd_offset) * k_sector + k * 4, gte[k], 4);
+    store_le32(meta.data() + (gt_start - h.gd_offset) * k_sector + k * 4, gte[k]);
   }
   UTSUSHI_TRY(pwrite_full(fd, meta, h.gd_offset * k_sector, description));
   std::vector<std::uint8_t> dsc(static_cast<std::size_t>(h.descriptor_size * k_sector), 0);

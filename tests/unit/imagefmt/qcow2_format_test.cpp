@@ -48,30 +48,30 @@ TEST_CASE("qcow2::decode_header rejects malformed headers", "[qcow2]") {
     CHECK(h.error().code() == code);
   };
   SECTION("bad magic") { c0[0] = 'X'; expect(Errc::corruption); }
-  SECTION("version 4") { put_be32(c0.data() + 4, 4); expect(Errc::not_supported); }
-  SECTION("cluster_bits 8") { put_be32(c0.data() + 20, 8); expect(Errc::corruption); }
-  SECTION("cluster_bits 22") { put_be32(c0.data() + 20, 22); expect(Errc::corruption); }
-  SECTION("encrypted") { put_be32(c0.data() + 32, 2); expect(Errc::not_supported); }
-  SECTION("external data file") { put_be64(c0.data() + 72, k_incompat_data_file); expect(Errc::not_supported); }
-  SECTION("unknown incompatible bit") { put_be64(c0.data() + 72, 1ull << 40); expect(Errc::not_supported); }
+  SECTION("version 4") { store_be32(c0.data() + 4, 4); expect(Errc::not_supported); }
+  SECTION("cluster_bits 8") { store_be32(c0.data() + 20, 8); expect(Errc::corruption); }
+  SECTION("cluster_bits 22") { store_be32(c0.data() + 20, 22); expect(Errc::corruption); }
+  SECTION("encrypted") { store_be32(c0.data() + 32, 2); expect(Errc::not_supported); }
+  SECTION("external data file") { store_be64(c0.data() + 72, k_incompat_data_file); expect(Errc::not_supported); }
+  SECTION("unknown incompatible bit") { store_be64(c0.data() + 72, 1ull << 40); expect(Errc::not_supported); }
   SECTION("zstd byte without bit 3") { c0[104] = 1; expect(Errc::corruption); }
-  SECTION("bit 3 without zstd byte") { put_be64(c0.data() + 72, k_incompat_compression); expect(Errc::corruption); }
-  SECTION("L1 too small for the size") { put_be32(c0.data() + 36, 1); expect(Errc::corruption); }
-  SECTION("L1 past end of file") { put_be64(c0.data() + 40, 100ull << 16); expect(Errc::corruption); }
-  SECTION("L1 misaligned") { put_be64(c0.data() + 40, (3 << 16) + 512); expect(Errc::corruption); }
-  SECTION("L1 offset overflows") { put_be64(c0.data() + 40, ~0ull << 16); expect(Errc::corruption); }
-  SECTION("huge L1") { put_be32(c0.data() + 36, 0x7fffffff); expect(Errc::corruption); }
-  SECTION("refcount table past end") { put_be64(c0.data() + 48, 50ull << 16); expect(Errc::corruption); }
-  SECTION("refcount table huge") { put_be32(c0.data() + 56, 1u << 30); expect(Errc::corruption); }
-  SECTION("absurd virtual size") { put_be64(c0.data() + 24, ~0ull); expect(Errc::corruption); }
-  SECTION("refcount order 7") { put_be32(c0.data() + 96, 7); expect(Errc::corruption); }
-  SECTION("header_length huge") { put_be32(c0.data() + 100, 1u << 30); expect(Errc::corruption); }
+  SECTION("bit 3 without zstd byte") { store_be64(c0.data() + 72, k_incompat_compression); expect(Errc::corruption); }
+  SECTION("L1 too small for the size") { store_be32(c0.data() + 36, 1); expect(Errc::corruption); }
+  SECTION("L1 past end of file") { store_be64(c0.data() + 40, 100ull << 16); expect(Errc::corruption); }
+  SECTION("L1 misaligned") { store_be64(c0.data() + 40, (3 << 16) + 512); expect(Errc::corruption); }
+  SECTION("L1 offset overflows") { store_be64(c0.data() + 40, ~0ull << 16); expect(Errc::corruption); }
+  SECTION("huge L1") { store_be32(c0.data() + 36, 0x7fffffff); expect(Errc::corruption); }
+  SECTION("refcount table past end") { store_be64(c0.data() + 48, 50ull << 16); expect(Errc::corruption); }
+  SECTION("refcount table huge") { store_be32(c0.data() + 56, 1u << 30); expect(Errc::corruption); }
+  SECTION("absurd virtual size") { store_be64(c0.data() + 24, ~0ull); expect(Errc::corruption); }
+  SECTION("refcount order 7") { store_be32(c0.data() + 96, 7); expect(Errc::corruption); }
+  SECTION("header_length huge") { store_be32(c0.data() + 100, 1u << 30); expect(Errc::corruption); }
   SECTION("backing name outside cluster 0") {
-    put_be64(c0.data() + 8, 65530);
-    put_be32(c0.data() + 16, 100);
+    store_be64(c0.data() + 8, 65530);
+    store_be32(c0.data() + 16, 100);
     expect(Errc::corruption);
   }
-  SECTION("too many snapshots") { put_be32(c0.data() + 60, 100000); expect(Errc::corruption); }
+  SECTION("too many snapshots") { store_be32(c0.data() + 60, 100000); expect(Errc::corruption); }
   SECTION("truncated file") {
     auto h = decode_header(std::span(c0).first(50), 50);
     CHECK_FALSE(h);
@@ -82,13 +82,13 @@ TEST_CASE("qcow2::decode_extensions bounds", "[qcow2]") {
   auto c0 = valid_header_cluster();
   auto h = decode_header(c0, k_file);
   REQUIRE(h);
-  put_be32(c0.data() + 112, k_ext_backing_format);
-  put_be32(c0.data() + 116, 3);
+  store_be32(c0.data() + 112, k_ext_backing_format);
+  store_be32(c0.data() + 116, 3);
   std::memcpy(c0.data() + 120, "raw", 3);
   auto ext = decode_extensions(*h, c0);
   REQUIRE(ext);
   CHECK(ext->backing_format == "raw");
-  put_be32(c0.data() + 116, 0xfffffff0u);
+  store_be32(c0.data() + 116, 0xfffffff0u);
   CHECK_FALSE(decode_extensions(*h, c0));
 }
 
@@ -126,5 +126,5 @@ TEST_CASE("qcow2 refcount entries of every width", "[qcow2]") {
   for (int i = 0; i < 4; ++i) {
     set_refcount(b, i, 4, 1);
   }
-  CHECK(be64(b.data()) == 0x0001000100010001ull);
+  CHECK(load_be64(b.data()) == 0x0001000100010001ull);
 }

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "utsushi/common/endian.h"
 #include "utsushi/common/error.h"
 
 namespace utsushi::imagefmt::qcow2 {
@@ -154,36 +155,5 @@ void set_refcount(std::span<std::uint8_t> block, std::uint64_t index, unsigned o
 
 // Lower-case hexadecimal, for messages.
 std::string fmt_hex(std::uint64_t v);
-
-// --- Big-endian helpers -----------------------------------------------------
-inline std::uint64_t be64(const std::uint8_t* p) noexcept {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) {
-    v = (v << 8) | p[i];
-  }
-  return v;
-}
-inline std::uint32_t be32(const std::uint8_t* p) noexcept {
-  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
-}
-inline std::uint16_t be16(const std::uint8_t* p) noexcept {
-  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
-}
-inline void put_be64(std::uint8_t* p, std::uint64_t v) noexcept {
-  for (int i = 7; i >= 0; --i) {
-    p[i] = static_cast<std::uint8_t>(v);
-    v >>= 8;
-  }
-}
-inline void put_be32(std::uint8_t* p, std::uint32_t v) noexcept {
-  for (int i = 3; i >= 0; --i) {
-    p[i] = static_cast<std::uint8_t>(v);
-    v >>= 8;
-  }
-}
-inline void put_be16(std::uint8_t* p, std::uint16_t v) noexcept {
-  p[0] = static_cast<std::uint8_t>(v >> 8);
-  p[1] = static_cast<std::uint8_t>(v);
-}
 
 }  // namespace utsushi::imagefmt::qcow2

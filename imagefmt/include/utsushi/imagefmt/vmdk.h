@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 
+#include "utsushi/common/endian.h"
 #include "utsushi/common/progress.h"
 #include "utsushi/imagefmt/block_device.h"
 #include "utsushi/imagefmt/registry.h"
@@ -55,9 +56,6 @@ struct Header {
 // Decodes and validates a 512-byte SparseExtentHeader.
 Result<Header> decode_header(std::span<const std::uint8_t> sector);
 void encode_header(const Header& h, std::span<std::uint8_t> sector);
-// Little-endian helpers (n bytes).
-std::uint64_t le64_n(const std::uint8_t* p, int n);
-void put_le(std::uint8_t* p, std::uint64_t v, int n);
 }  // namespace vmdk
 
 // Opens a hosted sparse VMDK read-only (registry entry point). Descriptor-only

@@ -220,12 +220,13 @@ Result<std::vector<Extent>> BlockDevice::extents(std::uint64_t offset, std::uint
         return fail(Errc::internal, description() + ": " + std::string(format_name()) +
                                         " driver returned non-contiguous extents at offset " + std::to_string(pos));
       }
-      std::uint64_t len = std::min(e.length, end - pos);
-      if (!result.empty() && result.back().type == e.type) {
-        result.back().length += len;
+      Extent clipped{pos, std::min(e.length, end - pos), e.type, e.host_offset};
+      if (!result.empty() && extent_continues(result.back(), clipped)) {
+        result.back().length += clipped.length;
       } else {
-        result.push_back({pos, len, e.type});
+        result.push_back(clipped);
       }
+      std::uint64_t len = clipped.length;
       pos += len;
       if (pos >= end) {
         break;

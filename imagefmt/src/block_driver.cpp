@@ -11,6 +11,16 @@ std::string_view extent_type_name(ExtentType t) noexcept {
   return "unknown";
 }
 
+bool extent_continues(const Extent& prev, const Extent& next) noexcept {
+  if (prev.type != next.type || prev.offset + prev.length != next.offset) {
+    return false;
+  }
+  if (prev.host_offset == k_no_host_offset || next.host_offset == k_no_host_offset) {
+    return prev.host_offset == next.host_offset;
+  }
+  return prev.host_offset + prev.length == next.host_offset;
+}
+
 // Defaults: the core never calls these unless the capability says so; they
 // answer not_supported so a driver that forgets a capability fails loudly.
 Result<void> BlockDriver::pwrite(std::span<const std::uint8_t>, std::uint64_t) {

@@ -135,7 +135,7 @@ class RawDriver final : public BlockDriver {
       if (h <= pos) {  // racing truncate; report the rest as data
         h = end;
       }
-      out.push_back({pos, h - pos, ExtentType::data});
+      out.push_back({pos, h - pos, ExtentType::data, pos});
       pos = h;
     }
     return {};

@@ -20,18 +20,23 @@ void run_map(cli::Context& ctx, const MapOptions& o) {
   if (ctx.options.json || o.json) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& e : extents) {
-      list.push_back({{"start", e.offset},
-                      {"length", e.length},
-                      {"data", e.type == imagefmt::ExtentType::data},
-                      {"zero", e.type != imagefmt::ExtentType::data},
-                      {"type", std::string(imagefmt::extent_type_name(e.type))}});
+      nlohmann::json item = {{"start", e.offset},
+                             {"length", e.length},
+                             {"data", e.type == imagefmt::ExtentType::data},
+                             {"zero", e.type != imagefmt::ExtentType::data},
+                             {"type", std::string(imagefmt::extent_type_name(e.type))}};
+      if (e.host_offset != imagefmt::k_no_host_offset) {
+        item["offset"] = e.host_offset;  // qemu-img map's name for the host offset
+      }
+      list.push_back(std::move(item));
     }
     cli::print_json_line(nlohmann::json{{"type", "result"}, {"status", "ok"}, {"extents", list}}.dump());
     return;
   }
-  fmt::print("{:>20} {:>20} {}\n", "Offset", "Length", "Type");
+  fmt::print("{:>20} {:>20} {:>20} {}\n", "Offset", "Length", "Host offset", "Type");
   for (const auto& e : extents) {
-    fmt::print("{:>#20x} {:>#20x} {}\n", e.offset, e.length, imagefmt::extent_type_name(e.type));
+    std::string host = e.host_offset == imagefmt::k_no_host_offset ? "-" : fmt::format("{:#x}", e.host_offset);
+    fmt::print("{:>#20x} {:>#20x} {:>20} {}\n", e.offset, e.length, host, imagefmt::extent_type_name(e.type));
   }
 }
 

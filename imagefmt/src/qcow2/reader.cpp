@@ -390,7 +390,8 @@ Result<void> Qcow2Driver::backing_extents(std::uint64_t offset, std::uint64_t le
   std::uint64_t bsize = m_backing ? m_backing->size() : 0;
   if (offset < bsize) {
     std::uint64_t n = std::min(length, bsize - offset);
-    for (const Extent& e : UTSUSHI_TRY(m_backing->extents(offset, n))) {
+    for (Extent e : UTSUSHI_TRY(m_backing->extents(offset, n))) {
+      e.host_offset = k_no_host_offset;  // the bytes live in another file
       out.push_back(e);
     }
     offset += n;
@@ -410,11 +411,12 @@ Result<void> Qcow2Driver::extents(std::uint64_t offset, std::uint64_t length, st
   end = std::min(end, m_h.size);
   auto table = UTSUSHI_TRY(l2_table(ci0 / per_l2));
   std::vector<Extent> local;
-  auto push = [&](std::uint64_t off, std::uint64_t len, ExtentType t) {
-    if (!local.empty() && local.back().type == t && local.back().offset + local.back().length == off) {
+  auto push = [&](std::uint64_t off, std::uint64_t len, ExtentType t, std::uint64_t host = k_no_host_offset) {
+    Extent e{off, len, t, host};
+    if (!local.empty() && extent_continues(local.back(), e)) {
       local.back().length += len;
     } else {
-      local.push_back({off, len, t});
+      local.push_back(e);
     }
   };
   std::uint64_t pos = offset;
@@ -430,6 +432,8 @@ Result<void> Qcow2Driver::extents(std::uint64_t offset, std::uint64_t length, st
     }
     switch (kind) {
       case Kind::normal:
+        push(pos, unit_end - pos, ExtentType::data, host + (in - sub * m_sub_size));
+        break;
       case Kind::compressed:
         push(pos, unit_end - pos, ExtentType::data);
         break;

@@ -40,7 +40,7 @@ TEST_CASE("raw: a sparse file reports holes and data through SEEK_DATA", "[raw]"
   auto e = dev->extents();
   REQUIRE(e);
   std::vector<Extent> want = {{0, 8 << 20, ExtentType::hole},
-                              {8 << 20, 1 << 20, ExtentType::data},
+                              {8 << 20, 1 << 20, ExtentType::data, 8 << 20},
                               {9 << 20, 55 << 20, ExtentType::hole}};
   CHECK(*e == want);
 }

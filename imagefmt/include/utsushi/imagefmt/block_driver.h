@@ -31,12 +31,23 @@ enum class ExtentType : std::uint8_t {
 };
 std::string_view extent_type_name(ExtentType t) noexcept;
 
+// host_offset: where the extent's bytes start in the image file itself, when
+// the format stores them uncompressed there (raw: the guest offset; qcow2:
+// the cluster's offset). Unknown for holes, zeros, compressed data and data
+// that lives in a backing file.
+inline constexpr std::uint64_t k_no_host_offset = UINT64_MAX;
+
 struct Extent {
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
   ExtentType type = ExtentType::data;
+  std::uint64_t host_offset = k_no_host_offset;
   friend bool operator==(const Extent&, const Extent&) = default;
 };
+
+// Whether `next` continues `prev`: adjacent, same type, and (when they have
+// host offsets) contiguous in the host file too.
+bool extent_continues(const Extent& prev, const Extent& next) noexcept;
 
 struct Capabilities {
   bool can_write = false;

@@ -1,0 +1,55 @@
+// p2v serve --listen ADDR:PORT --token-file FILE --output-dir DIR [--once]
+#include <fmt/core.h>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "utsushi/p2v/client.h"
+#include "utsushi/p2v/server.h"
+
+namespace utsushi::p2v_cli {
+namespace {
+
+struct ServeOptions {
+  std::string listen;
+  std::string token_file;
+  std::string output_dir;
+  bool once = false;
+  unsigned threads = 0;
+};
+
+void run_serve(cli::Context& ctx, const ServeOptions& o) {
+  p2v::ServeOptions s;
+  s.listen = o.listen;
+  s.token = cli::value_or_throw(p2v::read_token_file(o.token_file));
+  s.output_dir = o.output_dir;
+  s.once = o.once;
+  s.threads = o.threads;
+  const bool json = ctx.options.json, quiet = ctx.options.quiet;
+  s.report = [json, quiet](const std::string& line) {
+    if (json) {
+      cli::print_json_line(nlohmann::json({{"type", "event"}, {"message", line}}).dump());
+    } else if (!quiet) {
+      fmt::print(stderr, "p2v: {}\n", line);
+    }
+  };
+  cli::value_or_throw(p2v::serve(s));
+  if (json) {
+    cli::print_json_line(nlohmann::json({{"type", "result"}, {"status", "ok"}}).dump());
+  }
+}
+
+}  // namespace
+
+void setup_serve(cli::Context& ctx) {
+  auto o = std::make_shared<ServeOptions>();
+  auto* sub = ctx.app.add_subcommand("serve", "Receive network captures and write their images");
+  sub->add_option("--listen", o->listen, "Address to listen on, ADDR:PORT")->required();
+  sub->add_option("--token-file", o->token_file, "File holding the token clients must prove they know")->required();
+  sub->add_option("--output-dir", o->output_dir, "Directory the images are written to")->required();
+  sub->add_flag("--once", o->once, "Exit after the first session that completes");
+  sub->add_option("-m,--threads", o->threads, "Worker threads for the final image (default: one per core)");
+  sub->callback([&ctx, o] { run_serve(ctx, *o); });
+}
+
+}  // namespace utsushi::p2v_cli

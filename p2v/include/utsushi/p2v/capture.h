@@ -1,0 +1,70 @@
+#pragma once
+// Local capture: one source disk (block device or raw image, opened
+// read-only) to one guest image holding only the used blocks, written through
+// imagefmt (qcow2, optionally zstd-compressed, or sparse raw) under a
+// temporary name and renamed into place only when complete.
+
+#include <optional>
+#include <string>
+
+#include "utsushi/common/progress.h"
+#include "utsushi/imagefmt/block_device.h"
+#include "utsushi/p2v/disk_plan.h"
+
+namespace utsushi::p2v {
+
+enum class OutputFormat { qcow2, raw };
+std::string_view output_format_name(OutputFormat f) noexcept;
+// The file name extension of a format (".qcow2", ".raw").
+std::string_view output_extension(OutputFormat f) noexcept;
+
+struct ImageOptions {
+  OutputFormat format = OutputFormat::qcow2;
+  bool compress = false;  // qcow2 only: zstd clusters
+  unsigned threads = 0;   // 0: one per core (at least 4 for I/O overlap)
+  ProgressFn progress;    // bytes of the view processed / its size
+};
+
+struct ImageStats {
+  std::uint64_t bytes_read = 0;     // read from the view (used bytes, zeros included)
+  std::uint64_t bytes_written = 0;  // guest bytes stored in the image
+  std::uint64_t file_size = 0;      // allocated bytes of the image file
+};
+
+// Writes the guest contents of `view` (a used-block view or any device) as a
+// new image at `output`, atomically. On failure no file appears at `output`.
+Result<ImageStats> write_image(imagefmt::BlockDevice& view, const std::string& output, const ImageOptions& options);
+
+struct VerifyStats {
+  std::uint64_t chunks = 0;
+  std::uint64_t bytes = 0;
+};
+
+// Re-reads every used range of `source` and of the image at `image_path` and
+// compares them chunk by chunk (XXH64). Errc::corruption names the first
+// mismatching offset; the image size must equal the source size.
+Result<VerifyStats> verify_image(imagefmt::BlockDevice& source, const ByteRanges& used, const std::string& image_path,
+                                 unsigned threads = 0, ProgressFn progress = {});
+
+struct CaptureOptions {
+  ImageOptions image;
+  bool verify = false;
+  ProgressFn verify_progress;
+};
+
+struct CaptureResult {
+  DiskPlan plan;
+  std::string output;
+  ImageStats stats;
+  std::optional<VerifyStats> verify;
+  double seconds = 0;
+};
+
+// Opens `source` read-only, plans it, writes `output`, optionally verifies.
+Result<CaptureResult> capture_disk(const std::string& source, const std::string& output,
+                                   const CaptureOptions& options);
+
+// Opens a capture source: a block device or raw image, read-only.
+Result<std::unique_ptr<imagefmt::BlockDevice>> open_source(const std::string& source);
+
+}  // namespace utsushi::p2v

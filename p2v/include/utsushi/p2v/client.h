@@ -1,0 +1,45 @@
+#pragma once
+// The capture side of a network capture: plans the disk locally, then
+// streams its used ranges to a `p2v serve` (server.h) as zstd-compressed
+// chunks, each with an XXH64 of its plain bytes. Protocol: wire_format.h.
+// Re-running the same command after an interruption sends only the chunks the
+// server does not already hold.
+
+#include <string>
+
+#include "utsushi/common/progress.h"
+#include "utsushi/p2v/capture.h"
+
+namespace utsushi::p2v {
+
+struct ClientOptions {
+  std::string address;  // HOST:PORT
+  std::string token;
+  OutputFormat format = OutputFormat::qcow2;
+  bool compress_image = false;  // the server writes zstd qcow2 clusters
+  bool verify = false;          // the server re-reads its image against the chunk hashes
+  unsigned threads = 0;         // readers/compressors (0: one per core, at least 4)
+  int max_retries = 3;          // re-sends of a chunk the server found corrupt
+  ProgressFn progress;
+};
+
+struct SendResult {
+  std::string remote_path;
+  std::uint64_t used_bytes = 0;
+  std::uint64_t chunks_sent = 0;
+  std::uint64_t chunks_skipped = 0;  // already on the server (resume)
+  std::uint64_t wire_bytes = 0;
+  std::uint64_t resent = 0;
+  double seconds = 0;
+};
+
+// Sends one disk as image `image_name` (a plain file name). Fails with
+// permission_denied when the server refuses the token, unavailable when it
+// cannot be reached or the link drops, corruption when a chunk stays corrupt
+// after max_retries re-sends.
+Result<SendResult> send_disk(const std::string& source, const std::string& image_name, const ClientOptions& options);
+
+// The token in `path`, surrounding whitespace removed; empty is an error.
+Result<std::string> read_token_file(const std::string& path);
+
+}  // namespace utsushi::p2v

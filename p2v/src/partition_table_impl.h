@@ -1,0 +1,15 @@
+#pragma once
+// Internal: the per-table readers behind read_partition_table().
+#include <span>
+
+#include "utsushi/p2v/partition_table.h"
+
+namespace utsushi::p2v {
+
+// Appends the MBR's partitions and metadata to `t` (kind becomes mbr).
+Result<void> read_mbr(imagefmt::BlockDevice& disk, std::span<const std::uint8_t> sector0, PartitionTable& t);
+// Reads the GPT (primary and backup); `t.sector_size` is set by the caller.
+// Returns not_found when no GPT header is present at all.
+Result<void> read_gpt(imagefmt::BlockDevice& disk, PartitionTable& t);
+
+}  // namespace utsushi::p2v

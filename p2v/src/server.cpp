@@ -1,0 +1,354 @@
+#include "utsushi/p2v/server.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <xxhash.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "utsushi/common/cancel.h"
+#include "utsushi/common/handles.h"
+#include "utsushi/common/log.h"
+#include "utsushi/imagefmt/raw.h"
+#include "utsushi/p2v/capture.h"
+#include "utsushi/p2v/endian.h"
+#include "utsushi/p2v/wire_format.h"
+
+namespace utsushi::p2v {
+namespace {
+
+namespace fs = std::filesystem;
+using wire::MsgType;
+
+constexpr std::size_t k_journal_entry = 16;
+constexpr auto k_sync_interval = std::chrono::seconds(1);
+
+bool valid_name(const std::string& n) {
+  return !n.empty() && n.size() < 200 && n[0] != '.' && n.find('/') == std::string::npos &&
+         n.find('\0') == std::string::npos;
+}
+
+// One disk being received.
+class Receiver {
+ public:
+  static Result<Receiver> open(const std::string& dir, const nlohmann::json& begin) {
+    Receiver r;
+    r.m_name = begin.at("name").get<std::string>();
+    if (!valid_name(r.m_name)) {
+      return fail(Errc::invalid_argument, "bad image name '" + r.m_name + "'");
+    }
+    r.m_size = begin.at("size").get<std::uint64_t>();
+    r.m_chunks = begin.at("chunks").get<std::uint64_t>();
+    r.m_format = begin.at("format").get<std::string>();
+    r.m_compress = begin.value("compress", false);
+    r.m_final = (fs::path(dir) / r.m_name).string();
+    r.m_partial = (fs::path(dir) / ("." + r.m_name + ".p2v-partial")).string();
+    std::string plan = begin.at("plan_id").get<std::string>();
+    if (r.m_format != "qcow2" && r.m_format != "raw") {
+      return fail(Errc::invalid_argument, "bad format '" + r.m_format + "'");
+    }
+    std::error_code ec;
+    fs::create_directories(r.m_partial, ec);
+    if (ec) {
+      return fail(Errc::io_error, "cannot create " + r.m_partial + ": " + ec.message());
+    }
+    r.m_lock = UTSUSHI_TRY(open_fd(r.m_partial + "/lock", O_RDWR | O_CREAT));
+    if (::flock(r.m_lock.get(), LOCK_EX | LOCK_NB) != 0) {
+      return fail(Errc::failed_precondition, r.m_name + " is being received by another session");
+    }
+    // A partial capture of a different plan (the disk changed) is discarded.
+    std::string meta_path = r.m_partial + "/plan";
+    std::string meta = plan + " " + std::to_string(r.m_size) + " " + std::to_string(r.m_chunks);
+    std::string old;
+    if (auto f = std::ifstream(meta_path); f) {
+      std::getline(f, old);
+    }
+    bool fresh = old != meta;
+    int flags = O_RDWR | O_CREAT | (fresh ? O_TRUNC : 0);
+    r.m_data = UTSUSHI_TRY(open_fd(r.m_partial + "/data.raw", flags));
+    r.m_journal = UTSUSHI_TRY(open_fd(r.m_partial + "/journal", flags));
+    if (::ftruncate(r.m_data.get(), static_cast<off_t>(r.m_size)) != 0 ||
+        ::ftruncate(r.m_journal.get(), static_cast<off_t>(r.m_chunks * k_journal_entry)) != 0) {
+      return fail_errno(errno, "cannot size " + r.m_partial);
+    }
+    if (fresh) {
+      std::ofstream(meta_path) << meta << "\n";
+    }
+    r.m_done.assign(r.m_chunks, false);
+    r.m_hash.assign(r.m_chunks, 0);
+    std::vector<std::uint8_t> j(static_cast<std::size_t>(r.m_chunks * k_journal_entry));
+    if (!j.empty()) {
+      UTSUSHI_TRY(pread_full(r.m_journal.get(), j, 0, r.m_partial + "/journal"));
+    }
+    for (std::uint64_t i = 0; i < r.m_chunks; ++i) {
+      r.m_hash[i] = le64(j, static_cast<std::size_t>(i * k_journal_entry));
+      r.m_done[i] = le64(j, static_cast<std::size_t>(i * k_journal_entry + 8)) == 1;
+    }
+    return r;
+  }
+
+  std::vector<std::uint8_t> state() const {
+    std::vector<std::uint8_t> s(8 + (m_chunks + 7) / 8, 0);
+    for (int b = 0; b < 8; ++b) {
+      s[static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(m_chunks >> (8 * b));
+    }
+    for (std::uint64_t i = 0; i < m_chunks; ++i) {
+      if (m_done[i]) {
+        s[8 + i / 8] |= static_cast<std::uint8_t>(1u << (i % 8));
+      }
+    }
+    return s;
+  }
+
+  std::uint64_t held() const { return static_cast<std::uint64_t>(std::count(m_done.begin(), m_done.end(), true)); }
+
+  // A CHUNK payload: verified, written, journalled at the next sync.
+  Result<void> chunk(std::span<const std::uint8_t> p, ZSTD_DCtx* dctx) {
+    if (p.size() < wire::k_chunk_header) {
+      return fail(Errc::corruption, "protocol error: short chunk");
+    }
+    std::uint64_t index = le64(p, 0), offset = le64(p, 8);
+    std::uint32_t length = le32(p, 16);
+    std::uint64_t hash = le64(p, 20);
+    std::uint64_t end = 0;
+    if (index >= m_chunks || length == 0 || length > wire::k_chunk_size || !add_ok(offset, length, end) ||
+        end > m_size) {
+      return fail(Errc::corruption, "protocol error: chunk out of range");
+    }
+    m_buf.resize(length);
+    std::size_t n = ZSTD_decompressDCtx(dctx, m_buf.data(), m_buf.size(), p.data() + wire::k_chunk_header,
+                                        p.size() - wire::k_chunk_header);
+    if (ZSTD_isError(n) || n != length || XXH64(m_buf.data(), length, 0) != hash) {
+      UTSUSHI_LOG_WARN("{}: chunk {} at byte {} arrived corrupt; asking for it again", m_name, index, offset);
+      m_bad.push_back(index);
+      return {};
+    }
+    UTSUSHI_TRY(pwrite_full(m_data.get(), m_buf, offset, m_partial + "/data.raw"));
+    m_hash[index] = hash;
+    m_pending.push_back(index);
+    if (std::chrono::steady_clock::now() - m_last_sync > k_sync_interval) {
+      UTSUSHI_TRY(sync());
+    }
+    return {};
+  }
+
+  // Data first, then the journal entries that name it.
+  Result<void> sync() {
+    m_last_sync = std::chrono::steady_clock::now();
+    if (m_pending.empty()) {
+      return {};
+    }
+    if (::fdatasync(m_data.get()) != 0) {
+      return fail_errno(errno, "fdatasync " + m_partial + "/data.raw");
+    }
+    for (std::uint64_t i : m_pending) {
+      std::uint8_t e[k_journal_entry];
+      for (int b = 0; b < 8; ++b) {
+        e[b] = static_cast<std::uint8_t>(m_hash[i] >> (8 * b));
+        e[8 + b] = b == 0 ? 1 : 0;
+      }
+      UTSUSHI_TRY(pwrite_full(m_journal.get(), e, i * k_journal_entry, m_partial + "/journal"));
+      m_done[i] = true;
+    }
+    m_pending.clear();
+    if (::fdatasync(m_journal.get()) != 0) {
+      return fail_errno(errno, "fdatasync " + m_partial + "/journal");
+    }
+    return {};
+  }
+
+  // Chunks to send again: corrupt ones and any never received.
+  std::vector<std::uint64_t> missing() {
+    std::vector<std::uint64_t> out;
+    for (std::uint64_t i = 0; i < m_chunks; ++i) {
+      if (!m_done[i]) {
+        out.push_back(i);
+      }
+    }
+    m_bad.clear();
+    return out;
+  }
+
+  Result<std::string> finish(unsigned threads) {
+    UTSUSHI_TRY(sync());
+    if (m_format == "raw") {
+      std::error_code ec;
+      fs::rename(m_partial + "/data.raw", m_final, ec);
+      if (ec) {
+        return fail(Errc::io_error, "cannot rename into " + m_final + ": " + ec.message());
+      }
+    } else {
+      auto driver = UTSUSHI_TRY(imagefmt::open_raw(m_partial + "/data.raw", {}));
+      imagefmt::BlockDevice dev(std::move(driver));
+      ImageOptions o;
+      o.format = OutputFormat::qcow2;
+      o.compress = m_compress;
+      o.threads = threads;
+      UTSUSHI_TRY(write_image(dev, m_final, o));
+    }
+    std::error_code ec;
+    fs::remove_all(m_partial, ec);
+    return m_final;
+  }
+
+  const std::string& name() const { return m_name; }
+
+ private:
+  std::string m_name, m_final, m_partial, m_format;
+  bool m_compress = false;
+  std::uint64_t m_size = 0, m_chunks = 0;
+  Fd m_lock, m_data, m_journal;
+  std::vector<bool> m_done;
+  std::vector<std::uint64_t> m_hash, m_pending, m_bad;
+  std::vector<std::uint8_t> m_buf;
+  std::chrono::steady_clock::time_point m_last_sync = std::chrono::steady_clock::now();
+};
+
+Result<void> authenticate(int fd, const std::string& token) {
+  auto nonce = wire::random_nonce();
+  std::vector<std::uint8_t> hello(4 + nonce.size());
+  put_le32(hello, 0, wire::k_version);
+  std::copy(nonce.begin(), nonce.end(), hello.begin() + 4);
+  UTSUSHI_TRY(wire::send_frame(fd, MsgType::hello, hello));
+  auto f = UTSUSHI_TRY(wire::recv_frame(fd));
+  if (f.type != MsgType::auth || f.payload.size() != wire::k_nonce_size + wire::k_mac_size) {
+    return fail(Errc::permission_denied, "peer did not authenticate");
+  }
+  std::span<const std::uint8_t> cn(f.payload.data(), wire::k_nonce_size);
+  std::span<const std::uint8_t> mac(f.payload.data() + wire::k_nonce_size, wire::k_mac_size);
+  if (!wire::mac_equal(mac, wire::auth_mac(token, "p2v-client", nonce, cn))) {
+    (void)wire::send_frame(fd, MsgType::error, "authentication failed: wrong token");
+    return fail(Errc::permission_denied, "a peer presented a wrong token; refused");
+  }
+  auto reply = wire::auth_mac(token, "p2v-server", cn, nonce);
+  return wire::send_frame(fd, MsgType::auth_ok, reply);
+}
+
+std::vector<std::uint8_t> json_bytes(const nlohmann::json& j) {
+  std::string s = j.dump();
+  return {s.begin(), s.end()};
+}
+
+// One session: any number of disks, one after another.
+Result<bool> session(int fd, const ServeOptions& o) {
+  UTSUSHI_TRY(authenticate(fd, o.token));
+  ZstdDCtx dctx(ZSTD_createDCtx());
+  bool finished_any = false;
+  for (;;) {
+    auto f = wire::recv_frame(fd);
+    if (!f) {
+      if (f.error().code() == Errc::unavailable && finished_any) {
+        return true;  // the client closed after its last disk
+      }
+      return std::unexpected(std::move(f).error());
+    }
+    if (f->type != MsgType::begin) {
+      return fail(Errc::corruption, "protocol error: expected BEGIN");
+    }
+    nlohmann::json begin = nlohmann::json::parse(f->payload.begin(), f->payload.end(), nullptr, false);
+    if (begin.is_discarded() || !begin.is_object()) {
+      return fail(Errc::corruption, "protocol error: bad BEGIN");
+    }
+    Result<Receiver> rr = fail(Errc::internal, "");
+    try {
+      rr = Receiver::open(o.output_dir, begin);
+    } catch (const nlohmann::json::exception& e) {
+      rr = fail(Errc::corruption, std::string("protocol error: bad BEGIN: ") + e.what());
+    }
+    if (!rr) {
+      (void)wire::send_frame(fd, MsgType::error, rr.error().message());
+      return std::unexpected(std::move(rr).error());
+    }
+    Receiver& r = *rr;
+    if (o.report) {
+      o.report("receiving " + r.name() + " (" + std::to_string(r.held()) + " chunks already held)");
+    }
+    UTSUSHI_TRY(wire::send_frame(fd, MsgType::state, r.state()));
+    for (;;) {
+      auto m = wire::recv_frame(fd);
+      if (!m) {
+        (void)r.sync();  // keep what arrived intact for a resume
+        return std::unexpected(std::move(m).error());
+      }
+      if (m->type == MsgType::chunk) {
+        if (auto c = r.chunk(m->payload, dctx.get()); !c) {
+          (void)r.sync();
+          return std::unexpected(std::move(c).error());
+        }
+        continue;
+      }
+      if (m->type != MsgType::done) {
+        (void)r.sync();
+        return fail(Errc::corruption, "protocol error: unexpected message");
+      }
+      UTSUSHI_TRY(r.sync());
+      auto missing = r.missing();
+      if (!missing.empty()) {
+        UTSUSHI_TRY(wire::send_frame(fd, MsgType::result, json_bytes({{"status", "resend"}, {"resend", missing}})));
+        continue;
+      }
+      auto path = r.finish(o.threads);
+      if (!path) {
+        (void)wire::send_frame(fd, MsgType::result,
+                               json_bytes({{"status", "error"}, {"message", path.error().message()}}));
+        return std::unexpected(std::move(path).error());
+      }
+      UTSUSHI_TRY(wire::send_frame(fd, MsgType::result, json_bytes({{"status", "ok"}, {"path", *path}})));
+      if (o.report) {
+        o.report("wrote " + *path);
+      }
+      finished_any = true;
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+Result<void> serve(const ServeOptions& o) {
+  if (o.token.empty()) {
+    return fail(Errc::invalid_argument, "empty token");
+  }
+  std::error_code ec;
+  fs::create_directories(o.output_dir, ec);
+  if (ec) {
+    return fail(Errc::io_error, "cannot create " + o.output_dir + ": " + ec.message());
+  }
+  Fd listener = UTSUSHI_TRY(wire::listen_on(o.listen));
+  if (o.report) {
+    o.report("listening on " + o.listen);
+  }
+  for (;;) {
+    UTSUSHI_TRY(check_cancelled());
+    pollfd p{listener.get(), POLLIN, 0};
+    int rc = ::poll(&p, 1, 200);
+    if (rc <= 0) {
+      continue;
+    }
+    Fd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!conn) {
+      continue;
+    }
+    auto r = session(conn.get(), o);
+    if (!r) {
+      if (r.error().code() == Errc::cancelled) {
+        return std::unexpected(std::move(r).error());
+      }
+      UTSUSHI_LOG_WARN("session ended: {}", r.error().message());
+      continue;
+    }
+    if (o.once && *r) {
+      return {};
+    }
+  }
+}
+
+}  // namespace utsushi::p2v

@@ -1,0 +1,377 @@
+"""Boot a disk or kernel under QEMU for a test, watch its serial console, clean up always.
+
+    from harness.qemu import Machine
+    with Machine("phys", memory_mib=1024) as m:
+        m.add_disk(fixture["path"], fmt="raw", bus="ahci")   # writes go to a qcow2 overlay
+        m.add_nic(model="e1000", mac=fixture["network"]["mac"], pci_slot=3)
+        m.start()
+        m.wait_for("login:", timeout=180)
+        m.qmp.execute("query-status")
+
+Contract:
+  - Accelerator: TCG unless UTSUSHI_ACCEL=kvm|tcg says otherwise (or accel= is given);
+    /dev/kvm is present on some hosts where KVM hangs guests, so it is never assumed.
+  - Everything a Machine creates (QEMU process group, overlays, sockets, logs) lives in
+    its own temporary directory, removed by stop() (kept when UTSUSHI_KEEP_TMP=1).
+    stop() runs on leaving the `with` block, on interpreter exit and on SIGTERM/SIGINT;
+    QEMU also gets SIGKILL through PR_SET_PDEATHSIG if the test process dies abruptly.
+  - Fixture images are never written: disks are added through a qcow2 overlay unless
+    overlay=False is passed explicitly.
+  - The serial console (ttyS0) is logged to `serial_log` from the first byte; wait_for()
+    scans that log; send_serial() types into the console.
+  - qmp is a connected QMPClient after start(); add_qmp() before start() adds further
+    monitors (e.g. for a tool under test), each on its own UNIX socket.
+"""
+import atexit
+import ctypes
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+from .qmp import QMPClient
+
+QEMU = os.environ.get("UTSUSHI_QEMU", "qemu-system-x86_64")
+OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+
+_live_machines = set()
+_handlers_installed = False
+
+
+def default_accel():
+    """tcg, unless UTSUSHI_ACCEL names another accelerator (kvm or tcg)."""
+    accel = os.environ.get("UTSUSHI_ACCEL", "tcg").strip().lower()
+    if accel not in ("tcg", "kvm"):
+        raise ValueError(f"UTSUSHI_ACCEL must be kvm or tcg, not {accel!r}")
+    return accel
+
+
+def _set_pdeathsig():
+    """In the child before exec: die with SIGKILL when the parent dies."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def _stop_all():
+    for m in list(_live_machines):
+        m.stop()
+
+
+def _on_signal(signum, _frame):
+    _stop_all()
+    raise SystemExit(128 + signum)
+
+
+def _install_cleanup_handlers():
+    global _handlers_installed
+    if _handlers_installed:
+        return
+    _handlers_installed = True
+    atexit.register(_stop_all)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        if signal.getsignal(sig) in (signal.SIG_DFL, signal.default_int_handler):
+            try:
+                signal.signal(sig, _on_signal)
+            except ValueError:  # not the main thread
+                pass
+
+
+class QemuError(RuntimeError):
+    pass
+
+
+class Machine:
+    def __init__(self, name="guest", memory_mib=1024, smp=1, machine="pc", accel=None,
+                 firmware="bios", extra_args=(), no_reboot=True, workdir_parent=None):
+        self.name = name
+        self.memory_mib = memory_mib
+        self.smp = smp
+        self.machine = machine
+        self.accel = accel or default_accel()
+        self.firmware = firmware
+        self.no_reboot = no_reboot
+        self.extra_args = list(extra_args)
+        parent = workdir_parent or os.environ.get("UTSUSHI_TEST_TMPDIR") or "/tmp"
+        self.workdir = tempfile.mkdtemp(prefix=f"utsushi-{name}-", dir=parent)
+        self.serial_log = os.path.join(self.workdir, "serial.log")
+        self.qemu_log = os.path.join(self.workdir, "qemu.log")
+        self.qmp_path = os.path.join(self.workdir, "qmp.sock")
+        self.serial_sock_path = os.path.join(self.workdir, "serial.sock")
+        self.extra_qmp_paths = []
+        self.proc = None
+        self.qmp = None
+        self._disks = []
+        self._nics = []
+        self._kernel = None
+        self._serial_sock = None
+        self._done_counter = 0
+        _live_machines.add(self)
+        _install_cleanup_handlers()
+
+    # ---- configuration (before start) ----
+
+    def add_disk(self, path, fmt="raw", bus="virtio", overlay=True, readonly=False):
+        """Attach a disk on bus ahci|virtio|ide|scsi; returns the file QEMU opens."""
+        if bus not in ("ahci", "virtio", "ide", "scsi"):
+            raise ValueError(f"unknown disk bus {bus!r}")
+        path = os.path.abspath(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(path)
+        if overlay:
+            top = os.path.join(self.workdir, f"disk{len(self._disks)}.qcow2")
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", fmt, "-b", path, top],
+                           check=True)
+            path, fmt = top, "qcow2"
+        self._disks.append({"path": path, "fmt": fmt, "bus": bus, "readonly": readonly})
+        return path
+
+    def add_nic(self, model="virtio-net-pci", mac=None, pci_slot=None, hostfwd=()):
+        """A NIC on QEMU user networking (restricted: no traffic leaves the host).
+        hostfwd entries are QEMU strings like "tcp:127.0.0.1:2222-:22"."""
+        self._nics.append({"model": model, "mac": mac, "slot": pci_slot, "hostfwd": list(hostfwd)})
+
+    def set_kernel(self, kernel, initrd=None, append=""):
+        self._kernel = (kernel, initrd, append)
+
+    def add_qmp(self):
+        """Another QMP monitor; returns its socket path. Call before start()."""
+        path = os.path.join(self.workdir, f"qmp{len(self.extra_qmp_paths) + 1}.sock")
+        self.extra_qmp_paths.append(path)
+        return path
+
+    def command_line(self):
+        args = [QEMU, "-name", self.name, "-M", self.machine, "-accel", self.accel,
+                "-m", str(self.memory_mib), "-smp", str(self.smp),
+                "-nodefaults", "-no-user-config", "-display", "none",
+                "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+                "-chardev", f"socket,id=serial0,path={self.serial_sock_path},server=on,wait=off,"
+                            f"logfile={self.serial_log}",
+                "-serial", "chardev:serial0"]
+        if self.accel == "kvm":
+            args += ["-cpu", "host"]
+        if self.no_reboot:
+            args.append("-no-reboot")
+        for path in self.extra_qmp_paths:
+            args += ["-qmp", f"unix:{path},server=on,wait=off"]
+        if self.firmware == "uefi":
+            vars_copy = os.path.join(self.workdir, "OVMF_VARS.fd")
+            shutil.copyfile(OVMF_VARS, vars_copy)
+            args += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+                     "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}"]
+        if self._kernel:
+            kernel, initrd, append = self._kernel
+            args += ["-kernel", kernel]
+            if initrd:
+                args += ["-initrd", initrd]
+            if append:
+                args += ["-append", append]
+        if any(d["bus"] == "ahci" for d in self._disks):
+            args += ["-device", "ahci,id=ahci0"]
+        if any(d["bus"] == "scsi" for d in self._disks):
+            args += ["-device", "virtio-scsi-pci,id=scsi0"]
+        for i, d in enumerate(self._disks):
+            drive = f"file={d['path']},format={d['fmt']},if=none,id=drive{i}"
+            if d["readonly"]:
+                drive += ",readonly=on"
+            args += ["-drive", drive]
+            boot = f",bootindex={i + 1}"
+            if d["bus"] == "ahci":
+                args += ["-device", f"ide-hd,drive=drive{i},bus=ahci0.{i}{boot}"]
+            elif d["bus"] == "ide":
+                args += ["-device", f"ide-hd,drive=drive{i},bus=ide.{i // 2},unit={i % 2}{boot}"]
+            elif d["bus"] == "scsi":
+                args += ["-device", f"scsi-hd,drive=drive{i},bus=scsi0.0{boot}"]
+            else:
+                args += ["-device", f"virtio-blk-pci,drive=drive{i}{boot}"]
+        for i, n in enumerate(self._nics):
+            netdev = f"user,id=net{i},restrict=on"
+            for fwd in n["hostfwd"]:
+                netdev += f",hostfwd={fwd}"
+            dev = f"{n['model']},netdev=net{i}"
+            if n["mac"]:
+                dev += f",mac={n['mac']}"
+            if n["slot"] is not None:
+                dev += f",addr={n['slot']:#x}"
+            args += ["-netdev", netdev, "-device", dev]
+        return args + self.extra_args
+
+    # ---- lifecycle ----
+
+    def start(self, qmp_timeout=30.0):
+        args = self.command_line()
+        with open(os.path.join(self.workdir, "cmdline"), "w") as f:
+            f.write(" ".join(args) + "\n")
+        log = open(self.qemu_log, "wb")
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, preexec_fn=_set_pdeathsig)
+        log.close()
+        self.qmp = QMPClient(self.qmp_path)
+        try:
+            self.qmp.connect(timeout=qmp_timeout)
+        except Exception as e:
+            raise QemuError(f"QEMU {self.name} did not come up: {e}\n{self.qemu_output()}") from e
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_exit(self, timeout):
+        """Wait for QEMU to exit by itself (guest power-off); returns its exit code."""
+        return self.proc.wait(timeout=timeout)
+
+    def powerdown(self, timeout=120.0):
+        """ACPI power button (QMP system_powerdown), then wait for QEMU to exit by itself.
+        Returns QEMU's exit code; raises TimeoutError if the guest ignores it."""
+        self.qmp.execute("system_powerdown")
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"{self.name}: guest did not power off within {timeout}s") from None
+
+    def stop(self, timeout=10.0):
+        """Quit QEMU (QMP quit, then SIGTERM, then SIGKILL on its process group) and remove
+        the working directory. Idempotent; safe to call from cleanup paths."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.qmp.execute("quit", timeout=3)
+            except Exception:
+                pass
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.proc is not None:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(self.proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    self.proc.wait(timeout=5)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        for closer in (self.qmp, self._serial_sock):
+            try:
+                if closer:
+                    closer.close()
+            except Exception:
+                pass
+        self.qmp = self._serial_sock = None
+        if os.environ.get("UTSUSHI_KEEP_TMP") != "1":
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        _live_machines.discard(self)
+
+    # ---- serial console ----
+
+    def serial_text(self, since=0):
+        try:
+            with open(self.serial_log, "rb") as f:
+                f.seek(since)
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def serial_mark(self):
+        """Current length of the serial log: pass as since= to look only at what follows."""
+        try:
+            return os.path.getsize(self.serial_log)
+        except FileNotFoundError:
+            return 0
+
+    def qemu_output(self):
+        try:
+            with open(self.qemu_log, errors="replace") as f:
+                return f.read()[-4000:]
+        except FileNotFoundError:
+            return ""
+
+    def wait_for(self, pattern, timeout, since=0, regex=False, fail_on=()):
+        """Wait until `pattern` (text, or a regex if regex=True) appears on the serial console
+        after byte offset `since`. Returns the match (re.Match). Raises TimeoutError on
+        timeout, QemuError if QEMU exits first or a `fail_on` text appears first."""
+        rx = re.compile(pattern if regex else re.escape(pattern))
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.serial_text(since)
+            m = rx.search(text)
+            if m:
+                return m
+            for bad in fail_on:
+                if bad in text:
+                    raise QemuError(f"{self.name}: saw {bad!r} while waiting for {pattern!r}\n"
+                                    f"--- serial tail ---\n{text[-2000:]}")
+            if not self.alive():
+                raise QemuError(f"{self.name}: QEMU exited ({self.proc.returncode if self.proc else '-'}) "
+                                f"before {pattern!r}\n--- serial tail ---\n{text[-2000:]}\n"
+                                f"--- qemu ---\n{self.qemu_output()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name}: {pattern!r} not on the serial console within {timeout}s\n"
+                                   f"--- serial tail ---\n{text[-2000:]}")
+            time.sleep(0.2)
+
+    def _serial_connect(self):
+        if self._serial_sock is None:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(self.serial_sock_path)
+            self._serial_sock = s
+
+            def drain():  # QEMU also writes to the socket while connected; keep it flowing
+                try:
+                    while s.recv(65536):
+                        pass
+                except OSError:
+                    pass
+            threading.Thread(target=drain, daemon=True).start()
+        return self._serial_sock
+
+    def send_serial(self, text, char_delay=0.0):
+        """Type `text` into the serial console."""
+        sock = self._serial_connect()
+        data = text.encode()
+        if not char_delay:
+            sock.sendall(data)
+            return
+        for b in data:
+            sock.sendall(bytes([b]))
+            time.sleep(char_delay)
+
+    def login(self, user="root", password="utsushi", timeout=240.0):
+        """Log in on the serial getty and wait for a root shell prompt."""
+        mark = self.serial_mark()
+        self.wait_for("login:", timeout)
+        time.sleep(0.5)
+        self.send_serial(user + "\n")
+        self.wait_for("Password:", 30, since=mark)
+        self.send_serial(password + "\n")
+        self.wait_for(r"[#$] $", 60, since=mark, regex=True)
+        self.send_serial("stty -echo cols 200; export PS1='# ' TERM=dumb\n")
+        time.sleep(0.5)
+
+    def run(self, command, timeout=60.0):
+        """Run a shell command on a logged-in serial console; returns (status, output)."""
+        self._done_counter += 1
+        tag = f"UTSUSHI_DONE_{self._done_counter}"
+        mark = self.serial_mark()
+        self.send_serial(f"{command}; echo {tag}=$?\n")
+        m = self.wait_for(rf"{tag}=(\d+)", timeout, since=mark, regex=True)
+        text = self.serial_text(mark)
+        output = text[: m.start()].replace("\r", "")
+        lines = output.split("\n")
+        if lines and command in lines[0]:  # the echoed command line, if echo was still on
+            lines = lines[1:]
+        return int(m.group(1)), "\n".join(lines).strip()

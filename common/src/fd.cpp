@@ -1,6 +1,7 @@
 #include "utsushi/common/fd.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -44,6 +45,22 @@ Result<Fd> open_fd(const std::string& path, int flags, unsigned mode) {
     return fail_errno(errno, "cannot open '" + path + "'");
   }
   return Fd(fd);
+}
+
+Result<void> check_distinct_output(const std::string& input, const std::string& output) {
+  struct stat in {}, out {};
+  if (::stat(output.c_str(), &out) != 0) {
+    return {};  // no such output yet
+  }
+  if (::stat(input.c_str(), &in) != 0) {
+    return fail_errno(errno, "cannot stat '" + input + "'");
+  }
+  bool same = S_ISBLK(in.st_mode) && S_ISBLK(out.st_mode) ? in.st_rdev == out.st_rdev
+                                                          : in.st_dev == out.st_dev && in.st_ino == out.st_ino;
+  if (same) {
+    return fail(Errc::invalid_argument, "output '" + output + "' is the input '" + input + "'; refusing to overwrite it");
+  }
+  return {};
 }
 
 Result<std::size_t> pread_some(int fd, std::span<std::uint8_t> buf, std::uint64_t offset,

@@ -176,6 +176,7 @@ Result<ConvertResult> convert_image(const std::string& input, const std::string&
   if (options.compression_type && of != "qcow2") {
     return fail(Errc::invalid_argument, "compression_type applies to qcow2 output only");
   }
+  UTSUSHI_TRY(check_distinct_output(input, output));
   auto source = UTSUSHI_TRY(open_image(input, OpenOptions{options.input_format, Access::read_only}));
   auto file = UTSUSHI_TRY(AtomicFile::create(output));
   ConvertResult result;

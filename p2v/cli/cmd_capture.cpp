@@ -28,6 +28,8 @@ struct CaptureOptions {
   std::string to;
   std::string token_file;
   bool no_profile = false;
+  unsigned cpus = 2;
+  std::uint64_t memory_mib = 2048;
 };
 
 // The image name for a source: "/dev/sda" -> "sda", "disk.raw" -> "disk".
@@ -80,10 +82,7 @@ void print_summary(const p2v::CaptureResult& r) {
 }
 
 void run_capture(cli::Context& ctx, const CaptureOptions& o) {
-  p2v::OutputFormat f = o.format == "raw" ? p2v::OutputFormat::raw : p2v::OutputFormat::qcow2;
-  if (o.format == "ova") {
-    throw cli::Failure(Error(Errc::not_supported, "OVA output is not available yet (imagefmt has no OVA writer)"));
-  }
+  p2v::OutputFormat f = cli::value_or_throw(p2v::parse_output_format(o.format));
   if (o.compress && f != p2v::OutputFormat::qcow2) {
     throw cli::Failure(Error(Errc::invalid_argument, "-c needs --format qcow2"));
   }
@@ -150,6 +149,8 @@ void run_capture(cli::Context& ctx, const CaptureOptions& o) {
     c.image.format = f;
     c.image.compress = o.compress;
     c.image.threads = o.threads;
+    c.image.cpus = o.cpus;
+    c.image.memory_mib = o.memory_mib;
     c.verify = o.verify;
     ProgressReporter progress(choose_progress_mode(ctx.options.json, ctx.options.quiet), "capture");
     c.image.progress = progress.callback();
@@ -205,6 +206,9 @@ void setup_capture(cli::Context& ctx) {
   sub->add_option("--to", o->to, "Stream to a 'p2v serve' at HOST:PORT instead of writing locally");
   sub->add_option("--token-file", o->token_file, "File holding the token shared with the server (with --to)");
   sub->add_flag("--no-profile", o->no_profile, "Do not write the hardware profile beside the images");
+  sub->add_option("--cpus", o->cpus, "Virtual CPUs stated in an OVA's OVF (--format ova)")->check(CLI::Range(1, 4096));
+  sub->add_option("--memory", o->memory_mib, "Memory in MiB stated in an OVA's OVF (--format ova)")
+      ->check(CLI::Range(16, 1 << 24));
   sub->callback([&ctx, o] { run_capture(ctx, *o); });
 }
 

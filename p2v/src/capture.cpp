@@ -8,15 +8,42 @@
 #include <thread>
 
 #include "utsushi/common/atomic_file.h"
+#include <filesystem>
+
 #include "utsushi/imagefmt/copy.h"
+#include "utsushi/imagefmt/ova.h"
 #include "utsushi/imagefmt/qcow2.h"
 #include "utsushi/imagefmt/raw.h"
 #include "utsushi/p2v/used_blocks_filter.h"
 
 namespace utsushi::p2v {
 
-std::string_view output_format_name(OutputFormat f) noexcept { return f == OutputFormat::raw ? "raw" : "qcow2"; }
-std::string_view output_extension(OutputFormat f) noexcept { return f == OutputFormat::raw ? ".raw" : ".qcow2"; }
+std::string_view output_format_name(OutputFormat f) noexcept {
+  switch (f) {
+    case OutputFormat::raw: return "raw";
+    case OutputFormat::ova: return "ova";
+    case OutputFormat::qcow2: break;
+  }
+  return "qcow2";
+}
+
+Result<OutputFormat> parse_output_format(std::string_view name) {
+  for (OutputFormat f : {OutputFormat::qcow2, OutputFormat::raw, OutputFormat::ova}) {
+    if (name == output_format_name(f)) {
+      return f;
+    }
+  }
+  return fail(Errc::invalid_argument, "unknown output format '" + std::string(name) + "' (qcow2, raw or ova)");
+}
+
+std::string_view output_extension(OutputFormat f) noexcept {
+  switch (f) {
+    case OutputFormat::raw: return ".raw";
+    case OutputFormat::ova: return ".ova";
+    case OutputFormat::qcow2: break;
+  }
+  return ".qcow2";
+}
 
 namespace {
 
@@ -65,6 +92,18 @@ Result<ImageStats> write_image(imagefmt::BlockDevice& view, const std::string& o
     auto s = UTSUSHI_TRY(imagefmt::copy_device(view, target, c));
     stats.bytes_read = s.bytes_read;
     stats.bytes_written = s.bytes_written;
+  } else if (options.format == OutputFormat::ova) {
+    imagefmt::OvaWriteOptions v;
+    std::filesystem::path out(output);
+    v.name = out.stem().empty() ? std::string("vm") : out.stem().string();
+    v.cpus = options.cpus;
+    v.memory_mib = options.memory_mib;
+    v.threads = options.threads;
+    v.progress = options.progress;
+    std::string dir = out.parent_path().empty() ? std::string(".") : out.parent_path().string();
+    auto s = UTSUSHI_TRY(imagefmt::write_ova(view, file.fd(), dir, v));
+    stats.bytes_read = s.bytes_read;
+    stats.bytes_written = s.bytes_written;
   } else {
     imagefmt::Qcow2WriteOptions q;
     q.compress = options.compress;
@@ -83,6 +122,7 @@ Result<ImageStats> write_image(imagefmt::BlockDevice& view, const std::string& o
 Result<CaptureResult> capture_disk(const std::string& source, const std::string& output,
                                    const CaptureOptions& options) {
   auto start = std::chrono::steady_clock::now();
+  UTSUSHI_TRY(check_distinct_output(source, output));
   auto disk = UTSUSHI_TRY(open_source(source));
   CaptureResult r;
   r.plan = UTSUSHI_TRY(plan_disk(*disk, source));

@@ -52,9 +52,7 @@ class Receiver {
     r.m_final = (fs::path(dir) / r.m_name).string();
     r.m_partial = (fs::path(dir) / ("." + r.m_name + ".p2v-partial")).string();
     std::string plan = begin.at("plan_id").get<std::string>();
-    if (r.m_format != "qcow2" && r.m_format != "raw") {
-      return fail(Errc::invalid_argument, "bad format '" + r.m_format + "'");
-    }
+    UTSUSHI_TRY_CTX(parse_output_format(r.m_format), "BEGIN");
     std::error_code ec;
     fs::create_directories(r.m_partial, ec);
     if (ec) {
@@ -189,7 +187,7 @@ class Receiver {
       auto driver = UTSUSHI_TRY(imagefmt::open_raw(m_partial + "/data.raw", {}));
       imagefmt::BlockDevice dev(std::move(driver));
       ImageOptions o;
-      o.format = OutputFormat::qcow2;
+      o.format = UTSUSHI_TRY(parse_output_format(m_format));
       o.compress = m_compress;
       o.threads = threads;
       UTSUSHI_TRY(write_image(dev, m_final, o));

@@ -54,3 +54,17 @@ TEST_CASE("fd: pwrite_full then pread_full round-trips", "[fd]") {
   REQUIRE(pread_full(fd->get(), back, 4096, path));
   CHECK(back == data);
 }
+
+TEST_CASE("fd: an output that is the input, by any path, is refused", "[fd]") {
+  test::TempDir dir;
+  std::string in = dir.file("disk.raw");
+  test::make_sparse_file(in, 4096);
+  REQUIRE(::symlink(in.c_str(), dir.file("link.raw").c_str()) == 0);
+  auto same = check_distinct_output(in, dir.file("link.raw"));
+  REQUIRE_FALSE(same);
+  CHECK(same.error().code() == Errc::invalid_argument);
+  CHECK_FALSE(check_distinct_output(in, dir.path() + "/./disk.raw"));
+  CHECK(check_distinct_output(in, dir.file("other.raw")));  // does not exist yet
+  test::make_sparse_file(dir.file("other.raw"), 4096);
+  CHECK(check_distinct_output(in, dir.file("other.raw")));  // a different file
+}

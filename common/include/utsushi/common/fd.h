@@ -47,6 +47,11 @@ Result<std::size_t> pread_some(int fd, std::span<std::uint8_t> buf, std::uint64_
 // Writes all of buf at `offset`.
 Result<void> pwrite_full(int fd, std::span<const std::uint8_t> buf, std::uint64_t offset,
                          std::string_view what);
+// Fails with invalid_argument when `output` names the same file or device as
+// `input` (same device and inode, through any path or link): writing the
+// output would destroy the input. A missing output is fine.
+Result<void> check_distinct_output(const std::string& input, const std::string& output);
+
 // Writes all of buf at the current position (pipes, sockets).
 Result<void> write_full(int fd, std::span<const std::uint8_t> buf, std::string_view what);
 

@@ -13,14 +13,18 @@
 
 namespace utsushi::p2v {
 
-enum class OutputFormat { qcow2, raw };
+enum class OutputFormat { qcow2, raw, ova };
 std::string_view output_format_name(OutputFormat f) noexcept;
-// The file name extension of a format (".qcow2", ".raw").
+// "qcow2", "raw" or "ova"; invalid_argument otherwise.
+Result<OutputFormat> parse_output_format(std::string_view name);
+// The file name extension of a format (".qcow2", ".raw", ".ova").
 std::string_view output_extension(OutputFormat f) noexcept;
 
 struct ImageOptions {
   OutputFormat format = OutputFormat::qcow2;
   bool compress = false;  // qcow2 only: zstd clusters
+  unsigned cpus = 2;                // ova only: the OVF's virtual hardware
+  std::uint64_t memory_mib = 2048;  // ova only
   unsigned threads = 0;   // 0: one per core (at least 4 for I/O overlap)
   ProgressFn progress;    // bytes of the view processed / its size
 };

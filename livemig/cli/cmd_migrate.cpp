@@ -1,0 +1,30 @@
+#include "commands.h"
+
+namespace utsushi::livemig_cli {
+
+namespace {
+struct MigrateCmd {
+  std::string source_qmp;
+  std::string dest_qmp;
+  SendFlags flags;
+};
+}  // namespace
+
+void setup_migrate(cli::Context& ctx) {
+  auto o = std::make_shared<MigrateCmd>();
+  auto* sub = ctx.app.add_subcommand("migrate", "Migrate between two QEMU processes on this host (both ends in one process)");
+  sub->add_option("--source-qmp", o->source_qmp, "QMP socket of the source QEMU")->required();
+  sub->add_option("--dest-qmp", o->dest_qmp, "QMP socket of the destination QEMU (started with -incoming defer)")
+      ->required();
+  add_send_flags(*sub, o->flags);
+  sub->callback([&ctx, o] {
+    livemig::LocalOptions opts;
+    opts.source_qmp = o->source_qmp;
+    opts.dest_qmp = o->dest_qmp;
+    opts.bandwidth = bandwidth_of(o->flags);
+    opts.send = to_send_options(o->flags);
+    finish(ctx, livemig::migrate_local(opts));
+  });
+}
+
+}  // namespace utsushi::livemig_cli

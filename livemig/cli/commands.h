@@ -1,0 +1,36 @@
+#pragma once
+// livemig subcommands: each adds itself to the app and calls the library.
+#include <memory>
+#include <string>
+
+#include "utsushi/common/cli.h"
+#include "utsushi/livemig/endpoints.h"
+
+namespace utsushi::livemig_cli {
+
+void setup_send(cli::Context& ctx);
+void setup_receive(cli::Context& ctx);
+void setup_migrate(cli::Context& ctx);
+void setup_evacuate(cli::Context& ctx);
+
+// Options shared by send, migrate and evacuate (policy, encoding, link cap).
+struct SendFlags {
+  std::string bandwidth;
+  std::uint32_t downtime_ms = 300;
+  std::uint32_t max_downtime_ms = 0;  // 0: same as downtime
+  double time_limit_s = 600;
+  bool auto_converge = false;
+  std::uint32_t max_throttle = 99;
+  int zstd_level = 1;
+  bool keep_source = false;
+  bool trust_capabilities = false;
+};
+void add_send_flags(CLI::App& sub, SendFlags& flags);
+// Validates and converts; throws cli::Failure on bad values.
+livemig::SendOptions to_send_options(const SendFlags& flags);
+std::uint64_t bandwidth_of(const SendFlags& flags);
+
+// Prints the report (text, or one JSON object with --json) and sets the exit code.
+void finish(cli::Context& ctx, const livemig::Outcome& outcome);
+
+}  // namespace utsushi::livemig_cli

@@ -1,0 +1,57 @@
+#include <fmt/core.h>
+
+#include "commands.h"
+#include "utsushi/common/log.h"
+
+namespace utsushi::livemig_cli {
+
+void add_send_flags(CLI::App& sub, SendFlags& f) {
+  sub.add_option("--bandwidth", f.bandwidth, "Cap the link at RATE bytes/s (e.g. 32M, 500K); default: uncapped");
+  sub.add_option("--downtime", f.downtime_ms, "Target downtime in ms")->check(CLI::Range(1u, 600000u));
+  sub.add_option("--max-downtime", f.max_downtime_ms,
+                 "Raise the downtime target step-wise up to MS when the guest does not converge (default: no raise)");
+  sub.add_option("--time-limit", f.time_limit_s, "Cancel (guest keeps running on the source) after SECONDS")
+      ->check(CLI::Range(1.0, 86400.0));
+  sub.add_flag("--auto-converge", f.auto_converge, "Let QEMU throttle the guest's vCPUs when it does not converge");
+  sub.add_option("--max-throttle", f.max_throttle, "Upper bound of the vCPU throttle in percent (with --auto-converge)")
+      ->check(CLI::Range(1u, 99u));
+  sub.add_option("--zstd-level", f.zstd_level, "zstd level for link batches")->check(CLI::Range(1, 19));
+  sub.add_flag("--keep-source", f.keep_source, "Leave the source QEMU paused after success instead of quitting it");
+  sub.add_flag("--trust-capabilities", f.trust_capabilities,
+               "Do not force QEMU's migration capabilities off (streams livemig cannot parse are still refused)");
+}
+
+std::uint64_t bandwidth_of(const SendFlags& f) {
+  if (f.bandwidth.empty()) {
+    return 0;
+  }
+  return cli::value_or_throw(livemig::parse_rate(f.bandwidth));
+}
+
+livemig::SendOptions to_send_options(const SendFlags& f) {
+  livemig::SendOptions o;
+  o.policy.downtime_ms = f.downtime_ms;
+  o.policy.max_downtime_ms = std::max(f.downtime_ms, f.max_downtime_ms);
+  o.policy.time_limit = std::chrono::milliseconds(static_cast<std::int64_t>(f.time_limit_s * 1000));
+  o.policy.auto_converge = f.auto_converge;
+  o.policy.max_cpu_throttle = f.max_throttle;
+  o.zstd_level = f.zstd_level;
+  o.after = f.keep_source ? livemig::SourceAfter::keep : livemig::SourceAfter::quit;
+  o.capabilities = f.trust_capabilities ? livemig::Capabilities::trust : livemig::Capabilities::force;
+  return o;
+}
+
+void finish(cli::Context& ctx, const livemig::Outcome& outcome) {
+  if (ctx.options.json) {
+    cli::print_json_line(livemig::report_json(outcome.report).dump());
+  } else if (!ctx.options.quiet) {
+    fmt::print("{}", livemig::report_text(outcome.report));
+    std::fflush(stdout);
+  }
+  if (outcome.error) {
+    log::write(log::Level::error, outcome.error->message());
+    ctx.exit_code = cli::exit_code_for(outcome.error->code());
+  }
+}
+
+}  // namespace utsushi::livemig_cli

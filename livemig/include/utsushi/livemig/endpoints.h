@@ -1,0 +1,47 @@
+#pragma once
+// The three ways to run a migration, as the CLI offers them:
+//   send_remote()    source host: QMP + TCP connection to a receiver
+//   receive_remote() destination host: listens, authenticates, feeds QEMU
+//   migrate_local()  both ends in one process over a socketpair link
+// Each returns an Outcome whose Report is complete also on failure.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "utsushi/livemig/session.h"
+
+namespace utsushi::livemig {
+
+struct SendRemoteOptions {
+  std::string qmp_path;
+  std::string to;      // HOST:PORT of `livemig receive`
+  std::string token;
+  std::uint64_t bandwidth = 0;  // link cap, bytes/s (0: none)
+  SendOptions send;
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(10)};
+};
+Outcome send_remote(const SendRemoteOptions& options);
+
+struct ReceiveRemoteOptions {
+  std::string qmp_path;
+  std::string listen;  // ADDR:PORT
+  std::string token;
+  ReceiveOptions receive;
+  // Give up when no sender authenticated within this time.
+  std::chrono::milliseconds accept_timeout{std::chrono::minutes(10)};
+  // Called once listening, with the bound port (useful with port 0).
+  std::function<void(std::uint16_t)> on_listening;
+};
+Outcome receive_remote(const ReceiveRemoteOptions& options);
+
+struct LocalOptions {
+  std::string source_qmp;
+  std::string dest_qmp;
+  std::uint64_t bandwidth = 0;
+  SendOptions send;
+  ReceiveOptions receive;
+};
+Outcome migrate_local(const LocalOptions& options);
+
+}  // namespace utsushi::livemig

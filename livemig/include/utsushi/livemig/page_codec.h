@@ -1,0 +1,121 @@
+#pragma once
+// The page codec: turns parser events into livemig tokens (PageEncoder, on the
+// source host) and tokens back into QEMU's exact stream bytes (TokenDecoder,
+// on the destination host). Both keep a PageStore of the last-sent content of
+// every page, so each page is coded against what the destination already holds:
+//
+//   kind   meaning                                   token payload
+//   zero   QEMU ZERO record                          none
+//   zpage  PAGE record whose content is all zero     none
+//   same   PAGE record equal to the last-sent page   none
+//   xor    PAGE record, XOR delta vs last-sent       varint n | n bytes of runs
+//   dup    PAGE record equal to another slot's       varint block | varint page
+//          last-sent content (xxh3 hash, verified)
+//   fresh  anything else                             4096 bytes
+//
+// Token stream (the uncompressed content of a DATA frame; see frame.h):
+//   0x01 RAW    varint n | n verbatim stream bytes
+//   0x02 BLOCKS varint count | { varint len | idstr | varint used_length }
+//   0x80|kind|0x08 if QEMU's CONTINUE flag|0x10 if the block changes
+//               [varint block if 0x10] | varint page (absolute after a block
+//               change, else zigzag(page - previous page - 1)) | payload
+// XOR runs follow XBZRLE's shape (qemu/qemu migration/xbzrle.c): repeated
+// {varint zero_run | varint diff_run | diff_run bytes of old^new}; the last
+// zero run is omitted. Every length is checked while decoding.
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+#include <unordered_map>
+
+#include "utsushi/livemig/page_store.h"
+#include "utsushi/livemig/stream_parser.h"
+
+namespace utsushi::livemig {
+
+enum class PageKind : std::uint8_t { zero = 1, zpage, same, xor_delta, dup, fresh };
+inline constexpr std::size_t k_page_kinds = 7;  // indices 1..6 used; 0 = verbatim stream bytes
+std::string_view page_kind_name(std::size_t kind_index) noexcept;
+
+inline constexpr std::uint8_t k_token_raw = 0x01;
+inline constexpr std::uint8_t k_token_blocks = 0x02;
+inline constexpr std::uint8_t k_token_page = 0x80;
+inline constexpr std::uint8_t k_token_cont = 0x08;
+inline constexpr std::uint8_t k_token_newblock = 0x10;
+inline constexpr std::uint8_t k_token_kind_mask = 0x07;
+
+// An XOR delta larger than this is sent as a fresh page instead.
+inline constexpr std::size_t k_xor_limit = 3072;
+
+// Per-kind accounting: records, bytes QEMU produced for them, token bytes
+// before compression, and link bytes (compressed frame bytes apportioned by
+// token share; filled in by the transport).
+struct KindCounters {
+  std::uint64_t records = 0;
+  std::uint64_t qemu_bytes = 0;
+  std::uint64_t token_bytes = 0;
+  double wire_bytes = 0;
+};
+using KindTable = std::array<KindCounters, k_page_kinds>;
+
+// Appends the XOR-run encoding of old^cur to `out`. Returns false (and leaves
+// `out` as it was) when the encoding would exceed `limit` bytes.
+bool encode_xor_delta(const std::uint8_t* old_page, const std::uint8_t* cur_page, Bytes& out, std::size_t limit);
+// Applies runs to `page` in place. Fails with Errc::corruption on a run past
+// the page end or a zero-length diff run.
+[[nodiscard]] Result<void> apply_xor_delta(std::span<const std::uint8_t> runs, std::uint8_t* page);
+
+// Sender side. Receives parser events and accumulates tokens into a batch;
+// calls `flush` with the batch (and per-kind token byte counts of that batch)
+// whenever it reaches `batch_limit` bytes and on flush() (the sender calls it
+// whenever QEMU has no more bytes ready, so a batch never waits for input).
+// `flush` may consume the batch.
+class PageEncoder final : public StreamSink {
+ public:
+  using FlushFn = std::function<Result<void>(Bytes& batch, const std::array<std::uint64_t, k_page_kinds>& share)>;
+  PageEncoder(std::size_t batch_limit, FlushFn flush);
+
+  Result<void> on_raw(std::span<const std::uint8_t> bytes) override;
+  Result<void> on_blocks(const std::vector<RamBlock>& blocks) override;
+  Result<void> on_page(const PageRecord& record) override;
+  // Emits the pending batch, if any.
+  [[nodiscard]] Result<void> flush();
+  bool pending() const noexcept { return !m_batch.empty(); }
+
+  const KindTable& kinds() const noexcept { return m_kinds; }
+  KindTable& kinds() noexcept { return m_kinds; }
+
+ private:
+  PageKind classify(const PageRecord& r, std::uint8_t* slot, Bytes& payload);
+  [[nodiscard]] Result<void> maybe_flush();
+
+  std::size_t m_limit;
+  FlushFn m_flush;
+  Bytes m_batch;
+  Bytes m_payload;
+  std::array<std::uint64_t, k_page_kinds> m_share{};
+  PageStore m_store;
+  std::unordered_map<std::uint64_t, std::uint64_t> m_by_hash;  // xxh3 -> block << 40 | page
+  std::uint32_t m_tok_block = UINT32_MAX;
+  std::uint64_t m_tok_page = 0;
+  KindTable m_kinds{};
+};
+
+// Receiver side: decodes token batches (in order) into QEMU stream bytes.
+class TokenDecoder {
+ public:
+  // Appends the rebuilt stream bytes of `batch` to `out`. Any malformed token
+  // (unknown tag, bad block/page, length past the end, dup of an unsent slot)
+  // is Errc::corruption; the decoder must not be used after an error.
+  [[nodiscard]] Result<void> decode(std::span<const std::uint8_t> batch, Bytes& out);
+  const KindTable& kinds() const noexcept { return m_kinds; }
+
+ private:
+  PageStore m_store;
+  std::uint32_t m_tok_block = UINT32_MAX;
+  std::uint64_t m_tok_page = 0;
+  KindTable m_kinds{};
+};
+
+}  // namespace utsushi::livemig

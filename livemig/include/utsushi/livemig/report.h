@@ -1,0 +1,40 @@
+#pragma once
+// The outcome of one migration, as printed by the CLI (text or one JSON
+// object). Fields that could not be measured are -1.
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "utsushi/livemig/page_codec.h"
+
+namespace utsushi::livemig {
+
+struct Report {
+  // ok | failed | refused | cancelled | timeout | unknown (stream delivered,
+  // destination outcome not confirmed: the source is left paused).
+  std::string status = "failed";
+  std::string error;
+  std::string source_qmp;
+  std::string qemu_version;
+  std::uint64_t bytes_from_qemu = 0;   // stream bytes read from the source QEMU
+  std::uint64_t bytes_on_wire = 0;     // link bytes, both directions, frame headers included
+  std::uint64_t bytes_to_qemu = 0;     // stream bytes the receiver fed the destination
+  std::uint64_t frames = 0;
+  std::uint64_t rounds = 0;            // QEMU dirty-sync-count
+  std::uint64_t sections = 0;          // RAM PART/END sections parsed
+  std::int64_t total_ms = -1;          // migrate command to destination running
+  std::int64_t downtime_ms = -1;       // source STOP event to destination RESUME event
+  std::int64_t qemu_downtime_ms = -1;  // QEMU's source-side downtime figure
+  std::uint32_t downtime_limit_ms = 0; // QEMU downtime-limit at the end
+  std::uint32_t policy_steps = 0;
+  bool converged = false;
+  std::string source_state;            // runstate of the source guest at the end
+  KindTable kinds{};
+};
+
+nlohmann::json report_json(const Report& r);
+std::string report_text(const Report& r);
+
+}  // namespace utsushi::livemig

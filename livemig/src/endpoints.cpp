@@ -1,0 +1,158 @@
+#include "utsushi/livemig/endpoints.h"
+
+#include <sys/socket.h>
+
+#include <fmt/core.h>
+
+#include <thread>
+
+#include "utsushi/common/log.h"
+#include "utsushi/livemig/handshake.h"
+
+namespace utsushi::livemig {
+
+using namespace std::chrono;
+
+namespace {
+
+constexpr milliseconds k_qmp_timeout{15000};
+constexpr milliseconds k_handshake_timeout{15000};
+
+Outcome failure(Error e, const char* status, std::string source = {}) {
+  Outcome o;
+  o.report.status = status;
+  o.report.error = e.message();
+  o.report.source_qmp = std::move(source);
+  o.report.source_state = "untouched";
+  o.error = std::move(e);
+  return o;
+}
+
+const char* status_for(const Error& e) { return e.code() == Errc::not_supported ? "refused" : "failed"; }
+
+}  // namespace
+
+Outcome send_remote(const SendRemoteOptions& options) {
+  auto qmp = QmpClient::connect(options.qmp_path, k_qmp_timeout);
+  if (!qmp) {
+    return failure(qmp.error(), "failed", options.qmp_path);
+  }
+  // Refuse before touching anything (and before bothering the receiver).
+  if (auto v = preflight_source(*qmp); !v) {
+    return failure(v.error(), status_for(v.error()), options.qmp_path);
+  }
+  auto hp = parse_host_port(options.to);
+  if (!hp) {
+    return failure(hp.error(), "failed", options.qmp_path);
+  }
+  auto fd = tcp_connect(*hp, options.connect_timeout);
+  if (!fd) {
+    return failure(fd.error(), "failed", options.qmp_path);
+  }
+  Link link(std::move(*fd), {options.bandwidth, seconds(60)});
+  if (auto h = handshake_client(link, options.token, k_handshake_timeout); !h) {
+    return failure(h.error(), "refused", options.qmp_path);
+  }
+  return run_sender(options.send, *qmp, link);
+}
+
+Outcome receive_remote(const ReceiveRemoteOptions& options) {
+  auto qmp = QmpClient::connect(options.qmp_path, k_qmp_timeout);
+  if (!qmp) {
+    return failure(qmp.error(), "failed");
+  }
+  if (auto v = prepare_destination(*qmp); !v) {
+    return failure(v.error(), status_for(v.error()));
+  }
+  auto hp = parse_host_port(options.listen);
+  if (!hp) {
+    return failure(hp.error(), "failed");
+  }
+  auto listener = Listener::listen(*hp);
+  if (!listener) {
+    return failure(listener.error(), "failed");
+  }
+  UTSUSHI_LOG_INFO("listening on {}:{}", hp->host, listener->port());
+  if (options.on_listening) {
+    options.on_listening(listener->port());
+  }
+  auto deadline = steady_clock::now() + options.accept_timeout;
+  for (;;) {
+    auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
+    if (left.count() <= 0) {
+      return failure(Error(Errc::unavailable, "no sender authenticated in time"), "failed");
+    }
+    auto fd = listener->accept(left);
+    if (!fd) {
+      return failure(fd.error(), fd.error().code() == Errc::cancelled ? "cancelled" : "failed");
+    }
+    Link link(std::move(*fd), {0, seconds(60)});
+    if (auto h = handshake_server(link, options.token, k_handshake_timeout); !h) {
+      // A peer without the right token is refused; keep waiting for the real sender.
+      UTSUSHI_LOG_WARN("refused a connection: {}", h.error().message());
+      continue;
+    }
+    return run_receiver(options.receive, *qmp, link);
+  }
+}
+
+Outcome migrate_local(const LocalOptions& options) {
+  auto src = QmpClient::connect(options.source_qmp, k_qmp_timeout);
+  if (!src) {
+    return failure(src.error(), "failed", options.source_qmp);
+  }
+  if (auto v = preflight_source(*src); !v) {
+    return failure(v.error(), status_for(v.error()), options.source_qmp);
+  }
+  auto dst = QmpClient::connect(options.dest_qmp, k_qmp_timeout);
+  if (!dst) {
+    return failure(dst.error(), "failed", options.source_qmp);
+  }
+  if (auto v = prepare_destination(*dst); !v) {
+    return failure(v.error(), status_for(v.error()), options.source_qmp);
+  }
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+    return failure(errno_error(errno, "socketpair"), "failed", options.source_qmp);
+  }
+  int buf = 512 * 1024;
+  for (int fd : sv) {
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+  }
+  Link send_link(Fd(sv[0]), {options.bandwidth, seconds(60)});
+  Link recv_link(Fd(sv[1]), {0, seconds(60)});
+  auto token = random_token();
+  if (!token) {
+    return failure(token.error(), "failed", options.source_qmp);
+  }
+  Outcome received;
+  std::thread receiver([&] {
+    if (auto h = handshake_server(recv_link, *token, k_handshake_timeout); !h) {
+      received = failure(h.error(), "failed");
+      return;
+    }
+    received = run_receiver(options.receive, *dst, recv_link);
+  });
+  Outcome sent;
+  if (auto h = handshake_client(send_link, *token, k_handshake_timeout); !h) {
+    sent = failure(h.error(), "failed", options.source_qmp);
+    send_link.shutdown();
+  } else {
+    sent = run_sender(options.send, *src, send_link);
+  }
+  if (sent.error) {
+    // Make sure the receiver thread does not wait for frames that never come.
+    send_link.shutdown();
+  }
+  receiver.join();
+  sent.report.bytes_to_qemu = received.report.bytes_to_qemu;
+  sent.report.bytes_on_wire = send_link.bytes_sent() + send_link.bytes_received();
+  if (!sent.error && received.error) {
+    sent.error = received.error;
+    sent.report.status = "failed";
+    sent.report.error = received.error->message();
+  }
+  return sent;
+}
+
+}  // namespace utsushi::livemig

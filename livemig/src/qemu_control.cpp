@@ -1,0 +1,126 @@
+#include "utsushi/livemig/qemu_control.h"
+
+#include <sys/socket.h>
+
+#include <fmt/core.h>
+
+#include <thread>
+
+#include "utsushi/common/log.h"
+
+namespace utsushi::livemig {
+
+using nlohmann::json;
+using namespace std::chrono;
+
+Result<std::string> check_qemu_version(QmpClient& qmp) {
+  auto v = UTSUSHI_TRY(qmp.execute("query-version"));
+  auto q = v.value("qemu", json::object());
+  int major = q.value("major", -1);
+  int minor = q.value("minor", -1);
+  int micro = q.value("micro", -1);
+  std::string text = fmt::format("{}.{}.{}", major, minor, micro);
+  if (major != 7 || minor != 2) {
+    return fail(Errc::not_supported,
+                fmt::format("QEMU {} at {}: livemig knows only the QEMU 7.2 migration stream", text, qmp.path()));
+  }
+  return text;
+}
+
+Result<void> force_capabilities(QmpClient& qmp, bool auto_converge) {
+  static const char* const off[] = {"xbzrle",         "compress",       "multifd",        "postcopy-ram",
+                                    "postcopy-preempt", "return-path",  "x-ignore-shared", "validate-uuid",
+                                    "block",          "dirty-bitmaps",  "x-colo",         "background-snapshot",
+                                    "zero-copy-send", "release-ram",    "rdma-pin-all",   "pause-before-switchover"};
+  json caps = json::array();
+  for (const char* name : off) {
+    caps.push_back({{"capability", name}, {"state", false}});
+  }
+  caps.push_back({{"capability", "auto-converge"}, {"state", auto_converge}});
+  // zero-copy-send only exists where QEMU was built with it; retry without it.
+  auto r = qmp.execute("migrate-set-capabilities", {{"capabilities", caps}});
+  if (!r) {
+    json fewer = json::array();
+    for (const auto& c : caps) {
+      if (c["capability"] != "zero-copy-send") {
+        fewer.push_back(c);
+      }
+    }
+    UTSUSHI_TRY_CTX(qmp.execute("migrate-set-capabilities", {{"capabilities", fewer}}), "forcing capabilities");
+  }
+  return {};
+}
+
+Result<void> set_source_parameters(QmpClient& qmp, const SourceParameters& p) {
+  json args = {{"downtime-limit", p.downtime_limit_ms},
+               {"max-bandwidth", std::uint64_t{1} << 40},
+               {"tls-creds", ""},
+               {"max-cpu-throttle", p.max_cpu_throttle}};
+  UTSUSHI_TRY_CTX(qmp.execute("migrate-set-parameters", args), "setting migration parameters");
+  return {};
+}
+
+Result<Fd> hand_socket_to_qemu(QmpClient& qmp, const std::string& name) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+    return fail_errno(errno, "socketpair");
+  }
+  Fd ours(sv[0]);
+  Fd theirs(sv[1]);
+  int buf = 128 * 1024;
+  for (int fd : sv) {
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  }
+  UTSUSHI_TRY_CTX(qmp.execute("getfd", {{"fdname", name}}, theirs.get()), "passing the stream socket to QEMU");
+  return ours;
+}
+
+Result<MigrationStatus> query_migration(QmpClient& qmp) {
+  auto j = UTSUSHI_TRY(qmp.execute("query-migrate"));
+  MigrationStatus s;
+  s.status = j.value("status", std::string("none"));
+  s.expected_downtime_ms = j.value("expected-downtime", std::int64_t{-1});
+  s.downtime_ms = j.value("downtime", std::int64_t{-1});
+  s.error = j.value("error-desc", std::string());
+  if (j.contains("ram")) {
+    const auto& ram = j["ram"];
+    s.dirty_sync_count = ram.value("dirty-sync-count", std::uint64_t{0});
+    s.remaining = ram.value("remaining", std::uint64_t{0});
+    s.transferred = ram.value("transferred", std::uint64_t{0});
+    s.dirty_pages_rate = ram.value("dirty-pages-rate", std::uint64_t{0});
+  }
+  return s;
+}
+
+Result<std::string> query_runstate(QmpClient& qmp) {
+  auto j = UTSUSHI_TRY(qmp.execute("query-status"));
+  return j.value("status", std::string("unknown"));
+}
+
+Result<std::string> restore_source(QmpClient& qmp, milliseconds timeout) {
+  auto deadline = steady_clock::now() + timeout;
+  auto st = UTSUSHI_TRY(query_migration(qmp));
+  if (st.status == "active" || st.status == "setup" || st.status == "device" || st.status == "pre-switchover" ||
+      st.status == "wait-unplug") {
+    UTSUSHI_LOG_INFO("cancelling the migration on {}", qmp.path());
+    (void)qmp.execute("migrate_cancel");
+  }
+  while (steady_clock::now() < deadline) {
+    st = UTSUSHI_TRY(query_migration(qmp));
+    if (st.status != "active" && st.status != "setup" && st.status != "cancelling" && st.status != "device" &&
+        st.status != "pre-switchover") {
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  auto run = UTSUSHI_TRY(query_runstate(qmp));
+  if (run != "running") {
+    UTSUSHI_LOG_INFO("resuming the source guest (was {})", run);
+    UTSUSHI_TRY_CTX(qmp.execute("cont"), "resuming the source guest");
+    run = UTSUSHI_TRY(query_runstate(qmp));
+  }
+  return run;
+}
+
+}  // namespace utsushi::livemig

@@ -1,0 +1,227 @@
+// Destination side: verifies frames, decodes tokens into QEMU's exact stream
+// and feeds the destination QEMU (started with -incoming defer).
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <xxhash.h>
+#include <zstd.h>
+
+#include <fmt/core.h>
+
+#include <cstring>
+#include <thread>
+
+#include "utsushi/common/handles.h"
+#include "utsushi/common/log.h"
+#include "utsushi/livemig/frame_queue.h"
+#include "utsushi/livemig/qemu_control.h"
+#include "utsushi/livemig/session.h"
+
+namespace utsushi::livemig {
+
+using namespace std::chrono;
+using nlohmann::json;
+
+namespace {
+
+// Writes all of `bytes` to the destination's stream socket (no SIGPIPE; a
+// destination that stops reading for `timeout` is an error).
+Result<void> feed(int fd, std::span<const std::uint8_t> bytes, milliseconds timeout) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    pollfd p{fd, POLLOUT, 0};
+    int r = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    if (r < 0 && errno == EINTR) {
+      continue;
+    }
+    if (r <= 0) {
+      return fail(Errc::unavailable, "the destination QEMU stopped reading the stream");
+    }
+    ssize_t w = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0) {
+      if (errno == EINTR || errno == EAGAIN) {
+        continue;
+      }
+      return fail(Errc::aborted, fmt::format("feeding the destination QEMU: {} (did it exit?)", std::strerror(errno)),
+                  errno);
+    }
+    done += static_cast<std::size_t>(w);
+  }
+  return {};
+}
+
+struct HashState {
+  struct Free {
+    void operator()(XXH3_state_t* s) const noexcept { XXH3_freeState(s); }
+  };
+  std::unique_ptr<XXH3_state_t, Free> state{XXH3_createState()};
+  HashState() { XXH3_64bits_reset(state.get()); }
+};
+
+}  // namespace
+
+Result<std::string> prepare_destination(QmpClient& qmp) {
+  auto version = UTSUSHI_TRY(check_qemu_version(qmp));
+  auto run = UTSUSHI_TRY(query_runstate(qmp));
+  if (run != "inmigrate") {
+    return fail(Errc::failed_precondition,
+                fmt::format("destination QEMU at {} is '{}': start it with -incoming defer", qmp.path(), run));
+  }
+  UTSUSHI_TRY(force_capabilities(qmp, false));
+  return version;
+}
+
+Outcome run_receiver(const ReceiveOptions& options, QmpClient& qmp, Link& link) {
+  Outcome o;
+  Report& rep = o.report;
+  auto start = steady_clock::now();
+  std::optional<Fd> qemu_fd;
+  bool peer_aborted = false;
+
+  auto body = [&]() -> Result<void> {
+    rep.qemu_version = UTSUSHI_TRY(check_qemu_version(qmp));
+    std::string fdname = fmt::format("livemig-in-{}", ::getpid());
+    qemu_fd = UTSUSHI_TRY(hand_socket_to_qemu(qmp, fdname));
+    UTSUSHI_TRY_CTX(qmp.execute("migrate-incoming", {{"uri", "fd:" + fdname}}), "starting the incoming migration");
+    // Feeding QEMU runs on its own thread so the link keeps flowing while
+    // the destination loads pages; at most four batches wait in between.
+    BoundedQueue<Bytes> to_qemu(4);
+    int qfd = qemu_fd->get();
+    std::thread feeder([&] {
+      while (auto b = to_qemu.pop()) {
+        if (auto r = feed(qfd, *b, options.idle_timeout); !r) {
+          to_qemu.fail(r.error());
+          return;
+        }
+      }
+    });
+    struct JoinGuard {
+      BoundedQueue<Bytes>& q;
+      std::thread& t;
+      ~JoinGuard() {
+        q.fail(Error(Errc::aborted, "receiver stopped"));
+        if (t.joinable()) {
+          t.join();
+        }
+      }
+    } guard{to_qemu, feeder};
+    ZstdDCtx dctx(ZSTD_createDCtx());
+    TokenDecoder decoder;
+    HashState hash;
+    Bytes raw;
+    Bytes out;
+    Bytes held;  // the latest batch, fed only once the next frame verified
+    for (;;) {
+      auto f = UTSUSHI_TRY(link.recv(options.idle_timeout));
+      if (f.header.type == FrameType::abort) {
+        peer_aborted = true;
+        return fail(Errc::aborted, "the sender aborted: " + std::string(f.payload.begin(), f.payload.end()));
+      }
+      if (f.header.type == FrameType::end) {
+        json end = json::parse(std::string(f.payload.begin(), f.payload.end()), nullptr, false);
+        std::uint64_t total = rep.bytes_to_qemu + held.size();
+        std::string digest = fmt::format("{:016x}", XXH3_64bits_digest(hash.state.get()));
+        if (end.is_discarded() || end.value("bytes", std::uint64_t{0}) != total ||
+            end.value("hash", std::string()) != digest) {
+          return fail(Errc::corruption, fmt::format("rebuilt stream differs from the source's ({} bytes, hash {})",
+                                                    total, digest));
+        }
+        UTSUSHI_TRY(to_qemu.push(std::move(held)));
+        to_qemu.close();
+        feeder.join();
+        if (auto e = to_qemu.error()) {
+          return std::unexpected(*e);
+        }
+        rep.bytes_to_qemu = total;
+        ::shutdown(qemu_fd->get(), SHUT_WR);
+        break;
+      }
+      if (f.header.type != FrameType::data) {
+        return fail(Errc::corruption, fmt::format("unexpected frame type {}", static_cast<int>(f.header.type)));
+      }
+      raw.resize(f.header.raw_len);
+      if (f.header.flags & k_frame_zstd) {
+        ZSTD_inBuffer in{f.payload.data(), f.payload.size(), 0};
+        ZSTD_outBuffer zout{raw.data(), raw.size(), 0};
+        while (in.pos < in.size) {
+          std::size_t in_before = in.pos;
+          std::size_t out_before = zout.pos;
+          std::size_t r = ZSTD_decompressStream(dctx.get(), &zout, &in);
+          if (ZSTD_isError(r)) {
+            return fail(Errc::corruption, fmt::format("frame {}: zstd: {}", f.header.seq, ZSTD_getErrorName(r)));
+          }
+          if (in.pos == in_before && zout.pos == out_before) {
+            return fail(Errc::corruption, fmt::format("frame {}: more data than announced", f.header.seq));
+          }
+        }
+        if (zout.pos != zout.size) {
+          return fail(Errc::corruption,
+                      fmt::format("frame {}: decompressed to {} of {} bytes", f.header.seq, zout.pos, zout.size));
+        }
+      } else {
+        if (f.payload.size() != raw.size()) {
+          return fail(Errc::corruption, "uncompressed frame length mismatch");
+        }
+        std::memcpy(raw.data(), f.payload.data(), raw.size());
+      }
+      out.clear();
+      UTSUSHI_TRY(decoder.decode(raw, out));
+      XXH3_64bits_update(hash.state.get(), out.data(), out.size());
+      rep.bytes_to_qemu += held.size();
+      if (!held.empty()) {
+        UTSUSHI_TRY(to_qemu.push(std::move(held)));
+      }
+      held = std::move(out);
+      out = Bytes();
+    }
+    // Wait for the destination to load and run.
+    auto deadline = steady_clock::now() + options.resume_timeout;
+    for (;;) {
+      auto run = UTSUSHI_TRY_CTX(query_runstate(qmp), "destination QEMU after the stream");
+      if (run == "running" || run == "paused") {
+        rep.source_state = run;
+        break;
+      }
+      if (run != "inmigrate" && run != "restore-vm" && run != "prelaunch") {
+        return fail(Errc::aborted, "destination QEMU ended in state " + run);
+      }
+      if (steady_clock::now() > deadline) {
+        return fail(Errc::unavailable, "destination QEMU did not finish loading in time");
+      }
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return {};
+  };
+
+  auto r = body();
+  rep.bytes_on_wire = link.bytes_sent() + link.bytes_received();
+  rep.total_ms = duration_cast<milliseconds>(steady_clock::now() - start).count();
+  if (!r) {
+    rep.status = "failed";
+    rep.error = r.error().message();
+    o.error = r.error();
+    if (!peer_aborted) {
+      link.send_abort(r.error().message());
+    }
+    link.shutdown();  // a sender blocked on a full socket fails at once
+    qemu_fd.reset();
+    // An incoming QEMU cannot retry: discard it.
+    (void)qmp.execute("quit");
+    rep.source_state = "discarded";
+    return o;
+  }
+  json res = {{"status", "ok"}, {"bytes_to_qemu", rep.bytes_to_qemu}, {"dest_state", rep.source_state}};
+  if (auto ev = qmp.wait_event("RESUME", milliseconds(rep.source_state == "running" ? 2000 : 0)); ev) {
+    res["resume_timestamp_us"] = ev->timestamp_us;
+  }
+  std::string text = res.dump();
+  if (auto s = link.send(FrameType::result, std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+      !s) {
+    UTSUSHI_LOG_WARN("could not report the result to the sender: {}", s.error().message());
+  }
+  rep.status = "ok";
+  rep.converged = true;
+  return o;
+}
+
+}  // namespace utsushi::livemig

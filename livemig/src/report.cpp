@@ -1,0 +1,67 @@
+#include "utsushi/livemig/report.h"
+
+#include <fmt/core.h>
+
+#include <cmath>
+
+#include "utsushi/common/progress.h"
+
+namespace utsushi::livemig {
+
+nlohmann::json report_json(const Report& r) {
+  nlohmann::json kinds = nlohmann::json::object();
+  for (std::size_t k = 0; k < k_page_kinds; ++k) {
+    const auto& c = r.kinds[k];
+    kinds[std::string(page_kind_name(k))] = {{"records", c.records},
+                                             {"bytes_from_qemu", c.qemu_bytes},
+                                             {"token_bytes", c.token_bytes},
+                                             {"bytes_on_wire", static_cast<std::uint64_t>(std::llround(c.wire_bytes))}};
+  }
+  nlohmann::json j = {{"type", "result"},
+                      {"status", r.status},
+                      {"bytes_from_qemu", r.bytes_from_qemu},
+                      {"bytes_on_wire", r.bytes_on_wire},
+                      {"bytes_to_qemu", r.bytes_to_qemu},
+                      {"frames", r.frames},
+                      {"rounds", r.rounds},
+                      {"sections", r.sections},
+                      {"total_ms", r.total_ms},
+                      {"downtime_ms", r.downtime_ms},
+                      {"qemu_downtime_ms", r.qemu_downtime_ms},
+                      {"downtime_limit_ms", r.downtime_limit_ms},
+                      {"policy_steps", r.policy_steps},
+                      {"converged", r.converged},
+                      {"source_state", r.source_state},
+                      {"qemu_version", r.qemu_version},
+                      {"kinds", kinds}};
+  if (!r.source_qmp.empty()) {
+    j["source_qmp"] = r.source_qmp;
+  }
+  if (!r.error.empty()) {
+    j["error"] = r.error;
+  }
+  return j;
+}
+
+std::string report_text(const Report& r) {
+  std::string s = fmt::format(
+      "status: {}\nrounds (dirty syncs): {}\nbytes from QEMU: {} ({})\nbytes on the link: {} ({}, {:.1f}x smaller)\n"
+      "total time: {} ms\ndowntime (source STOP to destination RESUME): {} ms (QEMU's own figure: {} ms)\n"
+      "source guest: {}\n",
+      r.status, r.rounds, r.bytes_from_qemu, format_bytes(r.bytes_from_qemu), r.bytes_on_wire,
+      format_bytes(r.bytes_on_wire),
+      r.bytes_on_wire ? static_cast<double>(r.bytes_from_qemu) / static_cast<double>(r.bytes_on_wire) : 0.0,
+      r.total_ms, r.downtime_ms, r.qemu_downtime_ms, r.source_state.empty() ? "?" : r.source_state);
+  s += "page kind   records   from QEMU   on the link\n";
+  for (std::size_t k = 0; k < k_page_kinds; ++k) {
+    const auto& c = r.kinds[k];
+    s += fmt::format("{:<8} {:>10} {:>11} {:>13}\n", page_kind_name(k), c.records, format_bytes(c.qemu_bytes),
+                     format_bytes(static_cast<std::uint64_t>(std::llround(c.wire_bytes))));
+  }
+  if (!r.error.empty()) {
+    s += "error: " + r.error + "\n";
+  }
+  return s;
+}
+
+}  // namespace utsushi::livemig

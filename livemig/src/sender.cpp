@@ -1,0 +1,393 @@
+// Source side: drives QEMU's migration, parses and encodes its stream, ships
+// frames, applies the policy and restores the source on failure.
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <xxhash.h>
+#include <zstd.h>
+
+#include <fmt/core.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <thread>
+
+#include "utsushi/common/cancel.h"
+#include "utsushi/common/handles.h"
+#include "utsushi/common/log.h"
+#include "utsushi/livemig/frame_queue.h"
+#include "utsushi/livemig/qemu_control.h"
+#include "utsushi/livemig/session.h"
+
+namespace utsushi::livemig {
+
+using namespace std::chrono;
+using nlohmann::json;
+
+namespace {
+
+// Reads QEMU's stream socket. Before blocking it calls `idle` (the encoder's
+// flush), so a batch never waits for input that QEMU is not sending; the
+// pending stream bytes are hashed for the end-to-end check.
+class QemuReader final : public ByteReader {
+ public:
+  QemuReader(int fd, std::function<Result<void>()> idle, const std::atomic<bool>& stop)
+      : m_fd(fd), m_idle(std::move(idle)), m_stop(stop) {
+    XXH3_64bits_reset(m_hash.get());
+  }
+  Result<std::size_t> read_some(std::span<std::uint8_t> buf) override {
+    pollfd p{m_fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0) {
+      UTSUSHI_TRY(m_idle());
+    }
+    for (;;) {
+      if (m_stop.load()) {
+        return fail(Errc::aborted, "livemig: stream reader stopped");
+      }
+      p.revents = 0;
+      int r = ::poll(&p, 1, 100);
+      if (r < 0 && errno != EINTR) {
+        return fail_errno(errno, "livemig: poll on the QEMU stream");
+      }
+      if (r <= 0) {
+        continue;
+      }
+      ssize_t n = ::recv(m_fd, buf.data(), buf.size(), 0);
+      if (n < 0) {
+        if (errno == EINTR || errno == EAGAIN) {
+          continue;
+        }
+        return fail(Errc::aborted, fmt::format("livemig: reading the QEMU stream: {}", std::strerror(errno)), errno);
+      }
+      XXH3_64bits_update(m_hash.get(), buf.data(), static_cast<std::size_t>(n));
+      m_bytes += static_cast<std::uint64_t>(n);
+      return static_cast<std::size_t>(n);
+    }
+  }
+  std::uint64_t hash() const { return XXH3_64bits_digest(m_hash.get()); }
+  std::uint64_t bytes() const { return m_bytes; }
+
+ private:
+  struct StateFree {
+    void operator()(XXH3_state_t* s) const noexcept { XXH3_freeState(s); }
+  };
+  int m_fd;
+  std::function<Result<void>()> m_idle;
+  const std::atomic<bool>& m_stop;
+  std::unique_ptr<XXH3_state_t, StateFree> m_hash{XXH3_createState()};
+  std::uint64_t m_bytes = 0;
+};
+
+struct PumpResult {
+  bool finished = false;        // the thread has ended
+  bool stream_complete = false; // END frame handed to the link
+  std::optional<Error> error;
+  StreamSummary summary;
+  std::uint64_t bytes = 0;
+  KindTable kinds{};
+};
+
+struct OutFrame {
+  FrameType type = FrameType::data;
+  Bytes payload;
+  std::uint16_t flags = 0;
+  std::uint32_t raw_len = 0;
+};
+
+// The pump: parse + encode + compress on this thread, send on a second one,
+// with at most two frames between them, until QEMU closes the stream.
+void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic<bool>& stop, PumpResult& out,
+          std::atomic<std::uint64_t>& bytes_read) {
+  BoundedQueue<OutFrame> queue(2);
+  std::thread shipper([&] {
+    while (auto f = queue.pop()) {
+      auto r = link.send(f->type, f->payload, f->flags, f->raw_len);
+      if (!r) {
+        queue.fail(r.error());
+        return;
+      }
+    }
+  });
+  ZstdCCtx cctx(ZSTD_createCCtx());
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, options.zstd_level);
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_windowLog, 23);
+  KindTable* kinds_ptr = nullptr;
+  PageEncoder encoder(options.batch_bytes, [&](Bytes& batch, const std::array<std::uint64_t, k_page_kinds>& share)
+                                               -> Result<void> {
+    Bytes compressed(ZSTD_compressBound(batch.size()) + 1024);
+    ZSTD_inBuffer in{batch.data(), batch.size(), 0};
+    ZSTD_outBuffer zout{compressed.data(), compressed.size(), 0};
+    for (;;) {
+      std::size_t left = ZSTD_compressStream2(cctx.get(), &zout, &in, ZSTD_e_flush);
+      if (ZSTD_isError(left)) {
+        return fail(Errc::internal, fmt::format("zstd: {}", ZSTD_getErrorName(left)));
+      }
+      if (left == 0) {
+        break;
+      }
+      compressed.resize(compressed.size() * 2);
+      zout.dst = compressed.data();
+      zout.size = compressed.size();
+    }
+    compressed.resize(zout.pos);
+    double wire = static_cast<double>(zout.pos + k_frame_header);
+    for (std::size_t k = 0; k < k_page_kinds; ++k) {
+      (*kinds_ptr)[k].wire_bytes += wire * static_cast<double>(share[k]) / static_cast<double>(batch.size());
+    }
+    return queue.push({FrameType::data, std::move(compressed), k_frame_zstd, static_cast<std::uint32_t>(batch.size())});
+  });
+  kinds_ptr = &encoder.kinds();
+  QemuReader reader(
+      qemu_fd,
+      [&]() -> Result<void> {
+        bytes_read = reader.bytes();
+        return encoder.flush();
+      },
+      stop);
+  auto run = [&]() -> Result<void> {
+    out.summary = UTSUSHI_TRY(parse_stream(reader, encoder));
+    UTSUSHI_TRY(encoder.flush());
+    json end = {{"bytes", reader.bytes()}, {"hash", fmt::format("{:016x}", reader.hash())}};
+    std::string text = end.dump();
+    UTSUSHI_TRY(queue.push({FrameType::end, Bytes(text.begin(), text.end()), 0, static_cast<std::uint32_t>(text.size())}));
+    return {};
+  };
+  auto r = run();
+  if (!r) {
+    // Prefer the shipper's error (the link) when it caused ours.
+    auto link_error = queue.error();
+    out.error = link_error ? *link_error : r.error();
+    queue.fail(r.error());
+  } else {
+    queue.close();
+  }
+  shipper.join();
+  if (!out.error) {
+    if (auto e = queue.error()) {
+      out.error = *e;
+    } else {
+      out.stream_complete = true;
+    }
+  }
+  out.bytes = reader.bytes();
+  bytes_read = reader.bytes();
+  out.kinds = encoder.kinds();
+}
+
+std::int64_t ms_since(steady_clock::time_point t) {
+  return duration_cast<milliseconds>(steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+Result<std::string> preflight_source(QmpClient& qmp) {
+  auto version = UTSUSHI_TRY(check_qemu_version(qmp));
+  auto run = UTSUSHI_TRY(query_runstate(qmp));
+  if (run != "running" && run != "paused") {
+    return fail(Errc::failed_precondition, fmt::format("source guest at {} is '{}', not running", qmp.path(), run));
+  }
+  auto st = UTSUSHI_TRY(query_migration(qmp));
+  if (st.status == "active" || st.status == "setup" || st.status == "cancelling" || st.status == "device" ||
+      st.status == "pre-switchover" || st.status == "postcopy-active") {
+    return fail(Errc::failed_precondition, fmt::format("a migration is already {} on {}", st.status, qmp.path()));
+  }
+  return version;
+}
+
+Outcome run_sender(const SendOptions& options, QmpClient& qmp, Link& link) {
+  Outcome o;
+  Report& rep = o.report;
+  rep.source_qmp = qmp.path();
+  auto start = steady_clock::now();
+  auto failed = [&](Error e, const char* status) -> Outcome {
+    rep.status = status;
+    rep.error = e.message();
+    o.error = std::move(e);
+    rep.bytes_on_wire = link.bytes_sent() + link.bytes_received();
+    rep.frames = link.frames_sent();
+    if (rep.total_ms < 0) {
+      rep.total_ms = ms_since(start);
+    }
+    return std::move(o);
+  };
+
+  auto version = preflight_source(qmp);
+  if (!version) {
+    link.send_abort(version.error().message());
+    return failed(version.error(), version.error().code() == Errc::not_supported ? "refused" : "failed");
+  }
+  rep.qemu_version = *version;
+  bool was_running = query_runstate(qmp).value_or("running") == "running";
+  const PolicyConfig& pol = options.policy;
+  PolicyState pstate;
+  pstate.target_ms = pol.downtime_ms;
+  rep.downtime_limit_ms = qemu_downtime_limit(pol, pol.downtime_ms);
+  if (options.capabilities == Capabilities::force) {
+    auto r = force_capabilities(qmp, pol.auto_converge);
+    if (!r) {
+      link.send_abort(r.error().message());
+      return failed(r.error(), "failed");
+    }
+  }
+  if (auto r = set_source_parameters(qmp, {rep.downtime_limit_ms, pol.max_cpu_throttle}); !r) {
+    link.send_abort(r.error().message());
+    return failed(r.error(), "failed");
+  }
+  std::string fdname = fmt::format("livemig-out-{}", ::getpid());
+  auto sock = hand_socket_to_qemu(qmp, fdname);
+  if (!sock) {
+    link.send_abort(sock.error().message());
+    return failed(sock.error(), "failed");
+  }
+  (void)qmp.poll_events();
+  start = steady_clock::now();
+  if (auto r = qmp.execute("migrate", {{"uri", "fd:" + fdname}}); !r) {
+    (void)qmp.execute("closefd", {{"fdname", fdname}});
+    link.send_abort(r.error().message());
+    return failed(r.error(), "failed");
+  }
+  UTSUSHI_LOG_INFO("migration started from {} (QEMU {})", qmp.path(), rep.qemu_version);
+
+  std::atomic<bool> stop{false};
+  std::atomic<bool> pump_done{false};
+  std::atomic<std::uint64_t> bytes_read{0};
+  PumpResult pr;
+  std::thread pump_thread([&] {
+    pump(sock->get(), link, options, stop, pr, bytes_read);
+    pump_done = true;
+  });
+
+  std::optional<Error> error;
+  const char* fail_status = "failed";
+  MigrationStatus last;
+  bool qemu_completed = false;
+  for (;;) {
+    if (pump_done.load()) {
+      if (pr.error) {
+        error = pr.error;
+        if (pr.error->code() == Errc::not_supported) {
+          fail_status = "refused";
+        }
+        break;
+      }
+    }
+    auto st = query_migration(qmp);
+    if (!st) {
+      error = st.error();
+      break;
+    }
+    last = *st;
+    rep.rounds = std::max(rep.rounds, last.dirty_sync_count);
+    if (last.status == "completed") {
+      qemu_completed = true;
+      if (pump_done.load()) {
+        break;
+      }
+    } else if (last.status == "failed" || last.status == "cancelled") {
+      // Let the pump report its own (usually more precise) error first.
+      std::this_thread::sleep_for(milliseconds(200));
+      if (pump_done.load() && pr.error) {
+        continue;
+      }
+      error = Error(Errc::aborted, fmt::format("QEMU migration {}: {}", last.status, last.error));
+      break;
+    }
+    if (cancel_requested()) {
+      error = Error(Errc::cancelled, "cancelled by signal");
+      fail_status = "cancelled";
+      break;
+    }
+    if (!qemu_completed) {
+      auto d = decide(pol, pstate, last, duration_cast<milliseconds>(steady_clock::now() - start));
+      if (d.action == PolicyAction::cancel) {
+        error = Error(Errc::aborted, d.reason);
+        fail_status = "timeout";
+        break;
+      }
+      if (d.action == PolicyAction::raise_downtime) {
+        UTSUSHI_LOG_WARN("{}", d.reason);
+        if (qmp.execute("migrate-set-parameters", {{"downtime-limit", d.qemu_limit_ms}})) {
+          rep.downtime_limit_ms = d.qemu_limit_ms;
+          rep.policy_steps = pstate.steps;
+        }
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(qemu_completed ? 10 : 100));
+  }
+  rep.bytes_from_qemu = bytes_read.load();
+
+  if (error) {
+    // Stop everything that might block, then give the source back its guest.
+    if (!pr.stream_complete || !pump_done.load()) {
+      if (error->code() == Errc::unavailable || error->code() == Errc::aborted) {
+        // The receiver usually says why it stopped: prefer its reason.
+        if (auto peer = link.recv(milliseconds(300)); peer && peer->header.type == FrameType::abort) {
+          error = Error(Errc::aborted,
+                        "the receiver stopped the migration: " + std::string(peer->payload.begin(), peer->payload.end()));
+        }
+      }
+      link.send_abort(error->message());
+      stop = true;
+      link.shutdown();
+      // Close our end of QEMU's stream socket so QEMU's writer (and a
+      // return-path reader, if one was opened) fail at once.
+      ::shutdown(sock->get(), SHUT_RDWR);
+      auto restored = was_running ? restore_source(qmp, seconds(30)) : query_runstate(qmp);
+      pump_thread.join();
+      rep.source_state = restored.value_or("unknown");
+      rep.bytes_from_qemu = pr.bytes;
+      rep.kinds = pr.kinds;
+      rep.sections = pr.summary.sections;
+      if (!restored) {
+        UTSUSHI_LOG_ERROR("could not restore the source guest: {}", restored.error().message());
+      }
+      return failed(*error, fail_status);
+    }
+  }
+  pump_thread.join();
+  rep.bytes_from_qemu = pr.bytes;
+  rep.kinds = pr.kinds;
+  rep.sections = pr.summary.sections;
+  if (auto st = query_migration(qmp); st) {
+    rep.rounds = std::max(rep.rounds, st->dirty_sync_count);
+    rep.qemu_downtime_ms = st->downtime_ms;
+  }
+  // The stream is with the receiver; wait for its verdict.
+  auto verdict = link.recv(options.result_timeout);
+  rep.bytes_on_wire = link.bytes_sent() + link.bytes_received();
+  if (!verdict) {
+    rep.source_state = query_runstate(qmp).value_or("unknown");
+    return failed(Error(Errc::unavailable, "the stream was delivered but the receiver's verdict never arrived (" +
+                                               verdict.error().message() +
+                                               "); the source is left paused: check the destination"),
+                  "unknown");
+  }
+  std::string text(reinterpret_cast<const char*>(verdict->payload.data()), verdict->payload.size());
+  json res = json::parse(text, nullptr, false);
+  if (verdict->header.type != FrameType::result || res.is_discarded() || res.value("status", "") != "ok") {
+    std::string why = verdict->header.type == FrameType::abort ? text
+                      : res.is_discarded()                     ? "unreadable verdict"
+                                                               : res.value("error", std::string("destination failed"));
+    auto restored = was_running ? restore_source(qmp, seconds(30)) : query_runstate(qmp);
+    rep.source_state = restored.value_or("unknown");
+    return failed(Error(Errc::aborted, "destination did not start: " + why), "failed");
+  }
+  rep.status = "ok";
+  rep.converged = true;
+  rep.bytes_to_qemu = res.value("bytes_to_qemu", std::uint64_t{0});
+  rep.total_ms = ms_since(start);
+  auto stop_ev = qmp.wait_event("STOP", milliseconds(2000));
+  std::int64_t resume_us = res.value("resume_timestamp_us", std::int64_t{0});
+  if (stop_ev && resume_us > 0) {
+    rep.downtime_ms = (resume_us - stop_ev->timestamp_us) / 1000;
+  }
+  rep.source_state = query_runstate(qmp).value_or("unknown");
+  if (options.after == SourceAfter::quit) {
+    (void)qmp.execute("quit");
+    rep.source_state = "quit";
+  }
+  return o;
+}
+
+}  // namespace utsushi::livemig

@@ -1,0 +1,310 @@
+"""Helpers for livemig end-to-end tests and the livemig benchmark.
+
+- memload_fixture(): kernel + initramfs of the memload guest, from the built
+  fixtures (/var/tmp/utsushi-fixtures/fixtures.json) or, when they are not
+  built yet, compiled here from tests/fixtures/memload/memload.c into a cache.
+- Qemu: a TCG guest with two QMP monitors (one for livemig, one for the test),
+  serial console captured to a file, optionally started with -incoming defer.
+- Qmp: a minimal QMP client that keeps events with their timestamps.
+- Relay: a TCP relay on loopback that caps the rate of all its connections
+  together, counts bytes, and can cut the link or flip a byte on demand.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+SOURCE = os.environ.get("UTSUSHI_SOURCE", os.path.abspath(os.path.join(os.path.dirname(__file__), "../../..")))
+BIN = os.environ.get("UTSUSHI_BIN", os.path.join(SOURCE, "build", "bin"))
+ACCEL = os.environ.get("LIVEMIG_TEST_ACCEL", "tcg")
+EXTRA_ARGS = os.environ.get("LIVEMIG_TEST_QEMU_ARGS", "-nodefaults").split()
+LIVEMIG = os.path.join(BIN, "livemig")
+
+
+def memload_fixture():
+    """Returns (kernel, initrd)."""
+    fx_dir = os.environ.get("UTSUSHI_FIXTURES_DIR", "/var/tmp/utsushi-fixtures")
+    try:
+        with open(os.path.join(fx_dir, "fixtures.json")) as f:
+            for fx in json.load(f):
+                if fx.get("name") == "memload" and os.path.exists(fx["initrd"]):
+                    return fx["kernel"], fx["initrd"]
+    except (OSError, ValueError, KeyError):
+        pass
+    cache = "/var/tmp/livemig-test-memload"
+    kernel, initrd = os.path.join(cache, "vmlinuz"), os.path.join(cache, "initrd.cpio")
+    src = os.path.join(SOURCE, "tests/fixtures/memload/memload.c")
+    if os.path.exists(initrd) and os.path.getmtime(initrd) >= os.path.getmtime(src):
+        return kernel, initrd
+    stage = os.path.join(cache, "stage")
+    shutil.rmtree(cache, ignore_errors=True)
+    os.makedirs(os.path.join(stage, "dev"))
+    os.makedirs(os.path.join(stage, "proc"))
+    subprocess.run(["gcc", "-static", "-O2", "-o", os.path.join(stage, "init"), src], check=True)
+    subprocess.run(["mknod", "-m", "600", os.path.join(stage, "dev/console"), "c", "5", "1"], check=True)
+    files = subprocess.run("cd %s && find . -mindepth 1 | LC_ALL=C sort" % stage, shell=True, check=True,
+                           capture_output=True).stdout
+    with open(initrd, "wb") as out:
+        subprocess.run(["cpio", "-o", "-H", "newc", "-R", "0:0", "--quiet"], cwd=stage, input=files, stdout=out,
+                       check=True)
+    kernels = sorted(k for k in os.listdir("/boot") if k.startswith("vmlinuz-"))
+    shutil.copy(os.path.join("/boot", kernels[-1]), kernel)
+    return kernel, initrd
+
+
+class Qmp:
+    def __init__(self, path, timeout=30):
+        deadline = time.time() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(path)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.sock.settimeout(timeout)
+        self.buf = b""
+        self.events = []
+        self._read()  # greeting
+        self.cmd("qmp_capabilities")
+
+    def _read(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("QMP connection closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def cmd(self, name, **args):
+        msg = {"execute": name}
+        if args:
+            msg["arguments"] = args
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        while True:
+            r = self._read()
+            if "event" in r:
+                self.events.append(r)
+                continue
+            if "error" in r:
+                raise RuntimeError("QMP %s: %s" % (name, r["error"].get("desc")))
+            return r.get("return")
+
+    def poll_events(self):
+        self.sock.settimeout(0.01)
+        try:
+            while True:
+                self.events.append(self._read())
+        except (socket.timeout, BlockingIOError):
+            pass
+        finally:
+            self.sock.settimeout(30)
+
+    def event_time(self, name):
+        """Timestamp (seconds, float) of the first event `name` seen, or None."""
+        self.poll_events()
+        for e in self.events:
+            if e.get("event") == name:
+                ts = e["timestamp"]
+                return ts["seconds"] + ts["microseconds"] / 1e6
+        return None
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Qemu:
+    def __init__(self, workdir, name, mem_mib, append, incoming=False, extra=()):
+        self.workdir, self.name = workdir, name
+        self.qmp_path = os.path.join(workdir, name + ".qmp")        # for livemig
+        self.mon_path = os.path.join(workdir, name + ".mon")        # for the test
+        self.serial = os.path.join(workdir, name + ".serial")
+        kernel, initrd = memload_fixture()
+        self.argv = ["qemu-system-x86_64", "-M", "pc", "-accel", ACCEL, "-m", str(mem_mib)] + EXTRA_ARGS + [
+                     "-display", "none", "-serial", "file:" + self.serial, "-kernel", kernel, "-initrd", initrd,
+                     "-append", "console=ttyS0 panic=-1 " + append,
+                     "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path,
+                     "-qmp", "unix:%s,server=on,wait=off" % self.mon_path] + list(extra)
+        if incoming:
+            self.argv += ["-incoming", "defer"]
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=open(
+            os.path.join(workdir, name + ".stderr"), "wb"), start_new_session=True)
+        self.mon = Qmp(self.mon_path)
+
+    def text(self):
+        try:
+            with open(self.serial, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def wait_for(self, pattern, timeout=60, after=0):
+        deadline = time.time() + timeout
+        rx = re.compile(pattern)
+        while time.time() < deadline:
+            m = rx.search(self.text(), after)
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited (%s) waiting for %r" % (self.name, self.proc.returncode, pattern))
+            time.sleep(0.1)
+        raise TimeoutError("%s: no %r within %ss" % (self.name, pattern, timeout))
+
+    def heartbeats(self):
+        return [int(g) for g in re.findall(r"memload ok gen=(\d+)", self.text())]
+
+    def corrupt(self):
+        return "CORRUPT" in self.text()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def status(self):
+        return self.mon.cmd("query-status")["status"]
+
+    def kill(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.mon.close()
+
+
+def guest_pair(workdir, mib, rate, pattern="hotset", update="sparse", content="half", extra_append=""):
+    """Boots a memload source and an -incoming defer destination; waits until memload runs."""
+    extra_append = (os.environ.get("LIVEMIG_TEST_APPEND", "pti=on") + " " + extra_append).strip()
+    append = ("memload.mib=%d memload.rate=%d memload.verify=32 memload.pattern=%s memload.update=%s "
+              "memload.content=%s %s" % (mib, rate, pattern, update, content, extra_append))
+    mem = mib + int(os.environ.get("LIVEMIG_TEST_HEADROOM", "256"))
+    src = Qemu(workdir, "src", mem, append)
+    dst = Qemu(workdir, "dst", mem, append, incoming=True)
+    src.wait_for(r"memload ok gen=", timeout=120)
+    return src, dst
+
+
+def check_destination(dst, seconds=3, since=0):
+    """Destination must be running and print heartbeats with rising generations, never CORRUPT."""
+    start = len(dst.text()) if since is None else since
+    time.sleep(seconds)
+    text = dst.text()
+    if "CORRUPT" in text:
+        raise AssertionError("destination reports CORRUPT:\n" + text[-2000:])
+    gens = [int(g) for g in re.findall(r"memload ok gen=(\d+)", text[start:])]
+    if len(gens) < 2 or gens != sorted(gens) or gens[-1] <= gens[0]:
+        raise AssertionError("destination heartbeats not rising after migration: %r" % gens)
+    return gens
+
+
+class Relay:
+    """TCP relay 127.0.0.1:port -> target with one shared rate cap (bytes/s) over all connections."""
+
+    def __init__(self, target_port, rate=0, cut_after=None, corrupt_at=None):
+        self.target_port, self.rate = target_port, rate
+        self.cut_after, self.corrupt_at = cut_after, corrupt_at
+        self.forward = 0     # source -> destination bytes
+        self.backward = 0
+        self.lock = threading.Lock()
+        self.next_t = time.monotonic()
+        self.conns = []
+        self.cut = False
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _pace(self, n):
+        if not self.rate:
+            return
+        with self.lock:
+            now = time.monotonic()
+            self.next_t = max(self.next_t, now - 0.01) + n / self.rate
+            wait = self.next_t - now
+        if wait > 0:
+            time.sleep(wait)
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            if self.cut:
+                c.close()
+                continue
+            t = socket.create_connection(("127.0.0.1", self.target_port))
+            for s in (c, t):
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 256 * 1024)
+            self.conns += [c, t]
+            threading.Thread(target=self._pipe, args=(c, t, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(t, c, False), daemon=True).start()
+
+    def _pipe(self, a, b, forward):
+        try:
+            while not self.cut:
+                data = a.recv(32768)
+                if not data:
+                    break
+                self._pace(len(data))
+                with self.lock:
+                    base = self.forward if forward else self.backward
+                    if forward:
+                        self.forward += len(data)
+                    else:
+                        self.backward += len(data)
+                if forward and self.corrupt_at is not None and base <= self.corrupt_at < base + len(data):
+                    data = bytearray(data)
+                    data[self.corrupt_at - base] ^= 0x10
+                    data = bytes(data)
+                if forward and self.cut_after is not None and base + len(data) >= self.cut_after:
+                    self.kill()
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def total(self):
+        return self.forward + self.backward
+
+    def kill(self):
+        self.cut = True
+        for s in self.conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.kill()
+        self.lsock.close()
+
+
+def run_livemig(args, timeout=300, **kw):
+    """Runs livemig with --json; returns (returncode, result dict or None, stderr)."""
+    p = subprocess.run([LIVEMIG, "--json"] + args, capture_output=True, text=True, timeout=timeout, **kw)
+    result = None
+    for line in p.stdout.splitlines():
+        try:
+            result = json.loads(line)
+        except ValueError:
+            pass
+    return p.returncode, result, p.stderr

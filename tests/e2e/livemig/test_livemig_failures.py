@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""e2e: failures end the migration with the source guest running and intact.
+One source guest is reused for every case (it must survive each); each case
+gets a fresh destination, which livemig discards.
+  - the link is cut mid-migration
+  - the receiver is killed mid-migration
+  - a corrupted frame (test hook LIVEMIG_TEST_CORRUPT_FRAME)
+  - an unknown stream layout (return-path on, --trust-capabilities): refused
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import lmtest
+
+MIB = 128
+
+
+def source_still_fine(src, what):
+    assert src.alive(), what + ": source QEMU exited"
+    st = src.status()
+    assert st == "running", "%s: source is %s" % (what, st)
+    before = len(src.text())
+    time.sleep(2.5)
+    text = src.text()
+    assert "CORRUPT" not in text, what + ": source reports CORRUPT"
+    assert text.count("memload ok", before) >= 2, what + ": source stopped printing heartbeats"
+
+
+def new_destination(work, n):
+    append = open(os.path.join(work, "append")).read()
+    return lmtest.Qemu(work, "dst%d" % n, MIB + int(os.environ.get("LIVEMIG_TEST_HEADROOM", "256")), append,
+                       incoming=True)
+
+
+def start_receiver(work, dst, token):
+    port_file = os.path.join(work, dst.name + ".port")
+    p = subprocess.Popen([lmtest.LIVEMIG, "--json", "receive", "--listen", "127.0.0.1:0", "--qmp", dst.qmp_path,
+                          "--token-file", token, "--port-file", port_file, "--accept-timeout", "60"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(200):
+        if os.path.exists(port_file):
+            return p, int(open(port_file).read())
+        time.sleep(0.05)
+    raise RuntimeError("receiver did not start")
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="livemig-e2e-")
+    token = os.path.join(work, "token")
+    with open(token, "w") as f:
+        f.write("failure-tests-token-0123456789\n")
+    src, dst = lmtest.guest_pair(work, mib=MIB, rate=16, pattern="uniform", update="page", content="random")
+    open(os.path.join(work, "append"), "w").write(" ".join(src.argv[src.argv.index("-append") + 1].split()[2:]))
+    dsts = [dst]
+    try:
+        # 1. Link cut after ~20 MB through a slow relay.
+        recv, port = start_receiver(work, dst, token)
+        relay = lmtest.Relay(port, rate=16 << 20, cut_after=20 << 20)
+        rc, res, err = lmtest.run_livemig(["send", "--qmp", src.qmp_path, "--to", "127.0.0.1:%d" % relay.port,
+                                           "--token-file", token])
+        relay.close()
+        recv.wait(timeout=30)
+        assert rc != 0 and res["status"] == "failed", (rc, res, err)
+        source_still_fine(src, "link cut")
+        print("link cut: failed cleanly:", res["error"])
+
+        # 2. Receiver killed mid-migration.
+        dst = new_destination(work, 2)
+        dsts.append(dst)
+        recv, port = start_receiver(work, dst, token)
+        sender = subprocess.Popen([lmtest.LIVEMIG, "--json", "send", "--qmp", src.qmp_path, "--to",
+                                   "127.0.0.1:%d" % port, "--token-file", token, "--bandwidth", "8M"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        recv.kill()
+        out, err = sender.communicate(timeout=60)
+        assert sender.returncode != 0, (out, err)
+        source_still_fine(src, "receiver killed")
+        print("receiver killed: sender said:", err.strip().splitlines()[-1])
+
+        # 3. A corrupted frame (the 5th data frame gets one flipped bit after its checksum).
+        dst = new_destination(work, 3)
+        dsts.append(dst)
+        env = dict(os.environ, LIVEMIG_TEST_CORRUPT_FRAME="5")
+        rc, res, err = lmtest.run_livemig(["migrate", "--source-qmp", src.qmp_path, "--dest-qmp", dst.qmp_path],
+                                          env=env)
+        assert rc != 0 and res["status"] == "failed", (rc, res, err)
+        assert "checksum" in err or "checksum" in res.get("error", ""), err
+        source_still_fine(src, "corrupted frame")
+        print("corrupted frame: detected:", res["error"])
+
+        # 4. Unknown layout: return-path on makes QEMU send QEMU_VM_COMMAND records. Last: QEMU 7.2
+        # keeps sending OPEN_RETURN_PATH in later migrations of this process even after the
+        # capability is turned off again (rp_state survives a failed migration).
+        dst = new_destination(work, 4)
+        dsts.append(dst)
+        src.mon.cmd("migrate-set-capabilities", capabilities=[{"capability": "return-path", "state": True}])
+        rc, res, err = lmtest.run_livemig(["migrate", "--source-qmp", src.qmp_path, "--dest-qmp", dst.qmp_path,
+                                           "--trust-capabilities"])
+        src.mon.cmd("migrate-set-capabilities", capabilities=[{"capability": "return-path", "state": False}])
+        assert rc == 3 and res["status"] == "refused", (rc, res, err)
+        assert "QEMU_VM_COMMAND" in err, err
+        source_still_fine(src, "unknown layout")
+        print("unknown layout: refused:", res["error"])
+
+    finally:
+        src.kill()
+        for d in dsts:
+            d.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

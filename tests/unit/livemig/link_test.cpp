@@ -1,0 +1,164 @@
+#include <catch2/catch.hpp>
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "utsushi/livemig/frame.h"
+#include "utsushi/livemig/handshake.h"
+#include "utsushi/livemig/link.h"
+
+using namespace utsushi;
+using namespace utsushi::livemig;
+using namespace std::chrono;
+
+namespace {
+
+struct LinkPair {
+  std::unique_ptr<Link> a;
+  std::unique_ptr<Link> b;
+};
+
+LinkPair link_pair(std::uint64_t rate = 0) {
+  int sv[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  return {std::make_unique<Link>(Fd(sv[0]), LinkOptions{rate, seconds(5)}),
+          std::make_unique<Link>(Fd(sv[1]), LinkOptions{0, seconds(5)})};
+}
+
+const std::string k_token = "0123456789abcdef-test-token";
+
+}  // namespace
+
+TEST_CASE("livemig frame header round trip and corruption", "[livemig][frame]") {
+  Bytes payload{1, 2, 3, 4, 5};
+  Bytes h;
+  encode_frame_header(h, FrameType::data, k_frame_zstd, 7, payload, 99);
+  REQUIRE(h.size() == k_frame_header);
+  auto d = decode_frame_header(std::span<const std::uint8_t, k_frame_header>(h.data(), k_frame_header));
+  REQUIRE(d);
+  CHECK(d->type == FrameType::data);
+  CHECK(d->seq == 7);
+  CHECK(d->payload_len == 5);
+  CHECK(d->raw_len == 99);
+  CHECK(check_frame_payload(*d, payload));
+  Bytes bad = payload;
+  bad[2] ^= 1;
+  CHECK(check_frame_payload(*d, bad).error().code() == Errc::corruption);
+  for (std::size_t i = 0; i < k_frame_header; ++i) {
+    Bytes c = h;
+    c[i] ^= 0x04;
+    auto r = decode_frame_header(std::span<const std::uint8_t, k_frame_header>(c.data(), k_frame_header));
+    CHECK_FALSE(r);
+  }
+}
+
+TEST_CASE("livemig::Link delivers frames in order and detects corruption", "[livemig][frame]") {
+  auto lp = link_pair();
+    Link& a = *lp.a;
+    Link& b = *lp.b;
+  Bytes p(30000, 7);
+  REQUIRE(a.send(FrameType::data, p));
+  REQUIRE(a.send(FrameType::end, Bytes{}));
+  auto f1 = b.recv(seconds(2));
+  REQUIRE(f1);
+  CHECK(f1->payload == p);
+  auto f2 = b.recv(seconds(2));
+  REQUIRE(f2);
+  CHECK(f2->header.type == FrameType::end);
+  // A frame with a flipped payload byte (raw socket write) is rejected.
+  Bytes h;
+  Bytes q{1, 2, 3};
+  encode_frame_header(h, FrameType::data, 0, 2, q, 3);
+  q[1] ^= 0x40;
+  put_bytes(h, q);
+  REQUIRE(::send(a.fd(), h.data(), h.size(), 0) == static_cast<ssize_t>(h.size()));
+  auto f3 = b.recv(seconds(2));
+  REQUIRE_FALSE(f3);
+  CHECK(f3.error().code() == Errc::corruption);
+}
+
+TEST_CASE("livemig::Link refuses a replayed sequence number", "[livemig][frame]") {
+  auto lp = link_pair();
+    Link& a = *lp.a;
+    Link& b = *lp.b;
+  Bytes h;
+  Bytes q{9};
+  encode_frame_header(h, FrameType::data, 0, 5, q, 1);
+  put_bytes(h, q);
+  REQUIRE(::send(a.fd(), h.data(), h.size(), 0) == static_cast<ssize_t>(h.size()));
+  auto f = b.recv(seconds(2));
+  REQUIRE_FALSE(f);
+  CHECK(f.error().code() == Errc::corruption);
+}
+
+TEST_CASE("livemig::Link caps its rate", "[livemig][frame]") {
+  auto lp = link_pair(4 << 20);  // 4 MiB/s
+  Link& a = *lp.a;
+  Link& b = *lp.b;
+  std::thread reader([&b] {
+    for (int i = 0; i < 4; ++i) {
+      REQUIRE(b.recv(seconds(5)));
+    }
+  });
+  auto t0 = steady_clock::now();
+  Bytes p(512 * 1024, 1);
+  for (int i = 0; i < 4; ++i) {
+    REQUIRE(a.send(FrameType::data, p));
+  }
+  double s = duration<double>(steady_clock::now() - t0).count();
+  reader.join();
+  CHECK(s > 0.4);  // 2 MiB at 4 MiB/s, minus one burst chunk
+  CHECK(s < 1.5);
+}
+
+TEST_CASE("livemig handshake accepts the right token and refuses a wrong one", "[livemig][handshake]") {
+  SECTION("same token") {
+    auto lp = link_pair();
+    Link& a = *lp.a;
+    Link& b = *lp.b;
+    Result<void> server_result;
+    std::thread server([&] { server_result = handshake_server(b, k_token, seconds(5)); });
+    auto client_result = handshake_client(a, k_token, seconds(5));
+    server.join();
+    CHECK(client_result);
+    CHECK(server_result);
+  }
+  SECTION("wrong token") {
+    auto lp = link_pair();
+    Link& a = *lp.a;
+    Link& b = *lp.b;
+    Result<void> server_result;
+    std::thread server([&] { server_result = handshake_server(b, k_token, seconds(5)); });
+    auto client_result = handshake_client(a, "another-token-of-16+bytes", seconds(5));
+    server.join();
+    REQUIRE_FALSE(client_result);
+    CHECK(client_result.error().code() == Errc::permission_denied);
+    REQUIRE_FALSE(server_result);
+  }
+  SECTION("macs bind role and nonces") {
+    Nonce n1{}, n2{};
+    n2[0] = 1;
+    CHECK(handshake_mac(k_token, Role::client, n1, n2) != handshake_mac(k_token, Role::server, n1, n2));
+    CHECK(handshake_mac(k_token, Role::client, n1, n2) != handshake_mac(k_token, Role::client, n2, n1));
+    CHECK(handshake_mac(k_token, Role::client, n1, n2) == handshake_mac(k_token, Role::client, n1, n2));
+  }
+}
+
+TEST_CASE("livemig::parse_rate and parse_host_port", "[livemig][cli]") {
+  CHECK(parse_rate("32M").value() == 32u << 20);
+  CHECK(parse_rate("32MiB/s").value() == 32u << 20);
+  CHECK(parse_rate("500K").value() == 500u << 10);
+  CHECK(parse_rate("1000").value() == 1000u);
+  CHECK_FALSE(parse_rate("fast"));
+  CHECK_FALSE(parse_rate("-3M"));
+  auto hp = parse_host_port("127.0.0.1:4444");
+  REQUIRE(hp);
+  CHECK(hp->host == "127.0.0.1");
+  CHECK(hp->port == "4444");
+  CHECK(parse_host_port("[::1]:80").value().host == "::1");
+  CHECK_FALSE(parse_host_port("nohost"));
+  CHECK_FALSE(parse_host_port("h:99999"));
+}

@@ -1,0 +1,137 @@
+#include <catch2/catch.hpp>
+
+#include <cstring>
+
+#include "synthetic_stream.h"
+#include "utsushi/livemig/page_codec.h"
+
+using namespace utsushi;
+using namespace utsushi::livemig;
+
+namespace {
+
+struct Harness {
+  std::vector<RamBlock> blocks{{"pc.ram", 16 * 4096}};
+  Bytes batch;
+  PageEncoder enc{1 << 20, [this](Bytes& b, const std::array<std::uint64_t, k_page_kinds>&) -> Result<void> {
+                    batch.insert(batch.end(), b.begin(), b.end());
+                    return {};
+                  }};
+  TokenDecoder dec;
+  Harness() { REQUIRE(enc.on_blocks(blocks)); }
+
+  // Encodes one PAGE record, checks the decoder reproduces QEMU's bytes, and
+  // returns the kind the encoder chose.
+  PageKind send(std::uint64_t page, const Bytes& data, bool zero_record = false) {
+    auto before = enc.kinds();
+    PageRecord r{0, page, false, zero_record ? RecordKind::zero : RecordKind::page,
+                 zero_record ? nullptr : data.data()};
+    REQUIRE(enc.on_page(r));
+    REQUIRE(enc.flush());
+    Bytes expect;
+    rebuild_page_record(expect, blocks, 0, page, false, r.kind, r.data);
+    Bytes out;
+    REQUIRE(dec.decode(batch, out));
+    batch.clear();
+    CHECK(out == expect);
+    for (std::size_t k = 1; k < k_page_kinds; ++k) {
+      if (enc.kinds()[k].records != before[k].records) {
+        return static_cast<PageKind>(k);
+      }
+    }
+    FAIL("no kind counted");
+    return PageKind::fresh;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("livemig::PageEncoder chooses each page kind", "[livemig][codec]") {
+  Harness h;
+  Bytes a = livemig::test::random_page(1);
+  CHECK(h.send(0, a, true) == PageKind::zero);
+  CHECK(h.send(1, Bytes(4096, 0)) == PageKind::zpage);
+  CHECK(h.send(2, a) == PageKind::fresh);
+  CHECK(h.send(2, a) == PageKind::same);
+  CHECK(h.send(3, a) == PageKind::dup);
+  Bytes b = a;
+  for (int i = 0; i < 64; ++i) b[static_cast<std::size_t>(100 + i)] ^= 0x5a;
+  CHECK(h.send(2, b) == PageKind::xor_delta);
+  CHECK(h.enc.kinds()[static_cast<std::size_t>(PageKind::xor_delta)].token_bytes < 100);
+  // A page that changed everywhere is sent fresh, not as a huge delta.
+  CHECK(h.send(2, livemig::test::random_page(2)) == PageKind::fresh);
+  // A zero slot that gets data is coded as a delta against zeros.
+  Bytes sparse(4096, 0);
+  sparse[10] = 1;
+  CHECK(h.send(0, sparse) == PageKind::xor_delta);
+  // dup of a slot whose content changed since is not used.
+  CHECK(h.send(4, a) == PageKind::dup);  // slot 3 still holds a
+  CHECK(h.send(3, livemig::test::random_page(3)) == PageKind::fresh);
+}
+
+TEST_CASE("livemig xor delta round trip and limits", "[livemig][codec]") {
+  Bytes a = livemig::test::random_page(5);
+  Bytes b = a;
+  b[0] ^= 1;
+  b[4095] ^= 2;
+  for (int i = 2000; i < 2100; ++i) b[static_cast<std::size_t>(i)] ^= 0xff;
+  Bytes runs;
+  REQUIRE(encode_xor_delta(a.data(), b.data(), runs, 4096));
+  Bytes c = a;
+  REQUIRE(apply_xor_delta(runs, c.data()));
+  CHECK(c == b);
+  Bytes none;
+  REQUIRE(encode_xor_delta(a.data(), a.data(), none, 10));
+  CHECK(none.empty());
+  Bytes big;
+  CHECK_FALSE(encode_xor_delta(a.data(), livemig::test::random_page(6).data(), big, 3072));
+  CHECK(big.empty());
+  // A run past the end of the page is rejected.
+  Bytes bad;
+  put_varint(bad, 4090);
+  put_varint(bad, 10);
+  bad.resize(bad.size() + 10, 1);
+  CHECK_FALSE(apply_xor_delta(bad, c.data()));
+}
+
+TEST_CASE("livemig::TokenDecoder rejects malformed tokens", "[livemig][codec]") {
+  auto decode = [](const Bytes& batch) {
+    TokenDecoder d;
+    Bytes out;
+    return d.decode(batch, out);
+  };
+  Bytes blocks;
+  put_u8(blocks, k_token_blocks);
+  put_varint(blocks, 1);
+  put_varint(blocks, 6);
+  put_string(blocks, "pc.ram");
+  put_varint(blocks, 4 * 4096);
+  REQUIRE(decode(blocks));
+
+  SECTION("unknown tag") { CHECK_FALSE(decode(Bytes{0x33})); }
+  SECTION("page before blocks") { CHECK_FALSE(decode(Bytes{0x80 | 1 | 0x10, 0, 0})); }
+  SECTION("page outside the block") {
+    Bytes b = blocks;
+    b.insert(b.end(), {0x80 | 1 | 0x10, 0, 9});
+    CHECK_FALSE(decode(b));
+  }
+  SECTION("same for a page never sent") {
+    Bytes b = blocks;
+    b.insert(b.end(), {0x80 | 3 | 0x10, 0, 1});
+    CHECK_FALSE(decode(b));
+  }
+  SECTION("dup of an unsent slot") {
+    Bytes b = blocks;
+    b.insert(b.end(), {0x80 | 5 | 0x10, 0, 1, 0, 2});
+    CHECK_FALSE(decode(b));
+  }
+  SECTION("truncated fresh page") {
+    Bytes b = blocks;
+    b.insert(b.end(), {0x80 | 6 | 0x10, 0, 1, 1, 2, 3});
+    CHECK_FALSE(decode(b));
+  }
+  SECTION("raw token longer than the batch") {
+    Bytes b{k_token_raw, 50, 1, 2};
+    CHECK_FALSE(decode(b));
+  }
+}

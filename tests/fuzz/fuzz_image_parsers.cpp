@@ -6,7 +6,8 @@
 // interesting values at header offsets, table entries, truncation) until the
 // time is up, and prints the number of executions. A crash or sanitizer
 // report aborts with the input saved as ./fuzz-crash-input.
-// The same file also exports LLVMFuzzerTestOneInput for a libFuzzer build.
+// The same file also exports LLVMFuzzerTestOneInput, which afl-run.sh builds
+// with afl-g++-fast and AFL++'s libAFLDriver into a real AFL++ target.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -53,6 +54,9 @@ void exercise(const std::string& fmt) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (g_path.empty()) {  // driven by libFuzzer or AFL++'s libAFLDriver: no main of ours
+    g_path = "/dev/shm/utsushi-fuzz-" + std::to_string(::getpid()) + ".img";
+  }
   {
     std::ofstream f(g_path, std::ios::binary | std::ios::trunc);
     f.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));

@@ -52,6 +52,8 @@ assert "<rasd:ResourceType>3</rasd:ResourceType>" in ovf and "<rasd:VirtualQuant
 assert "<rasd:VirtualQuantity>4096</rasd:VirtualQuantity>" in ovf
 PY
 qemu-img compare -q "$tmp/src.raw" "$tmp/x/app-disk1.vmdk" && pass "OVA disk identical to source" || fail "OVA disk differs"
+expect_status 0 "info --json on the OVA" -- "$img" --json info "$tmp/app.ova"
+expect_contains "$out" '"format":"ova"' "info names the format ova"
 expect_status 0 "import: OVA -> qcow2" -- "$img" -q convert -O qcow2 "$tmp/app.ova" "$tmp/imported.qcow2"
 qemu-img compare -q "$tmp/src.raw" "$tmp/imported.qcow2" && pass "imported disk identical" || fail "imported differs"
 

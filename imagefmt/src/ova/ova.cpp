@@ -10,6 +10,7 @@
 
 #include "utsushi/common/atomic_file.h"
 #include "utsushi/common/handles.h"
+#include "utsushi/imagefmt/filter.h"
 #include "utsushi/imagefmt/vmdk.h"
 
 namespace utsushi::imagefmt {
@@ -190,6 +191,14 @@ Result<std::uint64_t> member_data_offset(int fd, std::uint64_t pos, const std::s
 
 }  // namespace
 
+// The OVA's disk as seen by callers: the VMDK member, reported as "ova" so
+// that info and errors name the file the user gave.
+class OvaDiskDriver final : public FilterDriver {
+ public:
+  using FilterDriver::FilterDriver;
+  std::string_view format_name() const override { return "ova"; }
+};
+
 Result<std::unique_ptr<BlockDriver>> open_ova(const std::string& path, const OpenOptions& options, bool) {
   if (options.access == Access::read_write) {
     return fail(Errc::not_supported, path + ": OVA archives are opened read-only");
@@ -255,7 +264,8 @@ Result<std::unique_ptr<BlockDriver>> open_ova(const std::string& path, const Ope
   }
   std::string desc = path + ":" + disk_href;
   auto member = std::make_unique<BlockDevice>(std::make_unique<MemberDriver>(std::move(file), data, *disk_size, desc));
-  return open_vmdk_on(std::move(member), desc);
+  auto disk = UTSUSHI_TRY(open_vmdk_on(std::move(member), desc));
+  return std::unique_ptr<BlockDriver>(std::make_unique<OvaDiskDriver>(std::make_unique<BlockDevice>(std::move(disk))));
 }
 
 }  // namespace utsushi::imagefmt

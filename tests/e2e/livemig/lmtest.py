@@ -200,9 +200,32 @@ def check_destination(dst, seconds=3, since=0):
     if "CORRUPT" in text:
         raise AssertionError("destination reports CORRUPT:\n" + text[-2000:])
     gens = [int(g) for g in re.findall(r"memload ok gen=(\d+)", text[start:])]
+    if not text[start:].strip():
+        raise DestinationSilent("destination guest printed nothing after migration")
     if len(gens) < 2 or gens != sorted(gens) or gens[-1] <= gens[0]:
         raise AssertionError("destination heartbeats not rising after migration: %r" % gens)
     return gens
+
+
+class DestinationSilent(AssertionError):
+    """The migrated guest runs but prints nothing at all: no heartbeat, no CORRUPT.
+
+    QEMU 7.2 under TCG sometimes leaves a migrated guest kernel frozen (its timers
+    lost); it happens with QEMU's own tcp: migration too (5 of 9 runs without
+    pti=on). pti=on makes it rare, not impossible: about 1 in 5 runs of the remote
+    test here. A frozen guest cannot tell us whether the memory arrived intact,
+    so such a run proves nothing either way."""
+
+
+def main_retrying_frozen_guest(main):
+    """Runs a test's main(); on DestinationSilent (only that signature: a
+    CORRUPT line or wrong heartbeats always fail), says so and runs it once
+    more with fresh guests. Silent twice in a row fails."""
+    try:
+        return main()
+    except DestinationSilent as e:
+        print("warning: %s (QEMU 7.2 TCG frozen-guest issue); running the test once more" % e, flush=True)
+        return main()
 
 
 class Relay:

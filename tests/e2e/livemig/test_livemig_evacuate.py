@@ -48,4 +48,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(lmtest.main_retrying_frozen_guest(main))

@@ -73,6 +73,16 @@ Result<Qcow2CheckReport> check_image(const std::string& path, const std::optiona
 
 namespace {
 
+// The copy engine and every writer report these three counts under the same names.
+template <class Stats>
+ConvertResult to_convert_result(const Stats& stats) {
+  ConvertResult result;
+  result.bytes_read = stats.bytes_read;
+  result.bytes_written = stats.bytes_written;
+  result.bytes_zero = stats.bytes_zero;
+  return result;
+}
+
 Result<ConvertResult> convert_to_raw(BlockDevice& source, AtomicFile& file, const std::string& output,
                                      const ConvertOptions& options) {
   if (::ftruncate(file.fd(), static_cast<off_t>(source.size())) != 0) {
@@ -88,12 +98,7 @@ Result<ConvertResult> convert_to_raw(BlockDevice& source, AtomicFile& file, cons
   copy.target_is_zeroed = true;  // a fresh sparse file
   copy.threads = options.threads;
   copy.progress = options.progress;
-  auto stats = UTSUSHI_TRY(copy_device(source, target, copy));
-  ConvertResult result;
-  result.bytes_read = stats.bytes_read;
-  result.bytes_written = stats.bytes_written;
-  result.bytes_zero = stats.bytes_zero;
-  return result;
+  return to_convert_result(UTSUSHI_TRY(copy_device(source, target, copy)));
 }
 
 Result<ConvertResult> convert_to_qcow2(BlockDevice& source, AtomicFile& file, const std::string& output,
@@ -116,20 +121,7 @@ Result<ConvertResult> convert_to_qcow2(BlockDevice& source, AtomicFile& file, co
     }
     q.cluster_bits = static_cast<std::uint32_t>(std::countr_zero(cs));
   }
-  auto stats = UTSUSHI_TRY(write_qcow2(source, file.fd(), output, q));
-  ConvertResult result;
-  result.bytes_read = stats.bytes_read;
-  result.bytes_written = stats.bytes_written;
-  result.bytes_zero = stats.bytes_zero;
-  return result;
-}
-
-ConvertResult to_convert_result(const VmdkWriteStats& stats) {
-  ConvertResult result;
-  result.bytes_read = stats.bytes_read;
-  result.bytes_written = stats.bytes_written;
-  result.bytes_zero = stats.bytes_zero;
-  return result;
+  return to_convert_result(UTSUSHI_TRY(write_qcow2(source, file.fd(), output, q)));
 }
 
 Result<ConvertResult> convert_to_vmdk(BlockDevice& source, AtomicFile& file, const std::string& output,

@@ -44,7 +44,6 @@ void setup_evacuate(cli::Context& ctx) {
     auto results = livemig::evacuate(opts, plan);
     nlohmann::json guests = nlohmann::json::array();
     std::size_t failed = 0;
-    const Error* first_error = nullptr;
     for (const auto& r : results) {
       auto j = livemig::report_json(r.outcome.report);
       j["source_qmp"] = r.plan.pair.source_qmp;
@@ -54,9 +53,6 @@ void setup_evacuate(cli::Context& ctx) {
       guests.push_back(j);
       if (r.outcome.error) {
         ++failed;
-        if (first_error == nullptr) {
-          first_error = &*r.outcome.error;
-        }
       }
       if (!ctx.options.json && !ctx.options.quiet) {
         fmt::print("{} -> {}: {} ({} ms, downtime {} ms, {} on the link){}\n", r.plan.pair.source_qmp,
@@ -73,7 +69,7 @@ void setup_evacuate(cli::Context& ctx) {
                           {"guests", guests}};
       cli::print_json_line(j.dump());
     }
-    if (first_error != nullptr) {
+    if (failed > 0) {
       log::write(log::Level::error, fmt::format("{} of {} guests stayed on the source", failed, results.size()));
       ctx.exit_code = cli::k_exit_failure;
     }

@@ -319,7 +319,7 @@ Outcome run_sender(const SendOptions& options, QmpClient& qmp, Link& link) {
 
   if (error) {
     // Stop everything that might block, then give the source back its guest.
-    if (!pr.stream_complete || !pump_done.load()) {
+    if (!pump_done.load() || !pr.stream_complete) {
       if (error->code() == Errc::unavailable || error->code() == Errc::aborted) {
         // The receiver usually says why it stopped: prefer its reason.
         if (auto peer = link.recv(milliseconds(300)); peer && peer->header.type == FrameType::abort) {

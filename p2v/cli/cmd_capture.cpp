@@ -91,6 +91,11 @@ void run_capture(cli::Context& ctx, const CaptureOptions& o) {
     if (o.token_file.empty()) {
       throw cli::Failure(Error(Errc::invalid_argument, "--to needs --token-file"));
     }
+    if (o.verify) {
+      throw cli::Failure(Error(Errc::invalid_argument,
+                               "--verify applies to local captures; with --to every chunk is checked by its "
+                               "XXH64 checksum on arrival and re-sent when it differs"));
+    }
     p2v::ClientOptions c;
     c.address = o.to;
     c.token = cli::value_or_throw(p2v::read_token_file(o.token_file));

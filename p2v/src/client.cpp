@@ -187,6 +187,13 @@ class Sender {
         m_o.progress(done_bytes, total);
       }
     }
+    {
+      // A worker's error ends the loop above while others may wait for queue
+      // space: wake them before joining, or the join never returns.
+      std::lock_guard lock(mu);
+      stop = true;
+    }
+    cv_space.notify_all();
     pool.clear();
     if (error) {
       return std::unexpected(std::move(*error));
@@ -250,14 +257,14 @@ Result<SendResult> send_disk(const std::string& source, const std::string& image
   }
   SendResult r;
   r.used_bytes = plan.used_bytes();
-  std::vector<std::uint64_t> todo;
+  std::vector<std::uint64_t> pending;
   std::uint64_t done_bytes = 0;
   for (std::uint64_t i = 0; i < chunks.size(); ++i) {
     if ((st.payload[8 + i / 8] >> (i % 8)) & 1) {
       ++r.chunks_skipped;
       done_bytes += chunks[i].length;
     } else {
-      todo.push_back(i);
+      pending.push_back(i);
     }
   }
   if (r.chunks_skipped > 0) {
@@ -265,7 +272,7 @@ Result<SendResult> send_disk(const std::string& source, const std::string& image
   }
   Sender sender(*disk, chunks, o, conn.get());
   for (int round = 0;; ++round) {
-    UTSUSHI_TRY(sender.send(todo, done_bytes, plan.used_bytes(), r));
+    UTSUSHI_TRY(sender.send(pending, done_bytes, plan.used_bytes(), r));
     UTSUSHI_TRY(wire::send_frame(conn.get(), MsgType::done, std::span<const std::uint8_t>()));
     auto res = UTSUSHI_TRY(wire::recv_frame(conn.get()));
     if (res.type != MsgType::result) {
@@ -281,14 +288,14 @@ Result<SendResult> send_disk(const std::string& source, const std::string& image
       if (round >= o.max_retries) {
         return fail(Errc::corruption, "chunks still corrupt after " + std::to_string(o.max_retries) + " re-sends");
       }
-      todo = j["resend"].get<std::vector<std::uint64_t>>();
-      for (std::uint64_t i : todo) {
+      pending = j["resend"].get<std::vector<std::uint64_t>>();
+      for (std::uint64_t i : pending) {
         if (i >= chunks.size()) {
           return fail(Errc::corruption, "protocol error: resend index out of range");
         }
       }
-      r.resent += todo.size();
-      UTSUSHI_LOG_WARN("{}: the server asks for {} chunk(s) again", source, todo.size());
+      r.resent += pending.size();
+      UTSUSHI_LOG_WARN("{}: the server asks for {} chunk(s) again", source, pending.size());
       continue;
     }
     return fail(Errc::failed_precondition, "the server failed: " + (j.is_object() ? j.value("message", "?") : "?"));

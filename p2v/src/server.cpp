@@ -52,6 +52,13 @@ class Receiver {
     r.m_final = (fs::path(dir) / r.m_name).string();
     r.m_partial = (fs::path(dir) / ("." + r.m_name + ".p2v-partial")).string();
     std::string plan = begin.at("plan_id").get<std::string>();
+    // Used ranges are whole sectors, so a disk of SIZE bytes has at most
+    // SIZE/512 + 1 chunks; anything more is a bad peer, refused before the
+    // count sizes the journal and the tables below.
+    if (r.m_size > (std::uint64_t{1} << 50) || r.m_chunks > r.m_size / 512 + 1) {
+      return fail(Errc::invalid_argument, "BEGIN: " + std::to_string(r.m_chunks) + " chunks for a disk of " +
+                                              std::to_string(r.m_size) + " bytes is not a valid plan");
+    }
     UTSUSHI_TRY_CTX(parse_output_format(r.m_format), "BEGIN");
     std::error_code ec;
     fs::create_directories(r.m_partial, ec);
@@ -126,7 +133,6 @@ class Receiver {
                                         p.size() - wire::k_chunk_header);
     if (ZSTD_isError(n) || n != length || XXH64(m_buf.data(), length, 0) != hash) {
       UTSUSHI_LOG_WARN("{}: chunk {} at byte {} arrived corrupt; asking for it again", m_name, index, offset);
-      m_bad.push_back(index);
       return {};
     }
     UTSUSHI_TRY(pwrite_full(m_data.get(), m_buf, offset, m_partial + "/data.raw"));
@@ -171,7 +177,6 @@ class Receiver {
         out.push_back(i);
       }
     }
-    m_bad.clear();
     return out;
   }
 
@@ -205,7 +210,7 @@ class Receiver {
   std::uint64_t m_size = 0, m_chunks = 0;
   Fd m_lock, m_data, m_journal;
   std::vector<bool> m_done;
-  std::vector<std::uint64_t> m_hash, m_pending, m_bad;
+  std::vector<std::uint64_t> m_hash, m_pending;
   std::vector<std::uint8_t> m_buf;
   std::chrono::steady_clock::time_point m_last_sync = std::chrono::steady_clock::now();
 };
@@ -236,8 +241,17 @@ std::vector<std::uint8_t> json_bytes(const nlohmann::json& j) {
 }
 
 // One session: any number of disks, one after another.
+// Bounds how long recv may wait for a peer, so one silent connection cannot
+// hold the (one-session-at-a-time) server forever.
+void set_receive_timeout(int fd, std::chrono::seconds t) {
+  timeval tv{static_cast<time_t>(t.count()), 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
 Result<bool> session(int fd, const ServeOptions& o) {
+  set_receive_timeout(fd, std::chrono::seconds(30));  // until the peer has authenticated
   UTSUSHI_TRY(authenticate(fd, o.token));
+  set_receive_timeout(fd, std::chrono::minutes(10));  // an authenticated client may pause to read its disk
   ZstdDCtx dctx(ZSTD_createDCtx());
   bool finished_any = false;
   for (;;) {

@@ -31,6 +31,9 @@ Result<void> read_exact(int fd, std::span<std::uint8_t> buf) {
       if (errno == EINTR) {
         continue;
       }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        return fail(Errc::unavailable, "the peer sent nothing for too long (receive timeout)", errno);
+      }
       return fail(Errc::unavailable, std::string("connection failed: ") + std::strerror(errno), errno);
     }
     done += static_cast<std::size_t>(n);

@@ -124,4 +124,14 @@ cmp -s "$tmp/back.raw" "$tmp/src.raw" && pass "qemu-img reads our zstd image bac
 
 # Overlays (linked clones) made by utsushi: clean, and read through.
 "$img" -q convert -O qcow2 "$tmp/src.raw" "$tmp/base.qcow2"
+# A compat=0.10 (v2) overlay names its backing format in a header extension:
+# it must be honoured, even when the raw backing file starts like a qcow2 header.
+truncate -s 8M "$tmp/v2base.raw"
+printf 'QFI\xfb\0\0\0\3' | dd of="$tmp/v2base.raw" conv=notrunc status=none
+qemu-img create -q -f qcow2 -o compat=0.10 -b v2base.raw -F raw "$tmp/v2top.qcow2"
+if "$img" -q convert -O raw "$tmp/v2top.qcow2" "$tmp/v2out.raw" && cmp -s "$tmp/v2out.raw" "$tmp/v2base.raw"; then
+  pass "v2 backing-format extension honoured"
+else
+  fail "v2 overlay over a raw backing file that looks like qcow2"
+fi
 finish

@@ -134,7 +134,8 @@ Result<void> Checker::walk_l1(std::uint64_t l1_offset, std::uint64_t l1_size, bo
   if (l1_size == 0) {
     return {};
   }
-  if ((l1_offset & (m_cs - 1)) != 0 || l1_size * 8 > k_max_l1_bytes || l1_offset + l1_size * 8 > m_file_size) {
+  if ((l1_offset & (m_cs - 1)) != 0 || l1_size * 8 > k_max_l1_bytes || l1_offset > m_file_size ||
+      l1_size * 8 > m_file_size - l1_offset) {
     error("L1 table at offset " + std::to_string(l1_offset) + " is invalid or outside the image");
     return {};
   }
@@ -235,7 +236,8 @@ Result<Qcow2CheckReport> Checker::run(bool has_bitmaps) {
   if (has_bitmaps) {
     m_report.messages.push_back("Warning: persistent bitmaps are not checked; their clusters may show as leaks");
   }
-  const std::uint64_t max_ref = (1ull << (1u << m_h.refcount_order)) - 1 + (m_h.refcount_order == 6 ? 1 : 0);
+  const std::uint64_t max_ref =
+      m_h.refcount_order >= 6 ? UINT64_MAX : (std::uint64_t{1} << (1u << m_h.refcount_order)) - 1;
   std::uint64_t highest = 0;
   for (std::uint64_t c = 0; c < m_ref.size(); ++c) {
     std::uint64_t stored = UTSUSHI_TRY(stored_refcount(c));

@@ -183,10 +183,7 @@ void encode_header(const Header& h, std::vector<std::uint8_t>& out) {
 }
 
 Result<HeaderExtensions> decode_extensions(const Header& h, std::span<const std::uint8_t> c0) {
-  HeaderExtensions ext;
-  if (h.version < 3) {
-    return ext;  // v2: extensions may follow the 72-byte header too
-  }
+  HeaderExtensions ext;  // v2 images have them too, right after the 72-byte header
   std::uint64_t end = std::min<std::uint64_t>(c0.size(), h.cluster_size());
   if (h.backing_file_offset != 0) {
     end = std::min(end, h.backing_file_offset);

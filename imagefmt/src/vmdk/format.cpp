@@ -24,7 +24,7 @@ Result<Header> decode_header(std::span<const std::uint8_t> s) {
   h.gd_offset = load_le64(p + 56);
   h.overhead = load_le64(p + 64);
   h.unclean_shutdown = p[72];
-  h.compress_algorithm = static_cast<std::uint16_t>(p[77] | (p[78] << 8));
+  h.compress_algorithm = load_le16(p + 77);
   if (h.version < 1 || h.version > 3) {
     return fail(Errc::not_supported, "vmdk: unsupported sparse extent version " + std::to_string(h.version));
   }

@@ -174,6 +174,12 @@ Result<void> VmdkDriver::read_grain(std::uint64_t grain, std::uint32_t sector, s
   if (!n) {
     return corrupt("grain " + std::to_string(grain) + ": " + n.error().message());
   }
+  // A grain decodes to a full grain, or to the rest of the disk for the last one.
+  const std::uint64_t want = std::min(m_grain_bytes, m_size - grain * m_grain_bytes);
+  if (*n != want) {
+    return corrupt("grain " + std::to_string(grain) + " decodes to " + std::to_string(*n) + " bytes, not " +
+                   std::to_string(want));
+  }
   std::copy_n(t_out.begin() + static_cast<std::ptrdiff_t>(in_grain), out.size(), out.begin());
   return {};
 }

@@ -2,6 +2,7 @@
 
 #include "commands.h"
 #include "utsushi/common/log.h"
+#include "utsushi/common/progress.h"
 #include "utsushi/livemig/evacuate.h"
 #include "utsushi/livemig/handshake.h"
 
@@ -10,6 +11,9 @@ namespace utsushi::livemig_cli {
 namespace {
 struct EvacuateCmd {
   std::vector<std::string> guests;
+  std::string libvirt;
+  std::vector<std::string> to;
+  bool undefine_source = false;
   unsigned parallel = 1;
   std::string token_file;
   bool no_measure = false;
@@ -20,16 +24,32 @@ struct EvacuateCmd {
 void setup_evacuate(cli::Context& ctx) {
   auto o = std::make_shared<EvacuateCmd>();
   auto* sub = ctx.app.add_subcommand("evacuate", "Migrate several guests off this host, a bounded number at a time");
-  sub->add_option("--guest", o->guests,
-                  "SRC.sock=DEST: a source QMP socket and its destination (a local QMP socket of a QEMU started "
-                  "with -incoming defer, or HOST:PORT of a `livemig receive`); repeat per guest")
-      ->required();
+  auto* guest = sub->add_option("--guest", o->guests,
+                                "SRC.sock=DEST: a source QMP socket and its destination (a local QMP socket of a QEMU "
+                                "started with -incoming defer, or HOST:PORT of a `livemig receive`); repeat per guest");
+  auto* uri = sub->add_option("--libvirt", o->libvirt,
+                              "Libvirt URI of this host: move every running domain (paused ones are skipped)");
+  auto* to = sub->add_option("--to", o->to,
+                             "With --libvirt: HOST:PORT of a `livemig receive --libvirt`; repeat to spread the "
+                             "guests over several destinations in turn");
+  auto* undef = sub->add_flag("--undefine-source", o->undefine_source,
+                              "With --libvirt: also remove each moved domain's persistent definition on the source");
+  guest->excludes(uri)->excludes(to)->excludes(undef);
+  uri->needs(to);
+  to->needs(uri);
+  undef->needs(uri);
   sub->add_option("--parallel", o->parallel, "Guests migrated at the same time")->check(CLI::Range(1u, 64u));
   sub->add_option("--token-file", o->token_file, "Token file for HOST:PORT destinations");
   sub->add_flag("--no-measure", o->no_measure, "Do not measure dirty rates (order by memory only)");
   add_send_flags(*sub, o->flags);
   sub->callback([&ctx, o] {
+    if (o->guests.empty() == o->libvirt.empty()) {
+      throw cli::Failure(Error(Errc::invalid_argument, "give either --guest (repeated) or --libvirt with --to"));
+    }
     livemig::EvacuateOptions opts;
+    opts.libvirt_uri = o->libvirt;
+    opts.destinations = o->to;
+    opts.undefine_source = o->undefine_source;
     for (const auto& g : o->guests) {
       opts.guests.push_back(cli::value_or_throw(livemig::parse_evacuate_pair(g)));
     }
@@ -44,33 +64,46 @@ void setup_evacuate(cli::Context& ctx) {
     auto results = livemig::evacuate(opts, plan);
     nlohmann::json guests = nlohmann::json::array();
     std::size_t failed = 0;
+    std::size_t skipped = 0;
     for (const auto& r : results) {
-      auto j = livemig::report_json(r.outcome.report);
-      j["source_qmp"] = r.plan.pair.source_qmp;
-      j["destination"] = r.plan.pair.destination;
+      const auto& rep = r.outcome.report;
+      const auto& pair = r.plan.pair;
+      auto j = livemig::report_json(rep);
+      if (pair.domain.empty()) {
+        j["source_qmp"] = pair.source_qmp;
+      } else {
+        j["domain"] = pair.domain;
+        j.erase("source_qmp");
+      }
+      j["destination"] = pair.destination;
       j["memory_bytes"] = r.plan.memory_bytes;
       j["dirty_bytes_per_sec"] = r.plan.dirty_bytes_per_sec;
       guests.push_back(j);
-      if (r.outcome.error) {
-        ++failed;
-      }
+      failed += r.outcome.error ? 1 : 0;
+      skipped += rep.status == "skipped" ? 1 : 0;
       if (!ctx.options.json && !ctx.options.quiet) {
-        fmt::print("{} -> {}: {} ({} ms, downtime {} ms, {} on the link){}\n", r.plan.pair.source_qmp,
-                   r.plan.pair.destination, r.outcome.report.status, r.outcome.report.total_ms,
-                   r.outcome.report.downtime_ms, r.outcome.report.bytes_on_wire,
+        std::string name = pair.domain.empty() ? pair.source_qmp : pair.domain;
+        if (rep.status == "skipped") {
+          fmt::print("{}: skipped: {}\n", name, rep.error);
+          continue;
+        }
+        fmt::print("{} -> {}: {} ({} ms, downtime {} ms, {} on the link){}\n", name, pair.destination, rep.status,
+                   rep.total_ms, rep.downtime_ms, format_bytes(rep.bytes_on_wire),
                    r.outcome.error ? ": " + r.outcome.error->message() : std::string());
       }
     }
     if (ctx.options.json) {
       nlohmann::json j = {{"type", "result"},
                           {"status", failed == 0 ? "ok" : "partial"},
-                          {"migrated", results.size() - failed},
+                          {"migrated", results.size() - failed - skipped},
                           {"failed", failed},
+                          {"skipped", skipped},
                           {"guests", guests}};
       cli::print_json_line(j.dump());
     }
     if (failed > 0) {
-      log::write(log::Level::error, fmt::format("{} of {} guests stayed on the source", failed, results.size()));
+      log::write(log::Level::error,
+                 fmt::format("{} of {} guests stayed on the source", failed, results.size() - skipped));
       ctx.exit_code = cli::k_exit_failure;
     }
   });

@@ -30,7 +30,14 @@ void add_send_flags(CLI::App& sub, SendFlags& flags);
 livemig::SendOptions to_send_options(const SendFlags& flags);
 std::uint64_t bandwidth_of(const SendFlags& flags);
 
-// Prints the report (text, or one JSON object with --json) and sets the exit code.
-void finish(cli::Context& ctx, const livemig::Outcome& outcome);
+// Prints the report (text, or one JSON object with --json; `domain` adds the
+// libvirt domain's name) and sets the exit code.
+void finish(cli::Context& ctx, const livemig::Outcome& outcome, const std::string& domain = {});
+
+// Exactly one of two alternative options must be given (else a usage error).
+void require_one_source(const std::string& a, const std::string& b, const char* a_name, const char* b_name);
+
+// Writes the listening port to `path` (atomically: temporary name + rename).
+void write_port_file(const std::string& path, std::uint16_t port);
 
 }  // namespace utsushi::livemig_cli

@@ -41,16 +41,41 @@ livemig::SendOptions to_send_options(const SendFlags& f) {
   return o;
 }
 
-void finish(cli::Context& ctx, const livemig::Outcome& outcome) {
+void finish(cli::Context& ctx, const livemig::Outcome& outcome, const std::string& domain) {
   if (ctx.options.json) {
-    cli::print_json_line(livemig::report_json(outcome.report).dump());
+    auto j = livemig::report_json(outcome.report);
+    if (!domain.empty()) {
+      j["domain"] = domain;
+    }
+    cli::print_json_line(j.dump());
   } else if (!ctx.options.quiet) {
+    if (!domain.empty()) {
+      fmt::print("domain: {}\n", domain);
+    }
     fmt::print("{}", livemig::report_text(outcome.report));
     std::fflush(stdout);
   }
   if (outcome.error) {
     log::write(log::Level::error, outcome.error->message());
     ctx.exit_code = cli::exit_code_for(outcome.error->code());
+  }
+}
+
+void require_one_source(const std::string& a, const std::string& b, const char* a_name, const char* b_name) {
+  if (a.empty() == b.empty()) {
+    throw cli::Failure(Error(Errc::invalid_argument, fmt::format("give exactly one of {} and {}", a_name, b_name)));
+  }
+}
+
+void write_port_file(const std::string& path, std::uint16_t port) {
+  if (path.empty()) {
+    return;
+  }
+  std::string tmp = path + ".tmp";
+  if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+    std::fprintf(f, "%u\n", port);
+    std::fclose(f);
+    std::rename(tmp.c_str(), path.c_str());
   }
 }
 

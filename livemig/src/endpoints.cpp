@@ -4,10 +4,14 @@
 
 #include <fmt/core.h>
 
+#include <memory>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include "utsushi/common/log.h"
 #include "utsushi/livemig/handshake.h"
+#include "utsushi/livemig/qmp.h"
 
 namespace utsushi::livemig {
 
@@ -37,23 +41,33 @@ Outcome send_remote(const SendRemoteOptions& options) {
   if (!qmp) {
     return failure(qmp.error(), "failed", options.qmp_path);
   }
+  return send_to_receiver(*qmp, options);
+}
+
+Outcome send_to_receiver(Monitor& source, const SendRemoteOptions& options,
+                         const std::function<Result<void>(Link&)>& introduce) {
   // Refuse before touching anything (and before bothering the receiver).
-  if (auto v = preflight_source(*qmp); !v) {
-    return failure(v.error(), status_for(v.error()), options.qmp_path);
+  if (auto v = preflight_source(source); !v) {
+    return failure(v.error(), status_for(v.error()), source.path());
   }
   auto hp = parse_host_port(options.to);
   if (!hp) {
-    return failure(hp.error(), "failed", options.qmp_path);
+    return failure(hp.error(), "failed", source.path());
   }
   auto fd = tcp_connect(*hp, options.connect_timeout);
   if (!fd) {
-    return failure(fd.error(), "failed", options.qmp_path);
+    return failure(fd.error(), "failed", source.path());
   }
   Link link(std::move(*fd), {options.bandwidth, seconds(60)});
   if (auto h = handshake_client(link, options.token, k_handshake_timeout); !h) {
-    return failure(h.error(), "refused", options.qmp_path);
+    return failure(h.error(), "refused", source.path());
   }
-  return run_sender(options.send, *qmp, link);
+  if (introduce) {
+    if (auto r = introduce(link); !r) {
+      return failure(r.error(), "refused", source.path());
+    }
+  }
+  return run_sender(options.send, source, link);
 }
 
 Outcome receive_remote(const ReceiveRemoteOptions& options) {
@@ -64,36 +78,49 @@ Outcome receive_remote(const ReceiveRemoteOptions& options) {
   if (auto v = prepare_destination(*qmp); !v) {
     return failure(v.error(), status_for(v.error()));
   }
-  auto hp = parse_host_port(options.listen);
-  if (!hp) {
-    return failure(hp.error(), "failed");
+  std::optional<Outcome> received;
+  ServeOptions serve{options.listen, options.token, 1, options.accept_timeout, options.on_listening};
+  auto r = serve_sessions(serve, [&](Link& link) { received = run_receiver(options.receive, *qmp, link); });
+  if (received) {
+    return std::move(*received);
   }
-  auto listener = Listener::listen(*hp);
-  if (!listener) {
-    return failure(listener.error(), "failed");
-  }
-  UTSUSHI_LOG_INFO("listening on {}:{}", hp->host, listener->port());
+  auto e = r ? Error(Errc::internal, "no session ran") : r.error();
+  return failure(e, e.code() == Errc::cancelled ? "cancelled" : "failed");
+}
+
+Result<void> serve_sessions(const ServeOptions& options, const std::function<void(Link&)>& session) {
+  auto hp = UTSUSHI_TRY(parse_host_port(options.listen));
+  auto listener = UTSUSHI_TRY(Listener::listen(hp));
+  UTSUSHI_LOG_INFO("listening on {}:{}", hp.host, listener.port());
   if (options.on_listening) {
-    options.on_listening(listener->port());
+    options.on_listening(listener.port());
   }
+  std::vector<std::thread> running;
+  struct Joiner {
+    std::vector<std::thread>& threads;
+    ~Joiner() {
+      for (auto& t : threads) {
+        t.join();
+      }
+    }
+  } joiner{running};
   auto deadline = steady_clock::now() + options.accept_timeout;
-  for (;;) {
+  while (running.size() < options.sessions) {
     auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
     if (left.count() <= 0) {
-      return failure(Error(Errc::unavailable, "no sender authenticated in time"), "failed");
+      return fail(Errc::unavailable, fmt::format("only {} of {} senders authenticated in time", running.size(),
+                                                 options.sessions));
     }
-    auto fd = listener->accept(left);
-    if (!fd) {
-      return failure(fd.error(), fd.error().code() == Errc::cancelled ? "cancelled" : "failed");
-    }
-    Link link(std::move(*fd), {0, seconds(60)});
-    if (auto h = handshake_server(link, options.token, k_handshake_timeout); !h) {
-      // A peer without the right token is refused; keep waiting for the real sender.
+    auto fd = UTSUSHI_TRY(listener.accept(left));
+    auto link = std::make_shared<Link>(std::move(fd), LinkOptions{0, seconds(60)});
+    if (auto h = handshake_server(*link, options.token, k_handshake_timeout); !h) {
+      // A peer without the right token is refused; keep waiting for the real senders.
       UTSUSHI_LOG_WARN("refused a connection: {}", h.error().message());
       continue;
     }
-    return run_receiver(options.receive, *qmp, link);
+    running.emplace_back([link, &session] { session(*link); });
   }
+  return {};
 }
 
 Outcome migrate_local(const LocalOptions& options) {

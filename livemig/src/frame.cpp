@@ -31,7 +31,10 @@ Result<FrameHeader> decode_frame_header(std::span<const std::uint8_t, k_frame_he
     return fail(Errc::not_supported, fmt::format("livemig frame: protocol version {} (want {})", b[4], k_frame_version));
   }
   FrameHeader h;
-  if (b[5] < static_cast<std::uint8_t>(FrameType::hello) || b[5] > static_cast<std::uint8_t>(FrameType::abort)) {
+  bool domain_frame = b[5] == static_cast<std::uint8_t>(FrameType::domain_xml) ||
+                      b[5] == static_cast<std::uint8_t>(FrameType::domain_ready);
+  if (!domain_frame &&
+      (b[5] < static_cast<std::uint8_t>(FrameType::hello) || b[5] > static_cast<std::uint8_t>(FrameType::abort))) {
     return fail(Errc::corruption, fmt::format("livemig frame: unknown type {}", b[5]));
   }
   h.type = static_cast<FrameType>(b[5]);

@@ -13,7 +13,7 @@ namespace utsushi::livemig {
 using nlohmann::json;
 using namespace std::chrono;
 
-Result<std::string> check_qemu_version(QmpClient& qmp) {
+Result<std::string> check_qemu_version(Monitor& qmp) {
   auto v = UTSUSHI_TRY(qmp.execute("query-version"));
   auto q = v.value("qemu", json::object());
   int major = q.value("major", -1);
@@ -27,7 +27,7 @@ Result<std::string> check_qemu_version(QmpClient& qmp) {
   return text;
 }
 
-Result<void> force_capabilities(QmpClient& qmp, bool auto_converge) {
+Result<void> force_capabilities(Monitor& qmp, bool auto_converge) {
   static const char* const off[] = {"xbzrle",         "compress",       "multifd",        "postcopy-ram",
                                     "postcopy-preempt", "return-path",  "x-ignore-shared", "validate-uuid",
                                     "block",          "dirty-bitmaps",  "x-colo",         "background-snapshot",
@@ -51,7 +51,7 @@ Result<void> force_capabilities(QmpClient& qmp, bool auto_converge) {
   return {};
 }
 
-Result<void> set_source_parameters(QmpClient& qmp, const SourceParameters& p) {
+Result<void> set_source_parameters(Monitor& qmp, const SourceParameters& p) {
   json args = {{"downtime-limit", p.downtime_limit_ms},
                {"max-bandwidth", std::uint64_t{1} << 40},
                {"tls-creds", ""},
@@ -60,7 +60,7 @@ Result<void> set_source_parameters(QmpClient& qmp, const SourceParameters& p) {
   return {};
 }
 
-Result<Fd> hand_socket_to_qemu(QmpClient& qmp, const std::string& name) {
+Result<Fd> hand_socket_to_qemu(Monitor& qmp, const std::string& name) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
     return fail_errno(errno, "socketpair");
@@ -76,7 +76,7 @@ Result<Fd> hand_socket_to_qemu(QmpClient& qmp, const std::string& name) {
   return ours;
 }
 
-Result<MigrationStatus> query_migration(QmpClient& qmp) {
+Result<MigrationStatus> query_migration(Monitor& qmp) {
   auto j = UTSUSHI_TRY(qmp.execute("query-migrate"));
   MigrationStatus s;
   s.status = j.value("status", std::string("none"));
@@ -93,12 +93,12 @@ Result<MigrationStatus> query_migration(QmpClient& qmp) {
   return s;
 }
 
-Result<std::string> query_runstate(QmpClient& qmp) {
+Result<std::string> query_runstate(Monitor& qmp) {
   auto j = UTSUSHI_TRY(qmp.execute("query-status"));
   return j.value("status", std::string("unknown"));
 }
 
-Result<std::string> restore_source(QmpClient& qmp, milliseconds timeout) {
+Result<std::string> restore_source(Monitor& qmp, milliseconds timeout) {
   auto deadline = steady_clock::now() + timeout;
   auto st = UTSUSHI_TRY(query_migration(qmp));
   if (st.status == "active" || st.status == "setup" || st.status == "device" || st.status == "pre-switchover" ||

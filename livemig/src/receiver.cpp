@@ -60,7 +60,7 @@ struct HashState {
 
 }  // namespace
 
-Result<std::string> prepare_destination(QmpClient& qmp) {
+Result<std::string> prepare_destination(Monitor& qmp) {
   auto version = UTSUSHI_TRY(check_qemu_version(qmp));
   auto run = UTSUSHI_TRY(query_runstate(qmp));
   if (run != "inmigrate") {
@@ -71,7 +71,7 @@ Result<std::string> prepare_destination(QmpClient& qmp) {
   return version;
 }
 
-Outcome run_receiver(const ReceiveOptions& options, QmpClient& qmp, Link& link) {
+Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link) {
   Outcome o;
   Report& rep = o.report;
   auto start = steady_clock::now();
@@ -189,6 +189,10 @@ Outcome run_receiver(const ReceiveOptions& options, QmpClient& qmp, Link& link) 
         return fail(Errc::unavailable, "destination QEMU did not finish loading in time");
       }
       std::this_thread::sleep_for(milliseconds(10));
+    }
+    if (rep.source_state == "paused" && options.resume) {
+      UTSUSHI_TRY_CTX(options.resume(), "resuming the destination guest");
+      rep.source_state = UTSUSHI_TRY_CTX(query_runstate(qmp), "destination QEMU after resuming");
     }
     return {};
   };

@@ -181,7 +181,7 @@ std::int64_t ms_since(steady_clock::time_point t) {
 
 }  // namespace
 
-Result<std::string> preflight_source(QmpClient& qmp) {
+Result<std::string> preflight_source(Monitor& qmp) {
   auto version = UTSUSHI_TRY(check_qemu_version(qmp));
   auto run = UTSUSHI_TRY(query_runstate(qmp));
   if (run != "running" && run != "paused") {
@@ -195,7 +195,7 @@ Result<std::string> preflight_source(QmpClient& qmp) {
   return version;
 }
 
-Outcome run_sender(const SendOptions& options, QmpClient& qmp, Link& link) {
+Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
   Outcome o;
   Report& rep = o.report;
   rep.source_qmp = qmp.path();

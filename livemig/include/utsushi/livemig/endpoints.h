@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "utsushi/livemig/session.h"
@@ -22,6 +23,12 @@ struct SendRemoteOptions {
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(10)};
 };
 Outcome send_remote(const SendRemoteOptions& options);
+// send_remote() with a source monitor the caller opened (options.qmp_path is
+// not used). `introduce`, when set, runs on the authenticated link before the
+// migration starts (libvirt: the domain definition exchange); its failure is
+// reported as "refused" and the source is not touched.
+Outcome send_to_receiver(Monitor& source, const SendRemoteOptions& options,
+                         const std::function<Result<void>(Link&)>& introduce = {});
 
 struct ReceiveRemoteOptions {
   std::string qmp_path;
@@ -34,6 +41,20 @@ struct ReceiveRemoteOptions {
   std::function<void(std::uint16_t)> on_listening;
 };
 Outcome receive_remote(const ReceiveRemoteOptions& options);
+
+struct ServeOptions {
+  std::string listen;  // ADDR:PORT
+  std::string token;
+  unsigned sessions = 1;
+  std::chrono::milliseconds accept_timeout{std::chrono::minutes(10)};
+  std::function<void(std::uint16_t)> on_listening;
+};
+// Listens and authenticates senders until `sessions` have authenticated, and
+// runs `session` for each on a thread of its own (so sessions overlap); a peer
+// without the token is refused and does not count. Returns once every session
+// ended; an error means listening failed or the accept time ran out (or a
+// signal came) before all sessions arrived, after those that did ended.
+[[nodiscard]] Result<void> serve_sessions(const ServeOptions& options, const std::function<void(Link&)>& session);
 
 struct LocalOptions {
   std::string source_qmp;

@@ -39,6 +39,9 @@ enum class FrameType : std::uint8_t {
   end = 5,      // sender: the stream is complete; JSON {bytes, hash}
   result = 6,   // receiver: JSON outcome after the destination loaded
   abort = 7,    // either side: UTF-8 reason; the peer stops
+  // Libvirt hosts (libvirt_host.h), right after the handshake:
+  domain_xml = 20,    // sender: the domain's migratable XML (UTF-8)
+  domain_ready = 21,  // receiver: the domain is started, paused, waiting for the stream
 };
 
 struct FrameHeader {

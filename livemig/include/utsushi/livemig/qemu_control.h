@@ -8,20 +8,21 @@
 #include <cstdint>
 #include <string>
 
-#include "utsushi/livemig/qmp.h"
+#include "utsushi/common/fd.h"
+#include "utsushi/livemig/monitor.h"
 
 namespace utsushi::livemig {
 
 // Refuses (Errc::not_supported) any QEMU other than 7.2.x, whose stream
 // layout the parser knows. Returns "7.2.N".
-[[nodiscard]] Result<std::string> check_qemu_version(QmpClient& qmp);
+[[nodiscard]] Result<std::string> check_qemu_version(Monitor& qmp);
 
 // Turns off every capability that changes the stream layout or opens extra
 // channels (xbzrle, compress, multifd, postcopy-ram, postcopy-preempt,
 // return-path, x-ignore-shared, validate-uuid, block, dirty-bitmaps, x-colo,
 // background-snapshot, zero-copy-send, release-ram, rdma-pin-all,
 // pause-before-switchover) and sets auto-converge as asked.
-[[nodiscard]] Result<void> force_capabilities(QmpClient& qmp, bool auto_converge);
+[[nodiscard]] Result<void> force_capabilities(Monitor& qmp, bool auto_converge);
 
 struct SourceParameters {
   std::uint32_t downtime_limit_ms = 300;
@@ -29,12 +30,12 @@ struct SourceParameters {
 };
 // Sets downtime-limit, max-bandwidth (high: livemig's back-pressure governs),
 // empty tls-creds, and the throttle bound.
-[[nodiscard]] Result<void> set_source_parameters(QmpClient& qmp, const SourceParameters& p);
+[[nodiscard]] Result<void> set_source_parameters(Monitor& qmp, const SourceParameters& p);
 
 // Creates a socketpair, passes one end to QEMU as fd `name` (getfd) and
 // returns the other end. Both ends get small buffers so QEMU feels
 // back-pressure quickly.
-[[nodiscard]] Result<Fd> hand_socket_to_qemu(QmpClient& qmp, const std::string& name);
+[[nodiscard]] Result<Fd> hand_socket_to_qemu(Monitor& qmp, const std::string& name);
 
 struct MigrationStatus {
   std::string status;  // none, setup, active, completed, failed, cancelling, cancelled, ...
@@ -46,14 +47,14 @@ struct MigrationStatus {
   std::int64_t downtime_ms = -1;  // QEMU's own (source-side) figure
   std::string error;
 };
-[[nodiscard]] Result<MigrationStatus> query_migration(QmpClient& qmp);
+[[nodiscard]] Result<MigrationStatus> query_migration(Monitor& qmp);
 
 // "running", "paused", "inmigrate", "postmigrate", "finish-migrate", ...
-[[nodiscard]] Result<std::string> query_runstate(QmpClient& qmp);
+[[nodiscard]] Result<std::string> query_runstate(Monitor& qmp);
 
 // After a failed migration: cancels it if it is still going, waits for QEMU
 // to leave the active states, and resumes the guest if it is not running.
 // Returns the final runstate.
-[[nodiscard]] Result<std::string> restore_source(QmpClient& qmp, std::chrono::milliseconds timeout);
+[[nodiscard]] Result<std::string> restore_source(Monitor& qmp, std::chrono::milliseconds timeout);
 
 }  // namespace utsushi::livemig

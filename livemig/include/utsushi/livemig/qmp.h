@@ -1,9 +1,8 @@
 #pragma once
-// QmpClient: a synchronous QEMU Machine Protocol client over a UNIX socket
-// (qemu/qemu docs/interop/qmp-spec.rst). execute() sends one command and
-// returns its "return" value; asynchronous events that arrive meanwhile are
-// kept (with their timestamps) for events()/wait_event(). A command can carry
-// one file descriptor (SCM_RIGHTS), as `getfd` requires.
+// QmpClient: the Monitor (monitor.h) over a QMP UNIX socket
+// (qemu/qemu docs/interop/qmp-spec.rst). Events that arrive while a command
+// waits for its reply are kept; the others are read by poll_events() and
+// wait_event(). A passed descriptor travels as SCM_RIGHTS.
 //
 // REQUIRES external synchronisation: one thread uses a client at a time.
 
@@ -16,34 +15,24 @@
 #include <nlohmann/json.hpp>
 
 #include "utsushi/common/fd.h"
+#include "utsushi/livemig/monitor.h"
 
 namespace utsushi::livemig {
 
-struct QmpEvent {
-  std::string name;
-  nlohmann::json data;
-  std::int64_t timestamp_us = 0;  // QEMU's wall-clock timestamp of the event
-};
-
-class QmpClient {
+class QmpClient final : public Monitor {
  public:
   // Connects, reads the greeting and negotiates capabilities.
   [[nodiscard]] static Result<QmpClient> connect(const std::string& path, std::chrono::milliseconds timeout);
 
-  // Runs `command`. A QMP error reply is Errc::failed_precondition with QEMU's
-  // description; a dropped connection is Errc::unavailable.
   [[nodiscard]] Result<nlohmann::json> execute(const std::string& command,
                                                const nlohmann::json& arguments = nlohmann::json::object(),
-                                               int pass_fd = -1);
-  // Waits up to `timeout` for an event named `name` (returns the first one,
-  // including one already received); Errc::unavailable on timeout.
-  [[nodiscard]] Result<QmpEvent> wait_event(const std::string& name, std::chrono::milliseconds timeout);
-  // The most recent event named `name` received so far, if any.
-  std::optional<QmpEvent> last_event(const std::string& name) const;
+                                               int pass_fd = -1) override;
+  [[nodiscard]] Result<QmpEvent> wait_event(const std::string& name, std::chrono::milliseconds timeout) override;
+  std::optional<QmpEvent> last_event(const std::string& name) const override;
   // Reads any events already waiting on the socket without blocking.
-  [[nodiscard]] Result<void> poll_events();
+  [[nodiscard]] Result<void> poll_events() override;
 
-  const std::string& path() const noexcept { return m_path; }
+  const std::string& path() const noexcept override { return m_path; }
   std::chrono::milliseconds timeout() const noexcept { return m_timeout; }
 
  private:

@@ -1,6 +1,6 @@
 #pragma once
 // The two ends of a migration. Both take an authenticated Link (see
-// handshake.h) and a connected QmpClient, and always produce a Report, also
+// handshake.h) and a connected Monitor (monitor.h), and always produce a Report, also
 // on failure (then Outcome::error says why).
 //
 // Guarantees (the "nothing is lost" rule):
@@ -17,12 +17,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
 #include "utsushi/livemig/link.h"
+#include "utsushi/livemig/monitor.h"
 #include "utsushi/livemig/policy.h"
-#include "utsushi/livemig/qmp.h"
 #include "utsushi/livemig/report.h"
 
 namespace utsushi::livemig {
@@ -48,18 +49,22 @@ struct SendOptions {
 
 // Checks a source QEMU before anything is changed: version 7.2, a guest that
 // is running or paused, and no migration in progress. Returns the version.
-[[nodiscard]] Result<std::string> preflight_source(QmpClient& qmp);
+[[nodiscard]] Result<std::string> preflight_source(Monitor& qmp);
 // Checks a destination QEMU: version 7.2, runstate "inmigrate" (started with
 // -incoming defer), then forces capabilities off.
-[[nodiscard]] Result<std::string> prepare_destination(QmpClient& qmp);
+[[nodiscard]] Result<std::string> prepare_destination(Monitor& qmp);
 
-Outcome run_sender(const SendOptions& options, QmpClient& qmp, Link& link);
+Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link);
 
 struct ReceiveOptions {
   std::chrono::milliseconds resume_timeout{std::chrono::seconds(60)};
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(120)};
+  // Called when the destination has loaded the whole stream but is paused
+  // (a libvirt domain started paused): must make it run, before the verdict
+  // goes to the sender. Without it such a destination stays paused.
+  std::function<Result<void>()> resume;
 };
 
-Outcome run_receiver(const ReceiveOptions& options, QmpClient& qmp, Link& link);
+Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link);
 
 }  // namespace utsushi::livemig

@@ -1,0 +1,48 @@
+#pragma once
+// Migrations whose ends are libvirt domains (libvirt_host.h).
+//
+// After the handshake the sender sends the domain's migratable XML (frame
+// domain_xml); the receiver refuses a name or UUID that already exists on its
+// host (ABORT with the reason: the source is not touched), otherwise starts
+// the domain transient and paused with `-incoming defer` and answers
+// domain_ready. The stream then flows as between QMP sockets. On success the
+// receiver resumes the domain through libvirt (virDomainResume, so libvirt's
+// state is right) before it sends its verdict, and with `persistent` defines
+// the original XML; on any failure it destroys the domain: nothing is left.
+// The sender destroys the source domain once the destination runs, keeping
+// its persistent definition unless `undefine_source`.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "utsushi/livemig/endpoints.h"
+#include "utsushi/livemig/libvirt_host.h"
+
+namespace utsushi::livemig {
+
+struct SendLibvirtOptions {
+  std::string domain;
+  SendRemoteOptions remote;  // qmp_path unused; send.after is ignored (see above)
+  bool undefine_source = false;
+};
+Outcome send_libvirt(LibvirtHost& host, const SendLibvirtOptions& options);
+
+struct ReceiveLibvirtOptions {
+  std::string uri;
+  ServeOptions serve;
+  ReceiveOptions receive;
+  bool persistent = false;
+};
+
+struct DomainOutcome {
+  std::string domain;  // as the sender named it; empty if it never said
+  Outcome outcome;
+};
+struct ReceiveLibvirtResult {
+  std::vector<DomainOutcome> sessions;  // in the order they ended
+  std::optional<Error> error;           // listening, libvirt connection or accept time
+};
+ReceiveLibvirtResult receive_libvirt(const ReceiveLibvirtOptions& options);
+
+}  // namespace utsushi::livemig

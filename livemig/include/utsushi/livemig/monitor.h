@@ -1,0 +1,63 @@
+#pragma once
+// Monitor: the seam between livemig and one QEMU's QMP monitor. Everything
+// that drives QEMU (sender, receiver, qemu_control, evacuate) talks through
+// it. Two implementations:
+//   QmpClient       (qmp.h)             a QMP UNIX socket livemig connects to
+//   LibvirtMonitor  (libvirt_host.h)    a libvirt domain: commands through
+//                                       virDomainQemuMonitorCommandWithFiles,
+//                                       events through the QEMU monitor event API
+//
+// Contract shared by both:
+//   - execute() sends one QMP command and returns its "return" value. A QMP
+//     error reply is Errc::failed_precondition with QEMU's description; a
+//     monitor that is gone (QEMU exited, connection closed) is
+//     Errc::unavailable. `pass_fd` >= 0 hands QEMU one file descriptor with
+//     the command (as `getfd` requires); the caller keeps its own copy.
+//   - Asynchronous events are kept with QEMU's own timestamps (seconds and
+//     microseconds of its wall clock) from the moment the monitor is opened.
+//
+// REQUIRES external synchronisation: one thread uses a monitor at a time.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "utsushi/common/error.h"
+
+namespace utsushi::livemig {
+
+struct QmpEvent {
+  std::string name;
+  nlohmann::json data;
+  std::int64_t timestamp_us = 0;  // QEMU's wall-clock timestamp of the event
+};
+
+class Monitor {
+ public:
+  virtual ~Monitor() = default;
+
+  [[nodiscard]] virtual Result<nlohmann::json> execute(const std::string& command,
+                                                       const nlohmann::json& arguments = nlohmann::json::object(),
+                                                       int pass_fd = -1) = 0;
+  // Waits up to `timeout` for an event named `name` (returns the first one,
+  // including one already received); Errc::unavailable on timeout.
+  [[nodiscard]] virtual Result<QmpEvent> wait_event(const std::string& name, std::chrono::milliseconds timeout) = 0;
+  // The most recent event named `name` received so far, if any.
+  virtual std::optional<QmpEvent> last_event(const std::string& name) const = 0;
+  // Collects events already waiting without blocking (a no-op where events
+  // arrive on their own).
+  [[nodiscard]] virtual Result<void> poll_events() = 0;
+  // Where this monitor is, for messages and reports: a socket path, or
+  // "DOMAIN@URI" for libvirt.
+  virtual const std::string& path() const noexcept = 0;
+
+ protected:
+  Monitor() = default;
+  Monitor(const Monitor&) = default;
+  Monitor& operator=(const Monitor&) = default;
+};
+
+}  // namespace utsushi::livemig

@@ -1,0 +1,174 @@
+#include "utsushi/livemig/libvirt_endpoints.h"
+
+#include <fmt/core.h>
+
+#include <mutex>
+
+#include "utsushi/common/log.h"
+#include "utsushi/livemig/domain_xml.h"
+
+namespace utsushi::livemig {
+
+using namespace std::chrono;
+
+namespace {
+
+// Starting a TCG QEMU can take a few seconds on a busy host.
+constexpr milliseconds k_domain_start_timeout{60000};
+
+std::span<const std::uint8_t> as_bytes(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+std::string as_text(const Bytes& b) { return std::string(b.begin(), b.end()); }
+
+Outcome failed_outcome(Error e, const char* status, const std::string& where) {
+  Outcome o;
+  o.report.status = status;
+  o.report.error = e.message();
+  o.report.source_qmp = where;
+  o.report.source_state = "untouched";
+  o.error = std::move(e);
+  return o;
+}
+
+// Sender: the domain definition goes first; the receiver answers once the
+// destination domain waits for the stream.
+Result<void> introduce_domain(Link& link, const std::string& domain, const std::string& xml) {
+  UTSUSHI_TRY_CTX(link.send(FrameType::domain_xml, as_bytes(xml)), "sending the domain definition");
+  auto reply = UTSUSHI_TRY_CTX(link.recv(k_domain_start_timeout), "waiting for the destination domain");
+  if (reply.header.type == FrameType::abort) {
+    return fail(Errc::failed_precondition,
+                fmt::format("the receiver refused domain {}: {}", domain, as_text(reply.payload)));
+  }
+  if (reply.header.type != FrameType::domain_ready) {
+    return fail(Errc::corruption, fmt::format("unexpected frame type {} instead of domain_ready",
+                                              static_cast<int>(reply.header.type)));
+  }
+  return {};
+}
+
+DomainOutcome receive_domain(LibvirtHost& host, Link& link, const ReceiveLibvirtOptions& options) {
+  DomainOutcome d;
+  bool created = false;
+  auto refuse = [&](const Error& e, const char* status) {
+    link.send_abort(e.message());
+    link.shutdown();
+    if (created) {
+      host.discard(d.domain);
+    }
+    d.outcome = failed_outcome(e, status, {});
+    d.outcome.report.source_state = created ? "discarded" : "none";
+    return std::move(d);
+  };
+  auto status_of = [](const Error& e) {
+    return e.code() == Errc::failed_precondition || e.code() == Errc::not_supported ? "refused" : "failed";
+  };
+  auto frame = link.recv(k_domain_start_timeout);
+  if (!frame) {
+    return refuse(frame.error(), "failed");
+  }
+  if (frame->header.type == FrameType::abort) {
+    return refuse(Error(Errc::aborted, "the sender aborted: " + as_text(frame->payload)), "failed");
+  }
+  if (frame->header.type != FrameType::domain_xml) {
+    return refuse(Error(Errc::not_supported, "this receiver starts libvirt domains: the sender must migrate a "
+                                             "libvirt domain (livemig send --libvirt)"),
+                  "refused");
+  }
+  std::string xml = as_text(frame->payload);
+  auto id = domain_identity(xml);
+  if (!id) {
+    return refuse(id.error(), "refused");
+  }
+  d.domain = id->name;
+  auto incoming = incoming_domain_xml(xml);
+  if (!incoming) {
+    return refuse(incoming.error(), "refused");
+  }
+  if (auto r = host.check_absent(id->name, id->uuid); !r) {
+    return refuse(r.error(), "refused");
+  }
+  if (auto r = host.create_paused(*incoming); !r) {
+    return refuse(r.error(), status_of(r.error()));
+  }
+  created = true;
+  UTSUSHI_LOG_INFO("domain {} started paused on {}, waiting for its stream", d.domain, host.uri());
+  auto monitor = host.monitor(d.domain);
+  if (!monitor) {
+    return refuse(monitor.error(), "failed");
+  }
+  if (auto v = prepare_destination(**monitor); !v) {
+    return refuse(v.error(), status_of(v.error()));
+  }
+  if (auto r = link.send(FrameType::domain_ready, {}); !r) {
+    return refuse(r.error(), "failed");
+  }
+  ReceiveOptions receive = options.receive;
+  receive.resume = [&] { return host.resume(d.domain); };
+  d.outcome = run_receiver(receive, **monitor, link);
+  monitor->reset();
+  if (d.outcome.error) {
+    host.discard(d.domain);  // run_receiver quit QEMU; make sure nothing is left
+    d.outcome.report.source_state = "discarded";
+    return d;
+  }
+  if (options.persistent) {
+    if (auto r = host.define(xml); !r) {
+      UTSUSHI_LOG_WARN("domain {} runs but stays transient: {}", d.domain, r.error().message());
+      d.outcome.report.error = "running, but not defined: " + r.error().message();
+    }
+  }
+  return d;
+}
+
+}  // namespace
+
+Outcome send_libvirt(LibvirtHost& host, const SendLibvirtOptions& options) {
+  std::string where = fmt::format("{}@{}", options.domain, host.uri());
+  auto monitor = host.monitor(options.domain);
+  if (!monitor) {
+    return failed_outcome(monitor.error(), "failed", where);
+  }
+  auto xml = host.migratable_xml(options.domain);
+  if (!xml) {
+    return failed_outcome(xml.error(), "failed", where);
+  }
+  SendRemoteOptions remote = options.remote;
+  remote.send.after = SourceAfter::keep;  // libvirt retires the source below
+  Outcome o = send_to_receiver(**monitor, remote,
+                               [&](Link& link) { return introduce_domain(link, options.domain, *xml); });
+  monitor->reset();
+  if (o.report.status != "ok") {
+    return o;
+  }
+  if (auto r = host.retire_source(options.domain, options.undefine_source); !r) {
+    UTSUSHI_LOG_WARN("{} runs on the destination but the source was not retired: {}", options.domain,
+                     r.error().message());
+    o.report.error = "source not retired: " + r.error().message();
+  } else {
+    o.report.source_state = options.undefine_source ? "undefined" : "destroyed";
+  }
+  return o;
+}
+
+ReceiveLibvirtResult receive_libvirt(const ReceiveLibvirtOptions& options) {
+  ReceiveLibvirtResult res;
+  auto host = LibvirtHost::open(options.uri);
+  if (!host) {
+    res.error = host.error();
+    return res;
+  }
+  std::mutex mutex;
+  auto r = serve_sessions(options.serve, [&](Link& link) {
+    auto d = receive_domain(**host, link, options);
+    std::lock_guard lock(mutex);
+    res.sessions.push_back(std::move(d));
+  });
+  if (!r) {
+    res.error = r.error();
+  }
+  return res;
+}
+
+}  // namespace utsushi::livemig

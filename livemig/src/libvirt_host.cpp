@@ -1,0 +1,368 @@
+#include "utsushi/livemig/libvirt_host.h"
+
+#include <libvirt/libvirt-qemu.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+#include "utsushi/common/log.h"
+
+namespace utsushi::livemig {
+
+using namespace std::chrono;
+using nlohmann::json;
+
+namespace {
+
+std::string last_error() {
+  const char* m = virGetLastErrorMessage();
+  return m ? m : "unknown libvirt error";
+}
+
+bool last_error_is(int code) {
+  virErrorPtr e = virGetLastError();
+  return e && e->code == code;
+}
+
+void ignore_libvirt_error(void*, virErrorPtr) {}  // errors are reported through Result, not stderr
+
+// Guards the event loop's start and stop (libvirt allows one thread running
+// virEventRunDefaultImpl).
+std::mutex g_loop_mutex;
+
+}  // namespace
+
+// libvirt's default event loop on a thread of its own. A 100 ms timer makes
+// every iteration return in bounded time, so the thread sees `stop`.
+class LibvirtEventLoop {
+ public:
+  static Result<std::shared_ptr<LibvirtEventLoop>> acquire() {
+    static std::weak_ptr<LibvirtEventLoop> current;
+    static std::once_flag once;
+    static int registered = -1;
+    std::lock_guard lock(g_loop_mutex);
+    if (auto p = current.lock()) {
+      return p;
+    }
+    std::call_once(once, [] {
+      virSetErrorFunc(nullptr, ignore_libvirt_error);
+      registered = virEventRegisterDefaultImpl();
+    });
+    if (registered < 0) {
+      return fail(Errc::internal, "libvirt: cannot register the default event loop: " + last_error());
+    }
+    std::shared_ptr<LibvirtEventLoop> loop(new LibvirtEventLoop());
+    loop->m_timer = virEventAddTimeout(100, [](int, void*) {}, nullptr, nullptr);
+    LibvirtEventLoop* raw = loop.get();
+    loop->m_thread = std::thread([raw] {
+      while (!raw->m_stop.load()) {
+        if (virEventRunDefaultImpl() < 0) {
+          UTSUSHI_LOG_WARN("libvirt event loop: {}", last_error());
+          std::this_thread::sleep_for(milliseconds(100));
+        }
+      }
+    });
+    current = loop;
+    return loop;
+  }
+
+  ~LibvirtEventLoop() {
+    std::lock_guard lock(g_loop_mutex);
+    m_stop = true;
+    if (m_thread.joinable()) {
+      m_thread.join();
+    }
+    if (m_timer >= 0) {
+      virEventRemoveTimeout(m_timer);
+    }
+  }
+
+ private:
+  LibvirtEventLoop() = default;
+  std::atomic<bool> m_stop{false};
+  int m_timer = -1;
+  std::thread m_thread;
+};
+
+namespace {
+
+// Events of one domain, filled on the event-loop thread. libvirt owns a
+// reference (released by its free callback), so a late callback after
+// deregistration still finds live memory.
+struct EventSink {
+  std::mutex mutex;
+  std::condition_variable arrived;
+  std::deque<QmpEvent> events;
+};
+
+void on_monitor_event(virConnectPtr, virDomainPtr, const char* event, long long seconds, unsigned int micros,
+                      const char* details, void* opaque) {
+  auto& sink = **static_cast<std::shared_ptr<EventSink>*>(opaque);
+  QmpEvent e;
+  e.name = event ? event : "";
+  e.data = details ? json::parse(details, nullptr, false) : json::object();
+  if (e.data.is_discarded()) {
+    e.data = json::object();
+  }
+  e.timestamp_us = seconds * 1000000 + micros;
+  std::lock_guard lock(sink.mutex);
+  sink.events.push_back(std::move(e));
+  if (sink.events.size() > 1000) {
+    sink.events.pop_front();
+  }
+  sink.arrived.notify_all();
+}
+
+void free_sink(void* opaque) { delete static_cast<std::shared_ptr<EventSink>*>(opaque); }
+
+class LibvirtMonitor final : public Monitor {
+ public:
+  LibvirtMonitor(std::shared_ptr<LibvirtHost> host, virConnectPtr conn, VirDomain dom, std::string path)
+      : m_host(std::move(host)), m_conn(conn), m_dom(std::move(dom)), m_path(std::move(path)) {}
+  ~LibvirtMonitor() override {
+    if (m_callback >= 0) {
+      virConnectDomainQemuMonitorEventDeregister(m_conn, m_callback);
+    }
+  }
+  LibvirtMonitor(const LibvirtMonitor&) = delete;
+  LibvirtMonitor& operator=(const LibvirtMonitor&) = delete;
+
+  Result<void> subscribe() {
+    auto* opaque = new std::shared_ptr<EventSink>(m_sink);
+    m_callback = virConnectDomainQemuMonitorEventRegister(m_conn, m_dom.get(), nullptr, on_monitor_event, opaque,
+                                                          free_sink, 0);
+    if (m_callback < 0) {
+      delete opaque;
+      return fail(Errc::unavailable, fmt::format("{}: cannot subscribe to QEMU events: {}", m_path, last_error()));
+    }
+    return {};
+  }
+
+  Result<json> execute(const std::string& command, const json& arguments, int pass_fd) override {
+    json req = {{"execute", command}};
+    if (!arguments.empty()) {
+      req["arguments"] = arguments;
+    }
+    std::string text = req.dump();
+    char* reply = nullptr;
+    int fds[1] = {pass_fd};
+    int r = virDomainQemuMonitorCommandWithFiles(m_dom.get(), text.c_str(), pass_fd >= 0 ? 1 : 0,
+                                                 pass_fd >= 0 ? fds : nullptr, nullptr, nullptr, &reply, 0);
+    if (r < 0) {
+      return fail(Errc::unavailable, fmt::format("{}: {}: {}", m_path, command, last_error()));
+    }
+    std::unique_ptr<char, decltype(&std::free)> owned(reply, &std::free);
+    json msg = json::parse(reply ? reply : "", nullptr, false);
+    if (msg.is_discarded() || !msg.is_object()) {
+      return fail(Errc::corruption, fmt::format("{}: {}: unparsable reply", m_path, command));
+    }
+    if (msg.contains("error")) {
+      return fail(Errc::failed_precondition,
+                  fmt::format("QMP {} failed: {}", command, msg["error"].value("desc", std::string("unknown error"))));
+    }
+    return msg.value("return", json::object());
+  }
+
+  Result<QmpEvent> wait_event(const std::string& name, milliseconds timeout) override {
+    std::unique_lock lock(m_sink->mutex);
+    std::optional<QmpEvent> found;
+    m_sink->arrived.wait_for(lock, timeout, [&] {
+      for (const auto& e : m_sink->events) {
+        if (e.name == name) {
+          found = e;
+          return true;
+        }
+      }
+      return false;
+    });
+    if (!found) {
+      return fail(Errc::unavailable, fmt::format("{}: no {} event within {} ms", m_path, name, timeout.count()));
+    }
+    return *found;
+  }
+
+  std::optional<QmpEvent> last_event(const std::string& name) const override {
+    std::lock_guard lock(m_sink->mutex);
+    for (auto it = m_sink->events.rbegin(); it != m_sink->events.rend(); ++it) {
+      if (it->name == name) {
+        return *it;
+      }
+    }
+    return std::nullopt;
+  }
+
+  Result<void> poll_events() override { return {}; }  // events arrive on the loop thread
+  const std::string& path() const noexcept override { return m_path; }
+
+ private:
+  std::shared_ptr<LibvirtHost> m_host;  // keeps the connection (and the loop) open
+  virConnectPtr m_conn;
+  VirDomain m_dom;
+  std::string m_path;
+  std::shared_ptr<EventSink> m_sink = std::make_shared<EventSink>();
+  int m_callback = -1;
+};
+
+const char* state_name(int state) {
+  switch (state) {
+    case VIR_DOMAIN_RUNNING: return "running";
+    case VIR_DOMAIN_BLOCKED: return "blocked";
+    case VIR_DOMAIN_PAUSED: return "paused";
+    case VIR_DOMAIN_SHUTDOWN: return "shutting down";
+    case VIR_DOMAIN_SHUTOFF: return "shut off";
+    case VIR_DOMAIN_CRASHED: return "crashed";
+    case VIR_DOMAIN_PMSUSPENDED: return "pmsuspended";
+    default: return "unknown";
+  }
+}
+
+}  // namespace
+
+Result<std::shared_ptr<LibvirtHost>> LibvirtHost::open(const std::string& uri) {
+  std::shared_ptr<LibvirtHost> host(new LibvirtHost());
+  host->m_loop = UTSUSHI_TRY(LibvirtEventLoop::acquire());
+  host->m_conn = VirConnection(virConnectOpen(uri.c_str()));
+  if (!host->m_conn) {
+    return fail(Errc::unavailable, fmt::format("cannot connect to libvirt at {}: {}", uri, last_error()));
+  }
+  host->m_uri = uri;
+  return host;
+}
+
+LibvirtHost::~LibvirtHost() = default;
+
+Result<VirDomain> LibvirtHost::lookup(const std::string& domain) {
+  VirDomain d(virDomainLookupByName(m_conn.get(), domain.c_str()));
+  if (!d) {
+    return fail(last_error_is(VIR_ERR_NO_DOMAIN) ? Errc::not_found : Errc::unavailable,
+                fmt::format("domain {} on {}: {}", domain, m_uri, last_error()));
+  }
+  return d;
+}
+
+Result<std::vector<HostGuest>> LibvirtHost::list_guests() {
+  virDomainPtr* list = nullptr;
+  int n = virConnectListAllDomains(m_conn.get(), &list, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+  if (n < 0) {
+    return fail(Errc::unavailable, fmt::format("listing the domains of {}: {}", m_uri, last_error()));
+  }
+  std::vector<VirDomain> doms;
+  for (int i = 0; i < n; ++i) {
+    doms.emplace_back(list[i]);
+  }
+  std::free(list);
+  const char* type = virConnectGetType(m_conn.get());
+  std::string driver = type ? type : "?";
+  std::vector<HostGuest> guests;
+  for (const auto& d : doms) {
+    HostGuest g;
+    const char* name = virDomainGetName(d.get());
+    g.name = name ? name : "?";
+    int state = 0;
+    int reason = 0;
+    if (virDomainGetState(d.get(), &state, &reason, 0) < 0) {
+      g.state = "unknown";
+      g.skip_reason = "state unknown: " + last_error();
+    } else {
+      g.state = state_name(state);
+      if (state != VIR_DOMAIN_RUNNING) {
+        g.skip_reason = fmt::format("not running ({})", g.state);
+      }
+    }
+    if (driver != "QEMU") {
+      g.skip_reason = fmt::format("not a QEMU domain (libvirt driver {})", driver);
+    }
+    guests.push_back(std::move(g));
+  }
+  std::sort(guests.begin(), guests.end(), [](const HostGuest& a, const HostGuest& b) { return a.name < b.name; });
+  return guests;
+}
+
+Result<std::unique_ptr<Monitor>> LibvirtHost::monitor(const std::string& domain) {
+  auto d = UTSUSHI_TRY(lookup(domain));
+  if (virDomainIsActive(d.get()) != 1) {
+    return fail(Errc::failed_precondition, fmt::format("domain {} on {} is not running", domain, m_uri));
+  }
+  auto m = std::make_unique<LibvirtMonitor>(shared_from_this(), m_conn.get(), std::move(d),
+                                            fmt::format("{}@{}", domain, m_uri));
+  UTSUSHI_TRY(m->subscribe());
+  return std::unique_ptr<Monitor>(std::move(m));
+}
+
+Result<std::string> LibvirtHost::migratable_xml(const std::string& domain) {
+  auto d = UTSUSHI_TRY(lookup(domain));
+  char* xml = virDomainGetXMLDesc(d.get(), VIR_DOMAIN_XML_MIGRATABLE | VIR_DOMAIN_XML_SECURE);
+  if (!xml) {
+    return fail(Errc::unavailable, fmt::format("XML of domain {}: {}", domain, last_error()));
+  }
+  std::string text(xml);
+  std::free(xml);
+  return text;
+}
+
+Result<void> LibvirtHost::retire_source(const std::string& domain, bool undefine) {
+  auto d = UTSUSHI_TRY(lookup(domain));
+  bool persistent = virDomainIsPersistent(d.get()) == 1;
+  if (virDomainIsActive(d.get()) == 1 && virDomainDestroy(d.get()) < 0) {
+    return fail(Errc::unavailable, fmt::format("destroying source domain {}: {}", domain, last_error()));
+  }
+  if (undefine && persistent &&
+      virDomainUndefineFlags(d.get(), VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                                          VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA) < 0) {
+    return fail(Errc::unavailable, fmt::format("undefining source domain {}: {}", domain, last_error()));
+  }
+  return {};
+}
+
+Result<void> LibvirtHost::check_absent(const std::string& name, const std::string& uuid) {
+  if (VirDomain d(virDomainLookupByName(m_conn.get(), name.c_str())); d) {
+    return fail(Errc::failed_precondition, fmt::format("a domain named {} already exists on {}", name, m_uri));
+  }
+  if (!uuid.empty()) {
+    if (VirDomain d(virDomainLookupByUUIDString(m_conn.get(), uuid.c_str())); d) {
+      const char* other = virDomainGetName(d.get());
+      return fail(Errc::failed_precondition, fmt::format("a domain with UUID {} ({}) already exists on {}", uuid,
+                                                         other ? other : "?", m_uri));
+    }
+  }
+  return {};
+}
+
+Result<void> LibvirtHost::create_paused(const std::string& xml) {
+  VirDomain d(virDomainCreateXML(m_conn.get(), xml.c_str(), VIR_DOMAIN_START_PAUSED));
+  if (!d) {
+    return fail(Errc::failed_precondition, fmt::format("starting the destination domain on {}: {}", m_uri,
+                                                       last_error()));
+  }
+  return {};
+}
+
+Result<void> LibvirtHost::resume(const std::string& domain) {
+  auto d = UTSUSHI_TRY(lookup(domain));
+  if (virDomainResume(d.get()) < 0) {
+    return fail(Errc::aborted, fmt::format("resuming domain {}: {}", domain, last_error()));
+  }
+  return {};
+}
+
+void LibvirtHost::discard(const std::string& domain) noexcept {
+  VirDomain d(virDomainLookupByName(m_conn.get(), domain.c_str()));
+  if (d && virDomainIsActive(d.get()) == 1 && virDomainDestroy(d.get()) < 0) {
+    UTSUSHI_LOG_ERROR("could not destroy destination domain {}: {}", domain, last_error());
+  }
+}
+
+Result<void> LibvirtHost::define(const std::string& xml) {
+  VirDomain d(virDomainDefineXML(m_conn.get(), xml.c_str()));
+  if (!d) {
+    return fail(Errc::failed_precondition, fmt::format("defining the domain on {}: {}", m_uri, last_error()));
+  }
+  return {};
+}
+
+}  // namespace utsushi::livemig

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include "utsushi/common/log.h"
@@ -89,20 +90,44 @@ class LibvirtEventLoop {
   std::thread m_thread;
 };
 
-namespace {
-
-// Events of one domain, filled on the event-loop thread. libvirt owns a
-// reference (released by its free callback), so a late callback after
-// deregistration still finds live memory.
+// Events of one domain, filled on the event-loop thread.
 struct EventSink {
+  std::string name;
   std::mutex mutex;
   std::condition_variable arrived;
   std::deque<QmpEvent> events;
 };
 
-void on_monitor_event(virConnectPtr, virDomainPtr, const char* event, long long seconds, unsigned int micros,
+// Routes a connection's QEMU monitor events to the monitors by domain name.
+// libvirt 9.0's remote driver refuses a second registration of the same
+// callback on a connection ("event callback already tracked"), and asks the
+// daemon for events only for the first registration's domain filter, so one
+// registration for all domains per connection is the reliable shape.
+// libvirt owns a reference (released by its free callback), so a late
+// callback after deregistration still finds live memory.
+struct EventRouter {
+  std::mutex mutex;
+  std::multimap<std::string, std::shared_ptr<EventSink>> sinks;
+
+  void add(const std::string& domain, std::shared_ptr<EventSink> sink) {
+    std::lock_guard lock(mutex);
+    sinks.emplace(domain, std::move(sink));
+  }
+  void remove(const std::shared_ptr<EventSink>& sink) {
+    std::lock_guard lock(mutex);
+    std::erase_if(sinks, [&](const auto& kv) { return kv.second == sink; });
+  }
+};
+
+namespace {
+
+void on_monitor_event(virConnectPtr, virDomainPtr dom, const char* event, long long seconds, unsigned int micros,
                       const char* details, void* opaque) {
-  auto& sink = **static_cast<std::shared_ptr<EventSink>*>(opaque);
+  auto& router = **static_cast<std::shared_ptr<EventRouter>*>(opaque);
+  const char* domain = dom ? virDomainGetName(dom) : nullptr;
+  if (!domain) {
+    return;
+  }
   QmpEvent e;
   e.name = event ? event : "";
   e.data = details ? json::parse(details, nullptr, false) : json::object();
@@ -110,38 +135,34 @@ void on_monitor_event(virConnectPtr, virDomainPtr, const char* event, long long 
     e.data = json::object();
   }
   e.timestamp_us = seconds * 1000000 + micros;
-  std::lock_guard lock(sink.mutex);
-  sink.events.push_back(std::move(e));
-  if (sink.events.size() > 1000) {
-    sink.events.pop_front();
+  std::lock_guard route_lock(router.mutex);
+  auto [first, last] = router.sinks.equal_range(domain);
+  for (auto it = first; it != last; ++it) {
+    EventSink& sink = *it->second;
+    UTSUSHI_LOG_DEBUG("QEMU event {} of {} at {}.{:06}", e.name, sink.name, seconds, micros);
+    std::lock_guard lock(sink.mutex);
+    sink.events.push_back(e);
+    if (sink.events.size() > 1000) {
+      sink.events.pop_front();
+    }
+    sink.arrived.notify_all();
   }
-  sink.arrived.notify_all();
 }
 
-void free_sink(void* opaque) { delete static_cast<std::shared_ptr<EventSink>*>(opaque); }
+void free_router(void* opaque) { delete static_cast<std::shared_ptr<EventRouter>*>(opaque); }
 
 class LibvirtMonitor final : public Monitor {
  public:
-  LibvirtMonitor(std::shared_ptr<LibvirtHost> host, virConnectPtr conn, VirDomain dom, std::string path)
-      : m_host(std::move(host)), m_conn(conn), m_dom(std::move(dom)), m_path(std::move(path)) {}
-  ~LibvirtMonitor() override {
-    if (m_callback >= 0) {
-      virConnectDomainQemuMonitorEventDeregister(m_conn, m_callback);
-    }
+  LibvirtMonitor(std::shared_ptr<LibvirtHost> host, std::shared_ptr<EventRouter> router, VirDomain dom,
+                 std::string path)
+      : m_host(std::move(host)), m_router(std::move(router)), m_dom(std::move(dom)), m_path(std::move(path)) {
+    m_sink->name = m_path;
+    const char* domain = virDomainGetName(m_dom.get());
+    m_router->add(domain ? domain : "", m_sink);
   }
+  ~LibvirtMonitor() override { m_router->remove(m_sink); }
   LibvirtMonitor(const LibvirtMonitor&) = delete;
   LibvirtMonitor& operator=(const LibvirtMonitor&) = delete;
-
-  Result<void> subscribe() {
-    auto* opaque = new std::shared_ptr<EventSink>(m_sink);
-    m_callback = virConnectDomainQemuMonitorEventRegister(m_conn, m_dom.get(), nullptr, on_monitor_event, opaque,
-                                                          free_sink, 0);
-    if (m_callback < 0) {
-      delete opaque;
-      return fail(Errc::unavailable, fmt::format("{}: cannot subscribe to QEMU events: {}", m_path, last_error()));
-    }
-    return {};
-  }
 
   Result<json> execute(const std::string& command, const json& arguments, int pass_fd) override {
     json req = {{"execute", command}};
@@ -201,11 +222,10 @@ class LibvirtMonitor final : public Monitor {
 
  private:
   std::shared_ptr<LibvirtHost> m_host;  // keeps the connection (and the loop) open
-  virConnectPtr m_conn;
+  std::shared_ptr<EventRouter> m_router;
   VirDomain m_dom;
   std::string m_path;
   std::shared_ptr<EventSink> m_sink = std::make_shared<EventSink>();
-  int m_callback = -1;
 };
 
 const char* state_name(int state) {
@@ -234,7 +254,11 @@ Result<std::shared_ptr<LibvirtHost>> LibvirtHost::open(const std::string& uri) {
   return host;
 }
 
-LibvirtHost::~LibvirtHost() = default;
+LibvirtHost::~LibvirtHost() {
+  if (m_events_callback >= 0) {
+    virConnectDomainQemuMonitorEventDeregister(m_conn.get(), m_events_callback);
+  }
+}
 
 Result<VirDomain> LibvirtHost::lookup(const std::string& domain) {
   VirDomain d(virDomainLookupByName(m_conn.get(), domain.c_str()));
@@ -288,10 +312,22 @@ Result<std::unique_ptr<Monitor>> LibvirtHost::monitor(const std::string& domain)
   if (virDomainIsActive(d.get()) != 1) {
     return fail(Errc::failed_precondition, fmt::format("domain {} on {} is not running", domain, m_uri));
   }
-  auto m = std::make_unique<LibvirtMonitor>(shared_from_this(), m_conn.get(), std::move(d),
-                                            fmt::format("{}@{}", domain, m_uri));
-  UTSUSHI_TRY(m->subscribe());
-  return std::unique_ptr<Monitor>(std::move(m));
+  {
+    std::lock_guard lock(m_events_mutex);
+    if (m_events_callback < 0) {
+      auto router = std::make_shared<EventRouter>();
+      auto* opaque = new std::shared_ptr<EventRouter>(router);
+      m_events_callback = virConnectDomainQemuMonitorEventRegister(m_conn.get(), nullptr, nullptr, on_monitor_event,
+                                                                   opaque, free_router, 0);
+      if (m_events_callback < 0) {
+        delete opaque;
+        return fail(Errc::unavailable, fmt::format("{}: cannot subscribe to QEMU events: {}", m_uri, last_error()));
+      }
+      m_router = std::move(router);
+    }
+  }
+  return std::unique_ptr<Monitor>(
+      std::make_unique<LibvirtMonitor>(shared_from_this(), m_router, std::move(d), fmt::format("{}@{}", domain, m_uri)));
 }
 
 Result<std::string> LibvirtHost::migratable_xml(const std::string& domain) {

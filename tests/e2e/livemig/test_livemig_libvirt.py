@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
 """e2e: `livemig evacuate --libvirt` empties a libvirt host into another one.
 
-Two private libvirtds (source host, destination host), three memload guests
-defined and running on the source. The destination already has a domain
-named like the third guest, so that guest's move must be refused: it stays
-running on the source and is reported. One `livemig receive --libvirt
---sessions 3` serves the whole evacuation; `livemig evacuate --libvirt
---parallel 2` moves two guests at a time. Afterwards:
+Two private libvirtds (source host, destination host), four memload guests
+defined and started on the source; one of them is then paused. The
+destination already has a domain named like the third guest, so that guest's
+move must be refused: it stays running on the source and is reported. One
+`livemig receive --libvirt --sessions 3 --persistent` serves the whole
+evacuation; `livemig evacuate --libvirt --parallel 2` moves two guests at a
+time. Afterwards:
   - the two moved guests run on the destination libvirt (virsh domstate),
-    their heartbeats rise and never say CORRUPT;
+    persistently defined there, their heartbeats rise and never say CORRUPT,
+    and their downtime was measured (QEMU's STOP and RESUME events arrived
+    through libvirt for both concurrent migrations);
   - their source domains are shut off and still defined (no --undefine-source);
+  - the paused guest is reported as skipped and is still paused on the source;
   - the refused guest still runs on the source with rising heartbeats, and the
     destination's own domain of that name is untouched;
   - evacuate exits 1 with status "partial", receive reports the refusal too.
 """
+import json
 import os
 import re
 import subprocess
@@ -27,7 +32,8 @@ sys.path.insert(0, os.path.join(lmtest.SOURCE, "tests", "harness"))
 from libvirtd import PrivateLibvirtd, kernel_domain_xml  # noqa: E402
 
 GUESTS = ("lm-a", "lm-b", "lm-c")   # lm-c's name is taken on the destination
-MIB, RAM = 48, 192                   # 3 sources + 2 destinations at once: 960 MiB
+PAUSED = "lm-d"                      # paused before the evacuation: skipped
+MIB, RAM = 40, 160                   # 4 sources + 2 destinations at once: 960 MiB
 
 
 def domain_xml(name, serial, kernel, initrd):
@@ -81,7 +87,7 @@ def main():
         src_lv.start()
         dst_lv.start()
         logs = {}
-        for name in GUESTS:
+        for name in GUESTS + (PAUSED,):
             logs[name] = os.path.join(work, name + ".serial")
             path = os.path.join(work, name + ".xml")
             with open(path, "w") as f:
@@ -93,18 +99,20 @@ def main():
         with open(taken, "w") as f:
             f.write(domain_xml("lm-c", os.path.join(work, "taken.serial"), kernel, initrd))
         dst_lv.virsh("define", taken)
-        for name in GUESTS:
+        for name in GUESTS + (PAUSED,):
             wait_heartbeat(logs[name])
+        src_lv.virsh("suspend", PAUSED)
 
         port_file = os.path.join(work, "port")
         recv = subprocess.Popen([lmtest.LIVEMIG, "--json", "receive", "--libvirt", dst_lv.uri, "--listen",
-                                 "127.0.0.1:0", "--sessions", "3", "--token-file", token, "--port-file", port_file,
+                                 "127.0.0.1:0", "--sessions", "3", "--persistent", "--token-file", token, "--port-file", port_file,
                                  "--accept-timeout", "300"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(200):
-            if os.path.exists(port_file):
+            if os.path.exists(port_file) or recv.poll() is not None:
                 break
             time.sleep(0.05)
+        assert os.path.exists(port_file), ("receive is not listening", recv.poll(), recv.stderr.read())
         port = int(open(port_file).read())
         started = time.time()
         rc, res, err = lmtest.run_livemig(["evacuate", "--libvirt", src_lv.uri, "--to", "127.0.0.1:%d" % port,
@@ -114,27 +122,31 @@ def main():
         marks = {name: len(text(logs[name])) for name in GUESTS}
         assert rc == 1 and res and res["status"] == "partial", (rc, res, err)
         by_name = {g["domain"]: g for g in res["guests"]}
-        assert sorted(by_name) == sorted(GUESTS), res["guests"]
+        assert sorted(by_name) == sorted(GUESTS + (PAUSED,)), res["guests"]
         for name in ("lm-a", "lm-b"):
             g = by_name[name]
             assert g["status"] == "ok" and g["source_state"] == "destroyed", g
             assert g["destination"] == "127.0.0.1:%d" % port, g
+            assert 0 < g["downtime_ms"] < 10000, g
+        skipped = by_name[PAUSED]
+        assert skipped["status"] == "skipped" and "paused" in skipped["error"], skipped
         refused = by_name["lm-c"]
         assert refused["status"] == "refused" and "already exists" in refused["error"], refused
         assert refused["source_state"] == "untouched", refused
-        assert res["migrated"] == 2 and res["failed"] == 1 and res["skipped"] == 0, res
+        assert res["migrated"] == 2 and res["failed"] == 1 and res["skipped"] == 1, res
 
         out, rerr = recv.communicate(timeout=60)
         rres = [l for l in out.splitlines() if l.startswith("{")]
         assert recv.returncode == 1 and rres, (recv.returncode, out, rerr)
-        import json
         summary = json.loads(rres[-1])
         assert summary["status"] == "partial" and summary["received"] == 2 and summary["failed"] == 1, summary
 
         for name in ("lm-a", "lm-b"):
             assert state(dst_lv, name) == "running", (name, state(dst_lv, name))
             assert state(src_lv, name) == "shut off", (name, state(src_lv, name))
+            assert "Persistent:     yes" in dst_lv.virsh("dominfo", name), dst_lv.virsh("dominfo", name)
         assert state(src_lv, "lm-c") == "running"
+        assert state(src_lv, PAUSED) == "paused"
         assert state(dst_lv, "lm-c") == "shut off", "the destination's own lm-c must be untouched"
         assert "lm-a" in src_lv.virsh("list", "--all", "--name").split(), "source definitions are kept"
         gens = {}

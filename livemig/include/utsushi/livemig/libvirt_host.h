@@ -30,6 +30,7 @@
 namespace utsushi::livemig {
 
 class LibvirtEventLoop;
+struct EventRouter;
 
 // One active domain of a source host.
 struct HostGuest {
@@ -76,6 +77,11 @@ class LibvirtHost : public std::enable_shared_from_this<LibvirtHost> {
   std::shared_ptr<LibvirtEventLoop> m_loop;  // outlives the connection
   VirConnection m_conn;
   std::string m_uri;
+  // QEMU monitor events of every domain, registered once per connection on
+  // the first monitor() and routed to each monitor by domain name.
+  std::mutex m_events_mutex;
+  std::shared_ptr<EventRouter> m_router;
+  int m_events_callback = -1;
 };
 
 }  // namespace utsushi::livemig

@@ -21,6 +21,7 @@ time. Afterwards:
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -160,6 +161,8 @@ def main():
             recv.kill()
         dst_lv.stop()
         src_lv.stop()
+        if os.environ.get("UTSUSHI_KEEP_TMP") != "1":
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

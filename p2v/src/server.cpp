@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "utsushi/common/atomic_file.h"
 #include "utsushi/common/auth.h"
 #include "utsushi/common/cancel.h"
 #include "utsushi/common/handles.h"
@@ -183,11 +184,8 @@ class Receiver {
   Result<std::string> finish(unsigned threads) {
     UTSUSHI_TRY(sync());
     if (m_format == "raw") {
-      std::error_code ec;
-      fs::rename(m_partial + "/data.raw", m_final, ec);
-      if (ec) {
-        return fail(Errc::io_error, "cannot rename into " + m_final + ": " + ec.message());
-      }
+      // Durable like every other output (common/atomic_file.h): data, rename, directory.
+      UTSUSHI_TRY(commit_rename(m_partial + "/data.raw", m_final));
     } else {
       auto driver = UTSUSHI_TRY(imagefmt::open_raw(m_partial + "/data.raw", {}));
       imagefmt::BlockDevice dev(std::move(driver));

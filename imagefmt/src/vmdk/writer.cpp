@@ -28,6 +28,20 @@ struct Packed {
   std::uint64_t grains_stored = 0;
 };
 
+// The extent file name as the descriptor can hold it. The descriptor quotes
+// the name and has no escapes (QEMU reads it as "[^"\r\n]*"), so a quote or
+// a control character becomes '_'. A streamOptimized file is its own single
+// extent: the name is informational and nothing opens the file by it.
+std::string descriptor_name(std::string_view name) {
+  std::string out(name);
+  for (char& c : out) {
+    if (c == '"' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      c = '_';
+    }
+  }
+  return out;
+}
+
 std::string descriptor(std::uint64_t capacity, const std::string& name) {
   std::random_device rd;
   std::uint32_t cid = rd();
@@ -39,7 +53,7 @@ std::string descriptor(std::uint64_t capacity, const std::string& name) {
   std::snprintf(line, sizeof line, "CID=%08x\nparentCID=ffffffff\n", cid);
   s += line;
   s += "createType=\"streamOptimized\"\n\n# Extent description\n";
-  s += "RW " + std::to_string(capacity) + " SPARSE \"" + name + "\"\n\n# The Disk Data Base\n#DDB\n\n";
+  s += "RW " + std::to_string(capacity) + " SPARSE \"" + descriptor_name(name) + "\"\n\n# The Disk Data Base\n#DDB\n\n";
   std::snprintf(line, sizeof line, "ddb.longContentID = \"%08x%08x%08x%08x\"\n", rd(), rd(), rd(), cid);
   s += line;
   std::uint64_t cyl = std::min<std::uint64_t>(65535, (capacity + 255 * 63 - 1) / (255 * 63));

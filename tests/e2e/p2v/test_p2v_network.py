@@ -96,6 +96,26 @@ class Network(unittest.TestCase):
             self.assertIn("chmod 600", p.stderr)
         self.assertFalse(os.path.exists(self.out))
 
+    def test_raw_output_is_durable(self):
+        """serve --format raw renames the received data into place and then fsyncs the directory
+        (common/atomic_file.h commit_rename), as every other output is written."""
+        trace = os.path.join(self.tmp.name, "trace")
+        self.start_server("--once", wrap=["strace", "-f", "-qq", "-y", "-e",
+                                          "trace=fsync,rename,renameat,renameat2", "-o", trace])
+        c = subprocess.run([P2V, "capture", self.fx["path"], "--format", "raw", "--to", self.addr, "--token-file",
+                            self.token], capture_output=True, text=True, timeout=300)
+        self.assertEqual(c.returncode, 0, c.stderr)
+        self.assertEqual(self.server.wait(timeout=60), 0)
+        with open(trace) as f:
+            lines = f.read().splitlines()
+        renamed = [i for i, line in enumerate(lines) if "rename" in line and "disk.raw\"" in line]
+        self.assertTrue(renamed, "no rename into disk.raw:\n" + "\n".join(lines[-20:]))
+        out_dir = os.path.realpath(self.out)
+        synced = [line for line in lines[renamed[-1]:] if line.split(None, 1)[-1].startswith("fsync(") and
+                  f"<{out_dir}>" in line]
+        self.assertTrue(synced, "the output directory is not fsync'ed after the rename:\n" +
+                        "\n".join(lines[renamed[-1]:][:20]))
+
     def test_kill_both_sides_resume_and_identical(self):
         self.start_server()
         # ~100 MB of zstd chunks at 10 MiB/s: about 10 s in all, so both kills land mid-transfer.

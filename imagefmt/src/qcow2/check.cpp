@@ -4,6 +4,7 @@
 // OFLAG_COPIED bits of the active L1/L2 tables.
 #include <algorithm>
 
+#include "load.h"
 #include "utsushi/imagefmt/qcow2.h"
 #include "utsushi/imagefmt/raw.h"
 
@@ -50,6 +51,9 @@ class Checker {
     for (std::uint64_t c = first; c <= last; ++c) {
       ++m_ref[static_cast<std::size_t>(c)];
     }
+  }
+  ReadAt read_at() {
+    return [this](std::span<std::uint8_t> buf, std::uint64_t offset) { return m_file.pread(buf, offset); };
   }
   Result<std::vector<std::uint64_t>> read_table(std::uint64_t offset, std::uint64_t entries);
   Result<void> walk_l1(std::uint64_t l1_offset, std::uint64_t l1_size, bool active);
@@ -242,13 +246,12 @@ Result<Qcow2CheckReport> Checker::run(bool has_bitmaps) {
   inc(0, m_cs, "header");
   UTSUSHI_TRY(walk_l1(m_h.l1_table_offset, m_h.l1_size, true));
   if (m_h.nb_snapshots > 0) {
-    std::uint64_t avail = m_file_size > m_h.snapshots_offset ? m_file_size - m_h.snapshots_offset : 0;
-    std::vector<std::uint8_t> table(static_cast<std::size_t>(std::min<std::uint64_t>(avail, 64u << 20)));
     std::uint64_t consumed = 0;
-    if (auto r = m_file.pread(table, m_h.snapshots_offset); !r) {
-      check_error(r.error(), "the snapshot table");
-    } else if (auto snaps = decode_snapshots(table, m_h.nb_snapshots, consumed); !snaps) {
+    auto snaps = load_snapshots(read_at(), m_h, m_file_size, m_path, consumed);
+    if (!snaps && snaps.error().code() == Errc::corruption) {
       error(snaps.error().message());
+    } else if (!snaps) {
+      check_error(snaps.error(), "the snapshot table");
     } else {
       inc(m_h.snapshots_offset, consumed, "snapshot table");
       for (const Snapshot& s : *snaps) {
@@ -308,13 +311,10 @@ Result<Qcow2CheckReport> Checker::run(bool has_bitmaps) {
 }  // namespace
 
 Result<Qcow2CheckReport> check_qcow2(BlockDevice& file, const std::string& name) {
-  const std::uint64_t file_size = file.size();
-  std::vector<std::uint8_t> c0(static_cast<std::size_t>(std::min<std::uint64_t>(file_size, 1u << 21)));
-  UTSUSHI_TRY_CTX(file.pread(c0, 0), name);
-  auto h = UTSUSHI_TRY_CTX(decode_header(c0, file_size), name);
-  auto ext = UTSUSHI_TRY_CTX(decode_extensions(h, c0), name);
-  Checker checker(file, name, h);
-  return checker.run(ext.has_bitmaps);
+  auto read = [&file](std::span<std::uint8_t> buf, std::uint64_t offset) { return file.pread(buf, offset); };
+  auto block = UTSUSHI_TRY(load_header(read, file.size(), name));
+  Checker checker(file, name, block.header);
+  return checker.run(block.extensions.has_bitmaps);
 }
 
 Result<Qcow2CheckReport> check_qcow2(const std::string& path) {

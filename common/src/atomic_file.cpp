@@ -63,4 +63,26 @@ Result<void> AtomicFile::commit() {
   return {};
 }
 
+Result<void> commit_rename(const std::string& from, const std::string& to) {
+  {
+    Fd f = UTSUSHI_TRY(open_fd(from, O_RDONLY));
+    if (::fsync(f.get()) != 0) {
+      return fail_errno(errno, "fsync '" + from + "'");
+    }
+  }
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return fail_errno(errno, "rename '" + from + "' to '" + to + "'");
+  }
+  for (const std::string& d : {parent_dir(to), parent_dir(from)}) {
+    auto dir = UTSUSHI_TRY(open_fd(d, O_RDONLY | O_DIRECTORY));
+    if (::fsync(dir.get()) != 0) {
+      return fail_errno(errno, "fsync directory '" + d + "'");
+    }
+    if (parent_dir(to) == parent_dir(from)) {
+      break;
+    }
+  }
+  return {};
+}
+
 }  // namespace utsushi

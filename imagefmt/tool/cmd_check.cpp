@@ -15,6 +15,15 @@ constexpr int k_check_corrupt = 2;
 constexpr int k_check_leaks = 3;
 constexpr int k_check_unsupported = 63;
 
+// As qemu-img check: an incomplete check fails (1) before corruptions (2) and
+// leaks (3) are considered.
+int check_exit_code(const imagefmt::Qcow2CheckReport& rep) {
+  if (rep.check_errors > 0) {
+    return k_check_failed;
+  }
+  return rep.corruptions > 0 ? k_check_corrupt : rep.leaks > 0 ? k_check_leaks : k_check_clean;
+}
+
 struct CheckOptions {
   std::string image;
   std::string format;
@@ -52,7 +61,10 @@ void run_check(cli::Context& ctx, const CheckOptions& o) {
     for (const auto& m : rep.messages) {
       fmt::print("{}\n", m);
     }
-    if (rep.corruptions == 0 && rep.leaks == 0) {
+    if (rep.check_errors > 0) {
+      fmt::print("\n{} internal errors have occurred during the check.\n", rep.check_errors);
+    }
+    if (rep.corruptions == 0 && rep.leaks == 0 && rep.check_errors == 0) {
       fmt::print("No errors were found on the image.\n");
     } else {
       if (rep.corruptions > 0) {
@@ -76,7 +88,7 @@ void run_check(cli::Context& ctx, const CheckOptions& o) {
     }
     fmt::print("Image end offset: {}\n", rep.image_end_offset);
   }
-  ctx.exit_code = rep.corruptions > 0 ? k_check_corrupt : rep.leaks > 0 ? k_check_leaks : k_check_clean;
+  ctx.exit_code = check_exit_code(rep);
 }
 
 }  // namespace

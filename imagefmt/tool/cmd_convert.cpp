@@ -19,6 +19,8 @@ struct ConvertOptions {
   unsigned threads = 0;
 };
 
+constexpr std::uint64_t k_max_cpus = 4096;  // as p2v --cpus
+
 // "65536", "64k", "2M" -> bytes.
 std::uint64_t parse_size(const std::string& v) {
   std::size_t used = 0;
@@ -60,11 +62,21 @@ imagefmt::ConvertOptions to_library(const ConvertOptions& o) {
     if (key == "compression_type" && (value == "zstd" || value == "zlib")) {
       c.compression_type = value;
     } else if (key == "cpus" && !value.empty()) {
-      c.cpus = static_cast<unsigned>(parse_size(value));
+      std::uint64_t n = value.find_first_not_of("0123456789") == std::string::npos ? parse_size(value) : 0;
+      if (n < 1 || n > k_max_cpus) {
+        throw cli::Failure(Error(Errc::invalid_argument, "-o cpus=" + value + ": the number of virtual CPUs must be a "
+                                                             "whole number from 1 to " + std::to_string(k_max_cpus)));
+      }
+      c.cpus = static_cast<unsigned>(n);
     } else if (key == "memory" && !value.empty()) {
       // A plain number is MiB (as in OVF); "4G", "512M" are sizes.
       bool plain = value.find_first_not_of("0123456789") == std::string::npos;
-      c.memory_mib = plain ? parse_size(value) : parse_size(value) >> 20;
+      std::uint64_t mib = plain ? parse_size(value) : parse_size(value) >> 20;
+      if (mib == 0) {
+        throw cli::Failure(Error(Errc::invalid_argument, "-o memory=" + value + ": the memory must be at least 1 MiB "
+                                                             "(a plain number is MiB; or 512M, 4G)"));
+      }
+      c.memory_mib = mib;
     } else if (key == "cluster_size" && !value.empty()) {
       c.cluster_size = parse_size(value);
     } else {

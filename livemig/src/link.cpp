@@ -1,9 +1,6 @@
 #include "utsushi/livemig/link.h"
 
-#include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -53,8 +50,12 @@ Result<void> wait_fd(int fd, short events, milliseconds timeout, const std::atom
 }  // namespace
 
 Link::Link(Fd fd, LinkOptions options) : m_fd(std::move(fd)), m_options(options) {
-  if (const char* c = std::getenv("LIVEMIG_TEST_CORRUPT_FRAME")) {
-    m_corrupt_frame = std::strtoull(c, nullptr, 10);
+  int domain = 0;
+  socklen_t len = sizeof domain;
+  if (::getsockopt(m_fd.get(), SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
+      (domain == AF_INET || domain == AF_INET6)) {
+    int buf = 512 * 1024;
+    ::setsockopt(m_fd.get(), SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
   }
 }
 
@@ -100,11 +101,6 @@ Result<void> Link::send(FrameType type, std::span<const std::uint8_t> payload, s
   encode_frame_header(header, type, flags, m_send_seq++, payload,
                       raw_len == UINT32_MAX ? static_cast<std::uint32_t>(payload.size()) : raw_len);
   UTSUSHI_TRY(write_paced(header));
-  if (type == FrameType::data && ++m_data_frames == m_corrupt_frame && !payload.empty()) {
-    Bytes bad(payload.begin(), payload.end());
-    bad[bad.size() / 2] ^= 0x01;
-    return write_paced(bad);
-  }
   return write_paced(payload);
 }
 
@@ -161,129 +157,6 @@ void Link::shutdown() noexcept {
   if (m_fd) {
     ::shutdown(m_fd.get(), SHUT_RDWR);
   }
-}
-
-Result<HostPort> parse_host_port(std::string_view text) {
-  HostPort hp;
-  std::size_t colon;
-  if (!text.empty() && text.front() == '[') {
-    auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return fail(Errc::invalid_argument, fmt::format("'{}' is not [IPV6]:PORT", text));
-    }
-    hp.host = std::string(text.substr(1, close - 1));
-    colon = close + 1;
-  } else {
-    colon = text.rfind(':');
-    if (colon == std::string_view::npos) {
-      return fail(Errc::invalid_argument, fmt::format("'{}' is not HOST:PORT", text));
-    }
-    hp.host = std::string(text.substr(0, colon));
-  }
-  hp.port = std::string(text.substr(colon + 1));
-  unsigned port = 0;
-  auto [p, ec] = std::from_chars(hp.port.data(), hp.port.data() + hp.port.size(), port);
-  if (ec != std::errc() || p != hp.port.data() + hp.port.size() || port > 65535) {
-    return fail(Errc::invalid_argument, fmt::format("bad port in '{}'", text));
-  }
-  return hp;
-}
-
-namespace {
-
-struct AddrInfoFree {
-  void operator()(addrinfo* a) const noexcept { freeaddrinfo(a); }
-};
-
-Result<std::unique_ptr<addrinfo, AddrInfoFree>> resolve(const HostPort& hp, bool passive) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_flags = passive ? AI_PASSIVE : 0;
-  addrinfo* res = nullptr;
-  int rc = getaddrinfo(hp.host.empty() ? nullptr : hp.host.c_str(), hp.port.c_str(), &hints, &res);
-  if (rc != 0) {
-    return fail(Errc::not_found, fmt::format("cannot resolve {}:{}: {}", hp.host, hp.port, gai_strerror(rc)));
-  }
-  return std::unique_ptr<addrinfo, AddrInfoFree>(res);
-}
-
-void tune_socket(int fd) {
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  int buf = 512 * 1024;
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
-}
-
-}  // namespace
-
-Result<Fd> tcp_connect(const HostPort& to, milliseconds timeout) {
-  auto res = UTSUSHI_TRY(resolve(to, false));
-  std::string last = "no address";
-  for (addrinfo* a = res.get(); a != nullptr; a = a->ai_next) {
-    Fd fd(::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol));
-    if (!fd) {
-      last = std::strerror(errno);
-      continue;
-    }
-    tune_socket(fd.get());
-    if (::connect(fd.get(), a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
-      last = std::strerror(errno);
-      continue;
-    }
-    pollfd p{fd.get(), POLLOUT, 0};
-    int r = ::poll(&p, 1, static_cast<int>(timeout.count()));
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (r <= 0) {
-      last = "timed out";
-      continue;
-    }
-    getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) {
-      last = std::strerror(err);
-      continue;
-    }
-    return fd;
-  }
-  return fail(Errc::unavailable, fmt::format("cannot connect to {}:{}: {}", to.host, to.port, last));
-}
-
-Result<Listener> Listener::listen(const HostPort& at) {
-  auto res = UTSUSHI_TRY(resolve(at, true));
-  std::string last = "no address";
-  for (addrinfo* a = res.get(); a != nullptr; a = a->ai_next) {
-    Fd fd(::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol));
-    if (!fd) {
-      continue;
-    }
-    int one = 1;
-    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(fd.get(), a->ai_addr, a->ai_addrlen) < 0 || ::listen(fd.get(), 4) < 0) {
-      last = std::strerror(errno);
-      continue;
-    }
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len);
-    Listener l;
-    l.m_port = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                                               : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-    l.m_fd = std::move(fd);
-    return l;
-  }
-  return fail(Errc::unavailable, fmt::format("cannot listen on {}:{}: {}", at.host, at.port, last));
-}
-
-Result<Fd> Listener::accept(milliseconds timeout) {
-  std::atomic<bool> never{false};
-  UTSUSHI_TRY(wait_fd(m_fd.get(), POLLIN, timeout, never, "waiting for a sender"));
-  Fd fd(::accept4(m_fd.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-  if (!fd) {
-    return fail_errno(errno, "livemig: accept");
-  }
-  tune_socket(fd.get());
-  return fd;
 }
 
 Result<std::uint64_t> parse_rate(std::string_view text) {

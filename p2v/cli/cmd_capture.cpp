@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "utsushi/common/auth.h"
 #include "utsushi/common/log.h"
 #include "utsushi/common/progress.h"
 #include "utsushi/p2v/capture.h"
@@ -98,7 +99,7 @@ void run_capture(cli::Context& ctx, const CaptureOptions& o) {
     }
     p2v::ClientOptions c;
     c.address = o.to;
-    c.token = cli::value_or_throw(p2v::read_token_file(o.token_file));
+    c.token = cli::value_or_throw(auth::read_token_file(o.token_file));
     c.format = f;
     c.compress_image = o.compress;
     c.verify = o.verify;

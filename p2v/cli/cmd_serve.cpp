@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "utsushi/common/auth.h"
 #include "utsushi/p2v/client.h"
 #include "utsushi/p2v/server.h"
 
@@ -21,7 +22,7 @@ struct ServeOptions {
 void run_serve(cli::Context& ctx, const ServeOptions& o) {
   p2v::ServeOptions s;
   s.listen = o.listen;
-  s.token = cli::value_or_throw(p2v::read_token_file(o.token_file));
+  s.token = cli::value_or_throw(auth::read_token_file(o.token_file));
   s.output_dir = o.output_dir;
   s.once = o.once;
   s.threads = o.threads;

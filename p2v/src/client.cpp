@@ -5,17 +5,16 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <cstdlib>
 #include <deque>
-#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <thread>
 
+#include "utsushi/common/auth.h"
 #include "utsushi/common/cancel.h"
 #include "utsushi/common/handles.h"
 #include "utsushi/common/log.h"
+#include "utsushi/common/net.h"
 #include "utsushi/p2v/endian.h"
 #include "utsushi/p2v/wire_format.h"
 
@@ -25,12 +24,7 @@ namespace {
 using wire::MsgType;
 constexpr int k_zstd_level = 1;  // fast: the link, not the CPU, should be the bound
 
-// Test hooks (documented in tests/e2e/p2v): corrupt the payload of the Nth
-// chunk sent by this process once; sleep N ms before each chunk.
-int env_int(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? std::atoi(v) : 0;
-}
+constexpr auto k_connect_timeout = std::chrono::seconds(30);
 
 Result<void> authenticate(int fd, const std::string& token) {
   auto hello = UTSUSHI_TRY(wire::recv_frame(fd));
@@ -41,7 +35,7 @@ Result<void> authenticate(int fd, const std::string& token) {
     return fail(Errc::not_supported, "the server speaks protocol version " + std::to_string(le32(hello.payload, 0)));
   }
   std::span<const std::uint8_t> sn(hello.payload.data() + 4, wire::k_nonce_size);
-  auto cn = wire::random_nonce();
+  auto cn = UTSUSHI_TRY(auth::random_nonce());
   auto mac = wire::auth_mac(token, "p2v-client", sn, cn);
   std::vector<std::uint8_t> auth(cn.begin(), cn.end());
   auth.insert(auth.end(), mac.begin(), mac.end());
@@ -50,7 +44,8 @@ Result<void> authenticate(int fd, const std::string& token) {
   if (reply.type == MsgType::error) {
     return fail(Errc::permission_denied, "the server refused: " + std::string(reply.payload.begin(), reply.payload.end()));
   }
-  if (reply.type != MsgType::auth_ok || !wire::mac_equal(reply.payload, wire::auth_mac(token, "p2v-server", cn, sn))) {
+  if (reply.type != MsgType::auth_ok ||
+      !auth::equal_constant_time(reply.payload, wire::auth_mac(token, "p2v-server", cn, sn))) {
     return fail(Errc::permission_denied, "the server did not prove it holds the token");
   }
   return {};
@@ -77,7 +72,6 @@ class Sender {
     std::size_t next = 0, producers = n;
     std::optional<Error> error;
     bool stop = false;
-    const int delay_ms = env_int("UTSUSHI_P2V_THROTTLE_MS");
 
     auto worker = [&] {
       ZstdCCtx cctx(ZSTD_createCCtx());
@@ -169,14 +163,6 @@ class Sender {
       if (auto c = check_cancelled(); !c) {
         return abort_with(std::move(c).error());
       }
-      if (delay_ms > 0) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-      }
-      ++m_sent_count;
-      if (m_corrupt_at > 0 && m_sent_count == static_cast<std::uint64_t>(m_corrupt_at) &&
-          e.frame.size() > wire::k_chunk_header) {
-        e.frame.back() ^= 0x5A;  // the test hook: damage this chunk on the wire
-      }
       if (auto s = wire::send_frame(m_fd, MsgType::chunk, e.frame); !s) {
         return abort_with(std::move(s).error());
       }
@@ -206,36 +192,20 @@ class Sender {
   const std::vector<wire::ChunkRef>& m_chunks;
   const ClientOptions& m_o;
   int m_fd;
-  std::uint64_t m_sent_count = 0;
-  int m_corrupt_at = env_int("UTSUSHI_P2V_CORRUPT_CHUNK");
 };
 
 }  // namespace
 
-Result<std::string> read_token_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return fail(Errc::not_found, "cannot read token file '" + path + "'");
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string t = ss.str();
-  auto b = t.find_first_not_of(" \t\r\n");
-  auto e = t.find_last_not_of(" \t\r\n");
-  if (b == std::string::npos) {
-    return fail(Errc::invalid_argument, "token file '" + path + "' is empty");
-  }
-  return t.substr(b, e - b + 1);
-}
-
 Result<SendResult> send_disk(const std::string& source, const std::string& image_name, const ClientOptions& o) {
   auto start = std::chrono::steady_clock::now();
+  UTSUSHI_TRY(auth::check_token(o.token, "p2v capture"));
+  auto address = UTSUSHI_TRY(net::parse_host_port(o.address));
   auto disk = UTSUSHI_TRY(open_source(source));
   DiskPlan plan = UTSUSHI_TRY(plan_disk(*disk, source));
   const auto chunks = wire::make_chunks(plan.used);
   const std::uint64_t id = wire::plan_id(disk->size(), chunks);
 
-  Fd conn = UTSUSHI_TRY(wire::connect_to(o.address));
+  Fd conn = UTSUSHI_TRY(net::tcp_connect(address, k_connect_timeout));
   UTSUSHI_TRY(authenticate(conn.get(), o.token));
   char idhex[17];
   std::snprintf(idhex, sizeof idhex, "%016llx", static_cast<unsigned long long>(id));

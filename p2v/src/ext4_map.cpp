@@ -151,7 +151,26 @@ Result<Geometry> decode_super(std::span<const std::uint8_t> sb, std::uint64_t vo
                                       std::to_string(volume_size) + " bytes)");
   }
   g.groups = (g.blocks - g.first_data_block + g.blocks_per_group - 1) / g.blocks_per_group;
-  g.gdt_blocks = (g.groups * g.desc_size + g.block_size - 1) / g.block_size;
+  // Group numbers are 32 bits (the kernel refuses more groups too).
+  if (g.groups > (std::uint64_t{1} << 32)) {
+    return fail(Errc::corruption, "ext: " + std::to_string(g.groups) + " block groups (blocks per group " +
+                                      std::to_string(g.blocks_per_group) + ") is too many");
+  }
+  std::uint64_t gdt_bytes = 0;
+  if (!mul_ok(g.groups, g.desc_size, gdt_bytes)) {
+    return fail(Errc::corruption, "ext: group descriptor table size overflows");
+  }
+  g.gdt_blocks = (gdt_bytes + g.block_size - 1) / g.block_size;
+  // Without meta_bg (refused above) the descriptor table follows the primary
+  // superblock inside group 0, with its reserved growth blocks after it.
+  const std::uint64_t gdt_first = k_sb_offset / g.block_size + 1;
+  std::uint64_t gdt_end = 0;
+  if (!add_ok(gdt_first, g.gdt_blocks, gdt_end) || !add_ok(gdt_end, g.reserved_gdt, gdt_end) ||
+      gdt_end > g.first_data_block + g.blocks_per_group || gdt_end > g.blocks) {
+    return fail(Errc::corruption, "ext: the group descriptor table (" + std::to_string(g.gdt_blocks) +
+                                      " blocks for " + std::to_string(g.groups) +
+                                      " groups) does not fit in the first block group");
+  }
   return g;
 }
 

@@ -1,9 +1,7 @@
 #include "utsushi/p2v/server.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/file.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <xxhash.h>
 #include <zstd.h>
@@ -14,9 +12,12 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "utsushi/common/atomic_file.h"
+#include "utsushi/common/auth.h"
 #include "utsushi/common/cancel.h"
 #include "utsushi/common/handles.h"
 #include "utsushi/common/log.h"
+#include "utsushi/common/net.h"
 #include "utsushi/imagefmt/raw.h"
 #include "utsushi/p2v/capture.h"
 #include "utsushi/p2v/endian.h"
@@ -183,11 +184,8 @@ class Receiver {
   Result<std::string> finish(unsigned threads) {
     UTSUSHI_TRY(sync());
     if (m_format == "raw") {
-      std::error_code ec;
-      fs::rename(m_partial + "/data.raw", m_final, ec);
-      if (ec) {
-        return fail(Errc::io_error, "cannot rename into " + m_final + ": " + ec.message());
-      }
+      // Durable like every other output (common/atomic_file.h): data, rename, directory.
+      UTSUSHI_TRY(commit_rename(m_partial + "/data.raw", m_final));
     } else {
       auto driver = UTSUSHI_TRY(imagefmt::open_raw(m_partial + "/data.raw", {}));
       imagefmt::BlockDevice dev(std::move(driver));
@@ -216,7 +214,7 @@ class Receiver {
 };
 
 Result<void> authenticate(int fd, const std::string& token) {
-  auto nonce = wire::random_nonce();
+  auto nonce = UTSUSHI_TRY(auth::random_nonce());
   std::vector<std::uint8_t> hello(4 + nonce.size());
   put_le32(hello, 0, wire::k_version);
   std::copy(nonce.begin(), nonce.end(), hello.begin() + 4);
@@ -227,7 +225,7 @@ Result<void> authenticate(int fd, const std::string& token) {
   }
   std::span<const std::uint8_t> cn(f.payload.data(), wire::k_nonce_size);
   std::span<const std::uint8_t> mac(f.payload.data() + wire::k_nonce_size, wire::k_mac_size);
-  if (!wire::mac_equal(mac, wire::auth_mac(token, "p2v-client", nonce, cn))) {
+  if (!auth::equal_constant_time(mac, wire::auth_mac(token, "p2v-client", nonce, cn))) {
     (void)wire::send_frame(fd, MsgType::error, "authentication failed: wrong token");
     return fail(Errc::permission_denied, "a peer presented a wrong token; refused");
   }
@@ -240,18 +238,13 @@ std::vector<std::uint8_t> json_bytes(const nlohmann::json& j) {
   return {s.begin(), s.end()};
 }
 
-// One session: any number of disks, one after another.
-// Bounds how long recv may wait for a peer, so one silent connection cannot
-// hold the (one-session-at-a-time) server forever.
-void set_receive_timeout(int fd, std::chrono::seconds t) {
-  timeval tv{static_cast<time_t>(t.count()), 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-}
-
+// One session: any number of disks, one after another. Receive waits are
+// bounded, so one silent connection cannot hold the (one-session-at-a-time)
+// server forever.
 Result<bool> session(int fd, const ServeOptions& o) {
-  set_receive_timeout(fd, std::chrono::seconds(30));  // until the peer has authenticated
+  UTSUSHI_TRY(net::set_receive_timeout(fd, std::chrono::seconds(30)));  // until the peer has authenticated
   UTSUSHI_TRY(authenticate(fd, o.token));
-  set_receive_timeout(fd, std::chrono::minutes(10));  // an authenticated client may pause to read its disk
+  UTSUSHI_TRY(net::set_receive_timeout(fd, std::chrono::minutes(10)));  // a client may pause to read its disk
   ZstdDCtx dctx(ZSTD_createDCtx());
   bool finished_any = false;
   for (;;) {
@@ -326,30 +319,26 @@ Result<bool> session(int fd, const ServeOptions& o) {
 }  // namespace
 
 Result<void> serve(const ServeOptions& o) {
-  if (o.token.empty()) {
-    return fail(Errc::invalid_argument, "empty token");
-  }
+  UTSUSHI_TRY(auth::check_token(o.token, "p2v serve"));
+  auto address = UTSUSHI_TRY(net::parse_host_port(o.listen));
   std::error_code ec;
   fs::create_directories(o.output_dir, ec);
   if (ec) {
     return fail(Errc::io_error, "cannot create " + o.output_dir + ": " + ec.message());
   }
-  Fd listener = UTSUSHI_TRY(wire::listen_on(o.listen));
+  auto listener = UTSUSHI_TRY(net::Listener::listen(address));
   if (o.report) {
     o.report("listening on " + o.listen);
   }
   for (;;) {
-    UTSUSHI_TRY(check_cancelled());
-    pollfd p{listener.get(), POLLIN, 0};
-    int rc = ::poll(&p, 1, 200);
-    if (rc <= 0) {
-      continue;
-    }
-    Fd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    auto conn = listener.accept(std::chrono::seconds(1));
     if (!conn) {
-      continue;
+      if (conn.error().code() == Errc::unavailable) {
+        continue;  // nobody connected yet, or the peer left before accept
+      }
+      return std::unexpected(std::move(conn).error());
     }
-    auto r = session(conn.get(), o);
+    auto r = session(conn->get(), o);
     if (!r) {
       if (r.error().code() == Errc::cancelled) {
         return std::unexpected(std::move(r).error());

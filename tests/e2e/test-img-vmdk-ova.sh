@@ -72,4 +72,38 @@ expect_status 1 "absolute member refused" -- "$img" info -f ova "$tmp/abs.ova"
 expect_status 1 "device member refused" -- "$img" info -f ova "$tmp/dev.ova"
 (cd "$tmp/evil" && tar cf "$tmp/notfirst.ova" app-disk1.vmdk app.ovf)
 expect_status 1 "OVF not first refused" -- "$img" info -f ova "$tmp/notfirst.ova"
+
+# Names that need XML escaping (and a quote, which a VMDK descriptor cannot
+# hold): the OVF is valid XML with the names intact, the disk still opens in
+# qemu-img, and the OVA reads back.
+odd='a&b<c"d'"'"'e'
+expect_status 0 "convert -O ova with an odd name" -- "$img" -q convert -O ova "$tmp/src.raw" "$tmp/$odd.ova"
+rm -rf "$tmp/odd" && mkdir -p "$tmp/odd" && tar xf "$tmp/$odd.ova" -C "$tmp/odd"
+xmllint --noout "$tmp/odd/$odd.ovf" && pass "xmllint accepts the OVF" || fail "OVF is not well-formed XML"
+name="$(xmllint --xpath 'string(//*[local-name()="VirtualSystem"]/*[local-name()="Name"])' "$tmp/odd/$odd.ovf")"
+[[ "$name" == "$odd" ]] && pass "VM name survives escaping" || fail "VM name read back as '$name'"
+href="$(xmllint --xpath 'string(//*[local-name()="File"]/@*[local-name()="href"])' "$tmp/odd/$odd.ovf")"
+[[ "$href" == "$odd-disk1.vmdk" && -f "$tmp/odd/$href" ]] && pass "href names the member" || fail "href '$href'"
+qemu-img info "$tmp/odd/$odd-disk1.vmdk" >/dev/null && pass "qemu-img opens the VMDK" || fail "qemu-img info failed"
+qemu-img compare -q "$tmp/src.raw" "$tmp/odd/$odd-disk1.vmdk" && pass "odd-name VMDK identical" || fail "differs"
+expect_status 0 "convert -O vmdk to an odd name" -- "$img" -q convert -O vmdk "$tmp/src.raw" "$tmp/$odd.vmdk"
+qemu-img info "$tmp/$odd.vmdk" >/dev/null && pass "qemu-img opens $odd.vmdk" || fail "qemu-img info $odd.vmdk"
+rm -f "$tmp/back.raw"
+expect_status 0 "the odd-name OVA reads back" -- "$img" -q convert -O raw "$tmp/$odd.ova" "$tmp/back.raw"
+cmp -s "$tmp/back.raw" "$tmp/src.raw" && pass "odd-name OVA: same bytes" || fail "odd-name OVA: bytes differ"
+
+# The reader opens the archive once (it indexes the members in one pass;
+# -f ova: probing a format is a separate read).
+if command -v strace >/dev/null; then
+  strace -f -qq -e trace=open,openat -o "$tmp/trace" "$img" info -f ova "$tmp/app.ova" >/dev/null
+  opens="$(grep -c "app\.ova\"" "$tmp/trace" || true)"
+  [[ "$opens" == 1 ]] && pass "the OVA is opened once" || fail "the OVA is opened $opens times"
+fi
+
+# VM settings of 0 are refused by name.
+for o in cpus=0 memory=0 memory=512k cpus=4k; do
+  expect_status 2 "-o $o refused" -- "$img" convert -O ova -o "$o" "$tmp/src.raw" "$tmp/zero.ova"
+  expect_contains "$err" "-o $o" "the message names -o $o"
+done
+[[ ! -e "$tmp/zero.ova" ]] && pass "nothing written" || fail "zero.ova written"
 finish

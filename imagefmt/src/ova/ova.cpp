@@ -3,10 +3,12 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <fcntl.h>
-#include <sys/stat.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
+#include <optional>
+#include <vector>
 
 #include "utsushi/common/atomic_file.h"
 #include "utsushi/common/handles.h"
@@ -18,8 +20,64 @@ namespace {
 
 constexpr std::uint64_t k_tar_block = 512;
 
-std::string ovf_text(const OvaWriteOptions& o, const std::string& disk_name, std::uint64_t disk_bytes,
+// Text for an XML attribute value or element content.
+std::string xml_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += c; break;
+    }
+  }
+  return out;
+}
+
+// The inverse of xml_escape for an attribute value read back (the five named
+// entities and numeric references below 128; anything else is left as is).
+std::string xml_unescape(std::string_view text) {
+  static constexpr std::pair<std::string_view, char> k_named[] = {
+      {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    bool done = false;
+    if (text[i] == '&') {
+      for (auto [entity, c] : k_named) {
+        if (text.substr(i).starts_with(entity)) {
+          out += c;
+          i += entity.size();
+          done = true;
+          break;
+        }
+      }
+      auto semi = text.find(';', i);
+      if (!done && text.substr(i).starts_with("&#") && semi != std::string_view::npos && semi - i <= 6) {
+        bool hex = i + 2 < text.size() && (text[i + 2] == 'x' || text[i + 2] == 'X');
+        std::string digits(text.substr(i + (hex ? 3 : 2), semi - i - (hex ? 3 : 2)));
+        char* end = nullptr;
+        unsigned long v = std::strtoul(digits.c_str(), &end, hex ? 16 : 10);
+        if (!digits.empty() && *end == '\0' && v > 0 && v < 128) {
+          out += static_cast<char>(v);
+          i = semi + 1;
+          done = true;
+        }
+      }
+    }
+    if (!done) {
+      out += text[i++];
+    }
+  }
+  return out;
+}
+
+std::string ovf_text(const OvaWriteOptions& o, const std::string& disk_file, std::uint64_t disk_bytes,
                      std::uint64_t capacity) {
+  const std::string name = xml_escape(o.name);
+  const std::string disk_name = xml_escape(disk_file);
   std::string s;
   s += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   s += "<Envelope xmlns=\"http://schemas.dmtf.org/ovf/envelope/1\" xmlns:ovf=\"http://schemas.dmtf.org/ovf/envelope/1\"\n";
@@ -34,14 +92,14 @@ std::string ovf_text(const OvaWriteOptions& o, const std::string& disk_name, std
        "ovf:format=\"http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized\"/>\n";
   s += "  </DiskSection>\n";
   s += "  <NetworkSection>\n    <Info>The list of logical networks</Info>\n  </NetworkSection>\n";
-  s += "  <VirtualSystem ovf:id=\"" + o.name + "\">\n    <Info>A virtual machine</Info>\n    <Name>" + o.name +
+  s += "  <VirtualSystem ovf:id=\"" + name + "\">\n    <Info>A virtual machine</Info>\n    <Name>" + name +
        "</Name>\n";
   s += "    <OperatingSystemSection ovf:id=\"100\" vmw:osType=\"other26xLinux64Guest\">\n      <Info>The guest "
        "operating system</Info>\n    </OperatingSystemSection>\n";
   s += "    <VirtualHardwareSection>\n      <Info>Virtual hardware requirements</Info>\n";
   s += "      <System>\n        <vssd:ElementName>Virtual Hardware Family</vssd:ElementName>\n"
        "        <vssd:InstanceID>0</vssd:InstanceID>\n        <vssd:VirtualSystemIdentifier>" +
-       o.name + "</vssd:VirtualSystemIdentifier>\n        <vssd:VirtualSystemType>vmx-15</vssd:VirtualSystemType>\n"
+       name + "</vssd:VirtualSystemIdentifier>\n        <vssd:VirtualSystemType>vmx-15</vssd:VirtualSystemType>\n"
        "      </System>\n";
   s += "      <Item>\n        <rasd:AllocationUnits>hertz * 10^6</rasd:AllocationUnits>\n"
        "        <rasd:ElementName>" + std::to_string(o.cpus) + " virtual CPU(s)</rasd:ElementName>\n"
@@ -89,6 +147,16 @@ Result<void> add_bytes(archive* a, const std::string& name, const std::string& d
 }  // namespace
 
 Result<VmdkWriteStats> write_ova(BlockDevice& source, int fd, const std::string& temp_dir, const OvaWriteOptions& o) {
+  if (o.cpus == 0) {
+    return fail(Errc::invalid_argument, "ova: the virtual machine needs at least 1 CPU");
+  }
+  if (o.memory_mib == 0) {
+    return fail(Errc::invalid_argument, "ova: the virtual machine needs at least 1 MiB of memory");
+  }
+  bool control = std::any_of(o.name.begin(), o.name.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+  if (o.name.empty() || o.name.find('/') != std::string::npos || control) {
+    return fail(Errc::invalid_argument, "ova: bad virtual machine name '" + o.name + "'");
+  }
   std::string disk_name = o.name + "-disk1.vmdk";
   auto tmp = UTSUSHI_TRY(AtomicFile::create((std::filesystem::path(temp_dir) / disk_name).string()));
   VmdkWriteOptions v;
@@ -175,10 +243,13 @@ bool unsafe_name(const std::string& name) {
 
 // The data offset of the member whose (first) header starts at `pos`:
 // skips pax ('x', 'g') and GNU long-name ('L', 'K') headers.
-Result<std::uint64_t> member_data_offset(int fd, std::uint64_t pos, const std::string& path) {
+Result<std::uint64_t> member_data_offset(BlockDevice& file, std::uint64_t pos, const std::string& path) {
   for (int i = 0; i < 8; ++i) {
     std::uint8_t h[k_tar_block];
-    UTSUSHI_TRY(pread_full(fd, h, pos, path));
+    if (pos > file.size() || file.size() - pos < k_tar_block) {
+      return fail(Errc::corruption, path + ": ova: truncated tar header");
+    }
+    UTSUSHI_TRY(file.pread(h, pos));
     char type = static_cast<char>(h[156]);
     if (type != 'x' && type != 'g' && type != 'L' && type != 'K') {
       return pos + k_tar_block;
@@ -187,6 +258,49 @@ Result<std::uint64_t> member_data_offset(int fd, std::uint64_t pos, const std::s
     pos += k_tar_block + (size + k_tar_block - 1) / k_tar_block * k_tar_block;
   }
   return fail(Errc::corruption, path + ": ova: too many extended tar headers");
+}
+
+// libarchive reads the archive through the one device the OVA is opened as
+// (no second open of the file); skips and seeks cost nothing, so indexing
+// the members reads only their headers and the OVF.
+struct ArchiveSource {
+  BlockDevice* file = nullptr;
+  std::uint64_t pos = 0;
+  std::vector<std::uint8_t> buf = std::vector<std::uint8_t>(64 * 1024);
+  std::optional<Error> error;
+};
+
+la_ssize_t source_read(archive* a, void* p, const void** out) {
+  auto* s = static_cast<ArchiveSource*>(p);
+  std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(s->buf.size(), s->file->size() - s->pos));
+  if (auto r = s->file->pread(std::span(s->buf).first(n), s->pos); !r) {
+    archive_set_error(a, EIO, "%s", r.error().message().c_str());
+    s->error = std::move(r).error();
+    return -1;
+  }
+  s->pos += n;
+  *out = s->buf.data();
+  return static_cast<la_ssize_t>(n);
+}
+
+la_int64_t source_seek(archive*, void* p, la_int64_t offset, int whence) {
+  auto* s = static_cast<ArchiveSource*>(p);
+  std::int64_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? static_cast<std::int64_t>(s->pos)
+                                                                   : static_cast<std::int64_t>(s->file->size());
+  std::int64_t to = base + offset;
+  if (to < 0 || static_cast<std::uint64_t>(to) > s->file->size()) {
+    return ARCHIVE_FATAL;
+  }
+  s->pos = static_cast<std::uint64_t>(to);
+  return to;
+}
+
+la_int64_t source_skip(archive*, void* p, la_int64_t n) {
+  auto* s = static_cast<ArchiveSource*>(p);
+  std::uint64_t step = std::min<std::uint64_t>(static_cast<std::uint64_t>(std::max<la_int64_t>(n, 0)),
+                                               s->file->size() - s->pos);
+  s->pos += step;
+  return static_cast<la_int64_t>(step);
 }
 
 }  // namespace
@@ -203,9 +317,22 @@ Result<std::unique_ptr<BlockDriver>> open_ova(const std::string& path, const Ope
   if (options.access == Access::read_write) {
     return fail(Errc::not_supported, path + ": OVA archives are opened read-only");
   }
+  auto raw = UTSUSHI_TRY(open_raw(path, RawOpenOptions{Access::read_only, false}));
+  auto file = std::make_unique<BlockDevice>(std::move(raw));
+  ArchiveSource source;
+  source.file = file.get();
   ArchiveReader a(archive_read_new());
-  archive_read_support_format_tar(a.get());
-  if (archive_read_open_filename(a.get(), path.c_str(), 1 << 16) != ARCHIVE_OK) {
+  if (!a || archive_read_support_format_tar(a.get()) != ARCHIVE_OK ||
+      archive_read_set_callback_data(a.get(), &source) != ARCHIVE_OK ||
+      archive_read_set_read_callback(a.get(), source_read) != ARCHIVE_OK ||
+      archive_read_set_seek_callback(a.get(), source_seek) != ARCHIVE_OK ||
+      archive_read_set_skip_callback(a.get(), source_skip) != ARCHIVE_OK) {
+    return fail(Errc::internal, path + ": ova: cannot set up libarchive");
+  }
+  if (archive_read_open1(a.get()) != ARCHIVE_OK) {
+    if (source.error) {
+      return std::unexpected(std::move(*source.error));
+    }
     return fail(Errc::corruption, path + ": ova: " + archive_error_string(a.get()));
   }
   std::string ovf, disk_href;
@@ -237,7 +364,7 @@ Result<std::unique_ptr<BlockDriver>> open_ova(const std::string& path, const Ope
         return fail(Errc::corruption, path + ": ova: the OVF names no disk file");
       }
       auto end = ovf.find('"', at + 10);
-      disk_href = ovf.substr(at + 10, end == std::string::npos ? 0 : end - at - 10);
+      disk_href = xml_unescape(ovf.substr(at + 10, end == std::string::npos ? 0 : end - at - 10));
       first = false;
       continue;
     }
@@ -247,6 +374,9 @@ Result<std::unique_ptr<BlockDriver>> open_ova(const std::string& path, const Ope
     }
   }
   if (r != ARCHIVE_EOF) {
+    if (source.error) {
+      return std::unexpected(std::move(*source.error));
+    }
     return fail(Errc::corruption, path + ": ova: " + archive_error_string(a.get()));
   }
   if (first) {
@@ -255,10 +385,8 @@ Result<std::unique_ptr<BlockDriver>> open_ova(const std::string& path, const Ope
   if (!disk_header) {
     return fail(Errc::corruption, path + ": ova: disk '" + disk_href + "' named in the OVF is not in the archive");
   }
-  auto raw = UTSUSHI_TRY(open_raw(path, RawOpenOptions{Access::read_only, false}));
-  auto file = std::make_unique<BlockDevice>(std::move(raw));
-  Fd fd = UTSUSHI_TRY(open_fd(path, O_RDONLY));
-  std::uint64_t data = UTSUSHI_TRY(member_data_offset(fd.get(), *disk_header, path));
+  a.reset();  // done indexing; `source` no longer used
+  std::uint64_t data = UTSUSHI_TRY(member_data_offset(*file, *disk_header, path));
   if (data > file->size() || *disk_size > file->size() - data) {
     return fail(Errc::corruption, path + ": ova: disk member extends past the end of the archive");
   }

@@ -2,12 +2,11 @@
 // (block/qcow2-refcount.c qcow2_check_refcounts): rebuild the reference
 // counts from the metadata, compare with the stored refcounts, and check the
 // OFLAG_COPIED bits of the active L1/L2 tables.
-#include <fcntl.h>
-#include <sys/stat.h>
-
 #include <algorithm>
 
+#include "load.h"
 #include "utsushi/imagefmt/qcow2.h"
+#include "utsushi/imagefmt/raw.h"
 
 namespace utsushi::imagefmt {
 namespace {
@@ -16,9 +15,9 @@ using namespace qcow2;
 
 class Checker {
  public:
-  Checker(int fd, std::string path, const Header& h, std::uint64_t file_size)
-      : m_fd(fd), m_path(std::move(path)), m_h(h), m_cs(h.cluster_size()), m_file_size(file_size) {
-    m_file_clusters = (file_size + m_cs - 1) / m_cs;
+  Checker(BlockDevice& file, std::string path, const Header& h)
+      : m_file(file), m_path(std::move(path)), m_h(h), m_cs(h.cluster_size()), m_file_size(file.size()) {
+    m_file_clusters = (m_file_size + m_cs - 1) / m_cs;
     m_ref.assign(static_cast<std::size_t>(m_file_clusters), 0);
   }
 
@@ -28,6 +27,12 @@ class Checker {
   void error(std::string msg) {
     ++m_report.corruptions;
     m_report.messages.push_back("ERROR " + std::move(msg));
+  }
+  // A structure that could not be read: the check goes on without it, as
+  // qemu-img check does, and the run counts as failed (check_errors).
+  void check_error(const Error& e, std::string_view what) {
+    ++m_report.check_errors;
+    m_report.messages.push_back("ERROR: cannot read " + std::string(what) + ": " + e.message());
   }
   // Counts one reference to every cluster of [offset, offset + length).
   void inc(std::uint64_t offset, std::uint64_t length, const char* what) {
@@ -47,13 +52,16 @@ class Checker {
       ++m_ref[static_cast<std::size_t>(c)];
     }
   }
+  ReadAt read_at() {
+    return [this](std::span<std::uint8_t> buf, std::uint64_t offset) { return m_file.pread(buf, offset); };
+  }
   Result<std::vector<std::uint64_t>> read_table(std::uint64_t offset, std::uint64_t entries);
   Result<void> walk_l1(std::uint64_t l1_offset, std::uint64_t l1_size, bool active);
   Result<void> walk_l2(std::uint64_t l2_offset, bool active);
   Result<void> count_refcount_metadata();
   Result<std::uint64_t> stored_refcount(std::uint64_t cluster);
 
-  int m_fd;
+  BlockDevice& m_file;
   std::string m_path;
   Header m_h;
   std::uint64_t m_cs;
@@ -75,7 +83,7 @@ class Checker {
 
 Result<std::vector<std::uint64_t>> Checker::read_table(std::uint64_t offset, std::uint64_t entries) {
   std::vector<std::uint8_t> raw(static_cast<std::size_t>(entries * 8));
-  UTSUSHI_TRY(pread_full(m_fd, raw, offset, m_path));
+  UTSUSHI_TRY(m_file.pread(raw, offset));
   std::vector<std::uint64_t> t(static_cast<std::size_t>(entries));
   for (std::size_t i = 0; i < t.size(); ++i) {
     t[i] = load_be64(raw.data() + i * 8);
@@ -85,7 +93,12 @@ Result<std::vector<std::uint64_t>> Checker::read_table(std::uint64_t offset, std
 
 Result<void> Checker::walk_l2(std::uint64_t l2_offset, bool active) {
   const bool ext = m_h.extended_l2();
-  auto t = UTSUSHI_TRY(read_table(l2_offset, m_cs / 8));
+  auto tr = read_table(l2_offset, m_cs / 8);
+  if (!tr) {
+    check_error(tr.error(), "L2 table at offset " + std::to_string(l2_offset));
+    return {};
+  }
+  const auto& t = *tr;
   const auto layout = compressed_layout(m_h.cluster_bits);
   const std::uint64_t step = ext ? 2 : 1;
   for (std::size_t i = 0; i < t.size(); i += step) {
@@ -140,7 +153,12 @@ Result<void> Checker::walk_l1(std::uint64_t l1_offset, std::uint64_t l1_size, bo
     return {};
   }
   inc(l1_offset, l1_size * 8, "L1 table");
-  auto l1 = UTSUSHI_TRY(read_table(l1_offset, l1_size));
+  auto l1r = read_table(l1_offset, l1_size);
+  if (!l1r) {
+    check_error(l1r.error(), "L1 table at offset " + std::to_string(l1_offset));
+    return {};
+  }
+  const auto& l1 = *l1r;
   for (std::size_t i = 0; i < l1.size(); ++i) {
     std::uint64_t e = l1[i];
     std::uint64_t off = e & k_l1e_offset_mask;
@@ -171,7 +189,14 @@ Result<void> Checker::walk_l1(std::uint64_t l1_offset, std::uint64_t l1_size, bo
 Result<void> Checker::count_refcount_metadata() {
   std::uint64_t entries = std::uint64_t{m_h.refcount_table_clusters} * m_cs / 8;
   inc(m_h.refcount_table_offset, std::uint64_t{m_h.refcount_table_clusters} * m_cs, "refcount table");
-  m_reftable = UTSUSHI_TRY(read_table(m_h.refcount_table_offset, entries));
+  auto rt = read_table(m_h.refcount_table_offset, entries);
+  if (!rt) {
+    // Without it no stored refcount is known: every reference would look
+    // like a corruption, so stop here.
+    check_error(rt.error(), "the refcount table");
+    return std::unexpected(std::move(rt).error());
+  }
+  m_reftable = std::move(*rt);
   for (std::size_t i = 0; i < m_reftable.size(); ++i) {
     std::uint64_t e = m_reftable[i];
     std::uint64_t off = e & k_reft_offset_mask;
@@ -208,7 +233,10 @@ Result<std::uint64_t> Checker::stored_refcount(std::uint64_t cluster) {
   std::uint64_t off = m_reftable[ti] & k_reft_offset_mask;
   if (m_cached_block.empty() || m_cached_block_off != off) {
     m_cached_block.resize(static_cast<std::size_t>(m_cs));
-    UTSUSHI_TRY(pread_full(m_fd, m_cached_block, off, m_path));
+    if (auto r = m_file.pread(m_cached_block, off); !r) {
+      m_cached_block.clear();
+      return std::unexpected(std::move(r).error());
+    }
     m_cached_block_off = off;
   }
   return get_refcount(m_cached_block, cluster % per_block, order);
@@ -218,13 +246,12 @@ Result<Qcow2CheckReport> Checker::run(bool has_bitmaps) {
   inc(0, m_cs, "header");
   UTSUSHI_TRY(walk_l1(m_h.l1_table_offset, m_h.l1_size, true));
   if (m_h.nb_snapshots > 0) {
-    std::uint64_t avail = m_file_size > m_h.snapshots_offset ? m_file_size - m_h.snapshots_offset : 0;
-    std::vector<std::uint8_t> table(static_cast<std::size_t>(std::min<std::uint64_t>(avail, 64u << 20)));
-    UTSUSHI_TRY(pread_full(m_fd, table, m_h.snapshots_offset, m_path));
     std::uint64_t consumed = 0;
-    auto snaps = decode_snapshots(table, m_h.nb_snapshots, consumed);
-    if (!snaps) {
+    auto snaps = load_snapshots(read_at(), m_h, m_file_size, m_path, consumed);
+    if (!snaps && snaps.error().code() == Errc::corruption) {
       error(snaps.error().message());
+    } else if (!snaps) {
+      check_error(snaps.error(), "the snapshot table");
     } else {
       inc(m_h.snapshots_offset, consumed, "snapshot table");
       for (const Snapshot& s : *snaps) {
@@ -232,7 +259,9 @@ Result<Qcow2CheckReport> Checker::run(bool has_bitmaps) {
       }
     }
   }
-  UTSUSHI_TRY(count_refcount_metadata());
+  if (auto r = count_refcount_metadata(); !r) {
+    return m_report;  // counted as a check error
+  }
   if (has_bitmaps) {
     m_report.messages.push_back("Warning: persistent bitmaps are not checked; their clusters may show as leaks");
   }
@@ -240,7 +269,12 @@ Result<Qcow2CheckReport> Checker::run(bool has_bitmaps) {
       m_h.refcount_order >= 6 ? UINT64_MAX : (std::uint64_t{1} << (1u << m_h.refcount_order)) - 1;
   std::uint64_t highest = 0;
   for (std::uint64_t c = 0; c < m_ref.size(); ++c) {
-    std::uint64_t stored = UTSUSHI_TRY(stored_refcount(c));
+    auto sr = stored_refcount(c);
+    if (!sr) {
+      check_error(sr.error(), "the refcount of cluster " + std::to_string(c));
+      continue;
+    }
+    std::uint64_t stored = *sr;
     std::uint64_t computed = m_ref[static_cast<std::size_t>(c)];
     if (computed > 0) {
       highest = c + 1;
@@ -258,7 +292,11 @@ Result<Qcow2CheckReport> Checker::run(bool has_bitmaps) {
     }
   }
   for (const Copied& cp : m_copied) {
-    std::uint64_t stored = UTSUSHI_TRY(stored_refcount(cp.cluster));
+    auto sr = stored_refcount(cp.cluster);
+    if (!sr) {
+      continue;  // already counted above
+    }
+    std::uint64_t stored = *sr;
     bool copied = (cp.entry & k_oflag_copied) != 0;
     if ((stored == 1) != copied) {
       error(std::string("OFLAG_COPIED ") + (cp.l1 ? "L2 cluster" : "data cluster") + ": " +
@@ -272,19 +310,17 @@ Result<Qcow2CheckReport> Checker::run(bool has_bitmaps) {
 
 }  // namespace
 
+Result<Qcow2CheckReport> check_qcow2(BlockDevice& file, const std::string& name) {
+  auto read = [&file](std::span<std::uint8_t> buf, std::uint64_t offset) { return file.pread(buf, offset); };
+  auto block = UTSUSHI_TRY(load_header(read, file.size(), name));
+  Checker checker(file, name, block.header);
+  return checker.run(block.extensions.has_bitmaps);
+}
+
 Result<Qcow2CheckReport> check_qcow2(const std::string& path) {
-  Fd fd = UTSUSHI_TRY(open_fd(path, O_RDONLY));
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) {
-    return fail_errno(errno, "cannot stat '" + path + "'");
-  }
-  auto file_size = static_cast<std::uint64_t>(st.st_size);
-  std::vector<std::uint8_t> c0(static_cast<std::size_t>(std::min<std::uint64_t>(file_size, 1u << 21)));
-  UTSUSHI_TRY(pread_full(fd.get(), c0, 0, path));
-  auto h = UTSUSHI_TRY_CTX(decode_header(c0, file_size), path);
-  auto ext = UTSUSHI_TRY_CTX(decode_extensions(h, c0), path);
-  Checker checker(fd.get(), path, h, file_size);
-  return checker.run(ext.has_bitmaps);
+  auto raw = UTSUSHI_TRY(open_raw(path, RawOpenOptions{Access::read_only, false}));
+  BlockDevice file(std::move(raw));
+  return check_qcow2(file, path);
 }
 
 }  // namespace utsushi::imagefmt

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "codec.h"
+#include "load.h"
 #include "utsushi/common/log.h"
 #include "utsushi/imagefmt/qcow2.h"
 
@@ -21,7 +22,6 @@ namespace {
 using namespace qcow2;
 
 constexpr std::uint64_t k_l2_cache_bytes = 32u << 20;
-constexpr std::uint64_t k_max_snapshot_table = 64u << 20;
 
 using L2Table = std::vector<std::uint64_t>;  // host-endian entries (2 words each with extended L2)
 
@@ -62,6 +62,12 @@ class Qcow2Driver final : public BlockDriver {
   Result<void> open_backing(const std::string& name, const std::optional<std::string>& fmt, int depth,
                             std::set<std::string>& chain);
   Result<void> load_snapshots();
+  // Reads of the image file for load.h.
+  ReadAt read_at() {
+    return [this](std::span<std::uint8_t> buf, std::uint64_t offset) {
+      return pread_full(m_fd.get(), buf, offset, m_path);
+    };
+  }
   // The L2 table for L1 index `i`, or nullptr when unallocated.
   Result<std::shared_ptr<const L2Table>> l2_table(std::uint64_t i);
   // Classifies guest cluster `ci` given its L2 table; for extended L2 `sub`
@@ -109,13 +115,13 @@ Result<void> Qcow2Driver::load(int depth, std::set<std::string>& chain) {
   }
   m_file_size = static_cast<std::uint64_t>(st.st_size);
   // Cluster 0 holds the header, its extensions and the backing file name.
-  std::vector<std::uint8_t> c0(static_cast<std::size_t>(std::min<std::uint64_t>(m_file_size, 1u << 21)));
-  UTSUSHI_TRY(pread_full(m_fd.get(), c0, 0, m_path));
-  m_h = UTSUSHI_TRY_CTX(decode_header(c0, m_file_size), m_path);
+  auto block = UTSUSHI_TRY(load_header(read_at(), m_file_size, m_path));
+  const std::vector<std::uint8_t>& c0 = block.cluster0;
+  const HeaderExtensions& ext = block.extensions;
+  m_h = block.header;
   m_cs = m_h.cluster_size();
   m_sub_size = m_h.extended_l2() ? m_cs / k_subclusters : m_cs;
   m_clayout = compressed_layout(m_h.cluster_bits);
-  auto ext = UTSUSHI_TRY_CTX(decode_extensions(m_h, c0), m_path);
   if (ext.has_data_file) {
     return fail(Errc::not_supported, m_path + ": qcow2: images with an external data file are not supported");
   }
@@ -150,25 +156,9 @@ Result<void> Qcow2Driver::load(int depth, std::set<std::string>& chain) {
 }
 
 Result<void> Qcow2Driver::load_snapshots() {
-  if (m_h.snapshots_offset >= m_file_size) {
-    return corrupt_at(m_path, "snapshot table past the end of the file");
-  }
-  std::uint64_t avail = std::min(m_file_size - m_h.snapshots_offset, k_max_snapshot_table);
-  std::uint64_t want = std::min<std::uint64_t>(avail, 64u << 10);
-  for (;;) {
-    std::vector<std::uint8_t> table(static_cast<std::size_t>(want));
-    UTSUSHI_TRY(pread_full(m_fd.get(), table, m_h.snapshots_offset, m_path));
-    std::uint64_t consumed = 0;
-    auto snaps = decode_snapshots(table, m_h.nb_snapshots, consumed);
-    if (snaps) {
-      m_details.snapshots = std::move(*snaps);
-      return {};
-    }
-    if (want == avail) {
-      return std::unexpected(std::move(snaps).error().with_context(m_path));
-    }
-    want = std::min(avail, want * 8);
-  }
+  std::uint64_t consumed = 0;
+  m_details.snapshots = UTSUSHI_TRY(qcow2::load_snapshots(read_at(), m_h, m_file_size, m_path, consumed));
+  return {};
 }
 
 Result<void> Qcow2Driver::open_backing(const std::string& name, const std::optional<std::string>& fmt, int depth,

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <thread>
 
+#include "../data_runs.h"
 #include "../ordered_pipeline.h"
 #include "codec.h"
 #include "utsushi/common/cancel.h"
@@ -30,10 +31,8 @@ constexpr std::uint64_t k_pending_flush = 8u << 20;  // write compressed bytes o
 
 enum class ClusterState : std::uint8_t { zero, plain, compressed };
 
-struct ChunkJob {
-  std::uint64_t first_cluster;  // guest cluster index
-  std::uint64_t clusters;
-};
+// A job: `count` guest clusters from cluster `first` (data_runs.h).
+using ChunkJob = DataRun;
 
 struct ChunkResult {
   std::vector<std::uint8_t> data;        // the chunk as read (clusters * cs)
@@ -175,8 +174,8 @@ Result<void> Writer::append_compressed(std::span<const std::uint8_t> bytes, std:
 
 Result<void> Writer::add_chunk(const ChunkJob& job, ChunkResult& r) {
   std::uint64_t i = 0;
-  while (i < job.clusters) {
-    std::uint64_t gc = job.first_cluster + i;
+  while (i < job.count) {
+    std::uint64_t gc = job.first + i;
     switch (r.state[i]) {
       case ClusterState::zero:
         ++i;
@@ -193,7 +192,7 @@ Result<void> Writer::add_chunk(const ChunkJob& job, ChunkResult& r) {
       case ClusterState::plain: {
         // A run of plain clusters in one L2 table: one allocation, one write.
         std::uint64_t n = 1;
-        while (i + n < job.clusters && r.state[i + n] == ClusterState::plain &&
+        while (i + n < job.count && r.state[i + n] == ClusterState::plain &&
                (gc + n) / m_l2_entries == gc / m_l2_entries) {
           ++n;
         }
@@ -283,34 +282,6 @@ Result<std::uint64_t> Writer::finish() {
   return l1_off + l1.size();
 }
 
-// Cluster ranges [first, last) holding data according to the source's extents,
-// merged and cut into chunks of at most `per_chunk` clusters.
-Result<std::vector<ChunkJob>> plan(BlockDevice& source, std::uint64_t cs, std::uint64_t per_chunk) {
-  std::vector<ChunkJob> jobs;
-  std::uint64_t run_first = 0, run_end = 0;
-  auto emit = [&] {
-    for (std::uint64_t c = run_first; c < run_end; c += per_chunk) {
-      jobs.push_back({c, std::min(per_chunk, run_end - c)});
-    }
-  };
-  for (const Extent& e : UTSUSHI_TRY(source.extents())) {
-    if (e.type != ExtentType::data) {
-      continue;
-    }
-    std::uint64_t first = e.offset / cs;
-    std::uint64_t end = (e.offset + e.length + cs - 1) / cs;
-    if (run_end > run_first && first <= run_end) {
-      run_end = std::max(run_end, end);
-      continue;
-    }
-    emit();
-    run_first = first;
-    run_end = end;
-  }
-  emit();
-  return jobs;
-}
-
 }  // namespace
 
 Result<Qcow2WriteStats> write_qcow2(BlockDevice& source, int fd, const std::string& description,
@@ -326,7 +297,7 @@ Result<Qcow2WriteStats> write_qcow2(BlockDevice& source, int fd, const std::stri
   const int level = o.level != 0 ? o.level : (o.compression_type == CompressionType::zstd ? 3 : -1);
   std::uint64_t chunk_bytes = std::max<std::uint64_t>(cs, o.compress ? (1u << 20) : (4u << 20));
   const std::uint64_t per_chunk = chunk_bytes / cs;
-  auto jobs = UTSUSHI_TRY(plan(source, cs, per_chunk));
+  auto jobs = UTSUSHI_TRY(plan_data_runs(source, cs, per_chunk));
 
   Writer writer(fd, description, size, o);
   unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
@@ -336,18 +307,18 @@ Result<Qcow2WriteStats> write_qcow2(BlockDevice& source, int fd, const std::stri
   std::atomic<std::uint64_t> compressed_count{0};
 
   auto process = [&](const ChunkJob& job, ChunkResult& r) -> Result<void> {
-    std::uint64_t off = job.first_cluster * cs;
-    std::uint64_t len = std::min(job.clusters * cs, size - off);
-    r.data.assign(static_cast<std::size_t>(job.clusters * cs), 0);
+    std::uint64_t off = job.first * cs;
+    std::uint64_t len = std::min(job.count * cs, size - off);
+    r.data.assign(static_cast<std::size_t>(job.count * cs), 0);
     UTSUSHI_TRY(check_cancelled());
     UTSUSHI_TRY(source.pread(std::span(r.data).first(static_cast<std::size_t>(len)), off));
     r.bytes_read = len;
-    r.state.assign(static_cast<std::size_t>(job.clusters), ClusterState::plain);
-    r.packed_len.assign(static_cast<std::size_t>(job.clusters), 0);
+    r.state.assign(static_cast<std::size_t>(job.count), ClusterState::plain);
+    r.packed_len.assign(static_cast<std::size_t>(job.count), 0);
     if (o.compress) {
       r.packed.resize(r.data.size());
     }
-    for (std::uint64_t i = 0; i < job.clusters; ++i) {
+    for (std::uint64_t i = 0; i < job.count; ++i) {
       auto cl = std::span(r.data).subspan(static_cast<std::size_t>(i * cs), static_cast<std::size_t>(cs));
       if (is_all_zero(cl)) {
         r.state[i] = ClusterState::zero;

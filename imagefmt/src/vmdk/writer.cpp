@@ -3,6 +3,7 @@
 #include <random>
 #include <thread>
 
+#include "../data_runs.h"
 #include "../ordered_pipeline.h"
 #include "../qcow2/codec.h"
 #include "utsushi/common/cancel.h"
@@ -16,10 +17,8 @@ using namespace vmdk;
 
 constexpr std::uint64_t k_grains_per_job = 16;  // 1 MiB of guest data
 
-struct GrainRun {
-  std::uint64_t first_grain = 0;
-  std::uint64_t grains = 0;
-};
+// A job: `count` grains from grain `first` (data_runs.h).
+using GrainRun = DataRun;
 
 struct Packed {
   std::vector<std::uint8_t> bytes;           // markers + zlib data, sector padded
@@ -27,6 +26,20 @@ struct Packed {
   std::uint64_t bytes_read = 0;
   std::uint64_t grains_stored = 0;
 };
+
+// The extent file name as the descriptor can hold it. The descriptor quotes
+// the name and has no escapes (QEMU reads it as "[^"\r\n]*"), so a quote or
+// a control character becomes '_'. A streamOptimized file is its own single
+// extent: the name is informational and nothing opens the file by it.
+std::string descriptor_name(std::string_view name) {
+  std::string out(name);
+  for (char& c : out) {
+    if (c == '"' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      c = '_';
+    }
+  }
+  return out;
+}
 
 std::string descriptor(std::uint64_t capacity, const std::string& name) {
   std::random_device rd;
@@ -39,7 +52,7 @@ std::string descriptor(std::uint64_t capacity, const std::string& name) {
   std::snprintf(line, sizeof line, "CID=%08x\nparentCID=ffffffff\n", cid);
   s += line;
   s += "createType=\"streamOptimized\"\n\n# Extent description\n";
-  s += "RW " + std::to_string(capacity) + " SPARSE \"" + name + "\"\n\n# The Disk Data Base\n#DDB\n\n";
+  s += "RW " + std::to_string(capacity) + " SPARSE \"" + descriptor_name(name) + "\"\n\n# The Disk Data Base\n#DDB\n\n";
   std::snprintf(line, sizeof line, "ddb.longContentID = \"%08x%08x%08x%08x\"\n", rd(), rd(), rd(), cid);
   s += line;
   std::uint64_t cyl = std::min<std::uint64_t>(65535, (capacity + 255 * 63 - 1) / (255 * 63));
@@ -48,31 +61,6 @@ std::string descriptor(std::uint64_t capacity, const std::string& name) {
   s += "ddb.geometry.heads = \"255\"\nddb.geometry.sectors = \"63\"\n";
   s += "ddb.adapterType = \"lsilogic\"\nddb.toolsVersion = \"2147483647\"\n";
   return s;
-}
-
-Result<std::vector<GrainRun>> plan(BlockDevice& source, std::uint64_t grain_bytes) {
-  std::vector<GrainRun> runs;
-  std::uint64_t first = 0, end = 0;
-  auto emit = [&] {
-    for (std::uint64_t g = first; g < end; g += k_grains_per_job) {
-      runs.push_back({g, std::min(k_grains_per_job, end - g)});
-    }
-  };
-  for (const Extent& e : UTSUSHI_TRY(source.extents())) {
-    if (e.type != ExtentType::data) {
-      continue;
-    }
-    std::uint64_t f = e.offset / grain_bytes, l = (e.offset + e.length + grain_bytes - 1) / grain_bytes;
-    if (end > first && f <= end) {
-      end = std::max(end, l);
-      continue;
-    }
-    emit();
-    first = f;
-    end = l;
-  }
-  emit();
-  return runs;
 }
 
 }  // namespace
@@ -98,7 +86,7 @@ Result<VmdkWriteStats> write_vmdk_stream_optimized(BlockDevice& source, int fd, 
   if (desc.size() > h.descriptor_size * k_sector) {
     return fail(Errc::invalid_argument, "vmdk: descriptor too long (extent name?)");
   }
-  auto jobs = UTSUSHI_TRY(plan(source, grain_bytes));
+  auto jobs = UTSUSHI_TRY(plan_data_runs(source, grain_bytes, k_grains_per_job));
   std::vector<std::uint32_t> gte(static_cast<std::size_t>(gts * h.num_gtes_per_gt), 0);
   std::uint64_t cursor = h.overhead * k_sector;
   std::uint64_t done = 0;
@@ -108,14 +96,14 @@ Result<VmdkWriteStats> write_vmdk_stream_optimized(BlockDevice& source, int fd, 
   auto produce = [&](std::size_t i, Packed& p) -> Result<void> {
     UTSUSHI_TRY(check_cancelled());
     const GrainRun& run = jobs[i];
-    std::uint64_t off = run.first_grain * grain_bytes;
-    std::uint64_t len = std::min(run.grains * grain_bytes, size - off);
-    std::vector<std::uint8_t> data(static_cast<std::size_t>(run.grains * grain_bytes), 0);
+    std::uint64_t off = run.first * grain_bytes;
+    std::uint64_t len = std::min(run.count * grain_bytes, size - off);
+    std::vector<std::uint8_t> data(static_cast<std::size_t>(run.count * grain_bytes), 0);
     UTSUSHI_TRY(source.pread(std::span(data).first(static_cast<std::size_t>(len)), off));
     p.bytes_read = len;
-    p.grain_offset.assign(static_cast<std::size_t>(run.grains), UINT64_MAX);
+    p.grain_offset.assign(static_cast<std::size_t>(run.count), UINT64_MAX);
     std::vector<std::uint8_t> out(static_cast<std::size_t>(grain_bytes * 2 + 1024));
-    for (std::uint64_t g = 0; g < run.grains; ++g) {
+    for (std::uint64_t g = 0; g < run.count; ++g) {
       auto grain = std::span(data).subspan(static_cast<std::size_t>(g * grain_bytes),
                                            static_cast<std::size_t>(grain_bytes));
       if (is_all_zero(grain)) {
@@ -125,7 +113,7 @@ Result<VmdkWriteStats> write_vmdk_stream_optimized(BlockDevice& source, int fd, 
       if (!n) {
         return fail(Errc::internal, "vmdk: deflate failed");
       }
-      store_le64(out.data(), (run.first_grain + g) * h.grain_size);
+      store_le64(out.data(), (run.first + g) * h.grain_size);
       store_le32(out.data() + 8, static_cast<std::uint32_t>(*n));
       std::uint64_t rec = (12 + *n + k_sector - 1) / k_sector * k_sector;
       p.grain_offset[static_cast<std::size_t>(g)] = p.bytes.size();
@@ -145,7 +133,7 @@ Result<VmdkWriteStats> write_vmdk_stream_optimized(BlockDevice& source, int fd, 
         if (sector > 0xFFFFFFFFu) {
           return fail(Errc::not_supported, "vmdk: image larger than 2 TiB of grains");
         }
-        gte[static_cast<std::size_t>(jobs[i].first_grain + g)] = static_cast<std::uint32_t>(sector);
+        gte[static_cast<std::size_t>(jobs[i].first + g)] = static_cast<std::uint32_t>(sector);
       }
     }
     cursor += p.bytes.size();

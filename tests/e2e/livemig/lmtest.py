@@ -6,8 +6,9 @@
 - Qemu: a TCG guest with two QMP monitors (one for livemig, one for the test),
   serial console captured to a file, optionally started with -incoming defer.
 - Qmp: a minimal QMP client that keeps events with their timestamps.
-- Relay: a TCP relay on loopback that caps the rate of all its connections
-  together, counts bytes, and can cut the link or flip a byte on demand.
+- Relay: tests/harness/fault_relay.py's FaultRelay, a TCP relay on loopback that
+  caps the rate of all its connections together, counts bytes, and can cut the
+  link or flip a byte (at an offset, or inside a frame's payload) on demand.
 """
 import json
 import os
@@ -16,8 +17,11 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
+import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from harness.fault_relay import FaultRelay, livemig_data_flip  # noqa: E402,F401
 
 SOURCE = os.environ.get("UTSUSHI_SOURCE", os.path.abspath(os.path.join(os.path.dirname(__file__), "../../..")))
 BIN = os.environ.get("UTSUSHI_BIN", os.path.join(SOURCE, "build", "bin"))
@@ -228,97 +232,8 @@ def main_retrying_frozen_guest(main):
         return main()
 
 
-class Relay:
-    """TCP relay 127.0.0.1:port -> target with one shared rate cap (bytes/s) over all connections."""
-
-    def __init__(self, target_port, rate=0, cut_after=None, corrupt_at=None):
-        self.target_port, self.rate = target_port, rate
-        self.cut_after, self.corrupt_at = cut_after, corrupt_at
-        self.forward = 0     # source -> destination bytes
-        self.backward = 0
-        self.lock = threading.Lock()
-        self.next_t = time.monotonic()
-        self.conns = []
-        self.cut = False
-        self.lsock = socket.socket()
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(16)
-        self.port = self.lsock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _pace(self, n):
-        if not self.rate:
-            return
-        with self.lock:
-            now = time.monotonic()
-            self.next_t = max(self.next_t, now - 0.01) + n / self.rate
-            wait = self.next_t - now
-        if wait > 0:
-            time.sleep(wait)
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.lsock.accept()
-            except OSError:
-                return
-            if self.cut:
-                c.close()
-                continue
-            t = socket.create_connection(("127.0.0.1", self.target_port))
-            for s in (c, t):
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 256 * 1024)
-            self.conns += [c, t]
-            threading.Thread(target=self._pipe, args=(c, t, True), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(t, c, False), daemon=True).start()
-
-    def _pipe(self, a, b, forward):
-        try:
-            while not self.cut:
-                data = a.recv(32768)
-                if not data:
-                    break
-                self._pace(len(data))
-                with self.lock:
-                    base = self.forward if forward else self.backward
-                    if forward:
-                        self.forward += len(data)
-                    else:
-                        self.backward += len(data)
-                if forward and self.corrupt_at is not None and base <= self.corrupt_at < base + len(data):
-                    data = bytearray(data)
-                    data[self.corrupt_at - base] ^= 0x10
-                    data = bytes(data)
-                if forward and self.cut_after is not None and base + len(data) >= self.cut_after:
-                    self.kill()
-                    break
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (a, b):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def total(self):
-        return self.forward + self.backward
-
-    def kill(self):
-        self.cut = True
-        for s in self.conns:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-                s.close()
-            except OSError:
-                pass
-
-    def close(self):
-        self.kill()
-        self.lsock.close()
+# The relay lives in tests/harness/fault_relay.py, shared with the p2v tests.
+Relay = FaultRelay
 
 
 def run_livemig(args, timeout=300, **kw):

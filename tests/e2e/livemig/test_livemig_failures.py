@@ -4,7 +4,8 @@ One source guest is reused for every case (it must survive each); each case
 gets a fresh destination, which livemig discards.
   - the link is cut mid-migration
   - the receiver is killed mid-migration
-  - a corrupted frame (test hook LIVEMIG_TEST_CORRUPT_FRAME)
+  - a corrupted frame: a relay (tests/harness/fault_relay.py) flips one bit in
+    the payload of the 5th data frame; the receiver must name the corruption
   - an unknown stream layout (return-path on, --trust-capabilities): refused
 """
 import os
@@ -50,7 +51,7 @@ def start_receiver(work, dst, token):
 def main():
     work = tempfile.mkdtemp(prefix="livemig-e2e-")
     token = os.path.join(work, "token")
-    with open(token, "w") as f:
+    with open(os.open(token, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write("failure-tests-token-0123456789\n")
     src, dst = lmtest.guest_pair(work, mib=MIB, rate=16, pattern="uniform", update="page", content="random")
     open(os.path.join(work, "append"), "w").write(" ".join(src.argv[src.argv.index("-append") + 1].split()[2:]))
@@ -81,14 +82,21 @@ def main():
         source_still_fine(src, "receiver killed")
         print("receiver killed: sender said:", err.strip().splitlines()[-1])
 
-        # 3. A corrupted frame (the 5th data frame gets one flipped bit after its checksum).
+        # 3. A corrupted frame: the relay flips one bit in the middle of the 5th data frame's
+        # payload, after the sender computed its checksum. The receiver must refuse it by name.
         dst = new_destination(work, 3)
         dsts.append(dst)
-        env = dict(os.environ, LIVEMIG_TEST_CORRUPT_FRAME="5")
-        rc, res, err = lmtest.run_livemig(["migrate", "--source-qmp", src.qmp_path, "--dest-qmp", dst.qmp_path],
-                                          env=env)
+        recv, port = start_receiver(work, dst, token)
+        flip = lmtest.livemig_data_flip(5)
+        relay = lmtest.Relay(port, flip=flip)
+        rc, res, err = lmtest.run_livemig(["send", "--qmp", src.qmp_path, "--to", "127.0.0.1:%d" % relay.port,
+                                           "--token-file", token])
+        relay.close()
+        rout, rerr = recv.communicate(timeout=30)
+        assert flip.flipped, "the relay never reached a 5th data frame"
         assert rc != 0 and res["status"] == "failed", (rc, res, err)
-        assert "checksum" in err or "checksum" in res.get("error", ""), err
+        assert recv.returncode != 0, (rout, rerr)
+        assert "payload checksum mismatch" in rerr + rout, (rout, rerr)
         source_still_fine(src, "corrupted frame")
         print("corrupted frame: detected:", res["error"])
 

@@ -14,10 +14,9 @@ import lmtest
 def main():
     work = tempfile.mkdtemp(prefix="livemig-e2e-")
     token, bad = os.path.join(work, "token"), os.path.join(work, "bad-token")
-    with open(token, "w") as f:
-        f.write("correct-horse-battery-staple-0001\n")
-    with open(bad, "w") as f:
-        f.write("not-the-right-token-at-all-xx\n")
+    for path, text in ((token, "correct-horse-battery-staple-0001\n"), (bad, "not-the-right-token-at-all-xx\n")):
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:  # owner-only
+            f.write(text)
     src, dst = lmtest.guest_pair(work, mib=128, rate=8, pattern="hotset", update="sparse", content="half")
     port_file = os.path.join(work, "port")
     recv = subprocess.Popen([lmtest.LIVEMIG, "--json", "receive", "--listen", "127.0.0.1:0", "--qmp", dst.qmp_path,

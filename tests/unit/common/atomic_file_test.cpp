@@ -61,3 +61,20 @@ TEST_CASE("atomic_file: a missing directory is a clear error", "[atomic_file]") 
   REQUIRE_FALSE(f);
   CHECK(f.error().message().find("/nonexistent-dir/out.img") != std::string::npos);
 }
+
+TEST_CASE("atomic_file: commit_rename moves a finished file and keeps it on failure", "[atomic_file]") {
+  test::TempDir dir;
+  fs::create_directory(dir.file("partial"));
+  std::string from = dir.file("partial/data.raw"), to = dir.file("disk.raw");
+  test::make_sparse_file(from, 4096);
+  test::write_at(from, 0, test::pattern(4096, 5));
+  REQUIRE(commit_rename(from, to));
+  CHECK_FALSE(fs::exists(from));
+  CHECK(test::read_at(to, 0, 4096) == test::pattern(4096, 5));
+  test::make_sparse_file(from, 512);
+  auto bad = commit_rename(from, dir.file("missing-dir/disk.raw"));
+  REQUIRE_FALSE(bad);
+  CHECK(fs::exists(from));  // left for a retry
+  CHECK(bad.error().message().find("missing-dir") != std::string::npos);
+  CHECK_FALSE(commit_rename(dir.file("absent"), to));
+}

@@ -5,8 +5,11 @@
 #include <fcntl.h>
 
 #include <cstdlib>
+#include <filesystem>
 
+#include "memory_driver.h"
 #include "test_support.h"
+#include "utsushi/common/endian.h"
 #include "utsushi/common/atomic_file.h"
 #include "utsushi/imagefmt/image_ops.h"
 #include "utsushi/imagefmt/qcow2.h"
@@ -136,4 +139,55 @@ TEST_CASE("qcow2 reader: encrypted images are refused clearly", "[qcow2]") {
   } else {
     WARN("LUKS part skipped: qemu-img could not create a LUKS image on this loaded machine");
   }
+}
+
+TEST_CASE("qcow2 check: an unreadable L2 table is a check error (neither clean nor corrupt)", "[qcow2]") {
+  test::TempDir dir;
+  std::string img = dir.file("img.qcow2");
+  REQUIRE(sh("qemu-img create -q -f qcow2 " + img + " 4M && qemu-io -c 'write -P 7 1M 64k' " + img) == 0);
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(std::filesystem::file_size(img)));
+  {
+    auto in = open_image(img, OpenOptions{"raw", Access::read_only});
+    REQUIRE(in);
+    REQUIRE((*in)->pread(bytes, 0));
+  }
+  // The first L1 entry names the L2 table (qcow2 header: l1_table_offset at byte 40).
+  std::uint64_t l1 = load_be64(bytes.data() + 40);
+  std::uint64_t l2 = load_be64(bytes.data() + l1) & 0x00fffffffffffe00ull;
+  REQUIRE(l2 != 0);
+  auto run = [&](bool fail_l2) {
+    auto mem = std::make_unique<test::MemoryDriver>(bytes.size(), Capabilities{});
+    mem->data() = bytes;
+    auto* raw = mem.get();
+    BlockDevice dev(std::move(mem));
+    if (fail_l2) {
+      // The first pass records the calls; the second fails the one that reads the L2 table.
+      auto probe = check_qcow2(dev, img);
+      REQUIRE(probe);
+      std::size_t n = 0;
+      for (std::size_t i = 0; i < raw->calls().size(); ++i) {
+        if (raw->calls()[i].offset == l2) {
+          n = i + 1;
+          break;
+        }
+      }
+      REQUIRE(n != 0);
+      raw->calls().clear();
+      raw->fail_call(n);
+    }
+    return check_qcow2(dev, img);
+  };
+  auto clean = run(false);
+  REQUIRE(clean);
+  CHECK(clean->check_errors == 0);
+  CHECK(clean->corruptions == 0);
+  auto broken = run(true);
+  REQUIRE(broken);
+  CHECK(broken->check_errors == 1);
+  CHECK(broken->corruptions == 0);
+  bool named = false;
+  for (const auto& m : broken->messages) {
+    named = named || m.find("L2 table at offset " + std::to_string(l2)) != std::string::npos;
+  }
+  CHECK(named);
 }

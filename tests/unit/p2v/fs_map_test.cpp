@@ -3,6 +3,8 @@
 // filesystem's own checker, hold every file, and not hold deleted data.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+
 #include <fstream>
 
 #include "p2v_test_util.h"
@@ -121,6 +123,33 @@ TEST_CASE("p2v::map_ext falls back to a full copy on dirty or inconsistent files
     auto p = p2v::test::plan_file(img);
     REQUIRE(p);  // never a crash
     CHECK(only_volume(*p).full_copy);
+  }
+}
+
+TEST_CASE("p2v::map_ext bounds the group descriptor table by the first group", "[p2v][ext4]") {
+  if (!have("mkfs.ext4") || !have("debugfs")) {
+    WARN("e2fsprogs missing; skipped");
+    return;
+  }
+  // 256 GiB (sparse) with 8 blocks per group claims 8 Mi groups: a 256 MiB
+  // descriptor table that cannot follow the superblock inside group 0. It
+  // must be refused from the superblock alone, before anything is read.
+  utsushi::test::TempDir dir;
+  std::string img = dir.file("fs.img");
+  REQUIRE(sh("truncate -s 256G " + img + " && mkfs.ext4 -q -b 4096 -O ^metadata_csum -E lazy_itable_init=1 " + img +
+             " && debugfs -w -R 'ssv blocks_per_group 8' " + img) == 0);
+  auto t0 = std::chrono::steady_clock::now();
+  auto p = p2v::test::plan_file(img);
+  REQUIRE(p);
+  VolumeMap m = only_volume(*p);
+  CHECK(m.full_copy);
+  CHECK(m.note.find("group descriptor table") != std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+  SECTION("blocks per group beyond what one bitmap block can describe") {
+    REQUIRE(sh("debugfs -w -R 'ssv blocks_per_group 40000' " + img) == 0);
+    auto q = p2v::test::plan_file(img);
+    REQUIRE(q);
+    CHECK(only_volume(*q).full_copy);
   }
 }
 

@@ -43,4 +43,10 @@ class AtomicFile {
   bool m_committed = false;
 };
 
+// For a file already complete under a temporary name elsewhere on the same
+// filesystem (e.g. p2v serve's received data): fsync `from`, rename it over
+// `to`, fsync the directory of `to` (and of `from` when different). Unlike
+// AtomicFile nothing is removed on failure: `from` stays for a retry.
+[[nodiscard]] Result<void> commit_rename(const std::string& from, const std::string& to);
+
 }  // namespace utsushi

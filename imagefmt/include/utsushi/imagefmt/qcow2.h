@@ -86,7 +86,7 @@ Result<void> create_qcow2_overlay(const std::string& path, const std::string& ba
 struct Qcow2CheckReport {
   std::uint64_t corruptions = 0;
   std::uint64_t leaks = 0;
-  std::uint64_t check_errors = 0;
+  std::uint64_t check_errors = 0;        // structures that could not be read (the check is incomplete)
   std::uint64_t image_end_offset = 0;
   std::uint64_t total_clusters = 0;      // guest clusters
   std::uint64_t allocated_clusters = 0;  // guest clusters with data or compressed
@@ -97,7 +97,11 @@ struct Qcow2CheckReport {
 // Rebuilds the refcounts of the image at `path` from its metadata and compares
 // them with the stored ones, as `qemu-img check` does: under-counted clusters,
 // bad OFLAG_COPIED bits, misaligned or out-of-file tables are corruptions;
-// over-counted clusters are leaks. Fails only when the image cannot be opened.
+// over-counted clusters are leaks. A table that cannot be read (I/O error) is
+// a check error: the check goes on without it. Fails only when the image
+// cannot be opened or its header read.
 Result<Qcow2CheckReport> check_qcow2(const std::string& path);
+// The same on an open file (`name` for messages).
+Result<Qcow2CheckReport> check_qcow2(BlockDevice& file, const std::string& name);
 
 }  // namespace utsushi::imagefmt

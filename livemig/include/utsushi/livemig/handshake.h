@@ -10,6 +10,8 @@
 //
 // A wrong token is Errc::permission_denied on both sides. This authenticates
 // the peer; it does not encrypt the stream (tunnel the link for that).
+// The primitives (token file rules, HMAC, nonces, constant-time comparison)
+// are common/auth.h's; this file holds only livemig's messages.
 
 #include <array>
 #include <chrono>
@@ -17,12 +19,13 @@
 #include <string>
 #include <string_view>
 
+#include "utsushi/common/auth.h"
 #include "utsushi/livemig/link.h"
 
 namespace utsushi::livemig {
 
-using Mac = std::array<std::uint8_t, 32>;
-using Nonce = std::array<std::uint8_t, 32>;
+using auth::Mac;
+using auth::Nonce;
 
 enum class Role { client, server };
 
@@ -32,10 +35,9 @@ Mac handshake_mac(std::string_view token, Role role, const Nonce& client_nonce, 
 [[nodiscard]] Result<void> handshake_client(Link& link, std::string_view token, std::chrono::milliseconds timeout);
 [[nodiscard]] Result<void> handshake_server(Link& link, std::string_view token, std::chrono::milliseconds timeout);
 
-// Reads a token file: its content without trailing whitespace. Refuses an
-// empty token and a token shorter than 16 bytes.
-[[nodiscard]] Result<std::string> read_token_file(const std::string& path);
-// 32 random bytes as hex (for `livemig migrate`, which needs no file).
-[[nodiscard]] Result<std::string> random_token();
+// Token files follow the one policy of common/auth.h (owner-only mode, at
+// least 16 bytes); `livemig migrate` uses a random_token and needs no file.
+using auth::random_token;
+using auth::read_token_file;
 
 }  // namespace utsushi::livemig

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "utsushi/common/fd.h"
+#include "utsushi/common/net.h"
 #include "utsushi/livemig/frame.h"
 
 namespace utsushi::livemig {
@@ -33,6 +34,8 @@ struct Frame {
 
 class Link {
  public:
+  // On a TCP socket the send buffer is kept modest (512 KiB), so that the
+  // pacing in send() rather than a deep socket queue limits the rate.
   Link(Fd fd, LinkOptions options);
 
   [[nodiscard]] Result<void> send(FrameType type, std::span<const std::uint8_t> payload, std::uint16_t flags = 0,
@@ -60,31 +63,14 @@ class Link {
   std::uint64_t m_send_seq = 0;
   std::uint64_t m_recv_seq = 0;
   std::chrono::steady_clock::time_point m_next_send{};
-  std::uint64_t m_corrupt_frame = 0;  // test hook LIVEMIG_TEST_CORRUPT_FRAME (1-based data frame), 0 = off
-  std::uint64_t m_data_frames = 0;
 };
 
-// "HOST:PORT" (HOST may be a name, an IPv4 address or [IPv6]).
-struct HostPort {
-  std::string host;
-  std::string port;
-};
-[[nodiscard]] Result<HostPort> parse_host_port(std::string_view text);
-
-// Connects with a timeout; sets TCP_NODELAY and a modest send buffer.
-[[nodiscard]] Result<Fd> tcp_connect(const HostPort& to, std::chrono::milliseconds timeout);
-
-class Listener {
- public:
-  [[nodiscard]] static Result<Listener> listen(const HostPort& at);
-  // Waits up to `timeout` for one connection (Errc::unavailable on timeout).
-  [[nodiscard]] Result<Fd> accept(std::chrono::milliseconds timeout);
-  std::uint16_t port() const noexcept { return m_port; }
-
- private:
-  Fd m_fd;
-  std::uint16_t m_port = 0;
-};
+// Addresses and sockets are common/net.h's ("HOST:PORT", "[IPV6]:PORT";
+// connect with a timeout; listen and accept with a timeout).
+using net::HostPort;
+using net::Listener;
+using net::parse_host_port;
+using net::tcp_connect;
 
 // Parses "32M", "32MiB", "32MB/s", "1.5G", "100000" (bytes per second; K/M/G
 // are powers of 1024 with or without "i", a trailing "B" or "/s" is ignored).

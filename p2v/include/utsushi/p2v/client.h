@@ -14,7 +14,7 @@ namespace utsushi::p2v {
 
 struct ClientOptions {
   std::string address;  // HOST:PORT
-  std::string token;
+  std::string token;     // at least auth::k_min_token_size bytes (common/auth.h)
   OutputFormat format = OutputFormat::qcow2;
   bool compress_image = false;  // the server writes zstd qcow2 clusters
   bool verify = false;          // the server re-reads its image against the chunk hashes
@@ -38,8 +38,5 @@ struct SendResult {
 // cannot be reached or the link drops, corruption when a chunk stays corrupt
 // after max_retries re-sends.
 Result<SendResult> send_disk(const std::string& source, const std::string& image_name, const ClientOptions& options);
-
-// The token in `path`, surrounding whitespace removed; empty is an error.
-Result<std::string> read_token_file(const std::string& path);
 
 }  // namespace utsushi::p2v

@@ -23,6 +23,7 @@
 // Chunks are the disk's used ranges cut at k_chunk_size; the plan_id (XXH64
 // of the size and every chunk's offset and length) lets a resumed session
 // reuse what the server holds only when the plan is the same.
+// Sockets and addresses are common/net.h's.
 
 #include <array>
 #include <cstdint>
@@ -30,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "utsushi/common/auth.h"
 #include "utsushi/common/fd.h"
 #include "utsushi/p2v/byte_ranges.h"
 
@@ -40,8 +42,8 @@ inline constexpr std::uint32_t k_version = 1;
 inline constexpr std::size_t k_frame_header = 12;
 inline constexpr std::uint64_t k_chunk_size = 4u << 20;
 inline constexpr std::uint32_t k_max_payload = 8u << 20;  // > ZSTD_compressBound(4 MiB) + chunk header
-inline constexpr std::size_t k_nonce_size = 32;
-inline constexpr std::size_t k_mac_size = 32;
+inline constexpr std::size_t k_nonce_size = auth::k_nonce_size;
+inline constexpr std::size_t k_mac_size = auth::k_mac_size;
 inline constexpr std::size_t k_chunk_header = 28;  // index, offset, length, xxh64
 
 enum class MsgType : std::uint8_t {
@@ -60,12 +62,10 @@ Result<void> send_frame(int fd, MsgType type, std::string_view text);
 // unavailable when the peer closed or the link failed.
 Result<Frame> recv_frame(int fd);
 
-// HMAC-SHA256(token, label | a | b).
-std::array<std::uint8_t, k_mac_size> auth_mac(std::string_view token, std::string_view label,
-                                              std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
-// Constant-time comparison.
-bool mac_equal(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
-std::array<std::uint8_t, k_nonce_size> random_nonce();
+// HMAC-SHA256(token, label | a | b). Nonces, the token rules and the
+// constant-time comparison are common/auth.h's.
+auth::Mac auth_mac(std::string_view token, std::string_view label, std::span<const std::uint8_t> a,
+                   std::span<const std::uint8_t> b);
 
 struct ChunkRef {
   std::uint64_t offset = 0;
@@ -74,10 +74,5 @@ struct ChunkRef {
 // The chunks of a plan: used ranges cut at k_chunk_size boundaries of the disk.
 std::vector<ChunkRef> make_chunks(const ByteRanges& used);
 std::uint64_t plan_id(std::uint64_t disk_size, const std::vector<ChunkRef>& chunks);
-
-// "HOST:PORT" / "[v6]:PORT" -> host, port; invalid_argument otherwise.
-Result<std::pair<std::string, std::string>> split_address(const std::string& address);
-Result<Fd> connect_to(const std::string& address);
-Result<Fd> listen_on(const std::string& address);
 
 }  // namespace utsushi::p2v::wire

@@ -1,0 +1,191 @@
+"""FaultRelay: a TCP relay on loopback that injects network faults from outside the programs
+under test (no test hooks in shipped code).
+
+    relay = FaultRelay(target_port, rate=1 << 20)      # programs connect to 127.0.0.1:relay.port
+    relay = FaultRelay(target_port, cut_after=20 << 20)
+    relay = FaultRelay(target_port, flip=FrameFlip(...))
+
+- rate: one cap in bytes/s shared by all connections and both directions (0: none).
+- cut_after: once this many bytes went forward (client -> target, over all connections), every
+  connection is shut down and new ones are refused.
+- corrupt_at: flip one bit of the forward byte at this offset (counted over all connections).
+- flip: a FrameFlip that follows a framed protocol in each forward stream and flips one byte inside
+  the payload of the Nth matching frame, so the damage lands where only the payload checksum can
+  catch it. After the relay ran, `flip.flipped` says whether it happened (a test should assert it,
+  so that it can never pass without the fault).
+Counters: forward, backward, total().
+"""
+import socket
+import struct
+import threading
+import time
+
+
+class FrameFlip:
+    """Flips one byte of the payload of the `nth` (1-based, over the relay's life) frame whose
+    header `match(header)` accepts. `header_size` is the fixed header length; `payload_len(header)`
+    reads the payload length from it; `where(payload_len)` picks the byte (default: the middle)."""
+
+    def __init__(self, header_size, payload_len, match, nth=1, where=None, xor=0x01):
+        self.header_size, self.payload_len, self.match = header_size, payload_len, match
+        self.nth, self.where, self.xor = nth, where or (lambda n: n // 2), xor
+        self.seen = 0
+        self.flipped = False
+        self.lock = threading.Lock()
+
+    def stream(self):
+        return _FrameStream(self)
+
+
+class _FrameStream:
+    """One connection's forward stream, split into header and payload bytes."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.header = b""
+        self.left = 0      # payload bytes still to come in the current frame
+        self.pos = 0       # offset inside the current payload
+        self.target = None
+
+    def feed(self, data):
+        out = bytearray(data)
+        i, spec = 0, self.spec
+        while i < len(out):
+            if self.left == 0:
+                take = min(spec.header_size - len(self.header), len(out) - i)
+                self.header += bytes(out[i:i + take])
+                i += take
+                if len(self.header) == spec.header_size:
+                    self.left, self.pos, self.target = spec.payload_len(self.header), 0, None
+                    with spec.lock:
+                        if not spec.flipped and self.left > 0 and spec.match(self.header):
+                            spec.seen += 1
+                            if spec.seen == spec.nth:
+                                self.target = spec.where(self.left)
+                    self.header = b""
+            else:
+                take = min(self.left, len(out) - i)
+                if self.target is not None and self.pos <= self.target < self.pos + take:
+                    out[i + self.target - self.pos] ^= spec.xor
+                    self.target = None
+                    spec.flipped = True
+                self.pos += take
+                self.left -= take
+                i += take
+        return bytes(out)
+
+
+def p2v_chunk_flip(nth):
+    """p2v (p2v/include/utsushi/p2v/wire_format.h): 12-byte header, type at 4 (CHUNK = 6), length
+    u32 LE at 8. Damages the last byte of the nth CHUNK's zstd frame, past its 28-byte chunk header."""
+    return FrameFlip(12, lambda h: struct.unpack_from("<I", h, 8)[0], lambda h: h[4] == 6, nth=nth,
+                     where=lambda n: n - 1, xor=0x5A)
+
+
+def livemig_data_flip(nth):
+    """livemig (livemig/include/utsushi/livemig/frame.h): 40-byte header, type at 5 (DATA = 4),
+    payload length u32 BE at 16. Flips one bit in the middle of the nth DATA payload."""
+    return FrameFlip(40, lambda h: struct.unpack_from(">I", h, 16)[0], lambda h: h[5] == 4, nth=nth)
+
+
+class FaultRelay:
+    def __init__(self, target_port, rate=0, cut_after=None, corrupt_at=None, flip=None, target_host="127.0.0.1"):
+        self.target = (target_host, target_port)
+        self.rate, self.cut_after, self.corrupt_at, self.flip = rate, cut_after, corrupt_at, flip
+        self.forward = 0     # client -> target bytes
+        self.backward = 0
+        self.lock = threading.Lock()
+        self.next_t = time.monotonic()
+        self.conns = []
+        self.cut = False
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.address = "127.0.0.1:%d" % self.port
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _pace(self, n):
+        if not self.rate:
+            return
+        with self.lock:
+            now = time.monotonic()
+            self.next_t = max(self.next_t, now - 0.01) + n / self.rate
+            wait = self.next_t - now
+        if wait > 0:
+            time.sleep(wait)
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            if self.cut:
+                c.close()
+                continue
+            try:
+                t = socket.create_connection(self.target)
+            except OSError:
+                c.close()
+                continue
+            for s in (c, t):
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 256 * 1024)
+            self.conns += [c, t]
+            stream = self.flip.stream() if self.flip else None
+            threading.Thread(target=self._pipe, args=(c, t, True, stream), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(t, c, False, None), daemon=True).start()
+
+    def _pipe(self, a, b, forward, stream):
+        try:
+            while not self.cut:
+                data = a.recv(32768)
+                if not data:
+                    break
+                self._pace(len(data))
+                with self.lock:
+                    base = self.forward if forward else self.backward
+                    if forward:
+                        self.forward += len(data)
+                    else:
+                        self.backward += len(data)
+                if forward and self.corrupt_at is not None and base <= self.corrupt_at < base + len(data):
+                    data = bytearray(data)
+                    data[self.corrupt_at - base] ^= 0x10
+                    data = bytes(data)
+                if stream is not None:
+                    data = stream.feed(data)
+                if forward and self.cut_after is not None and base + len(data) >= self.cut_after:
+                    self.kill()
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            # One side ended: end both, and close the socket this thread reads, so that a peer
+            # still sending gets a reset instead of filling a buffer nobody reads.
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            a.close()
+
+    def total(self):
+        return self.forward + self.backward
+
+    def kill(self):
+        """Cuts every connection now; later connections are refused."""
+        self.cut = True
+        for s in self.conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.kill()
+        self.lsock.close()

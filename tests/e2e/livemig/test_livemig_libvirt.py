@@ -79,7 +79,7 @@ def state(lv, name):
 def main():
     work = tempfile.mkdtemp(prefix="livemig-libvirt-")
     token = os.path.join(work, "token")
-    with open(token, "w") as f:
+    with open(os.open(token, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write("libvirt-evacuation-token-0001\n")
     kernel, initrd = lmtest.memload_fixture()
     src_lv, dst_lv = PrivateLibvirtd(work), PrivateLibvirtd(work)

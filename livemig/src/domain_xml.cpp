@@ -73,4 +73,33 @@ Result<std::string> incoming_domain_xml(std::string_view xml) {
   return out.str();
 }
 
+Result<std::string> without_incoming_defer(std::string_view xml) {
+  pugi::xml_document doc;
+  auto root = UTSUSHI_TRY(parse_domain(doc, xml));
+  std::string prefix = qemu_prefix(root);
+  if (!prefix.empty()) {
+    const std::string arg_name = prefix + ":arg";
+    if (auto cmdline = root.child((prefix + ":commandline").c_str()); cmdline) {
+      for (auto arg = cmdline.child(arg_name.c_str()); arg;) {
+        auto next = arg.next_sibling(arg_name.c_str());
+        if (std::string_view(arg.attribute("value").value()) == "-incoming" && next &&
+            std::string_view(next.attribute("value").value()) == "defer") {
+          auto after = next.next_sibling(arg_name.c_str());
+          cmdline.remove_child(next);
+          cmdline.remove_child(arg);
+          arg = after;
+          continue;
+        }
+        arg = next;
+      }
+      if (!cmdline.first_child()) {
+        root.remove_child(cmdline);
+      }
+    }
+  }
+  std::ostringstream out;
+  doc.save(out, "  ", pugi::format_default | pugi::format_no_declaration);
+  return out.str();
+}
+
 }  // namespace utsushi::livemig

@@ -48,17 +48,40 @@ Result<void> introduce_domain(Link& link, const std::string& domain, const std::
   return {};
 }
 
+// Where this side's share of the downtime went, from QEMU's own clock: the
+// end of loading (MIGRATION "completed") to the guest running (RESUME).
+void log_resume_latency(const Monitor& monitor, const std::string& domain, milliseconds resume_call) {
+  auto loaded = monitor.last_event("MIGRATION");
+  auto resumed = monitor.last_event("RESUME");
+  if (!loaded || !resumed || loaded->data.value("status", "") != "completed") {
+    return;
+  }
+  UTSUSHI_LOG_INFO("domain {}: running {} ms after QEMU loaded its memory (resuming took {} ms)", domain,
+                   (resumed->timestamp_us - loaded->timestamp_us) / 1000, resume_call.count());
+}
+
 DomainOutcome receive_domain(LibvirtHost& host, Link& link, const ReceiveLibvirtOptions& options) {
   DomainOutcome d;
   bool created = false;
+  // After a failure nothing may stay on this host; when that cannot be made
+  // sure (libvirtd gone), the report says so.
+  auto leave_nothing = [&](Outcome& o) {
+    if (auto r = host.discard(d.domain); !r) {
+      UTSUSHI_LOG_ERROR("{}", r.error().message());
+      o.report.source_state = "unknown";
+      o.report.error += "; " + r.error().message();
+    } else {
+      o.report.source_state = "discarded";
+    }
+  };
   auto refuse = [&](const Error& e, const char* status) {
     link.send_abort(e.message());
     link.shutdown();
-    if (created) {
-      host.discard(d.domain);
-    }
     d.outcome = failed_outcome(e, status, {});
-    d.outcome.report.source_state = created ? "discarded" : "none";
+    d.outcome.report.source_state = "none";
+    if (created) {
+      leave_nothing(d.outcome);
+    }
     return std::move(d);
   };
   auto status_of = [](const Error& e) {
@@ -89,7 +112,7 @@ DomainOutcome receive_domain(LibvirtHost& host, Link& link, const ReceiveLibvirt
   if (auto r = host.check_absent(id->name, id->uuid); !r) {
     return refuse(r.error(), "refused");
   }
-  if (auto r = host.create_paused(*incoming); !r) {
+  if (auto r = host.create_paused(d.domain, *incoming); !r) {
     return refuse(r.error(), status_of(r.error()));
   }
   created = true;
@@ -105,16 +128,22 @@ DomainOutcome receive_domain(LibvirtHost& host, Link& link, const ReceiveLibvirt
     return refuse(r.error(), "failed");
   }
   ReceiveOptions receive = options.receive;
-  receive.resume = [&] { return host.resume(d.domain); };
+  milliseconds resume_call{-1};
+  receive.resume = [&] {
+    auto t = steady_clock::now();
+    auto r = host.resume(d.domain);
+    resume_call = duration_cast<milliseconds>(steady_clock::now() - t);
+    return r;
+  };
   d.outcome = run_receiver(receive, **monitor, link);
+  log_resume_latency(**monitor, d.domain, resume_call);
   monitor->reset();
   if (d.outcome.error) {
-    host.discard(d.domain);  // run_receiver quit QEMU; make sure nothing is left
-    d.outcome.report.source_state = "discarded";
+    leave_nothing(d.outcome);  // run_receiver quit QEMU; make sure nothing is left
     return d;
   }
   if (options.persistent) {
-    if (auto r = host.define(xml); !r) {
+    if (auto r = host.define(d.domain, xml); !r) {
       UTSUSHI_LOG_WARN("domain {} runs but stays transient: {}", d.domain, r.error().message());
       d.outcome.report.error = "running, but not defined: " + r.error().message();
     }
@@ -130,7 +159,12 @@ Outcome send_libvirt(LibvirtHost& host, const SendLibvirtOptions& options) {
   if (!monitor) {
     return failed_outcome(monitor.error(), "failed", where);
   }
+  // A guest livemig received earlier still has `-incoming defer` in its live
+  // definition: the destination adds its own.
   auto xml = host.migratable_xml(options.domain);
+  if (xml) {
+    xml = without_incoming_defer(*xml);
+  }
   if (!xml) {
     return failed_outcome(xml.error(), "failed", where);
   }

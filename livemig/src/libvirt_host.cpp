@@ -96,6 +96,7 @@ struct EventSink {
   std::mutex mutex;
   std::condition_variable arrived;
   std::deque<QmpEvent> events;
+  std::string lost;  // set: the libvirt connection closed (why); no event comes any more
 };
 
 // Routes a connection's QEMU monitor events to the monitors by domain name.
@@ -108,10 +109,25 @@ struct EventSink {
 struct EventRouter {
   std::mutex mutex;
   std::multimap<std::string, std::shared_ptr<EventSink>> sinks;
+  std::string lost;
 
   void add(const std::string& domain, std::shared_ptr<EventSink> sink) {
     std::lock_guard lock(mutex);
+    if (!lost.empty()) {
+      std::lock_guard sink_lock(sink->mutex);
+      sink->lost = lost;
+    }
     sinks.emplace(domain, std::move(sink));
+  }
+  // The connection closed: every waiter stops waiting at once.
+  void close(const std::string& why) {
+    std::lock_guard lock(mutex);
+    lost = why;
+    for (auto& [domain, sink] : sinks) {
+      std::lock_guard sink_lock(sink->mutex);
+      sink->lost = why;
+      sink->arrived.notify_all();
+    }
   }
   void remove(const std::shared_ptr<EventSink>& sink) {
     std::lock_guard lock(mutex);
@@ -151,6 +167,31 @@ void on_monitor_event(virConnectPtr, virDomainPtr dom, const char* event, long l
 
 void free_router(void* opaque) { delete static_cast<std::shared_ptr<EventRouter>*>(opaque); }
 
+const char* close_reason(int reason) {
+  switch (reason) {
+    case VIR_CONNECT_CLOSE_REASON_ERROR: return "I/O error";
+    case VIR_CONNECT_CLOSE_REASON_EOF: return "libvirtd closed the connection";
+    case VIR_CONNECT_CLOSE_REASON_KEEPALIVE: return "libvirtd stopped answering keepalives";
+    default: return "closed";
+  }
+}
+
+// Runs on the event-loop thread when the connection dies (libvirtd killed or
+// hung, network gone): logs it and wakes every monitor waiting for an event.
+struct CloseWatch {
+  std::string uri;
+  std::shared_ptr<EventRouter> router;
+};
+
+void on_connection_closed(virConnectPtr, int reason, void* opaque) {
+  auto& watch = *static_cast<CloseWatch*>(opaque);
+  std::string why = fmt::format("the libvirt connection to {} was lost ({})", watch.uri, close_reason(reason));
+  UTSUSHI_LOG_ERROR("{}", why);
+  watch.router->close(why);
+}
+
+void free_close_watch(void* opaque) { delete static_cast<CloseWatch*>(opaque); }
+
 class LibvirtMonitor final : public Monitor {
  public:
   LibvirtMonitor(std::shared_ptr<LibvirtHost> host, std::shared_ptr<EventRouter> router, VirDomain dom,
@@ -183,8 +224,8 @@ class LibvirtMonitor final : public Monitor {
       return fail(Errc::corruption, fmt::format("{}: {}: unparsable reply", m_path, command));
     }
     if (msg.contains("error")) {
-      return fail(Errc::failed_precondition,
-                  fmt::format("QMP {} failed: {}", command, msg["error"].value("desc", std::string("unknown error"))));
+      return fail(Errc::failed_precondition, fmt::format("{}: QMP {} failed: {}", m_path, command,
+                                                         msg["error"].value("desc", std::string("unknown error"))));
     }
     return msg.value("return", json::object());
   }
@@ -199,8 +240,11 @@ class LibvirtMonitor final : public Monitor {
           return true;
         }
       }
-      return false;
+      return !m_sink->lost.empty();
     });
+    if (!found && !m_sink->lost.empty()) {
+      return fail(Errc::unavailable, fmt::format("{}: waiting for {}: {}", m_path, name, m_sink->lost));
+    }
     if (!found) {
       return fail(Errc::unavailable, fmt::format("{}: no {} event within {} ms", m_path, name, timeout.count()));
     }
@@ -251,12 +295,26 @@ Result<std::shared_ptr<LibvirtHost>> LibvirtHost::open(const std::string& uri) {
     return fail(Errc::unavailable, fmt::format("cannot connect to libvirt at {}: {}", uri, last_error()));
   }
   host->m_uri = uri;
+  host->m_router = std::make_shared<EventRouter>();
+  // A libvirtd that hangs (rather than dies) is noticed within ~20 s instead
+  // of never; drivers without keepalive (test:///) answer 1 or -1: fine.
+  (void)virConnectSetKeepAlive(host->m_conn.get(), 5, 3);
+  auto* watch = new CloseWatch{uri, host->m_router};
+  if (virConnectRegisterCloseCallback(host->m_conn.get(), on_connection_closed, watch, free_close_watch) < 0) {
+    delete watch;
+  } else {
+    host->m_close_watch = true;
+  }
   return host;
 }
 
 LibvirtHost::~LibvirtHost() {
+  // On a connection that is already gone these fail at once: nothing waits.
   if (m_events_callback >= 0) {
     virConnectDomainQemuMonitorEventDeregister(m_conn.get(), m_events_callback);
+  }
+  if (m_close_watch) {
+    virConnectUnregisterCloseCallback(m_conn.get(), on_connection_closed);
   }
 }
 
@@ -315,15 +373,14 @@ Result<std::unique_ptr<Monitor>> LibvirtHost::monitor(const std::string& domain)
   {
     std::lock_guard lock(m_events_mutex);
     if (m_events_callback < 0) {
-      auto router = std::make_shared<EventRouter>();
-      auto* opaque = new std::shared_ptr<EventRouter>(router);
+      auto* opaque = new std::shared_ptr<EventRouter>(m_router);
       m_events_callback = virConnectDomainQemuMonitorEventRegister(m_conn.get(), nullptr, nullptr, on_monitor_event,
                                                                    opaque, free_router, 0);
       if (m_events_callback < 0) {
         delete opaque;
-        return fail(Errc::unavailable, fmt::format("{}: cannot subscribe to QEMU events: {}", m_uri, last_error()));
+        return fail(Errc::unavailable, fmt::format("{}: cannot subscribe to QEMU events of domain {}: {}", m_uri,
+                                                   domain, last_error()));
       }
-      m_router = std::move(router);
     }
   }
   return std::unique_ptr<Monitor>(
@@ -334,7 +391,7 @@ Result<std::string> LibvirtHost::migratable_xml(const std::string& domain) {
   auto d = UTSUSHI_TRY(lookup(domain));
   char* xml = virDomainGetXMLDesc(d.get(), VIR_DOMAIN_XML_MIGRATABLE | VIR_DOMAIN_XML_SECURE);
   if (!xml) {
-    return fail(Errc::unavailable, fmt::format("XML of domain {}: {}", domain, last_error()));
+    return fail(Errc::unavailable, fmt::format("XML of domain {} on {}: {}", domain, m_uri, last_error()));
   }
   std::string text(xml);
   std::free(xml);
@@ -345,12 +402,13 @@ Result<void> LibvirtHost::retire_source(const std::string& domain, bool undefine
   auto d = UTSUSHI_TRY(lookup(domain));
   bool persistent = virDomainIsPersistent(d.get()) == 1;
   if (virDomainIsActive(d.get()) == 1 && virDomainDestroy(d.get()) < 0) {
-    return fail(Errc::unavailable, fmt::format("destroying source domain {}: {}", domain, last_error()));
+    return fail(Errc::unavailable, fmt::format("destroying source domain {} on {}: {}", domain, m_uri, last_error()));
   }
   if (undefine && persistent &&
       virDomainUndefineFlags(d.get(), VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
                                           VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA) < 0) {
-    return fail(Errc::unavailable, fmt::format("undefining source domain {}: {}", domain, last_error()));
+    return fail(Errc::unavailable,
+                fmt::format("undefining source domain {} on {}: {}", domain, m_uri, last_error()));
   }
   return {};
 }
@@ -369,11 +427,11 @@ Result<void> LibvirtHost::check_absent(const std::string& name, const std::strin
   return {};
 }
 
-Result<void> LibvirtHost::create_paused(const std::string& xml) {
+Result<void> LibvirtHost::create_paused(const std::string& name, const std::string& xml) {
   VirDomain d(virDomainCreateXML(m_conn.get(), xml.c_str(), VIR_DOMAIN_START_PAUSED));
   if (!d) {
-    return fail(Errc::failed_precondition, fmt::format("starting the destination domain on {}: {}", m_uri,
-                                                       last_error()));
+    return fail(Errc::failed_precondition,
+                fmt::format("starting destination domain {} on {}: {}", name, m_uri, last_error()));
   }
   return {};
 }
@@ -381,22 +439,30 @@ Result<void> LibvirtHost::create_paused(const std::string& xml) {
 Result<void> LibvirtHost::resume(const std::string& domain) {
   auto d = UTSUSHI_TRY(lookup(domain));
   if (virDomainResume(d.get()) < 0) {
-    return fail(Errc::aborted, fmt::format("resuming domain {}: {}", domain, last_error()));
+    return fail(Errc::aborted, fmt::format("resuming domain {} on {}: {}", domain, m_uri, last_error()));
   }
   return {};
 }
 
-void LibvirtHost::discard(const std::string& domain) noexcept {
+Result<void> LibvirtHost::discard(const std::string& domain) {
   VirDomain d(virDomainLookupByName(m_conn.get(), domain.c_str()));
-  if (d && virDomainIsActive(d.get()) == 1 && virDomainDestroy(d.get()) < 0) {
-    UTSUSHI_LOG_ERROR("could not destroy destination domain {}: {}", domain, last_error());
+  if (!d) {
+    if (last_error_is(VIR_ERR_NO_DOMAIN)) {
+      return {};  // QEMU exited and libvirt forgot the transient domain
+    }
+    return fail(Errc::unavailable, fmt::format("domain {} may be left on {}: {}", domain, m_uri, last_error()));
   }
+  if (virDomainIsActive(d.get()) == 1 && virDomainDestroy(d.get()) < 0 && !last_error_is(VIR_ERR_OPERATION_INVALID)) {
+    return fail(Errc::unavailable,
+                fmt::format("could not destroy domain {} on {}: {}", domain, m_uri, last_error()));
+  }
+  return {};
 }
 
-Result<void> LibvirtHost::define(const std::string& xml) {
+Result<void> LibvirtHost::define(const std::string& name, const std::string& xml) {
   VirDomain d(virDomainDefineXML(m_conn.get(), xml.c_str()));
   if (!d) {
-    return fail(Errc::failed_precondition, fmt::format("defining the domain on {}: {}", m_uri, last_error()));
+    return fail(Errc::failed_precondition, fmt::format("defining domain {} on {}: {}", name, m_uri, last_error()));
   }
   return {};
 }

@@ -67,3 +67,29 @@ TEST_CASE("livemig::incoming_domain_xml avoids a qemu prefix bound elsewhere") {
   CHECK_THAT(*out, Contains("xmlns:qemu1=\"http://libvirt.org/schemas/domain/qemu/1.0\""));
   CHECK_THAT(*out, Contains("<qemu1:arg value=\"defer\" />"));
 }
+
+TEST_CASE("livemig::without_incoming_defer undoes incoming_domain_xml") {
+  auto in = incoming_domain_xml(k_plain);
+  REQUIRE(in);
+  auto out = without_incoming_defer(*in);
+  REQUIRE(out);
+  CHECK_THAT(*out, !Contains("-incoming"));
+  CHECK_THAT(*out, !Contains("commandline"));
+  CHECK_THAT(*out, Contains("/tmp/a &amp; b.log"));
+  // So a guest livemig received can be moved on again.
+  auto again = incoming_domain_xml(*out);
+  REQUIRE(again);
+  CHECK_THAT(*again, Contains("<qemu:arg value=\"-incoming\" />\n    <qemu:arg value=\"defer\" />"));
+}
+
+TEST_CASE("livemig::without_incoming_defer keeps other arguments") {
+  const char* xml = R"(<domain type='qemu' xmlns:q='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>web1</name>
+  <q:commandline><q:arg value='-incoming'/><q:arg value='tcp:0:4444'/><q:arg value='-incoming'/><q:arg value='defer'/><q:arg value='-s'/></q:commandline>
+</domain>)";
+  auto out = without_incoming_defer(xml);
+  REQUIRE(out);
+  CHECK_THAT(*out, Contains("<q:arg value=\"-incoming\" />\n    <q:arg value=\"tcp:0:4444\" />\n    <q:arg value=\"-s\" />"));
+  CHECK_THAT(*out, !Contains("defer"));
+  CHECK(without_incoming_defer("<network/>").error().code() == Errc::invalid_argument);
+}

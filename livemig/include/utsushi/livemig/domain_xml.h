@@ -33,4 +33,11 @@ struct DomainIdentity {
 // QEMU command line already has -incoming.
 [[nodiscard]] Result<std::string> incoming_domain_xml(std::string_view xml);
 
+// The inverse for a domain livemig itself received earlier (its live XML
+// still carries the `-incoming defer` pair): removes that pair of QEMU
+// arguments, and the command line element if nothing else is left in it.
+// Other arguments, and an -incoming not followed by defer, stay as they are.
+// Errc::invalid_argument as domain_identity().
+[[nodiscard]] Result<std::string> without_incoming_defer(std::string_view xml);
+
 }  // namespace utsushi::livemig

@@ -12,7 +12,11 @@
 //
 // Events need libvirt's default event loop: open() registers it (once per
 // process) and runs it on a thread shared by every open host; the thread is
-// stopped and joined when the last host is closed.
+// stopped and joined when the last host is closed. open() also turns on
+// libvirt's keepalive (5 s, 3 misses) and watches the connection: when it is
+// lost (libvirtd killed or hung) the loss is logged with the URI, monitors
+// waiting for an event fail at once, and every call fails with libvirt's
+// error instead of waiting.
 //
 // Thread-safety: a LibvirtHost may be used from several threads (libvirt
 // connections are); a LibvirtMonitor, like every Monitor, by one at a time.
@@ -63,12 +67,15 @@ class LibvirtHost : public std::enable_shared_from_this<LibvirtHost> {
   // Destination side. Errc::failed_precondition when a domain with this
   // name or UUID (active or only defined) exists on this host.
   [[nodiscard]] Result<void> check_absent(const std::string& name, const std::string& uuid);
-  // Creates a transient domain from `xml` with VIR_DOMAIN_START_PAUSED.
-  [[nodiscard]] Result<void> create_paused(const std::string& xml);
+  // Creates the transient domain `name` from `xml` with VIR_DOMAIN_START_PAUSED.
+  [[nodiscard]] Result<void> create_paused(const std::string& name, const std::string& xml);
   [[nodiscard]] Result<void> resume(const std::string& domain);
-  // Destroys a domain if it still runs; errors are logged, not returned.
-  void discard(const std::string& domain) noexcept;
-  [[nodiscard]] Result<void> define(const std::string& xml);
+  // Destroys a domain if it still runs. Success: it is gone or not running
+  // (a transient one then vanishes); Errc::unavailable when that is not
+  // known, e.g. the connection to libvirtd was lost.
+  [[nodiscard]] Result<void> discard(const std::string& domain);
+  // Defines `xml` (whose name is `name`) persistently.
+  [[nodiscard]] Result<void> define(const std::string& name, const std::string& xml);
 
  private:
   LibvirtHost() = default;
@@ -80,8 +87,9 @@ class LibvirtHost : public std::enable_shared_from_this<LibvirtHost> {
   // QEMU monitor events of every domain, registered once per connection on
   // the first monitor() and routed to each monitor by domain name.
   std::mutex m_events_mutex;
-  std::shared_ptr<EventRouter> m_router;
+  std::shared_ptr<EventRouter> m_router;  // made by open()
   int m_events_callback = -1;
+  bool m_close_watch = false;
 };
 
 }  // namespace utsushi::livemig

@@ -13,6 +13,8 @@ struct ReceiveCmd {
   std::string token_file;
   double accept_timeout_s = 600;
   std::string port_file;
+  bool hold = false;
+  double go_timeout_s = 30;
 };
 }  // namespace
 
@@ -24,12 +26,15 @@ void setup_receive(cli::Context& ctx) {
   sub->add_option("--token-file", o->token_file, "File holding the shared token (>= 16 bytes)")->required();
   sub->add_option("--accept-timeout", o->accept_timeout_s, "Give up when no sender authenticated within SECONDS");
   sub->add_option("--port-file", o->port_file, "Write the listening port to FILE once listening");
+  add_hold_flags(*sub, o->hold, o->go_timeout_s);
   sub->callback([&ctx, o] {
     livemig::ReceiveRemoteOptions opts;
     opts.qmp_path = o->qmp;
     opts.listen = o->listen;
     opts.token = cli::value_or_throw(livemig::read_token_file(o->token_file));
     opts.accept_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o->accept_timeout_s * 1000));
+    opts.receive.hold = o->hold;
+    opts.receive.go_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o->go_timeout_s * 1000));
     std::string port_file = o->port_file;
     opts.on_listening = [port_file](std::uint16_t port) {
       if (!port_file.empty()) {

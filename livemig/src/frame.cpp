@@ -6,6 +6,11 @@
 
 namespace utsushi::livemig {
 
+bool known_frame_type(std::uint8_t type) noexcept {
+  return (type >= static_cast<std::uint8_t>(FrameType::hello) && type <= static_cast<std::uint8_t>(FrameType::abort)) ||
+         (type >= static_cast<std::uint8_t>(FrameType::mode) && type <= static_cast<std::uint8_t>(FrameType::running));
+}
+
 void encode_frame_header(Bytes& out, FrameType type, std::uint16_t flags, std::uint64_t seq,
                          std::span<const std::uint8_t> payload, std::uint32_t raw_len) {
   std::size_t start = out.size();
@@ -31,7 +36,7 @@ Result<FrameHeader> decode_frame_header(std::span<const std::uint8_t, k_frame_he
     return fail(Errc::not_supported, fmt::format("livemig frame: protocol version {} (want {})", b[4], k_frame_version));
   }
   FrameHeader h;
-  if (b[5] < static_cast<std::uint8_t>(FrameType::hello) || b[5] > static_cast<std::uint8_t>(FrameType::abort)) {
+  if (!known_frame_type(b[5])) {
     return fail(Errc::corruption, fmt::format("livemig frame: unknown type {}", b[5]));
   }
   h.type = static_cast<FrameType>(b[5]);

@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -192,8 +193,35 @@ def guest_pair(workdir, mib, rate, pattern="hotset", update="sparse", content="h
     return src, dst
 
 
-def check_destination(dst, seconds=3, since=0):
-    """Destination must be running and print heartbeats with rising generations, never CORRUPT."""
+def source_still_fine(src, what):
+    """The source QEMU still runs its guest: running, heartbeats continue, never CORRUPT."""
+    assert src.alive(), what + ": source QEMU exited"
+    st = src.status()
+    assert st == "running", "%s: source is %s" % (what, st)
+    before = len(src.text())
+    time.sleep(2.5)
+    text = src.text()
+    assert "CORRUPT" not in text, what + ": source reports CORRUPT"
+    assert text.count("memload ok", before) >= 2, what + ": source stopped printing heartbeats"
+
+
+def stream_hashes(*reports):
+    """'source ... / destination ...' stream hashes (XXH3-64) from livemig --json reports."""
+    src = dst = "?"
+    for r in reports:
+        if not r:
+            continue
+        if r.get("source_qmp") or "dest_stream_hash" in r:
+            src = r.get("stream_hash", src)
+            dst = r.get("dest_stream_hash", dst)
+        else:
+            dst = r.get("stream_hash", dst)
+    return "stream hash: source %s, destination %s" % (src, dst)
+
+
+def check_destination(dst, seconds=3, since=0, reports=()):
+    """Destination must be running and print heartbeats with rising generations, never CORRUPT.
+    `reports` (livemig --json results) name the stream hashes when the guest is silent."""
     start = len(dst.text()) if since is None else since
     time.sleep(seconds)
     text = dst.text()
@@ -201,7 +229,7 @@ def check_destination(dst, seconds=3, since=0):
         raise AssertionError("destination reports CORRUPT:\n" + text[-2000:])
     gens = [int(g) for g in re.findall(r"memload ok gen=(\d+)", text[start:])]
     if not text[start:].strip():
-        raise DestinationSilent("destination guest printed nothing after migration")
+        raise DestinationSilent("destination guest printed nothing after migration (%s)" % stream_hashes(*reports))
     if len(gens) < 2 or gens != sorted(gens) or gens[-1] <= gens[0]:
         raise AssertionError("destination heartbeats not rising after migration: %r" % gens)
     return gens
@@ -228,12 +256,44 @@ def main_retrying_frozen_guest(main):
         return main()
 
 
-class Relay:
-    """TCP relay 127.0.0.1:port -> target with one shared rate cap (bytes/s) over all connections."""
+class FrameWatch:
+    """Follows livemig frames (40-byte header, be32 payload length at offset 16, type at offset 5) in one
+    direction of a relayed connection; find() returns the offset in a chunk where a frame of `ftype` starts."""
 
-    def __init__(self, target_port, rate=0, cut_after=None, corrupt_at=None):
+    def __init__(self, ftype):
+        self.ftype, self.header, self.skip = ftype, b"", 0
+
+    def find(self, data):
+        i = 0
+        while i < len(data):
+            if self.skip:
+                n = min(self.skip, len(data) - i)
+                self.skip -= n
+                i += n
+                continue
+            start = i - len(self.header)
+            need = 40 - len(self.header)
+            self.header += data[i:i + need]
+            i += min(need, len(data) - i)
+            if len(self.header) < 40:
+                break
+            if self.header[5] == self.ftype:
+                return max(start, 0)
+            self.skip = int.from_bytes(self.header[16:20], "big")
+            self.header = b""
+        return None
+
+
+class Relay:
+    """TCP relay 127.0.0.1:port -> target with one shared rate cap (bytes/s) over all connections.
+    cut_before_frame=(forward, type): cut the link instead of passing on the first livemig frame of that
+    type going that way (forward = source -> destination)."""
+
+    def __init__(self, target_port, rate=0, cut_after=None, corrupt_at=None, cut_before_frame=None):
         self.target_port, self.rate = target_port, rate
         self.cut_after, self.corrupt_at = cut_after, corrupt_at
+        self.cut_before_frame = cut_before_frame
+        self.cut_frame_seen = False
         self.forward = 0     # source -> destination bytes
         self.backward = 0
         self.lock = threading.Lock()
@@ -275,6 +335,9 @@ class Relay:
             threading.Thread(target=self._pipe, args=(t, c, False), daemon=True).start()
 
     def _pipe(self, a, b, forward):
+        watch = None
+        if self.cut_before_frame and self.cut_before_frame[0] == forward:
+            watch = FrameWatch(self.cut_before_frame[1])
         try:
             while not self.cut:
                 data = a.recv(32768)
@@ -292,6 +355,12 @@ class Relay:
                     data[self.corrupt_at - base] ^= 0x10
                     data = bytes(data)
                 if forward and self.cut_after is not None and base + len(data) >= self.cut_after:
+                    self.kill()
+                    break
+                at = watch.find(data) if watch else None
+                if at is not None:
+                    b.sendall(data[:at])
+                    self.cut_frame_seen = True
                     self.kill()
                     break
                 b.sendall(data)
@@ -321,13 +390,40 @@ class Relay:
         self.lsock.close()
 
 
-def run_livemig(args, timeout=300, **kw):
-    """Runs livemig with --json; returns (returncode, result dict or None, stderr)."""
-    p = subprocess.run([LIVEMIG, "--json"] + args, capture_output=True, text=True, timeout=timeout, **kw)
+def workdir_with_token(text):
+    """A fresh work directory holding a token file; returns (work, token path)."""
+    work = tempfile.mkdtemp(prefix="livemig-e2e-")
+    token = os.path.join(work, "token")
+    with open(token, "w") as f:
+        f.write(text + "\n")
+    return work, token
+
+
+def start_receiver(work, dst, token, *extra):
+    """Starts `livemig --json receive` for `dst` on a free port; returns (Popen, port)."""
+    port_file = os.path.join(work, dst.name + ".port")
+    p = subprocess.Popen([LIVEMIG, "--json", "receive", "--listen", "127.0.0.1:0", "--qmp", dst.qmp_path,
+                          "--token-file", token, "--port-file", port_file] + list(extra),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(200):
+        if os.path.exists(port_file):
+            return p, int(open(port_file).read())
+        time.sleep(0.05)
+    raise RuntimeError("receiver did not start")
+
+
+def last_json(text):
+    """The last line of `text` that parses as JSON, or None."""
     result = None
-    for line in p.stdout.splitlines():
+    for line in (text or "").splitlines():
         try:
             result = json.loads(line)
         except ValueError:
             pass
-    return p.returncode, result, p.stderr
+    return result
+
+
+def run_livemig(args, timeout=300, **kw):
+    """Runs livemig with --json; returns (returncode, result dict or None, stderr)."""
+    p = subprocess.run([LIVEMIG, "--json"] + args, capture_output=True, text=True, timeout=timeout, **kw)
+    return p.returncode, last_json(p.stdout), p.stderr

@@ -39,7 +39,15 @@ enum class FrameType : std::uint8_t {
   end = 5,      // sender: the stream is complete; JSON {bytes, hash}
   result = 6,   // receiver: JSON outcome after the destination loaded
   abort = 7,    // either side: UTF-8 reason; the peer stops
+  // Commit handshake (session.h). 8-9 unused; 20 and up belong to other messages.
+  mode = 10,     // receiver, its first frame: JSON {hold}: the destination stays paused after loading until "go"
+  ready = 11,    // receiver: stream verified and loaded, destination paused; JSON {bytes_to_qemu, stream_hash}
+  go = 12,       // sender: start the destination (empty)
+  running = 13,  // receiver: the destination runs after "go"; JSON outcome as for "result"
 };
+
+// Whether `type` is a frame type this version knows.
+bool known_frame_type(std::uint8_t type) noexcept;
 
 struct FrameHeader {
   FrameType type = FrameType::data;

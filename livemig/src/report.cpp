@@ -62,7 +62,8 @@ nlohmann::json report_json(const Report& r) {
                      {"data_frames", r.data_frames},
                      {"data_payload_bytes", r.data_payload_bytes},
                      {"control_payload_bytes", r.bytes_on_wire - std::min(r.bytes_on_wire, headers + r.data_payload_bytes)},
-                     {"token_header_bytes_raw", token_headers}};
+                     {"token_header_bytes_raw", token_headers},
+                     {"link_busy_ms", r.link_busy_ms}};
   }
   if (!r.source_qmp.empty()) {
     j["source_qmp"] = r.source_qmp;

@@ -90,6 +90,7 @@ struct PumpResult {
   ZstdLevelBytes level_bytes{};
   std::uint64_t data_frames = 0;
   std::uint64_t data_payload = 0;  // compressed bytes of DATA frames
+  std::uint64_t ship_ms = 0;       // time the shipper spent inside Link::send
 };
 
 struct OutFrame {
@@ -188,6 +189,7 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
   }
   out.bytes = reader.bytes();
   out.hash = reader.hash();
+  out.ship_ms = ship_ns.load() / 1000000;
   bytes_read = reader.bytes();
   out.kinds = encoder.kinds();
 }
@@ -199,6 +201,7 @@ void copy_pump_result(const PumpResult& pr, Report& rep) {
   rep.level_bytes = pr.level_bytes;
   rep.data_frames = pr.data_frames;
   rep.data_payload_bytes = pr.data_payload;
+  rep.link_busy_ms = static_cast<std::int64_t>(pr.ship_ms);
   if (pr.bytes > 0) {
     rep.stream_hash = fmt::format("{:016x}", pr.hash);
   }

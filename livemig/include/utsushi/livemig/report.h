@@ -44,6 +44,7 @@ struct Report {
   std::uint64_t frames_received = 0;
   std::uint64_t data_frames = 0;
   std::uint64_t data_payload_bytes = 0;  // compressed payload of DATA frames
+  std::int64_t link_busy_ms = -1;        // time spent sending frames (the link's share of total_ms)
 };
 
 nlohmann::json report_json(const Report& r);

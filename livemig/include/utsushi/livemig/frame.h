@@ -3,7 +3,8 @@
 //
 //   offset size  field
 //   0      4     magic "LMG1" (0x4c4d4731), big-endian
-//   4      1     protocol version (1)
+//   4      1     protocol version (2: the receiver's first frame is "mode", and
+//                 a held destination ends with ready/go/running; 1 had neither)
 //   5      1     type (FrameType)
 //   6      2     flags (bit 0: payload is a zstd streaming-flush block)
 //   8      8     sequence number (per direction, starting at 0, +1 per frame)
@@ -26,7 +27,7 @@
 namespace utsushi::livemig {
 
 inline constexpr std::uint32_t k_frame_magic = 0x4c4d4731;
-inline constexpr std::uint8_t k_frame_version = 1;
+inline constexpr std::uint8_t k_frame_version = 2;
 inline constexpr std::size_t k_frame_header = 40;
 inline constexpr std::uint32_t k_max_payload = 64u << 20;
 inline constexpr std::uint16_t k_frame_zstd = 0x0001;

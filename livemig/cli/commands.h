@@ -21,7 +21,8 @@ struct SendFlags {
   double time_limit_s = 600;
   bool auto_converge = false;
   std::uint32_t max_throttle = 99;
-  int zstd_level = 1;
+  int zstd_level = 0;      // 0: adaptive
+  int zstd_max_level = 9;
   bool keep_source = false;
   bool trust_capabilities = false;
 };
@@ -29,6 +30,10 @@ void add_send_flags(CLI::App& sub, SendFlags& flags);
 // Validates and converts; throws cli::Failure on bad values.
 livemig::SendOptions to_send_options(const SendFlags& flags);
 std::uint64_t bandwidth_of(const SendFlags& flags);
+
+// --hold and --go-timeout (receive, migrate): the destination stays paused
+// after loading until the sender's "go" (the commit handshake, session.h).
+void add_hold_flags(CLI::App& sub, bool& hold, double& go_timeout_s);
 
 // Prints the report (text, or one JSON object with --json; `domain` adds the
 // libvirt domain's name) and sets the exit code.

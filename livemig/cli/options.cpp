@@ -15,10 +15,24 @@ void add_send_flags(CLI::App& sub, SendFlags& f) {
   sub.add_flag("--auto-converge", f.auto_converge, "Let QEMU throttle the guest's vCPUs when it does not converge");
   sub.add_option("--max-throttle", f.max_throttle, "Upper bound of the vCPU throttle in percent (with --auto-converge)")
       ->check(CLI::Range(1u, 99u));
-  sub.add_option("--zstd-level", f.zstd_level, "zstd level for link batches")->check(CLI::Range(1, 19));
+  sub.add_option("--zstd-level", f.zstd_level,
+                 "Pin the zstd level of link batches (default: adapt to the bottleneck, from 1 up to --zstd-max-level)")
+      ->check(CLI::Range(1, 19));
+  sub.add_option("--zstd-max-level", f.zstd_max_level,
+                 "Highest zstd level the adaptive level may reach while the link is the bottleneck (default 9)")
+      ->check(CLI::Range(1, 19));
   sub.add_flag("--keep-source", f.keep_source, "Leave the source QEMU paused after success instead of quitting it");
   sub.add_flag("--trust-capabilities", f.trust_capabilities,
                "Do not force QEMU's migration capabilities off (streams livemig cannot parse are still refused)");
+}
+
+void add_hold_flags(CLI::App& sub, bool& hold, double& go_timeout_s) {
+  sub.add_flag("--hold", hold,
+               "Keep the destination paused after loading and start it only on the sender's go (commit handshake; "
+               "give it for destinations started with -S too)");
+  sub.add_option("--go-timeout", go_timeout_s,
+                 "With a paused destination: discard it when the sender's go does not come within SECONDS (default 30)")
+      ->check(CLI::Range(1.0, 3600.0));
 }
 
 std::uint64_t bandwidth_of(const SendFlags& f) {
@@ -36,6 +50,7 @@ livemig::SendOptions to_send_options(const SendFlags& f) {
   o.policy.auto_converge = f.auto_converge;
   o.policy.max_cpu_throttle = f.max_throttle;
   o.zstd_level = f.zstd_level;
+  o.zstd_max_level = f.zstd_max_level;
   o.after = f.keep_source ? livemig::SourceAfter::keep : livemig::SourceAfter::quit;
   o.capabilities = f.trust_capabilities ? livemig::Capabilities::trust : livemig::Capabilities::force;
   return o;

@@ -173,6 +173,7 @@ Outcome migrate_local(const LocalOptions& options) {
   }
   receiver.join();
   sent.report.bytes_to_qemu = received.report.bytes_to_qemu;
+  sent.report.dest_stream_hash = received.report.stream_hash;
   sent.report.bytes_on_wire = send_link.bytes_sent() + send_link.bytes_received();
   if (!sent.error && received.error) {
     sent.error = received.error;

@@ -6,6 +6,13 @@
 
 namespace utsushi::livemig {
 
+bool known_frame_type(std::uint8_t type) noexcept {
+  return (type >= static_cast<std::uint8_t>(FrameType::hello) && type <= static_cast<std::uint8_t>(FrameType::abort)) ||
+         (type >= static_cast<std::uint8_t>(FrameType::mode) && type <= static_cast<std::uint8_t>(FrameType::running)) ||
+         type == static_cast<std::uint8_t>(FrameType::domain_xml) ||
+         type == static_cast<std::uint8_t>(FrameType::domain_ready);
+}
+
 void encode_frame_header(Bytes& out, FrameType type, std::uint16_t flags, std::uint64_t seq,
                          std::span<const std::uint8_t> payload, std::uint32_t raw_len) {
   std::size_t start = out.size();
@@ -31,10 +38,7 @@ Result<FrameHeader> decode_frame_header(std::span<const std::uint8_t, k_frame_he
     return fail(Errc::not_supported, fmt::format("livemig frame: protocol version {} (want {})", b[4], k_frame_version));
   }
   FrameHeader h;
-  bool domain_frame = b[5] == static_cast<std::uint8_t>(FrameType::domain_xml) ||
-                      b[5] == static_cast<std::uint8_t>(FrameType::domain_ready);
-  if (!domain_frame &&
-      (b[5] < static_cast<std::uint8_t>(FrameType::hello) || b[5] > static_cast<std::uint8_t>(FrameType::abort))) {
+  if (!known_frame_type(b[5])) {
     return fail(Errc::corruption, fmt::format("livemig frame: unknown type {}", b[5]));
   }
   h.type = static_cast<FrameType>(b[5]);

@@ -128,6 +128,8 @@ DomainOutcome receive_domain(LibvirtHost& host, Link& link, const ReceiveLibvirt
     return refuse(r.error(), "failed");
   }
   ReceiveOptions receive = options.receive;
+  // The domain was started paused: it runs only after the commit handshake.
+  receive.hold = true;
   milliseconds resume_call{-1};
   receive.resume = [&] {
     auto t = steady_clock::now();

@@ -140,6 +140,10 @@ Result<Frame> Link::recv(milliseconds timeout) {
   return f;
 }
 
+Result<void> Link::send_text(FrameType type, std::string_view text) {
+  return send(type, std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+}
+
 void Link::send_abort(std::string_view reason) noexcept {
   try {
     std::span<const std::uint8_t> p(reinterpret_cast<const std::uint8_t*>(reason.data()), reason.size());

@@ -184,10 +184,10 @@ PageKind PageEncoder::classify(const PageRecord& r, std::uint8_t* slot, Bytes& p
   }
   if (kind == PageKind::fresh && st != SlotState::unsent) {
     // A zero slot holds zeros, so the XOR base is always the slot content.
-    Bytes runs;
-    if (encode_xor_delta(slot, cur, runs, k_xor_limit)) {
-      put_varint(payload, runs.size());
-      put_bytes(payload, runs);
+    m_runs.clear();
+    if (encode_xor_delta(slot, cur, m_runs, k_xor_limit)) {
+      put_varint(payload, m_runs.size());
+      put_bytes(payload, m_runs);
       kind = PageKind::xor_delta;
     }
   }
@@ -217,8 +217,10 @@ Result<void> PageEncoder::on_page(const PageRecord& r) {
   }
   m_tok_block = r.block;
   m_tok_page = r.page;
+  std::size_t header = m_batch.size() - before;
   put_bytes(m_batch, m_payload);
   auto idx = static_cast<std::size_t>(kind);
+  m_kinds[idx].header_bytes += header;
   m_share[idx] += m_batch.size() - before;
   m_kinds[idx].records++;
   m_kinds[idx].token_bytes += m_batch.size() - before;

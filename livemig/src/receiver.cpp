@@ -78,8 +78,16 @@ Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link) {
   std::optional<Fd> qemu_fd;
   bool peer_aborted = false;
 
+  bool committed = false;  // the commit handshake ran ("go" received)
+
   auto body = [&]() -> Result<void> {
+    // The first frame tells the sender whether this destination is held.
+    UTSUSHI_TRY_CTX(link.send_text(FrameType::mode, json{{"hold", options.hold}}.dump()), "announcing the mode");
     rep.qemu_version = UTSUSHI_TRY(check_qemu_version(qmp));
+    if (options.hold) {
+      // While incoming, `stop` only clears QEMU's autostart (as -S does).
+      UTSUSHI_TRY_CTX(qmp.execute("stop"), "keeping the destination paused after loading");
+    }
     std::string fdname = fmt::format("livemig-in-{}", ::getpid());
     qemu_fd = UTSUSHI_TRY(hand_socket_to_qemu(qmp, fdname));
     UTSUSHI_TRY_CTX(qmp.execute("migrate-incoming", {{"uri", "fd:" + fdname}}), "starting the incoming migration");
@@ -121,6 +129,7 @@ Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link) {
         json end = json::parse(std::string(f.payload.begin(), f.payload.end()), nullptr, false);
         std::uint64_t total = rep.bytes_to_qemu + held.size();
         std::string digest = fmt::format("{:016x}", XXH3_64bits_digest(hash.state.get()));
+        rep.stream_hash = digest;
         if (end.is_discarded() || end.value("bytes", std::uint64_t{0}) != total ||
             end.value("hash", std::string()) != digest) {
           return fail(Errc::corruption, fmt::format("rebuilt stream differs from the source's ({} bytes, hash {})",
@@ -190,9 +199,33 @@ Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link) {
       }
       std::this_thread::sleep_for(milliseconds(10));
     }
-    if (rep.source_state == "paused" && options.resume) {
-      UTSUSHI_TRY_CTX(options.resume(), "resuming the destination guest");
-      rep.source_state = UTSUSHI_TRY_CTX(query_runstate(qmp), "destination QEMU after resuming");
+    if (rep.source_state == "paused") {
+      // Commit handshake: the guest starts only when the sender says so.
+      json ready = {{"status", "ready"}, {"bytes_to_qemu", rep.bytes_to_qemu}, {"stream_hash", rep.stream_hash}};
+      UTSUSHI_TRY_CTX(link.send_text(FrameType::ready, ready.dump()), "reporting the loaded stream");
+      auto go = link.recv(options.go_timeout);
+      if (!go) {
+        return fail(Errc::unavailable, "no 'go' from the sender (" + go.error().message() +
+                                           "): the paused destination is discarded, the source keeps the guest");
+      }
+      if (go->header.type == FrameType::abort) {
+        peer_aborted = true;
+        return fail(Errc::aborted, "the sender aborted before 'go': " + go->text());
+      }
+      if (go->header.type != FrameType::go) {
+        return fail(Errc::corruption, fmt::format("frame type {} where 'go' was expected",
+                                                  static_cast<int>(go->header.type)));
+      }
+      committed = true;
+      json g = json::parse(go->text(), nullptr, false);
+      if (g.is_discarded() || g.value("start", true)) {
+        if (options.resume) {
+          UTSUSHI_TRY_CTX(options.resume(), "starting the destination after 'go'");
+        } else {
+          UTSUSHI_TRY_CTX(qmp.execute("cont"), "starting the destination after 'go'");
+        }
+        rep.source_state = "running";
+      }
     }
     return {};
   };
@@ -218,9 +251,10 @@ Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link) {
   if (auto ev = qmp.wait_event("RESUME", milliseconds(rep.source_state == "running" ? 2000 : 0)); ev) {
     res["resume_timestamp_us"] = ev->timestamp_us;
   }
-  std::string text = res.dump();
-  if (auto s = link.send(FrameType::result, std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
-      !s) {
+  if (!rep.stream_hash.empty()) {
+    res["stream_hash"] = rep.stream_hash;
+  }
+  if (auto s = link.send_text(committed ? FrameType::running : FrameType::result, res.dump()); !s) {
     UTSUSHI_LOG_WARN("could not report the result to the sender: {}", s.error().message());
   }
   rep.status = "ok";

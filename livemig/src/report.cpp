@@ -2,9 +2,11 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "utsushi/common/progress.h"
+#include "utsushi/livemig/frame.h"
 
 namespace utsushi::livemig {
 
@@ -15,6 +17,7 @@ nlohmann::json report_json(const Report& r) {
     kinds[std::string(page_kind_name(k))] = {{"records", c.records},
                                              {"bytes_from_qemu", c.qemu_bytes},
                                              {"token_bytes", c.token_bytes},
+                                             {"token_header_bytes", c.header_bytes},
                                              {"bytes_on_wire", static_cast<std::uint64_t>(std::llround(c.wire_bytes))}};
   }
   nlohmann::json j = {{"type", "result"},
@@ -34,6 +37,34 @@ nlohmann::json report_json(const Report& r) {
                       {"source_state", r.source_state},
                       {"qemu_version", r.qemu_version},
                       {"kinds", kinds}};
+  if (!r.stream_hash.empty()) {
+    j["stream_hash"] = r.stream_hash;
+  }
+  if (!r.dest_stream_hash.empty()) {
+    j["dest_stream_hash"] = r.dest_stream_hash;
+  }
+  if (r.data_frames > 0) {
+    std::uint64_t frames = r.frames + r.frames_received;
+    std::uint64_t headers = frames * k_frame_header;
+    std::uint64_t token_headers = 0;
+    for (const auto& c : r.kinds) {
+      token_headers += c.header_bytes;
+    }
+    nlohmann::json levels = nlohmann::json::object();
+    for (std::size_t l = 0; l < r.level_bytes.size(); ++l) {
+      if (r.level_bytes[l] > 0) {
+        levels[std::to_string(l)] = r.level_bytes[l];
+      }
+    }
+    j["zstd_levels"] = levels;
+    j["overhead"] = {{"frames", frames},
+                     {"frame_header_bytes", headers},
+                     {"data_frames", r.data_frames},
+                     {"data_payload_bytes", r.data_payload_bytes},
+                     {"control_payload_bytes", r.bytes_on_wire - std::min(r.bytes_on_wire, headers + r.data_payload_bytes)},
+                     {"token_header_bytes_raw", token_headers},
+                     {"link_busy_ms", r.link_busy_ms}};
+  }
   if (!r.source_qmp.empty()) {
     j["source_qmp"] = r.source_qmp;
   }
@@ -47,11 +78,12 @@ std::string report_text(const Report& r) {
   std::string s = fmt::format(
       "status: {}\nrounds (dirty syncs): {}\nbytes from QEMU: {} ({})\nbytes on the link: {} ({}, {:.1f}x smaller)\n"
       "total time: {} ms\ndowntime (source STOP to destination RESUME): {} ms (QEMU's own figure: {} ms)\n"
-      "source guest: {}\n",
+      "source guest: {}\nstream hash (XXH3-64): {}\n",
       r.status, r.rounds, r.bytes_from_qemu, format_bytes(r.bytes_from_qemu), r.bytes_on_wire,
       format_bytes(r.bytes_on_wire),
       r.bytes_on_wire ? static_cast<double>(r.bytes_from_qemu) / static_cast<double>(r.bytes_on_wire) : 0.0,
-      r.total_ms, r.downtime_ms, r.qemu_downtime_ms, r.source_state.empty() ? "?" : r.source_state);
+      r.total_ms, r.downtime_ms, r.qemu_downtime_ms, r.source_state.empty() ? "?" : r.source_state,
+      r.stream_hash.empty() ? "-" : r.stream_hash);
   s += "page kind   records   from QEMU   on the link\n";
   for (std::size_t k = 0; k < k_page_kinds; ++k) {
     const auto& c = r.kinds[k];

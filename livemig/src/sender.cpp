@@ -4,7 +4,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <xxhash.h>
-#include <zstd.h>
 
 #include <fmt/core.h>
 
@@ -16,6 +15,7 @@
 #include "utsushi/common/cancel.h"
 #include "utsushi/common/handles.h"
 #include "utsushi/common/log.h"
+#include "utsushi/livemig/batch_compressor.h"
 #include "utsushi/livemig/frame_queue.h"
 #include "utsushi/livemig/qemu_control.h"
 #include "utsushi/livemig/session.h"
@@ -85,7 +85,12 @@ struct PumpResult {
   std::optional<Error> error;
   StreamSummary summary;
   std::uint64_t bytes = 0;
+  std::uint64_t hash = 0;       // XXH3-64 of the stream as read from QEMU
   KindTable kinds{};
+  ZstdLevelBytes level_bytes{};
+  std::uint64_t data_frames = 0;
+  std::uint64_t data_payload = 0;  // compressed bytes of DATA frames
+  std::uint64_t ship_ms = 0;       // time the shipper spent inside Link::send
 };
 
 struct OutFrame {
@@ -95,47 +100,59 @@ struct OutFrame {
   std::uint32_t raw_len = 0;
 };
 
+double seconds_since(steady_clock::time_point t) { return duration<double>(steady_clock::now() - t).count(); }
+
 // The pump: parse + encode + compress on this thread, send on a second one,
-// with at most two frames between them, until QEMU closes the stream.
+// with at most two frames between them, until QEMU closes the stream. The
+// zstd level follows the bottleneck (batch_compressor.h) unless pinned.
 void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic<bool>& stop, PumpResult& out,
           std::atomic<std::uint64_t>& bytes_read) {
   BoundedQueue<OutFrame> queue(2);
+  std::atomic<std::uint64_t> ship_ns{0};
   std::thread shipper([&] {
     while (auto f = queue.pop()) {
+      auto t0 = steady_clock::now();
       auto r = link.send(f->type, f->payload, f->flags, f->raw_len);
+      ship_ns += static_cast<std::uint64_t>(duration_cast<nanoseconds>(steady_clock::now() - t0).count());
       if (!r) {
         queue.fail(r.error());
         return;
       }
     }
   });
-  ZstdCCtx cctx(ZSTD_createCCtx());
-  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, options.zstd_level);
-  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_windowLog, 23);
+  int min_level = options.zstd_level > 0 ? options.zstd_level : 1;
+  int max_level = options.zstd_level > 0 ? options.zstd_level : std::max(1, options.zstd_max_level);
+  LevelController levels(min_level, max_level);
+  BatchCompressor compressor(levels.level());
+  auto window_start = steady_clock::now();
+  double window_compress_s = 0;
+  std::uint64_t window_ship_ns = 0;
   KindTable* kinds_ptr = nullptr;
   PageEncoder encoder(options.batch_bytes, [&](Bytes& batch, const std::array<std::uint64_t, k_page_kinds>& share)
                                                -> Result<void> {
-    Bytes compressed(ZSTD_compressBound(batch.size()) + 1024);
-    ZSTD_inBuffer in{batch.data(), batch.size(), 0};
-    ZSTD_outBuffer zout{compressed.data(), compressed.size(), 0};
-    for (;;) {
-      std::size_t left = ZSTD_compressStream2(cctx.get(), &zout, &in, ZSTD_e_flush);
-      if (ZSTD_isError(left)) {
-        return fail(Errc::internal, fmt::format("zstd: {}", ZSTD_getErrorName(left)));
-      }
-      if (left == 0) {
-        break;
-      }
-      compressed.resize(compressed.size() * 2);
-      zout.dst = compressed.data();
-      zout.size = compressed.size();
-    }
-    compressed.resize(zout.pos);
-    double wire = static_cast<double>(zout.pos + k_frame_header);
+    Bytes compressed;
+    auto t0 = steady_clock::now();
+    int level = compressor.level();
+    UTSUSHI_TRY(compressor.compress(batch, compressed));
+    window_compress_s += seconds_since(t0);
+    out.level_bytes[static_cast<std::size_t>(level)] += batch.size();
+    out.data_frames++;
+    out.data_payload += compressed.size();
+    double wire = static_cast<double>(compressed.size() + k_frame_header);
     for (std::size_t k = 0; k < k_page_kinds; ++k) {
       (*kinds_ptr)[k].wire_bytes += wire * static_cast<double>(share[k]) / static_cast<double>(batch.size());
     }
-    return queue.push({FrameType::data, std::move(compressed), k_frame_zstd, static_cast<std::uint32_t>(batch.size())});
+    UTSUSHI_TRY(queue.push({FrameType::data, std::move(compressed), k_frame_zstd,
+                            static_cast<std::uint32_t>(batch.size())}));
+    if (double wall = seconds_since(window_start); wall >= 0.25) {
+      std::uint64_t shipped = ship_ns.load();
+      LevelWindow w{wall, window_compress_s, static_cast<double>(shipped - window_ship_ns) * 1e-9};
+      compressor.set_level(levels.update(w));
+      window_start = steady_clock::now();
+      window_compress_s = 0;
+      window_ship_ns = shipped;
+    }
+    return {};
   });
   kinds_ptr = &encoder.kinds();
   QemuReader reader(
@@ -171,8 +188,23 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
     }
   }
   out.bytes = reader.bytes();
+  out.hash = reader.hash();
+  out.ship_ms = ship_ns.load() / 1000000;
   bytes_read = reader.bytes();
   out.kinds = encoder.kinds();
+}
+
+void copy_pump_result(const PumpResult& pr, Report& rep) {
+  rep.bytes_from_qemu = pr.bytes;
+  rep.kinds = pr.kinds;
+  rep.sections = pr.summary.sections;
+  rep.level_bytes = pr.level_bytes;
+  rep.data_frames = pr.data_frames;
+  rep.data_payload_bytes = pr.data_payload;
+  rep.link_busy_ms = static_cast<std::int64_t>(pr.ship_ms);
+  if (pr.bytes > 0) {
+    rep.stream_hash = fmt::format("{:016x}", pr.hash);
+  }
 }
 
 std::int64_t ms_since(steady_clock::time_point t) {
@@ -206,6 +238,7 @@ Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
     o.error = std::move(e);
     rep.bytes_on_wire = link.bytes_sent() + link.bytes_received();
     rep.frames = link.frames_sent();
+    rep.frames_received = link.frames_received();
     if (rep.total_ms < 0) {
       rep.total_ms = ms_since(start);
     }
@@ -218,6 +251,18 @@ Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
     return failed(version.error(), version.error().code() == Errc::not_supported ? "refused" : "failed");
   }
   rep.qemu_version = *version;
+  // The receiver's first frame: is the destination held paused after loading?
+  bool hold = false;
+  if (auto mode = link.recv(options.mode_timeout); !mode) {
+    return failed(mode.error(), "failed");
+  } else if (mode->header.type == FrameType::abort) {
+    return failed(Error(Errc::aborted, "the receiver refused: " + mode->text()), "failed");
+  } else if (mode->header.type != FrameType::mode) {
+    link.send_abort("expected the receiver's mode");
+    return failed(Error(Errc::corruption, "the receiver did not announce its mode"), "failed");
+  } else {
+    hold = json::parse(mode->text(), nullptr, false).value("hold", false);
+  }
   bool was_running = query_runstate(qmp).value_or("running") == "running";
   const PolicyConfig& pol = options.policy;
   PolicyState pstate;
@@ -336,9 +381,7 @@ Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
       auto restored = was_running ? restore_source(qmp, seconds(30)) : query_runstate(qmp);
       pump_thread.join();
       rep.source_state = restored.value_or("unknown");
-      rep.bytes_from_qemu = pr.bytes;
-      rep.kinds = pr.kinds;
-      rep.sections = pr.summary.sections;
+      copy_pump_result(pr, rep);
       if (!restored) {
         UTSUSHI_LOG_ERROR("could not restore the source guest: {}", restored.error().message());
       }
@@ -346,35 +389,69 @@ Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
     }
   }
   pump_thread.join();
-  rep.bytes_from_qemu = pr.bytes;
-  rep.kinds = pr.kinds;
-  rep.sections = pr.summary.sections;
+  copy_pump_result(pr, rep);
   if (auto st = query_migration(qmp); st) {
     rep.rounds = std::max(rep.rounds, st->dirty_sync_count);
     rep.qemu_downtime_ms = st->downtime_ms;
   }
   // The stream is with the receiver; wait for its verdict.
+  auto resume_source = [&](Error e) -> Outcome {
+    auto restored = was_running ? restore_source(qmp, seconds(30)) : query_runstate(qmp);
+    rep.source_state = restored.value_or("unknown");
+    return failed(std::move(e), "failed");
+  };
   auto verdict = link.recv(options.result_timeout);
   rep.bytes_on_wire = link.bytes_sent() + link.bytes_received();
   if (!verdict) {
+    if (hold) {
+      // The destination is paused and will never get "go": the guest stays here.
+      return resume_source(Error(Errc::unavailable, "the receiver never reported the stream loaded (" +
+                                                        verdict.error().message() +
+                                                        "); the held destination is discarded by its receiver and "
+                                                        "the source was resumed"));
+    }
     rep.source_state = query_runstate(qmp).value_or("unknown");
     return failed(Error(Errc::unavailable, "the stream was delivered but the receiver's verdict never arrived (" +
                                                verdict.error().message() +
-                                               "); the source is left paused: check the destination"),
+                                               "); the destination may have started on its own (no --hold): the "
+                                               "source is left paused: check the destination"),
                   "unknown");
   }
-  std::string text(reinterpret_cast<const char*>(verdict->payload.data()), verdict->payload.size());
+  if (verdict->header.type == FrameType::ready) {
+    // Commit: from here on the destination may run, so nothing resumes the source
+    // unless the receiver says the destination did not start.
+    bool go_sent = static_cast<bool>(link.send_text(FrameType::go, json{{"start", was_running}}.dump()));
+    if (go_sent) {
+      verdict = link.recv(options.running_timeout);
+    }
+    rep.bytes_on_wire = link.bytes_sent() + link.bytes_received();
+    if (!go_sent || !verdict) {
+      rep.source_state = query_runstate(qmp).value_or("unknown");
+      return failed(Error(Errc::unavailable,
+                          std::string(go_sent ? "'go' was sent" : "sending 'go' failed") +
+                              " but the destination's 'running' never arrived (" +
+                              (go_sent ? verdict.error().message() : std::string("link lost")) +
+                              "): the destination runs if 'go' reached it and was discarded if not. The source "
+                              "is left paused: if the destination runs, quit the source; if not, resume it (cont)"),
+                    "unknown");
+    }
+  }
+  std::string text = verdict->text();
   json res = json::parse(text, nullptr, false);
-  if (verdict->header.type != FrameType::result || res.is_discarded() || res.value("status", "") != "ok") {
+  if (!res.is_discarded()) {
+    rep.dest_stream_hash = res.value("stream_hash", std::string());
+  }
+  bool good_type = verdict->header.type == FrameType::result || verdict->header.type == FrameType::running;
+  if (!good_type || res.is_discarded() || res.value("status", "") != "ok") {
     std::string why = verdict->header.type == FrameType::abort ? text
                       : res.is_discarded()                     ? "unreadable verdict"
                                                                : res.value("error", std::string("destination failed"));
-    auto restored = was_running ? restore_source(qmp, seconds(30)) : query_runstate(qmp);
-    rep.source_state = restored.value_or("unknown");
-    return failed(Error(Errc::aborted, "destination did not start: " + why), "failed");
+    return resume_source(Error(Errc::aborted, "destination did not start: " + why));
   }
   rep.status = "ok";
   rep.converged = true;
+  rep.frames = link.frames_sent();
+  rep.frames_received = link.frames_received();
   rep.bytes_to_qemu = res.value("bytes_to_qemu", std::uint64_t{0});
   rep.total_ms = ms_since(start);
   auto stop_ev = qmp.wait_event("STOP", milliseconds(2000));

@@ -9,6 +9,9 @@ under test (no test hooks in shipped code).
 - cut_after: once this many bytes went forward (client -> target, over all connections), every
   connection is shut down and new ones are refused.
 - corrupt_at: flip one bit of the forward byte at this offset (counted over all connections).
+- cut_before_frame: (forward, FrameCut): cut every connection instead of passing on the first
+  frame the FrameCut matches going that way (forward = client -> target); `relay.cut_frame_seen`
+  says whether it happened.
 - flip: a FrameFlip that follows a framed protocol in each forward stream and flips one byte inside
   the payload of the Nth matching frame, so the damage lands where only the payload checksum can
   catch it. After the relay ran, `flip.flipped` says whether it happened (a test should assert it,
@@ -75,6 +78,49 @@ class _FrameStream:
         return bytes(out)
 
 
+class FrameCut:
+    """Finds where the first frame whose header `match(header)` accepts starts, in one direction of
+    one connection (fixed `header_size`, `payload_len(header)` as for FrameFlip)."""
+
+    def __init__(self, header_size, payload_len, match):
+        self.header_size, self.payload_len, self.match = header_size, payload_len, match
+
+    def stream(self):
+        return _CutStream(self)
+
+
+class _CutStream:
+    def __init__(self, spec):
+        self.spec, self.header, self.skip = spec, b"", 0
+
+    def find(self, data):
+        """Offset in `data` where a matching frame starts (possibly 0 for one begun in an
+        earlier chunk), or None."""
+        i, spec = 0, self.spec
+        while i < len(data):
+            if self.skip:
+                n = min(self.skip, len(data) - i)
+                self.skip -= n
+                i += n
+                continue
+            start = i - len(self.header)
+            need = spec.header_size - len(self.header)
+            self.header += data[i:i + need]
+            i += min(need, len(data) - i)
+            if len(self.header) < spec.header_size:
+                break
+            if spec.match(self.header):
+                return max(start, 0)
+            self.skip = spec.payload_len(self.header)
+            self.header = b""
+        return None
+
+
+def livemig_frame_cut(ftype):
+    """livemig frames (frame.h): 40-byte header, type at 5, payload length u32 BE at 16."""
+    return FrameCut(40, lambda h: struct.unpack_from(">I", h, 16)[0], lambda h: h[5] == ftype)
+
+
 def p2v_chunk_flip(nth):
     """p2v (p2v/include/utsushi/p2v/wire_format.h): 12-byte header, type at 4 (CHUNK = 6), length
     u32 LE at 8. Damages the last byte of the nth CHUNK's zstd frame, past its 28-byte chunk header."""
@@ -89,9 +135,12 @@ def livemig_data_flip(nth):
 
 
 class FaultRelay:
-    def __init__(self, target_port, rate=0, cut_after=None, corrupt_at=None, flip=None, target_host="127.0.0.1"):
+    def __init__(self, target_port, rate=0, cut_after=None, corrupt_at=None, flip=None, cut_before_frame=None,
+                 target_host="127.0.0.1"):
         self.target = (target_host, target_port)
         self.rate, self.cut_after, self.corrupt_at, self.flip = rate, cut_after, corrupt_at, flip
+        self.cut_before_frame = cut_before_frame
+        self.cut_frame_seen = False
         self.forward = 0     # client -> target bytes
         self.backward = 0
         self.lock = threading.Lock()
@@ -138,7 +187,13 @@ class FaultRelay:
             threading.Thread(target=self._pipe, args=(c, t, True, stream), daemon=True).start()
             threading.Thread(target=self._pipe, args=(t, c, False, None), daemon=True).start()
 
+    def _cut_watch(self, forward):
+        if self.cut_before_frame and self.cut_before_frame[0] == forward:
+            return self.cut_before_frame[1].stream()
+        return None
+
     def _pipe(self, a, b, forward, stream):
+        watch = self._cut_watch(forward)
         try:
             while not self.cut:
                 data = a.recv(32768)
@@ -158,6 +213,12 @@ class FaultRelay:
                 if stream is not None:
                     data = stream.feed(data)
                 if forward and self.cut_after is not None and base + len(data) >= self.cut_after:
+                    self.kill()
+                    break
+                at = watch.find(data) if watch else None
+                if at is not None:
+                    b.sendall(data[:at])
+                    self.cut_frame_seen = True
                     self.kill()
                     break
                 b.sendall(data)

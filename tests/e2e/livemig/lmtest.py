@@ -18,10 +18,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from harness.fault_relay import FaultRelay, livemig_data_flip  # noqa: E402,F401
+from harness.fault_relay import FaultRelay, livemig_data_flip, livemig_frame_cut  # noqa: E402,F401
 
 SOURCE = os.environ.get("UTSUSHI_SOURCE", os.path.abspath(os.path.join(os.path.dirname(__file__), "../../..")))
 BIN = os.environ.get("UTSUSHI_BIN", os.path.join(SOURCE, "build", "bin"))
@@ -196,8 +198,35 @@ def guest_pair(workdir, mib, rate, pattern="hotset", update="sparse", content="h
     return src, dst
 
 
-def check_destination(dst, seconds=3, since=0):
-    """Destination must be running and print heartbeats with rising generations, never CORRUPT."""
+def source_still_fine(src, what):
+    """The source QEMU still runs its guest: running, heartbeats continue, never CORRUPT."""
+    assert src.alive(), what + ": source QEMU exited"
+    st = src.status()
+    assert st == "running", "%s: source is %s" % (what, st)
+    before = len(src.text())
+    time.sleep(2.5)
+    text = src.text()
+    assert "CORRUPT" not in text, what + ": source reports CORRUPT"
+    assert text.count("memload ok", before) >= 2, what + ": source stopped printing heartbeats"
+
+
+def stream_hashes(*reports):
+    """'source ... / destination ...' stream hashes (XXH3-64) from livemig --json reports."""
+    src = dst = "?"
+    for r in reports:
+        if not r:
+            continue
+        if r.get("source_qmp") or "dest_stream_hash" in r:
+            src = r.get("stream_hash", src)
+            dst = r.get("dest_stream_hash", dst)
+        else:
+            dst = r.get("stream_hash", dst)
+    return "stream hash: source %s, destination %s" % (src, dst)
+
+
+def check_destination(dst, seconds=3, since=0, reports=()):
+    """Destination must be running and print heartbeats with rising generations, never CORRUPT.
+    `reports` (livemig --json results) name the stream hashes when the guest is silent."""
     start = len(dst.text()) if since is None else since
     time.sleep(seconds)
     text = dst.text()
@@ -205,7 +234,7 @@ def check_destination(dst, seconds=3, since=0):
         raise AssertionError("destination reports CORRUPT:\n" + text[-2000:])
     gens = [int(g) for g in re.findall(r"memload ok gen=(\d+)", text[start:])]
     if not text[start:].strip():
-        raise DestinationSilent("destination guest printed nothing after migration")
+        raise DestinationSilent("destination guest printed nothing after migration (%s)" % stream_hashes(*reports))
     if len(gens) < 2 or gens != sorted(gens) or gens[-1] <= gens[0]:
         raise AssertionError("destination heartbeats not rising after migration: %r" % gens)
     return gens
@@ -236,13 +265,43 @@ def main_retrying_frozen_guest(main):
 Relay = FaultRelay
 
 
-def run_livemig(args, timeout=300, **kw):
-    """Runs livemig with --json; returns (returncode, result dict or None, stderr)."""
-    p = subprocess.run([LIVEMIG, "--json"] + args, capture_output=True, text=True, timeout=timeout, **kw)
+def workdir_with_token(text):
+    """A fresh work directory holding a token file; returns (work, token path)."""
+    work = tempfile.mkdtemp(prefix="livemig-e2e-")
+    token = os.path.join(work, "token")
+    with open(os.open(token, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(text + "\n")
+    return work, token
+
+
+def start_receiver(work, dst, token, *extra):
+    """Starts `livemig --json receive` for `dst` on a free port; returns (Popen, port)."""
+    port_file = os.path.join(work, dst.name + ".port")
+    p = subprocess.Popen([LIVEMIG, "--json", "receive", "--listen", "127.0.0.1:0", "--qmp", dst.qmp_path,
+                          "--token-file", token, "--port-file", port_file] + list(extra),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(200):
+        if os.path.exists(port_file):
+            return p, int(open(port_file).read())
+        if p.poll() is not None:
+            break
+        time.sleep(0.05)
+    p.kill()
+    raise RuntimeError("receiver did not start: " + p.communicate()[1].strip())
+
+
+def last_json(text):
+    """The last line of `text` that parses as JSON, or None."""
     result = None
-    for line in p.stdout.splitlines():
+    for line in (text or "").splitlines():
         try:
             result = json.loads(line)
         except ValueError:
             pass
-    return p.returncode, result, p.stderr
+    return result
+
+
+def run_livemig(args, timeout=300, **kw):
+    """Runs livemig with --json; returns (returncode, result dict or None, stderr)."""
+    p = subprocess.run([LIVEMIG, "--json"] + args, capture_output=True, text=True, timeout=timeout, **kw)
+    return p.returncode, last_json(p.stdout), p.stderr

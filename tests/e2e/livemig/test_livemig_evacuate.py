@@ -34,7 +34,8 @@ def main():
         for src, dst in pairs:
             assert dst.status() == "running", dst.status()
             src.proc.wait(timeout=10)  # the source quits once its destination runs
-            lmtest.check_destination(dst, seconds=3)
+            mine = [g for g in guests if g.get("source_qmp") == src.qmp_path]
+            lmtest.check_destination(dst, seconds=3, reports=mine)
         assert stay.alive() and stay.status() == "running", "the guest that could not move must keep running"
         lmtest.check_destination(stay, seconds=3)  # same health check, on the source
         print("ok: 2 guests moved, 1 reported and still running on the source: %s" %

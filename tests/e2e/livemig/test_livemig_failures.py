@@ -11,7 +11,6 @@ gets a fresh destination, which livemig discards.
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 import lmtest
@@ -19,15 +18,7 @@ import lmtest
 MIB = 128
 
 
-def source_still_fine(src, what):
-    assert src.alive(), what + ": source QEMU exited"
-    st = src.status()
-    assert st == "running", "%s: source is %s" % (what, st)
-    before = len(src.text())
-    time.sleep(2.5)
-    text = src.text()
-    assert "CORRUPT" not in text, what + ": source reports CORRUPT"
-    assert text.count("memload ok", before) >= 2, what + ": source stopped printing heartbeats"
+source_still_fine = lmtest.source_still_fine
 
 
 def new_destination(work, n):
@@ -37,22 +28,11 @@ def new_destination(work, n):
 
 
 def start_receiver(work, dst, token):
-    port_file = os.path.join(work, dst.name + ".port")
-    p = subprocess.Popen([lmtest.LIVEMIG, "--json", "receive", "--listen", "127.0.0.1:0", "--qmp", dst.qmp_path,
-                          "--token-file", token, "--port-file", port_file, "--accept-timeout", "60"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for _ in range(200):
-        if os.path.exists(port_file):
-            return p, int(open(port_file).read())
-        time.sleep(0.05)
-    raise RuntimeError("receiver did not start")
+    return lmtest.start_receiver(work, dst, token, "--accept-timeout", "60")
 
 
 def main():
-    work = tempfile.mkdtemp(prefix="livemig-e2e-")
-    token = os.path.join(work, "token")
-    with open(os.open(token, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        f.write("failure-tests-token-0123456789\n")
+    work, token = lmtest.workdir_with_token("failure-tests-token-0123456789")
     src, dst = lmtest.guest_pair(work, mib=MIB, rate=16, pattern="uniform", update="page", content="random")
     open(os.path.join(work, "append"), "w").write(" ".join(src.argv[src.argv.index("-append") + 1].split()[2:]))
     dsts = [dst]

@@ -22,7 +22,7 @@ def main():
         assert res["rounds"] >= 2 and res["downtime_ms"] >= 0, res
         assert dst.status() == "running"
         src.proc.wait(timeout=10)  # livemig quits the source once the destination runs
-        gens = lmtest.check_destination(dst, seconds=4)
+        gens = lmtest.check_destination(dst, seconds=4, reports=[res])
         print("ok: %s bytes from QEMU, %s on the link, %s rounds, %s ms, downtime %s ms; destination gens %s" % (
             res["bytes_from_qemu"], res["bytes_on_wire"], res["rounds"], res["total_ms"], res["downtime_ms"], gens[-3:]))
     finally:

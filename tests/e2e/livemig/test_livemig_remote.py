@@ -42,7 +42,7 @@ def main():
         assert rc == 0 and res["status"] == "ok", (rc, res, err)
         out, rerr = recv.communicate(timeout=30)
         assert recv.returncode == 0, (out, rerr)
-        gens = lmtest.check_destination(dst, seconds=4)
+        gens = lmtest.check_destination(dst, seconds=4, reports=[res, lmtest.last_json(out)])
         print("ok: %s from QEMU, %s on the link (relay counted %s), %s ms, downtime %s ms, gens %s" % (
             res["bytes_from_qemu"], res["bytes_on_wire"], relay.total(), res["total_ms"], res["downtime_ms"],
             gens[-3:]))

@@ -55,6 +55,23 @@ TEST_CASE("livemig frame header round trip and corruption", "[livemig][frame]") 
   }
 }
 
+TEST_CASE("livemig frame types of the commit handshake decode; gaps do not", "[livemig][frame]") {
+  for (auto t : {FrameType::mode, FrameType::ready, FrameType::go, FrameType::running}) {
+    Bytes h;
+    encode_frame_header(h, t, 0, 1, {}, 0);
+    auto d = decode_frame_header(std::span<const std::uint8_t, k_frame_header>(h.data(), k_frame_header));
+    REQUIRE(d);
+    CHECK(d->type == t);
+  }
+  for (std::uint8_t t : {0, 8, 9, 14, 19}) {
+    CHECK_FALSE(known_frame_type(t));
+    Bytes h;
+    encode_frame_header(h, static_cast<FrameType>(t), 0, 1, {}, 0);
+    CHECK(decode_frame_header(std::span<const std::uint8_t, k_frame_header>(h.data(), k_frame_header)).error().code() ==
+          Errc::corruption);
+  }
+}
+
 TEST_CASE("livemig::Link delivers frames in order and detects corruption", "[livemig][frame]") {
   auto lp = link_pair();
     Link& a = *lp.a;

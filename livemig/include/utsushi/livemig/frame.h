@@ -3,7 +3,8 @@
 //
 //   offset size  field
 //   0      4     magic "LMG1" (0x4c4d4731), big-endian
-//   4      1     protocol version (1)
+//   4      1     protocol version (2: the receiver's first frame is "mode", and
+//                 a held destination ends with ready/go/running; 1 had neither)
 //   5      1     type (FrameType)
 //   6      2     flags (bit 0: payload is a zstd streaming-flush block)
 //   8      8     sequence number (per direction, starting at 0, +1 per frame)
@@ -26,7 +27,7 @@
 namespace utsushi::livemig {
 
 inline constexpr std::uint32_t k_frame_magic = 0x4c4d4731;
-inline constexpr std::uint8_t k_frame_version = 1;
+inline constexpr std::uint8_t k_frame_version = 2;
 inline constexpr std::size_t k_frame_header = 40;
 inline constexpr std::uint32_t k_max_payload = 64u << 20;
 inline constexpr std::uint16_t k_frame_zstd = 0x0001;
@@ -39,10 +40,18 @@ enum class FrameType : std::uint8_t {
   end = 5,      // sender: the stream is complete; JSON {bytes, hash}
   result = 6,   // receiver: JSON outcome after the destination loaded
   abort = 7,    // either side: UTF-8 reason; the peer stops
+  // Commit handshake (session.h). 8-9 unused; 20 and up belong to other messages.
+  mode = 10,     // receiver, its first frame: JSON {hold}: the destination stays paused after loading until "go"
+  ready = 11,    // receiver: stream verified and loaded, destination paused; JSON {bytes_to_qemu, stream_hash}
+  go = 12,       // sender: start the destination (empty)
+  running = 13,  // receiver: the destination runs after "go"; JSON outcome as for "result"
   // Libvirt hosts (libvirt_host.h), right after the handshake:
   domain_xml = 20,    // sender: the domain's migratable XML (UTF-8)
   domain_ready = 21,  // receiver: the domain is started, paused, waiting for the stream
 };
+
+// Whether `type` is a frame type this version knows.
+bool known_frame_type(std::uint8_t type) noexcept;
 
 struct FrameHeader {
   FrameType type = FrameType::data;

@@ -30,6 +30,7 @@ struct LinkOptions {
 struct Frame {
   FrameHeader header;
   Bytes payload;
+  std::string text() const { return std::string(payload.begin(), payload.end()); }
 };
 
 class Link {
@@ -42,6 +43,8 @@ class Link {
                                   std::uint32_t raw_len = UINT32_MAX);
   // Waits up to `timeout` for a frame (Errc::unavailable on timeout, EOF or reset).
   [[nodiscard]] Result<Frame> recv(std::chrono::milliseconds timeout);
+  // Sends `text` (UTF-8, usually JSON) as the payload of one frame.
+  [[nodiscard]] Result<void> send_text(FrameType type, std::string_view text);
   // Sends an abort frame with `reason`, ignoring errors (best effort).
   void send_abort(std::string_view reason) noexcept;
   void shutdown() noexcept;
@@ -49,6 +52,7 @@ class Link {
   std::uint64_t bytes_sent() const noexcept { return m_sent.load(); }
   std::uint64_t bytes_received() const noexcept { return m_received.load(); }
   std::uint64_t frames_sent() const noexcept { return m_send_seq; }
+  std::uint64_t frames_received() const noexcept { return m_recv_seq; }
   int fd() const noexcept { return m_fd.get(); }
 
  private:

@@ -55,6 +55,7 @@ struct KindCounters {
   std::uint64_t records = 0;
   std::uint64_t qemu_bytes = 0;
   std::uint64_t token_bytes = 0;
+  std::uint64_t header_bytes = 0;  // of token_bytes: tag and page position (no payload)
   double wire_bytes = 0;
 };
 using KindTable = std::array<KindCounters, k_page_kinds>;
@@ -94,6 +95,7 @@ class PageEncoder final : public StreamSink {
   FlushFn m_flush;
   Bytes m_batch;
   Bytes m_payload;
+  Bytes m_runs;  // scratch for XOR runs, reused so no page allocates
   std::array<std::uint64_t, k_page_kinds> m_share{};
   PageStore m_store;
   std::unordered_map<std::uint64_t, std::uint64_t> m_by_hash;  // xxh3 -> block << 40 | page

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "utsushi/livemig/batch_compressor.h"
 #include "utsushi/livemig/page_codec.h"
 
 namespace utsushi::livemig {
@@ -31,7 +32,19 @@ struct Report {
   std::uint32_t policy_steps = 0;
   bool converged = false;
   std::string source_state;            // runstate of the source guest at the end
+  // XXH3-64 (hex) of QEMU's migration stream: on the source as read from
+  // QEMU, on the destination as fed to QEMU. Equal on both ends whenever the
+  // stream was delivered; empty when no stream was read or fed.
+  std::string stream_hash;
+  // Sender only: the hash the receiver reported for what it fed the destination.
+  std::string dest_stream_hash;
   KindTable kinds{};
+  // Where the link bytes went besides page tokens (sender side).
+  ZstdLevelBytes level_bytes{};       // token bytes compressed at each zstd level
+  std::uint64_t frames_received = 0;
+  std::uint64_t data_frames = 0;
+  std::uint64_t data_payload_bytes = 0;  // compressed payload of DATA frames
+  std::int64_t link_busy_ms = -1;        // time spent sending frames (the link's share of total_ms)
 };
 
 nlohmann::json report_json(const Report& r);

@@ -8,12 +8,33 @@
 //     (refused layout, link error, corrupted frame reported by the receiver,
 //     time limit, SIGINT) cancels the migration and leaves the source guest
 //     running. After that, the source is resumed if the receiver reports that
-//     the destination did not start; if the receiver's verdict never arrives,
-//     the source is left paused (status "unknown") since the destination may
-//     already run.
+//     the destination did not start.
 //   - Receiver: feeds the destination only bytes whose frames verified, holds
 //     back the last batch until the sender's whole-stream hash matches, and on
 //     any failure quits the destination QEMU (an incoming QEMU cannot retry).
+//
+// The switch-over. The receiver's first frame ("mode") says whether the
+// destination is held: paused after loading (ReceiveOptions::hold: the
+// receiver sends QMP `stop` while the destination is incoming, which in QEMU
+// 7.2 clears its autostart exactly like -S). Then the commit handshake runs:
+//     receiver "ready" (stream verified and loaded, guest paused)
+//  -> sender "go" -> receiver `cont` -> receiver "running" -> sender quits the source.
+//   - "ready" never arrives (link lost, receiver dead, timeout): the sender
+//     resumes the source. Safe: the destination is paused and never told to
+//     go; its receiver discards it when its wait for "go" ends (go_timeout or
+//     the link drops).
+//   - "go" sent but "running" never arrives: the only ambiguous case. The
+//     destination runs if "go" reached it, and was discarded if not; the
+//     sender leaves the source paused and reports status "unknown", naming
+//     this case.
+// A destination that is paused after loading without hold (QEMU -S that the
+// receiver was not told about) also gets ready/go/running, but the sender did
+// not know in advance, so a lost "ready" is reported "unknown" as below.
+// Without hold QEMU starts the destination itself once loaded, and the
+// receiver reports "result". If that verdict never arrives the destination may
+// already run: the source is left paused (status "unknown"). That window
+// (from the destination's autostart to the sender reading "result") is what
+// hold closes.
 
 #include <chrono>
 #include <cstdint>
@@ -38,13 +59,20 @@ enum class Capabilities { force, trust };
 
 struct SendOptions {
   PolicyConfig policy;
-  int zstd_level = 1;
+  // zstd level of link batches: 0 adapts between 1 and zstd_max_level to
+  // the bottleneck (batch_compressor.h); 1..19 pins it.
+  int zstd_level = 0;
+  int zstd_max_level = 9;
   std::size_t batch_bytes = 1 << 20;
   SourceAfter after = SourceAfter::quit;
   // trust: do not force capabilities off; the parser still refuses what it
   // does not know (used to test refusal of foreign layouts).
   Capabilities capabilities = Capabilities::force;
   std::chrono::milliseconds result_timeout{std::chrono::seconds(120)};
+  // After "go": how long to wait for "running".
+  std::chrono::milliseconds running_timeout{std::chrono::seconds(30)};
+  // How long to wait for the receiver's "mode" frame before starting.
+  std::chrono::milliseconds mode_timeout{std::chrono::seconds(30)};
 };
 
 // Checks a source QEMU before anything is changed: version 7.2, a guest that
@@ -59,9 +87,12 @@ Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link);
 struct ReceiveOptions {
   std::chrono::milliseconds resume_timeout{std::chrono::seconds(60)};
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(120)};
-  // Called when the destination has loaded the whole stream but is paused
-  // (a libvirt domain started paused): must make it run, before the verdict
-  // goes to the sender. Without it such a destination stays paused.
+  // Keep the destination paused after loading and start it only on "go".
+  bool hold = false;
+  // With a paused destination: how long to wait for "go" before discarding it.
+  std::chrono::milliseconds go_timeout{std::chrono::seconds(30)};
+  // How to start a paused destination on "go" (a libvirt domain: through
+  // libvirt, so that its state stays right); without it, QMP `cont`.
   std::function<Result<void>()> resume;
 };
 

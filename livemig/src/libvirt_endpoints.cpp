@@ -137,11 +137,16 @@ DomainOutcome receive_domain(LibvirtHost& host, Link& link, const ReceiveLibvirt
     resume_call = duration_cast<milliseconds>(steady_clock::now() - t);
     return r;
   };
+  receive.discard = [&] { return host.discard(d.domain); };
   d.outcome = run_receiver(receive, **monitor, link);
   log_resume_latency(**monitor, d.domain, resume_call);
   monitor->reset();
   if (d.outcome.error) {
-    leave_nothing(d.outcome);  // run_receiver quit QEMU; make sure nothing is left
+    // run_receiver discarded the domain; make sure nothing is left, except
+    // when it could not tell whether the domain runs (it may own the guest).
+    if (d.outcome.report.status != "unknown") {
+      leave_nothing(d.outcome);
+    }
     return d;
   }
   if (options.persistent) {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <map>
 #include <thread>
 
@@ -216,7 +217,10 @@ class LibvirtMonitor final : public Monitor {
     int r = virDomainQemuMonitorCommandWithFiles(m_dom.get(), text.c_str(), pass_fd >= 0 ? 1 : 0,
                                                  pass_fd >= 0 ? fds : nullptr, nullptr, nullptr, &reply, 0);
     if (r < 0) {
-      return fail(Errc::unavailable, fmt::format("{}: {}: {}", m_path, command, last_error()));
+      // A domain that no longer exists or no longer runs has no monitor:
+      // sys_errno says so (monitor_gone()).
+      bool gone = last_error_is(VIR_ERR_NO_DOMAIN) || last_error_is(VIR_ERR_OPERATION_INVALID);
+      return fail(Errc::unavailable, fmt::format("{}: {}: {}", m_path, command, last_error()), gone ? ESRCH : 0);
     }
     std::unique_ptr<char, decltype(&std::free)> owned(reply, &std::free);
     json msg = json::parse(reply ? reply : "", nullptr, false);

@@ -104,7 +104,9 @@ Result<json> QmpClient::read_message(milliseconds timeout) {
       continue;
     }
     if (n <= 0) {
-      return fail(Errc::unavailable, fmt::format("QMP {}: connection closed (QEMU exited?)", m_path));
+      // sys_errno marks the monitor as gone (monitor_gone()).
+      return fail(Errc::unavailable, fmt::format("QMP {}: connection closed (QEMU exited?)", m_path),
+                  n < 0 ? errno : ECONNRESET);
     }
     m_buf.append(chunk, static_cast<std::size_t>(n));
   }

@@ -58,6 +58,44 @@ struct HashState {
   HashState() { XXH3_64bits_reset(state.get()); }
 };
 
+// Discards the destination and makes sure it is gone: options.discard, or
+// QMP `quit` answered by QEMU or met by a monitor that is gone.
+Result<void> discard_destination(const ReceiveOptions& options, Monitor& qmp) {
+  if (options.discard) {
+    return options.discard();
+  }
+  auto r = qmp.execute("quit");
+  if (r || monitor_gone(r.error())) {
+    return {};
+  }
+  return fail(r.error().code(), fmt::format("could not quit the destination QEMU at {} ({}): it may still exist",
+                                            qmp.path(), r.error().message()));
+}
+
+enum class Fate { running, discarded, unknown };
+struct Settled {
+  Fate fate;
+  std::string why;
+};
+
+// After "go", when starting the destination reported an error (its reply may
+// have been lost while QEMU did start): finds out whether it runs, and
+// discards it for sure if it does not.
+Settled settle_after_go(const ReceiveOptions& options, Monitor& qmp) {
+  auto run = query_runstate(qmp);
+  if (run && *run == "running") {
+    return {Fate::running, "it runs"};
+  }
+  if (!run && !monitor_gone(run.error())) {
+    return {Fate::unknown, "its state cannot be read (" + run.error().message() + ")"};
+  }
+  std::string was = run ? "it is '" + *run + "'" : "its QEMU is gone (" + run.error().message() + ")";
+  if (auto d = discard_destination(options, qmp); !d) {
+    return {Fate::unknown, was + " and discarding it failed: " + d.error().message()};
+  }
+  return {Fate::discarded, was + "; not started, discarded"};
+}
+
 }  // namespace
 
 Result<std::string> prepare_destination(Monitor& qmp) {
@@ -78,7 +116,9 @@ Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link) {
   std::optional<Fd> qemu_fd;
   bool peer_aborted = false;
 
-  bool committed = false;  // the commit handshake ran ("go" received)
+  bool committed = false;    // the commit handshake ran ("go" received)
+  bool start_on_go = false;  // "go" asked to start the destination
+  bool stream_fed = false;   // the whole stream was handed to the destination
 
   auto body = [&]() -> Result<void> {
     // The first frame tells the sender whether this destination is held.
@@ -135,6 +175,7 @@ Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link) {
           return fail(Errc::corruption, fmt::format("rebuilt stream differs from the source's ({} bytes, hash {})",
                                                     total, digest));
         }
+        stream_fed = true;  // from here on the destination may load it all
         UTSUSHI_TRY(to_qemu.push(std::move(held)));
         to_qemu.close();
         feeder.join();
@@ -218,34 +259,91 @@ Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link) {
       }
       committed = true;
       json g = json::parse(go->text(), nullptr, false);
-      if (g.is_discarded() || g.value("start", true)) {
-        if (options.resume) {
-          UTSUSHI_TRY_CTX(options.resume(), "starting the destination after 'go'");
-        } else {
-          UTSUSHI_TRY_CTX(qmp.execute("cont"), "starting the destination after 'go'");
-        }
-        rep.source_state = "running";
-      }
+      start_on_go = g.is_discarded() || g.value("start", true);
     }
     return {};
   };
 
   auto r = body();
-  rep.bytes_on_wire = link.bytes_sent() + link.bytes_received();
-  rep.total_ms = duration_cast<milliseconds>(steady_clock::now() - start).count();
+  auto finish = [&] {
+    rep.bytes_on_wire = link.bytes_sent() + link.bytes_received();
+    rep.total_ms = duration_cast<milliseconds>(steady_clock::now() - start).count();
+  };
+  finish();
   if (!r) {
+    // Not committed: the sender was never told to let go of the guest.
     rep.status = "failed";
     rep.error = r.error().message();
     o.error = r.error();
-    if (!peer_aborted) {
+    if (!peer_aborted && !stream_fed) {
+      // The destination cannot have the whole stream: stop the sender at
+      // once (one blocked on a full socket fails on the shutdown).
       link.send_abort(r.error().message());
+      link.shutdown();
     }
-    link.shutdown();  // a sender blocked on a full socket fails at once
     qemu_fd.reset();
-    // An incoming QEMU cannot retry: discard it.
-    (void)qmp.execute("quit");
-    rep.source_state = "discarded";
+    // An incoming QEMU cannot retry: discard it, and say so only when sure.
+    auto d = discard_destination(options, qmp);
+    if (d) {
+      rep.source_state = "discarded";
+    } else {
+      UTSUSHI_LOG_ERROR("{}", d.error().message());
+      rep.status = "unknown";
+      rep.source_state = "unknown";
+      rep.error += "; " + d.error().message();
+    }
+    if (!peer_aborted && stream_fed) {
+      // The destination had the whole stream: the sender resumes its source
+      // on an abort only, so send one only when the destination is gone.
+      if (d) {
+        link.send_abort(rep.error);
+      } else if (auto s = link.send_text(FrameType::result,
+                                         json{{"status", "unknown"}, {"error", rep.error}}.dump());
+                 !s) {
+        UTSUSHI_LOG_WARN("could not report the unknown state to the sender: {}", s.error().message());
+      }
+    }
+    link.shutdown();
     return o;
+  }
+  if (committed && start_on_go) {
+    // From here on never a plain abort: the sender may resume its source
+    // only when the destination is known not to run (session.h).
+    Result<void> started;
+    if (options.resume) {
+      started = options.resume();
+    } else if (auto c = qmp.execute("cont"); !c) {
+      started = std::unexpected(c.error());
+    }
+    if (started) {
+      rep.source_state = "running";
+    } else {
+      UTSUSHI_LOG_WARN("starting the destination after 'go' failed: {}; checking whether it runs",
+                       started.error().message());
+      auto settled = settle_after_go(options, qmp);
+      std::string why = "starting the destination after 'go' failed (" + started.error().message() + "): " +
+                        settled.why;
+      if (settled.fate == Fate::running) {
+        UTSUSHI_LOG_WARN("{}", why);
+        rep.source_state = "running";
+      } else {
+        bool gone = settled.fate == Fate::discarded;
+        json verdict = {{"status", gone ? "discarded" : "unknown"}, {"error", why}};
+        if (gone) {
+          verdict["started"] = false;
+        }
+        if (auto s = link.send_text(FrameType::running, verdict.dump()); !s) {
+          UTSUSHI_LOG_WARN("could not report the destination's state to the sender: {}", s.error().message());
+        }
+        link.shutdown();
+        finish();
+        rep.status = gone ? "failed" : "unknown";
+        rep.source_state = gone ? "discarded" : "unknown";
+        rep.error = why;
+        o.error = Error(gone ? Errc::aborted : Errc::unavailable, why);
+        return o;
+      }
+    }
   }
   json res = {{"status", "ok"}, {"bytes_to_qemu", rep.bytes_to_qemu}, {"dest_state", rep.source_state}};
   if (auto ev = qmp.wait_event("RESUME", milliseconds(rep.source_state == "running" ? 2000 : 0)); ev) {

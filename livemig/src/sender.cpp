@@ -286,6 +286,9 @@ Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
     return failed(sock.error(), "failed");
   }
   (void)qmp.poll_events();
+  // The downtime is measured from the STOP this migration causes, not from an
+  // earlier one (a guest paused before): remember the latest STOP so far.
+  std::optional<QmpEvent> stop_before = qmp.last_event("STOP");
   start = steady_clock::now();
   if (auto r = qmp.execute("migrate", {{"uri", "fd:" + fdname}}); !r) {
     (void)qmp.execute("closefd", {{"fdname", fdname}});
@@ -372,8 +375,17 @@ Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
                         "the receiver stopped the migration: " + std::string(peer->payload.begin(), peer->payload.end()));
         }
       }
-      link.send_abort(error->message());
+      // Link::send has one caller at a time: stop the pump (and so its
+      // shipper thread) before the abort goes out on this thread. A shipper
+      // stuck in send (the peer stopped reading) does not end by itself:
+      // then the link is shut down without an abort (the peer sees it drop).
       stop = true;
+      for (auto until = steady_clock::now() + seconds(2); !pump_done.load() && steady_clock::now() < until;) {
+        std::this_thread::sleep_for(milliseconds(10));
+      }
+      if (pump_done.load()) {
+        link.send_abort(error->message());
+      }
       link.shutdown();
       // Close our end of QEMU's stream socket so QEMU's writer (and a
       // return-path reader, if one was opened) fail at once.
@@ -417,35 +429,56 @@ Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
                                                "source is left paused: check the destination"),
                   "unknown");
   }
+  // The destination's state is not known: the source stays paused.
+  auto unknown = [&](const std::string& what) -> Outcome {
+    rep.source_state = query_runstate(qmp).value_or("unknown");
+    return failed(Error(Errc::unavailable,
+                        what + ". The source is left paused: check the destination (QMP query-status, or virsh "
+                               "domstate for a libvirt domain); if it runs, quit the source; if it is gone or "
+                               "paused, discard it and resume the source (cont)"),
+                  "unknown");
+  };
+  bool went = false;  // "go" was sent
   if (verdict->header.type == FrameType::ready) {
     // Commit: from here on the destination may run, so nothing resumes the source
-    // unless the receiver says the destination did not start.
+    // unless the receiver says the destination did not start and is gone.
     bool go_sent = static_cast<bool>(link.send_text(FrameType::go, json{{"start", was_running}}.dump()));
+    went = true;
     if (go_sent) {
       verdict = link.recv(options.running_timeout);
     }
     rep.bytes_on_wire = link.bytes_sent() + link.bytes_received();
     if (!go_sent || !verdict) {
-      rep.source_state = query_runstate(qmp).value_or("unknown");
-      return failed(Error(Errc::unavailable,
-                          std::string(go_sent ? "'go' was sent" : "sending 'go' failed") +
-                              " but the destination's 'running' never arrived (" +
-                              (go_sent ? verdict.error().message() : std::string("link lost")) +
-                              "): the destination runs if 'go' reached it and was discarded if not. The source "
-                              "is left paused: if the destination runs, quit the source; if not, resume it (cont)"),
-                    "unknown");
+      return unknown(std::string(go_sent ? "'go' was sent" : "sending 'go' failed") +
+                     " but the destination's 'running' never arrived (" +
+                     (go_sent ? verdict.error().message() : std::string("link lost")) +
+                     "): the destination runs if 'go' reached it and was discarded if not");
     }
   }
   std::string text = verdict->text();
   json res = json::parse(text, nullptr, false);
-  if (!res.is_discarded()) {
+  if (res.is_object()) {
     rep.dest_stream_hash = res.value("stream_hash", std::string());
   }
+  std::string status = res.is_object() ? res.value("status", std::string()) : std::string();
+  std::string why = verdict->header.type == FrameType::abort ? "abort: " + text
+                    : !res.is_object()                      ? std::string("unreadable verdict")
+                                                            : res.value("error", std::string("status " + status));
+  if (went) {
+    // After "go" only an explicit "not started, discarded" gives the guest back to the source.
+    bool not_started = res.is_object() && res.value("started", json(true)) == json(false);
+    if (verdict->header.type == FrameType::running && status == "discarded" && not_started) {
+      return resume_source(Error(Errc::aborted, "the destination did not start after 'go' and was discarded (" +
+                                                    why + "); the source was resumed"));
+    }
+    if (verdict->header.type != FrameType::running || status != "ok") {
+      return unknown("'go' was sent but the destination's state is unknown (" + why + ")");
+    }
+  } else if (status == "unknown") {
+    return unknown("the receiver could not make sure the destination is gone (" + why + ")");
+  }
   bool good_type = verdict->header.type == FrameType::result || verdict->header.type == FrameType::running;
-  if (!good_type || res.is_discarded() || res.value("status", "") != "ok") {
-    std::string why = verdict->header.type == FrameType::abort ? text
-                      : res.is_discarded()                     ? "unreadable verdict"
-                                                               : res.value("error", std::string("destination failed"));
+  if (!good_type || status != "ok") {
     return resume_source(Error(Errc::aborted, "destination did not start: " + why));
   }
   rep.status = "ok";
@@ -454,10 +487,25 @@ Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
   rep.frames_received = link.frames_received();
   rep.bytes_to_qemu = res.value("bytes_to_qemu", std::uint64_t{0});
   rep.total_ms = ms_since(start);
-  auto stop_ev = qmp.wait_event("STOP", milliseconds(2000));
   std::int64_t resume_us = res.value("resume_timestamp_us", std::int64_t{0});
-  if (stop_ev && resume_us > 0) {
-    rep.downtime_ms = (resume_us - stop_ev->timestamp_us) / 1000;
+  if (was_running && resume_us > 0) {
+    // The STOP this migration caused: newer than the latest one before it.
+    std::optional<QmpEvent> stop_ev;
+    for (auto until = steady_clock::now() + milliseconds(2000);;) {
+      (void)qmp.poll_events();
+      stop_ev = qmp.last_event("STOP");
+      if (stop_ev && (!stop_before || stop_ev->timestamp_us > stop_before->timestamp_us)) {
+        break;
+      }
+      stop_ev.reset();
+      if (steady_clock::now() >= until) {
+        break;
+      }
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    if (stop_ev) {
+      rep.downtime_ms = (resume_us - stop_ev->timestamp_us) / 1000;
+    }
   }
   rep.source_state = query_runstate(qmp).value_or("unknown");
   if (options.after == SourceAfter::quit) {

@@ -12,6 +12,9 @@ under test (no test hooks in shipped code).
 - cut_before_frame: (forward, FrameCut): cut every connection instead of passing on the first
   frame the FrameCut matches going that way (forward = client -> target); `relay.cut_frame_seen`
   says whether it happened.
+- hook_before_frame: (forward, FrameCut, fn): call fn() (once, on the relay's thread) just before
+  passing on the first frame the FrameCut matches going that way, then pass it on;
+  `relay.hook_ran` says whether it happened.
 - flip: a FrameFlip that follows a framed protocol in each forward stream and flips one byte inside
   the payload of the Nth matching frame, so the damage lands where only the payload checksum can
   catch it. After the relay ran, `flip.flipped` says whether it happened (a test should assert it,
@@ -136,11 +139,13 @@ def livemig_data_flip(nth):
 
 class FaultRelay:
     def __init__(self, target_port, rate=0, cut_after=None, corrupt_at=None, flip=None, cut_before_frame=None,
-                 target_host="127.0.0.1"):
+                 target_host="127.0.0.1", hook_before_frame=None):
         self.target = (target_host, target_port)
         self.rate, self.cut_after, self.corrupt_at, self.flip = rate, cut_after, corrupt_at, flip
         self.cut_before_frame = cut_before_frame
         self.cut_frame_seen = False
+        self.hook_before_frame = hook_before_frame
+        self.hook_ran = False
         self.forward = 0     # client -> target bytes
         self.backward = 0
         self.lock = threading.Lock()
@@ -192,8 +197,14 @@ class FaultRelay:
             return self.cut_before_frame[1].stream()
         return None
 
+    def _hook_watch(self, forward):
+        if self.hook_before_frame and self.hook_before_frame[0] == forward:
+            return self.hook_before_frame[1].stream()
+        return None
+
     def _pipe(self, a, b, forward, stream):
         watch = self._cut_watch(forward)
+        hook = self._hook_watch(forward)
         try:
             while not self.cut:
                 data = a.recv(32768)
@@ -215,6 +226,17 @@ class FaultRelay:
                 if forward and self.cut_after is not None and base + len(data) >= self.cut_after:
                     self.kill()
                     break
+                if hook is not None:
+                    at = hook.find(data)
+                    if at is not None:
+                        b.sendall(data[:at])
+                        data = data[at:]
+                        hook = None
+                        with self.lock:
+                            first = not self.hook_ran
+                            self.hook_ran = True
+                        if first:
+                            self.hook_before_frame[2]()
                 at = watch.find(data) if watch else None
                 if at is not None:
                     b.sendall(data[:at])

@@ -6,6 +6,9 @@
      guest keeps running there), the receiver discards the paused destination.
   3. The relay drops the link instead of passing on "running": the one ambiguous case; the sender
      leaves the source paused, reports "unknown" and names it; the destination runs.
+  4. The destination QEMU is killed (SIGKILL) just before the relay passes on "go": starting it
+     fails after the commit; the receiver finds it gone and answers "not started, discarded" (never
+     a plain abort), and only on that answer does the sender resume the source.
 """
 import os
 import subprocess
@@ -15,7 +18,7 @@ import time
 import lmtest
 
 MIB = 96
-READY, RUNNING = 11, 13
+READY, GO, RUNNING = 11, 12, 13
 
 
 def destination(work, append, n):
@@ -63,6 +66,25 @@ def main():
         assert rres["status"] == "failed" and rres["source_state"] == "discarded", (out, rerr)
         dst.proc.wait(timeout=20)  # the receiver quit the held destination
         print("ready lost: source resumed (%s); destination discarded: %s" % (res["error"], rres["error"]))
+
+        # 4. The destination dies between "ready" and "go": after the commit, so the receiver must
+        # say for sure that it did not start before the source may take the guest back.
+        dst = destination(work, append, 4)
+        dsts.append(dst)
+        recv, port = receiver(work, dst, token)
+        relay = lmtest.Relay(port, rate=64 << 20, hook_before_frame=(True, lmtest.livemig_frame_cut(GO), dst.kill))
+        relays.append(relay)
+        rc, res, err = send(src, relay, token)
+        out, rerr = recv.communicate(timeout=60)
+        rres = lmtest.last_json(out)
+        assert relay.hook_ran and not dst.alive(), "the destination was not killed before 'go'"
+        assert rc != 0 and res["status"] == "failed", (rc, res, err)
+        assert "discarded" in res["error"] and "resumed" in res["error"], res
+        assert res["source_state"] == "running", res
+        lmtest.source_still_fine(src, "destination killed before go")
+        assert recv.returncode != 0 and rres["status"] == "failed", (out, rerr)
+        assert rres["source_state"] == "discarded" and "not started, discarded" in rres["error"], (out, rerr)
+        print("destination killed before go: source resumed (%s); receiver: %s" % (res["error"], rres["error"]))
 
         # 3. "running" lost: ambiguous, reported as such; the destination runs.
         dst, rc, res, err, out, rerr = migrate_losing(work, append, 3, src, token, RUNNING, dsts, relays)

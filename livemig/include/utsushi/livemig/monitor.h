@@ -10,8 +10,10 @@
 // Contract shared by both:
 //   - execute() sends one QMP command and returns its "return" value. A QMP
 //     error reply is Errc::failed_precondition with QEMU's description; a
-//     monitor that is gone (QEMU exited, connection closed) is
-//     Errc::unavailable. `pass_fd` >= 0 hands QEMU one file descriptor with
+//     monitor that is gone (QEMU exited, connection closed, libvirt domain no
+//     longer running) is Errc::unavailable with a non-zero sys_errno (see
+//     monitor_gone()); a reply that did not come in time is Errc::unavailable
+//     with sys_errno 0 (QEMU may still be there). `pass_fd` >= 0 hands QEMU one file descriptor with
 //     the command (as `getfd` requires); the caller keeps its own copy.
 //   - Asynchronous events are kept with QEMU's own timestamps (seconds and
 //     microseconds of its wall clock) from the moment the monitor is opened.
@@ -59,5 +61,9 @@ class Monitor {
   Monitor(const Monitor&) = default;
   Monitor& operator=(const Monitor&) = default;
 };
+
+// Whether `e` (from a Monitor call) says the monitor is gone: its QEMU exited
+// or the connection closed, as opposed to a late reply or a refused command.
+inline bool monitor_gone(const Error& e) noexcept { return e.code() == Errc::unavailable && e.sys_errno() != 0; }
 
 }  // namespace utsushi::livemig

@@ -27,6 +27,24 @@
 //     destination runs if "go" reached it, and was discarded if not; the
 //     sender leaves the source paused and reports status "unknown", naming
 //     this case.
+// Once "go" arrived (committed) the receiver never sends a plain "abort": its
+// answer is a "running" frame whose JSON "status" is one of
+//     "ok"         the destination runs (also when starting it reported an
+//                  error but a runstate query then says "running");
+//     "discarded"  (with "started": false) the destination did not start and
+//                  is gone for sure: QEMU acknowledged `quit`, or its monitor
+//                  is gone (QEMU exited), or ReceiveOptions::discard succeeded;
+//     "unknown"    its state could not be read, or discarding it failed: it
+//                  may run; "error" says why.
+// The sender resumes the source after "go" ONLY on "discarded". Anything else
+// that is not "ok" (an abort, an unreadable or unexpected frame, a lost link,
+// "unknown") leaves the source paused with status "unknown" and an error
+// naming what to check.
+// Before "go" a receiver that fails discards the destination and reports
+// source_state "discarded"; when it cannot make sure the destination is gone
+// its report says status "unknown", and if the whole stream had reached the
+// destination it tells the sender with a "result" frame of status "unknown"
+// (instead of "abort"), which also leaves the source paused.
 // A destination that is paused after loading without hold (QEMU -S that the
 // receiver was not told about) also gets ready/go/running, but the sender did
 // not know in advance, so a lost "ready" is reported "unknown" as below.
@@ -94,6 +112,10 @@ struct ReceiveOptions {
   // How to start a paused destination on "go" (a libvirt domain: through
   // libvirt, so that its state stays right); without it, QMP `cont`.
   std::function<Result<void>()> resume;
+  // How to discard the destination after a failure and make sure it is gone
+  // (a libvirt domain: destroy it through libvirt); without it, QMP `quit`,
+  // confirmed by QEMU's answer or by its monitor going away.
+  std::function<Result<void>()> discard;
 };
 
 Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link);

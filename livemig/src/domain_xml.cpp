@@ -4,6 +4,7 @@
 #include <pugixml.hpp>
 
 #include <sstream>
+#include <vector>
 
 namespace utsushi::livemig {
 
@@ -32,7 +33,110 @@ std::string qemu_prefix(const pugi::xml_node& root) {
   return {};
 }
 
+// The namespace URI of an element: the nearest declaration of its prefix (or
+// of the default namespace) on it or an ancestor; "" when none is.
+std::string_view namespace_of(const pugi::xml_node& element) {
+  std::string_view name = element.name();
+  auto colon = name.find(':');
+  std::string attr = colon == std::string_view::npos ? std::string("xmlns")
+                                                     : "xmlns:" + std::string(name.substr(0, colon));
+  for (auto n = element; n && n.type() == pugi::node_element; n = n.parent()) {
+    if (auto a = n.attribute(attr.c_str()); a) {
+      return a.value();
+    }
+  }
+  return {};
+}
+
+std::string_view local_name(const pugi::xml_node& element) {
+  std::string_view name = element.name();
+  auto colon = name.find(':');
+  return colon == std::string_view::npos ? name : name.substr(colon + 1);
+}
+
+// Why `element` may not be started by a receiver; empty when it may.
+std::string refusal(const pugi::xml_node& element) {
+  std::string_view ns = namespace_of(element);
+  std::string_view local = local_name(element);
+  if (ns == k_qemu_xml_namespace) {
+    if ((local == "commandline" || local == "capabilities") && !element.first_child()) {
+      return {};
+    }
+    if (local == "deprecation") {
+      return {};
+    }
+    return "QEMU pass-through elements (arbitrary QEMU arguments, capabilities or properties) are not accepted";
+  }
+  if (!ns.empty()) {
+    return {};  // another driver's namespace: the QEMU driver ignores it
+  }
+  if (local == "hostdev") {
+    return "host devices are not handed to a received guest";
+  }
+  if (local == "interface" && std::string_view(element.attribute("type").value()) == "hostdev") {
+    return "host network devices are not handed to a received guest";
+  }
+  if (local == "seclabel") {
+    std::string_view type = element.attribute("type").value();
+    std::string_view model = element.attribute("model").value();
+    bool on_domain = std::string_view(element.parent().name()) == "domain";
+    if (type == "none" && model != "none") {
+      return "it turns confinement off";
+    }
+    if (type == "static") {
+      return "it chooses the QEMU process's own security label";
+    }
+    if (std::string_view(element.attribute("relabel").value()) == "no") {
+      return "it turns relabelling off";
+    }
+    if (element.child("baselabel")) {
+      return "it chooses the base security label";
+    }
+    if (!on_domain && element.child("label")) {
+      return "it chooses a device's security label";
+    }
+  }
+  return {};
+}
+
 }  // namespace
+
+Result<void> check_incoming_domain(std::string_view xml) {
+  pugi::xml_document doc;
+  auto root = UTSUSHI_TRY(parse_domain(doc, xml));
+  std::string name = root.child_value("name");
+  std::vector<pugi::xml_node> pending{root};
+  while (!pending.empty()) {
+    auto element = pending.back();
+    pending.pop_back();
+    if (auto why = refusal(element); !why.empty()) {
+      std::string what = element.name();
+      if (auto type = element.attribute("type"); type) {
+        what += fmt::format(" type='{}'", type.value());
+      }
+      return fail(Errc::permission_denied,
+                  fmt::format("domain {}: refusing <{}>: {}", name.empty() ? "?" : name, what, why));
+    }
+    for (auto child : element.children()) {
+      if (child.type() == pugi::node_element) {
+        pending.push_back(child);
+      }
+    }
+  }
+  return {};
+}
+
+Result<std::vector<std::string>> graphics_with_password(std::string_view xml) {
+  pugi::xml_document doc;
+  auto root = UTSUSHI_TRY(parse_domain(doc, xml));
+  std::vector<std::string> types;
+  for (auto g : root.child("devices").children("graphics")) {
+    if (g.attribute("passwd")) {
+      types.emplace_back(g.attribute("type").value());
+    }
+  }
+  return types;
+}
 
 Result<DomainIdentity> domain_identity(std::string_view xml) {
   pugi::xml_document doc;

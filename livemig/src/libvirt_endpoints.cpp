@@ -105,6 +105,11 @@ DomainOutcome receive_domain(LibvirtHost& host, Link& link, const ReceiveLibvirt
     return refuse(id.error(), "refused");
   }
   d.domain = id->name;
+  // A token holder may ask for a guest, not for the host: refused before
+  // anything starts (the sender leaves its source untouched).
+  if (auto r = check_incoming_domain(xml); !r) {
+    return refuse(r.error(), "refused");
+  }
   auto incoming = incoming_domain_xml(xml);
   if (!incoming) {
     return refuse(incoming.error(), "refused");
@@ -173,7 +178,7 @@ Outcome send_libvirt(LibvirtHost& host, const SendLibvirtOptions& options) {
     xml = without_incoming_defer(*xml);
   }
   if (!xml) {
-    return failed_outcome(xml.error(), "failed", where);
+    return failed_outcome(xml.error(), xml.error().code() == Errc::not_supported ? "refused" : "failed", where);
   }
   SendRemoteOptions remote = options.remote;
   remote.send.after = SourceAfter::keep;  // libvirt retires the source below

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "utsushi/common/log.h"
+#include "utsushi/livemig/domain_xml.h"
 
 namespace utsushi::livemig {
 
@@ -34,41 +35,58 @@ bool last_error_is(int code) {
 void ignore_libvirt_error(void*, virErrorPtr) {}  // errors are reported through Result, not stderr
 
 // Guards the event loop's start and stop (libvirt allows one thread running
-// virEventRunDefaultImpl).
+// virEventRunDefaultImpl) and the state below.
 std::mutex g_loop_mutex;
+std::condition_variable g_loop_stopped;
+bool g_loop_thread_alive = false;  // a loop thread runs or is being stopped
+// The loop's wake-up timer, made once with the event loop registration and
+// kept: a timer libvirt is asked to remove is freed only by a later
+// iteration of the loop, which a loop that is stopping never runs.
+int g_loop_timer = -1;
 
 }  // namespace
 
 // libvirt's default event loop on a thread of its own. A 100 ms timer makes
-// every iteration return in bounded time, so the thread sees `stop`.
+// every iteration return in bounded time, so the thread sees `stop`; on stop
+// the timer fires at once.
 class LibvirtEventLoop {
  public:
   static Result<std::shared_ptr<LibvirtEventLoop>> acquire() {
     static std::weak_ptr<LibvirtEventLoop> current;
     static std::once_flag once;
     static int registered = -1;
-    std::lock_guard lock(g_loop_mutex);
+    std::unique_lock lock(g_loop_mutex);
     if (auto p = current.lock()) {
       return p;
     }
     std::call_once(once, [] {
       virSetErrorFunc(nullptr, ignore_libvirt_error);
       registered = virEventRegisterDefaultImpl();
+      if (registered >= 0) {
+        g_loop_timer = virEventAddTimeout(k_loop_tick_ms, [](int, void*) {}, nullptr, nullptr);
+      }
     });
     if (registered < 0) {
       return fail(Errc::internal, "libvirt: cannot register the default event loop: " + last_error());
     }
+    if (g_loop_timer < 0) {
+      return fail(Errc::internal, "libvirt: cannot add the event loop's timer: " + last_error());
+    }
+    // The last host just closed: its loop's destructor may not have stopped
+    // the thread yet. Never run two.
+    g_loop_stopped.wait(lock, [] { return !g_loop_thread_alive; });
+    virEventUpdateTimeout(g_loop_timer, k_loop_tick_ms);
     std::shared_ptr<LibvirtEventLoop> loop(new LibvirtEventLoop());
-    loop->m_timer = virEventAddTimeout(100, [](int, void*) {}, nullptr, nullptr);
     LibvirtEventLoop* raw = loop.get();
     loop->m_thread = std::thread([raw] {
       while (!raw->m_stop.load()) {
         if (virEventRunDefaultImpl() < 0) {
           UTSUSHI_LOG_WARN("libvirt event loop: {}", last_error());
-          std::this_thread::sleep_for(milliseconds(100));
+          std::this_thread::sleep_for(milliseconds(k_loop_tick_ms));
         }
       }
     });
+    g_loop_thread_alive = true;
     current = loop;
     return loop;
   }
@@ -76,18 +94,18 @@ class LibvirtEventLoop {
   ~LibvirtEventLoop() {
     std::lock_guard lock(g_loop_mutex);
     m_stop = true;
+    virEventUpdateTimeout(g_loop_timer, 0);  // wakes the loop now, not on the next tick
     if (m_thread.joinable()) {
       m_thread.join();
     }
-    if (m_timer >= 0) {
-      virEventRemoveTimeout(m_timer);
-    }
+    g_loop_thread_alive = false;
+    g_loop_stopped.notify_all();
   }
 
  private:
+  static constexpr int k_loop_tick_ms = 100;
   LibvirtEventLoop() = default;
   std::atomic<bool> m_stop{false};
-  int m_timer = -1;
   std::thread m_thread;
 };
 
@@ -393,22 +411,50 @@ Result<std::unique_ptr<Monitor>> LibvirtHost::monitor(const std::string& domain)
 
 Result<std::string> LibvirtHost::migratable_xml(const std::string& domain) {
   auto d = UTSUSHI_TRY(lookup(domain));
-  char* xml = virDomainGetXMLDesc(d.get(), VIR_DOMAIN_XML_MIGRATABLE | VIR_DOMAIN_XML_SECURE);
-  if (!xml) {
-    return fail(Errc::unavailable, fmt::format("XML of domain {} on {}: {}", domain, m_uri, last_error()));
+  auto get = [&](unsigned int flags) -> Result<std::string> {
+    char* xml = virDomainGetXMLDesc(d.get(), flags);
+    if (!xml) {
+      return fail(Errc::unavailable, fmt::format("XML of domain {} on {}: {}", domain, m_uri, last_error()));
+    }
+    std::string text(xml);
+    std::free(xml);
+    return text;
+  };
+  // Secrets stay on this host: the link is not encrypted. A guest whose
+  // console has a password would lose it on the destination, so it is not
+  // moved at all (the secure XML is read here only to find that out).
+  auto secure = UTSUSHI_TRY(get(VIR_DOMAIN_XML_MIGRATABLE | VIR_DOMAIN_XML_SECURE));
+  auto protected_graphics = UTSUSHI_TRY(graphics_with_password(secure));
+  if (!protected_graphics.empty()) {
+    return fail(Errc::not_supported,
+                fmt::format("domain {} on {}: its {} console has a password, which livemig does not send over its "
+                            "unencrypted link (the destination's console would be open); remove the password or "
+                            "move this guest another way",
+                            domain, m_uri, protected_graphics.front()));
   }
-  std::string text(xml);
-  std::free(xml);
-  return text;
+  return get(VIR_DOMAIN_XML_MIGRATABLE);
 }
 
 Result<void> LibvirtHost::retire_source(const std::string& domain, bool undefine) {
   auto d = UTSUSHI_TRY(lookup(domain));
-  bool persistent = virDomainIsPersistent(d.get()) == 1;
+  int persistent = virDomainIsPersistent(d.get());
+  if (persistent < 0) {
+    return fail(Errc::unavailable, fmt::format("domain {} runs on the destination, but whether its source definition "
+                                               "on {} is persistent is unknown: {}",
+                                               domain, m_uri, last_error()));
+  }
+  // The guest runs on the destination now: a reboot of this host must not
+  // start it a second time (on the same shared disks).
+  if (persistent == 1 && virDomainSetAutostart(d.get(), 0) < 0) {
+    return fail(Errc::unavailable, fmt::format("domain {} runs on the destination, but autostart of its source "
+                                               "definition on {} could not be turned off (the source is paused, "
+                                               "not destroyed): {}",
+                                               domain, m_uri, last_error()));
+  }
   if (virDomainIsActive(d.get()) == 1 && virDomainDestroy(d.get()) < 0) {
     return fail(Errc::unavailable, fmt::format("destroying source domain {} on {}: {}", domain, m_uri, last_error()));
   }
-  if (undefine && persistent &&
+  if (undefine && persistent == 1 &&
       virDomainUndefineFlags(d.get(), VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
                                           VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA) < 0) {
     return fail(Errc::unavailable,
@@ -456,7 +502,15 @@ Result<void> LibvirtHost::discard(const std::string& domain) {
     }
     return fail(Errc::unavailable, fmt::format("domain {} may be left on {}: {}", domain, m_uri, last_error()));
   }
-  if (virDomainIsActive(d.get()) == 1 && virDomainDestroy(d.get()) < 0 && !last_error_is(VIR_ERR_OPERATION_INVALID)) {
+  int active = virDomainIsActive(d.get());
+  if (active < 0 && last_error_is(VIR_ERR_NO_DOMAIN)) {
+    return {};  // forgotten since the lookup
+  }
+  if (active < 0) {
+    return fail(Errc::unavailable,
+                fmt::format("domain {} may be left on {}: whether it runs is unknown: {}", domain, m_uri, last_error()));
+  }
+  if (active == 1 && virDomainDestroy(d.get()) < 0 && !last_error_is(VIR_ERR_OPERATION_INVALID)) {
     return fail(Errc::unavailable,
                 fmt::format("could not destroy domain {} on {}: {}", domain, m_uri, last_error()));
   }

@@ -6,13 +6,14 @@ defined and started on the source; one of them is then paused. The
 destination already has a domain named like the third guest, so that guest's
 move must be refused: it stays running on the source and is reported. One
 `livemig receive --libvirt --sessions 3 --persistent` serves the whole
-evacuation; `livemig evacuate --libvirt --parallel 2` moves two guests at a
-time. Afterwards:
+evacuation (a silent TCP connection to it is opened first and held meanwhile);
+`livemig evacuate --libvirt --parallel 2` moves two guests at a time. Afterwards:
   - the two moved guests run on the destination libvirt (virsh domstate),
     persistently defined there, their heartbeats rise and never say CORRUPT,
     and their downtime was measured (QEMU's STOP and RESUME events arrived
     through libvirt for both concurrent migrations);
-  - their source domains are shut off and still defined (no --undefine-source);
+  - their source domains are shut off and still defined (no --undefine-source),
+    with autostart turned off (lm-a had it on);
   - the paused guest is reported as skipped and is still paused on the source;
   - the refused guest still runs on the source with rising heartbeats, and the
     destination's own domain of that name is untouched;
@@ -34,6 +35,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -113,14 +115,20 @@ def main():
             f.write(domain_xml("lm-c", os.path.join(work, "taken.serial"), kernel, initrd))
         dst_lv.virsh("define", taken)
         src_lv.virsh("suspend", PAUSED)
+        # A moved guest must not boot a second time when the source host reboots.
+        src_lv.virsh("autostart", "lm-a")
+        assert re.search(r"Autostart:\s+enable", src_lv.virsh("dominfo", "lm-a")), src_lv.virsh("dominfo", "lm-a")
 
         recv, port = start_receiver(dst_lv, token, work, "evacuate", sessions=3, extra=("--persistent",),
                                     accept_timeout=300)
+        # A silent connection (port scan, stuck peer) opened first must not hold up the real senders.
+        silent = socket.create_connection(("127.0.0.1", port))
         started = time.time()
         rc, res, err = lmtest.run_livemig(["evacuate", "--libvirt", src_lv.uri, "--to", "127.0.0.1:%d" % port,
                                            "--parallel", "2", "--token-file", token, "--downtime", "300"],
                                           timeout=400)
         took = time.time() - started
+        silent.close()
         marks = {name: len(text(logs[name])) for name in GUESTS}
         assert rc == 1 and res and res["status"] == "partial", (rc, res, err)
         by_name = {g["domain"]: g for g in res["guests"]}
@@ -151,6 +159,7 @@ def main():
         assert state(src_lv, PAUSED) == "paused"
         assert state(dst_lv, "lm-c") == "shut off", "the destination's own lm-c must be untouched"
         assert "lm-a" in src_lv.virsh("list", "--all", "--name").split(), "source definitions are kept"
+        assert re.search(r"Autostart:\s+disable", src_lv.virsh("dominfo", "lm-a")), src_lv.virsh("dominfo", "lm-a")
         gens = {}
         for name in GUESTS:
             # Moved guests on the destination, lm-c on the source: all keep going.

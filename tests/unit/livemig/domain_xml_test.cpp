@@ -93,3 +93,71 @@ TEST_CASE("livemig::without_incoming_defer keeps other arguments") {
   CHECK_THAT(*out, !Contains("defer"));
   CHECK(without_incoming_defer("<network/>").error().code() == Errc::invalid_argument);
 }
+
+namespace {
+Result<void> check_with(const std::string& extra, const std::string& ns = {}) {
+  return check_incoming_domain("<domain type='qemu'" + ns + "><name>web1</name>" + extra + "</domain>");
+}
+const std::string k_qemu_ns = " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'";
+}  // namespace
+
+TEST_CASE("livemig::check_incoming_domain accepts an ordinary guest") {
+  CHECK(check_incoming_domain(k_plain));
+  CHECK(check_with("<seclabel type='dynamic' model='selinux' relabel='yes'><label>x</label></seclabel>"));
+  CHECK(check_with("<seclabel type='none' model='none'/>"));  // a source host without a security driver
+  CHECK(check_with("<qemu:commandline/><qemu:capabilities/>", k_qemu_ns));
+  CHECK(check_with("<devices><disk type='file'><source file='/a'><seclabel model='dac' relabel='yes'/></source>"
+                   "</disk></devices>"));
+  // What livemig itself received earlier, once without_incoming_defer() ran on the sender.
+  auto in = incoming_domain_xml(k_plain);
+  REQUIRE(in);
+  auto out = without_incoming_defer(*in);
+  REQUIRE(out);
+  CHECK(check_incoming_domain(*out));
+  CHECK(check_incoming_domain("<network/>").error().code() == Errc::invalid_argument);
+}
+
+TEST_CASE("livemig::check_incoming_domain refuses what would reach the host") {
+  struct Case {
+    std::string extra, ns, element;
+  };
+  const Case cases[] = {
+      {"<qemu:commandline><qemu:arg value='-s'/></qemu:commandline>", k_qemu_ns, "<qemu:commandline>"},
+      {"<q:capabilities><q:del capability='sandbox'/></q:capabilities>",
+       " xmlns:q='http://libvirt.org/schemas/domain/qemu/1.0'", "<q:capabilities>"},
+      {"<qemu:override><qemu:device alias='x'/></qemu:override>", k_qemu_ns, "<qemu:override>"},
+      // The QEMU namespace as the default namespace of the element.
+      {"<commandline xmlns='http://libvirt.org/schemas/domain/qemu/1.0'><arg value='-s'/></commandline>", "",
+       "<commandline>"},
+      {"<devices><hostdev mode='subsystem' type='pci'/></devices>", "", "<hostdev type='pci'>"},
+      {"<devices><interface type='hostdev'/></devices>", "", "<interface type='hostdev'>"},
+      {"<seclabel type='none'/>", "", "<seclabel type='none'>"},
+      {"<seclabel type='none' model='selinux'/>", "", "<seclabel type='none'>"},
+      {"<seclabel type='static' model='dac'><label>+0:+0</label></seclabel>", "", "<seclabel type='static'>"},
+      {"<seclabel type='dynamic' relabel='no'/>", "", "<seclabel type='dynamic'>"},
+      {"<seclabel type='dynamic'><baselabel>unconfined_t</baselabel></seclabel>", "", "<seclabel type='dynamic'>"},
+      {"<devices><disk type='file'><source file='/a'><seclabel relabel='no'/></source></disk></devices>", "",
+       "<seclabel>"},
+      {"<devices><disk type='file'><source file='/a'><seclabel><label>x</label></seclabel></source></disk>"
+       "</devices>",
+       "", "<seclabel>"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.extra);
+    auto r = check_with(c.extra, c.ns);
+    REQUIRE(!r);
+    CHECK(r.error().code() == Errc::permission_denied);
+    CHECK_THAT(r.error().message(), Contains("domain web1") && Contains("refusing " + c.element));
+  }
+}
+
+TEST_CASE("livemig::graphics_with_password finds protected consoles") {
+  auto none = graphics_with_password(k_plain);
+  REQUIRE(none);
+  CHECK(none->empty());
+  auto two = graphics_with_password(R"(<domain><name>g</name><devices>
+    <graphics type='vnc' port='-1' passwd='s3cret'/><graphics type='sdl'/><graphics type='spice' passwd=''/>
+  </devices></domain>)");
+  REQUIRE(two);
+  CHECK(*two == std::vector<std::string>{"vnc", "spice"});
+}

@@ -49,11 +49,16 @@ struct ServeOptions {
   std::chrono::milliseconds accept_timeout{std::chrono::minutes(10)};
   std::function<void(std::uint16_t)> on_listening;
 };
-// Listens and authenticates senders until `sessions` have authenticated, and
-// runs `session` for each on a thread of its own (so sessions overlap); a peer
-// without the token is refused and does not count. Returns once every session
-// ended; an error means listening failed or the accept time ran out (or a
-// signal came) before all sessions arrived, after those that did ended.
+// Listens until `sessions` senders have authenticated, and runs `session` for
+// each (so sessions overlap). Each connection authenticates on a thread of its
+// own, which then runs its session: a silent peer holds only its own thread
+// (for the handshake timeout, 15 s), and accepting goes on meanwhile, with at
+// most 8 handshakes at once (more connections wait in the listen backlog). A
+// peer without the token, or one that authenticates after all sessions are
+// taken, is refused and does not count. Returns once every session ended
+// (handshakes still pending then are cut); an error means listening failed or
+// the accept time ran out (or a signal came) before all sessions arrived,
+// after those that did ended.
 [[nodiscard]] Result<void> serve_sessions(const ServeOptions& options, const std::function<void(Link&)>& session);
 
 struct LocalOptions {

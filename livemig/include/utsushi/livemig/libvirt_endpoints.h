@@ -2,8 +2,10 @@
 // Migrations whose ends are libvirt domains (libvirt_host.h).
 //
 // After the handshake the sender sends the domain's migratable XML (frame
-// domain_xml); the receiver refuses a name or UUID that already exists on its
-// host (ABORT with the reason: the source is not touched), otherwise starts
+// domain_xml), without secrets (a guest with a console password is not moved);
+// the receiver refuses a definition check_incoming_domain() refuses, and a
+// name or UUID that already exists on its host (ABORT with the reason: the
+// source is not touched), otherwise starts
 // the domain transient and paused with `-incoming defer` and answers
 // domain_ready. The stream then flows as between QMP sockets. On success the
 // receiver resumes the domain through libvirt (virDomainResume, so libvirt's

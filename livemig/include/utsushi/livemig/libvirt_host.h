@@ -58,10 +58,15 @@ class LibvirtHost : public std::enable_shared_from_this<LibvirtHost> {
   [[nodiscard]] Result<std::vector<HostGuest>> list_guests();
   // The monitor of a running domain (Errc::not_found when there is none).
   [[nodiscard]] Result<std::unique_ptr<Monitor>> monitor(const std::string& domain);
-  // virDomainGetXMLDesc(VIR_DOMAIN_XML_MIGRATABLE).
+  // virDomainGetXMLDesc(VIR_DOMAIN_XML_MIGRATABLE), without secrets.
+  // Errc::not_supported when a <graphics> of the domain has a password (it
+  // would not reach the destination, whose console would then be open).
   [[nodiscard]] Result<std::string> migratable_xml(const std::string& domain);
-  // After a successful move: destroys the (paused) source domain and, with
-  // `undefine`, removes its persistent definition.
+  // After a successful move: turns autostart off on a persistent source
+  // definition (so a reboot of this host does not start the guest a second
+  // time), destroys the (paused) source domain and, with `undefine`, removes
+  // its persistent definition. Errc::unavailable when a step fails; the steps
+  // before it stay done, those after it are not attempted.
   [[nodiscard]] Result<void> retire_source(const std::string& domain, bool undefine);
 
   // Destination side. Errc::failed_precondition when a domain with this

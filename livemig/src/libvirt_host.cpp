@@ -510,7 +510,9 @@ Result<void> LibvirtHost::discard(const std::string& domain) {
     return fail(Errc::unavailable,
                 fmt::format("domain {} may be left on {}: whether it runs is unknown: {}", domain, m_uri, last_error()));
   }
-  if (active == 1 && virDomainDestroy(d.get()) < 0 && !last_error_is(VIR_ERR_OPERATION_INVALID)) {
+  // Not running any more, or forgotten meanwhile (its QEMU exited): gone.
+  if (active == 1 && virDomainDestroy(d.get()) < 0 && !last_error_is(VIR_ERR_OPERATION_INVALID) &&
+      !last_error_is(VIR_ERR_NO_DOMAIN)) {
     return fail(Errc::unavailable,
                 fmt::format("could not destroy domain {} on {}: {}", domain, m_uri, last_error()));
   }

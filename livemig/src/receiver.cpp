@@ -284,8 +284,17 @@ Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link) {
     qemu_fd.reset();
     // An incoming QEMU cannot retry: discard it, and say so only when sure.
     auto d = discard_destination(options, qmp);
+    // A held destination never got "go": with autostart off it stays paused
+    // whatever happens to this receiver, so the source may take its guest
+    // back even when the discard could not be confirmed.
+    bool cannot_run = d || options.hold;
     if (d) {
       rep.source_state = "discarded";
+    } else if (options.hold) {
+      UTSUSHI_LOG_ERROR("{}", d.error().message());
+      rep.source_state = "paused";
+      rep.error += "; the destination stays paused (it never got 'go') and must be removed by hand: " +
+                   d.error().message();
     } else {
       UTSUSHI_LOG_ERROR("{}", d.error().message());
       rep.status = "unknown";
@@ -294,8 +303,8 @@ Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link) {
     }
     if (!peer_aborted && stream_fed) {
       // The destination had the whole stream: the sender resumes its source
-      // on an abort only, so send one only when the destination is gone.
-      if (d) {
+      // on an abort only, so send one only when the destination cannot run.
+      if (cannot_run) {
         link.send_abort(rep.error);
       } else if (auto s = link.send_text(FrameType::result,
                                          json{{"status", "unknown"}, {"error", rep.error}}.dump());

@@ -172,6 +172,12 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
   };
   auto r = run();
   if (!r) {
+    // Nobody reads QEMU's stream any more: end it now, so that QEMU's
+    // migration thread fails its write instead of blocking on a full socket.
+    // Blocked, it may hold QEMU's global lock (the completion phase does),
+    // and then every monitor command waits for it; libvirt's monitor calls
+    // have no timeout, so the sender would hang in its next query.
+    ::shutdown(qemu_fd, SHUT_RDWR);
     // Prefer the shipper's error (the link) when it caused ours.
     auto link_error = queue.error();
     out.error = link_error ? *link_error : r.error();

@@ -301,7 +301,25 @@ def last_json(text):
     return result
 
 
+def communicate(proc, timeout, what):
+    """proc.communicate(timeout); a process still running then is a hang: its threads' stacks (when
+    gdb is installed) and its output go into the failure."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stacks = ""
+        if shutil.which("gdb"):
+            stacks = subprocess.run(["gdb", "-p", str(proc.pid), "-batch", "-ex", "thread apply all bt"],
+                                    capture_output=True, text=True, timeout=60).stdout
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError("%s still running after %d s\nstderr:\n%s\nstdout:\n%s\n%s"
+                             % (what, timeout, err, out, stacks))
+
+
 def run_livemig(args, timeout=300, **kw):
     """Runs livemig with --json; returns (returncode, result dict or None, stderr)."""
-    p = subprocess.run([LIVEMIG, "--json"] + args, capture_output=True, text=True, timeout=timeout, **kw)
-    return p.returncode, last_json(p.stdout), p.stderr
+    p = subprocess.Popen([LIVEMIG, "--json"] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         **kw)
+    out, err = communicate(p, timeout, "livemig " + " ".join(args[:1]))
+    return p.returncode, last_json(out), err

@@ -190,25 +190,9 @@ def start_receiver(lv, token, work, tag, sessions=1, extra=(), accept_timeout=12
     return proc, int(open(port_file).read())
 
 
-def communicate(proc, timeout, what):
-    """proc.communicate(timeout); a process still running then is a hang: its threads' stacks (when
-    gdb is installed) and its stderr go into the failure."""
-    try:
-        return proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        stacks = ""
-        if shutil.which("gdb"):
-            stacks = subprocess.run(["gdb", "-p", str(proc.pid), "-batch", "-ex", "thread apply all bt"],
-                                    capture_output=True, text=True, timeout=60).stdout
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError("%s still running after %d s\nstderr:\n%s\nstdout:\n%s\n%s"
-                             % (what, timeout, err, out, stacks))
-
-
 def finish_receiver(proc, timeout=60):
     """Waits for a receiver; returns (returncode, its result summary or None, stderr)."""
-    out, err = communicate(proc, timeout, "receive")
+    out, err = lmtest.communicate(proc, timeout, "receive")
     lines = [l for l in out.splitlines() if l.startswith("{")]
     return proc.returncode, (json.loads(lines[-1]) if lines else None), err
 
@@ -330,7 +314,7 @@ def more():
             time.sleep(0.05)
         recv.kill()
         recv.wait()
-        out, err = communicate(ev, 90, "evacuate")
+        out, err = lmtest.communicate(ev, 90, "evacuate")
         mark = len(text(logs["lm-t"]))
         res = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
         assert ev.returncode == 1 and res["failed"] == 1, (ev.returncode, res, err)
@@ -382,7 +366,7 @@ def more():
             time.sleep(0.05)
         os.kill(dst_lv.proc.pid, signal.SIGKILL)
         rrc, rsum, rerr = finish_receiver(recv, timeout=90)
-        out, err = communicate(ev, 90, "evacuate")
+        out, err = lmtest.communicate(ev, 90, "evacuate")
         relay.close()
         mark = len(text(logs["lm-u"]))
         assert rrc == 1 and rsum and rsum["failed"] == 1, (rrc, rsum, rerr)

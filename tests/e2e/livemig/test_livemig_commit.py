@@ -11,7 +11,6 @@
      a plain abort), and only on that answer does the sender resume the source.
 """
 import os
-import subprocess
 import sys
 import time
 

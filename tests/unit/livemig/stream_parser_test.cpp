@@ -50,6 +50,16 @@ Bytes through_codec(const Bytes& in, std::size_t batch) {
   return rebuilt;
 }
 
+// A stream with its header and the RAM START section (one 8 KiB block
+// "pc.ram"), opening the first RAM iteration section.
+StreamBuilder ram_iteration_stream() {
+  StreamBuilder s;
+  s.header();
+  s.ram_start({{"pc.ram", 8192}});
+  s.section(0x02);
+  return s;
+}
+
 Errc refusal(const Bytes& in) {
   RebuildSink sink;
   auto r = parse_bytes(in, sink);
@@ -167,43 +177,28 @@ TEST_CASE("livemig::parse_stream refuses layouts it does not know", "[livemig][s
   }
   for (std::uint64_t flag : {0x40u, 0x80u, 0x100u, 0x200u, 0x01u}) {
     DYNAMIC_SECTION("RAM record flag " << flag) {
-      StreamBuilder s;
-      s.header();
-      s.ram_start({{"pc.ram", 8192}});
-      s.section(0x02);
+      StreamBuilder s = ram_iteration_stream();
       s.be64(flag);
       CHECK(refusal(s.bytes) == Errc::not_supported);
     }
   }
   SECTION("CONTINUE before any block") {
-    StreamBuilder s;
-    s.header();
-    s.ram_start({{"pc.ram", 8192}});
-    s.section(0x02);
+    StreamBuilder s = ram_iteration_stream();
     s.zero(0, "");
     CHECK(refusal(s.bytes) == Errc::corruption);
   }
   SECTION("unknown block") {
-    StreamBuilder s;
-    s.header();
-    s.ram_start({{"pc.ram", 8192}});
-    s.section(0x02);
+    StreamBuilder s = ram_iteration_stream();
     s.zero(0, "pc.rom");
     CHECK(refusal(s.bytes) == Errc::corruption);
   }
   SECTION("page beyond the block") {
-    StreamBuilder s;
-    s.header();
-    s.ram_start({{"pc.ram", 8192}});
-    s.section(0x02);
+    StreamBuilder s = ram_iteration_stream();
     s.zero(2, "pc.ram");
     CHECK(refusal(s.bytes) == Errc::corruption);
   }
   SECTION("zero page with a non-zero fill byte") {
-    StreamBuilder s;
-    s.header();
-    s.ram_start({{"pc.ram", 8192}});
-    s.section(0x02);
+    StreamBuilder s = ram_iteration_stream();
     s.be64(0x02);
     s.u8(6);
     s.str("pc.ram");

@@ -56,15 +56,8 @@ Result<void> BatchCompressor::compress(std::span<const std::uint8_t> batch, Byte
 LevelController::LevelController(int min_level, int max_level) noexcept
     : m_min(std::clamp(min_level, 1, 19)), m_max(std::clamp(max_level, m_min, 19)), m_level(m_min) {}
 
-int LevelController::update(const LevelWindow& w) noexcept {
-  if (w.wall_s <= 0 || m_min == m_max) {
-    return m_level;
-  }
-  double link_busy = w.ship_s / w.wall_s;
-  double zstd_busy = w.compress_s / w.wall_s;
-  bool link_bound = link_busy >= 0.7 && w.compress_s < 0.45 * w.ship_s;
-  bool cpu_bound = w.compress_s > 0.85 * w.ship_s || (link_busy < 0.5 && zstd_busy > 0.5);
-  if (cpu_bound) {
+void LevelController::step_down(int rungs) noexcept {
+  for (; rungs > 0 && m_level > m_min; --rungs) {
     // Next rung below, or the minimum (which may sit between rungs).
     int lower = m_min;
     for (int l : k_ladder) {
@@ -72,15 +65,62 @@ int LevelController::update(const LevelWindow& w) noexcept {
         lower = l;
       }
     }
-    m_level = std::max(m_min, lower);
-  } else if (link_bound) {
-    int higher = m_max;
-    for (auto it = k_ladder.rbegin(); it != k_ladder.rend(); ++it) {
-      if (*it > m_level && *it < higher) {
-        higher = *it;
-      }
+    m_level = lower;
+  }
+  m_slow_run = m_fast_run = 0;
+}
+
+void LevelController::step_up() noexcept {
+  // Next rung above, or the maximum (which may sit between rungs).
+  int higher = m_max;
+  for (auto it = k_ladder.rbegin(); it != k_ladder.rend(); ++it) {
+    if (*it > m_level && *it < higher) {
+      higher = *it;
     }
-    m_level = std::min(m_max, higher);
+  }
+  m_level = std::max(m_level, higher);
+  m_slow_run = m_fast_run = 0;
+}
+
+int LevelController::update(const LevelWindow& w) noexcept {
+  if (w.wall_s <= 0 || m_min == m_max) {
+    return m_level;
+  }
+  double link_busy = w.ship_s / w.wall_s;
+  double zstd_busy = w.compress_s / w.wall_s;
+  if (link_busy >= 0.7 && w.shipped > 0) {
+    double rate = w.shipped / w.ship_s;
+    bool comparable = m_link_rate > 0 && m_link_rate < 2 * rate && rate < 2 * m_link_rate;
+    m_link_rate = comparable ? 0.7 * m_link_rate + 0.3 * rate : rate;
+  } else if (link_busy < 0.3) {
+    m_link_rate = 0;  // not the bottleneck now: its rate says nothing
+  }
+  if (m_link_rate > 0) {
+    return m_level;  // the batches decide
+  }
+  bool link_bound = link_busy >= 0.7 && w.compress_s < 0.45 * w.ship_s;
+  bool cpu_bound = w.compress_s > 0.85 * w.ship_s || (link_busy < 0.5 && zstd_busy > 0.5);
+  if (cpu_bound) {
+    step_down(1);
+  } else if (link_bound) {
+    step_up();
+  }
+  return m_level;
+}
+
+int LevelController::on_batch(double busy_s, double wire) noexcept {
+  if (m_min == m_max || m_link_rate <= 0 || wire <= 0) {
+    return m_level;
+  }
+  double r = busy_s / (wire / m_link_rate);
+  m_slow_run = r > 1.0 ? m_slow_run + 1 : 0;
+  m_fast_run = r < 0.4 ? m_fast_run + 1 : 0;
+  if (r > 2.5) {
+    step_down(2);
+  } else if (r > 1.5 || m_slow_run >= 2) {
+    step_down(1);
+  } else if (m_fast_run >= 4 && m_level < m_max) {
+    step_up();
   }
   return m_level;
 }

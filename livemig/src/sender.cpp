@@ -1,9 +1,7 @@
-// Source side: drives QEMU's migration, parses and encodes its stream, ships
-// frames, applies the policy and restores the source on failure.
-#include <poll.h>
+// Source side: drives QEMU's migration (the pump, pump.h, carries its
+// stream), applies the policy and restores the source on failure.
 #include <sys/socket.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include <fmt/core.h>
 
@@ -15,10 +13,10 @@
 #include "utsushi/common/cancel.h"
 #include "utsushi/common/handles.h"
 #include "utsushi/common/log.h"
-#include "utsushi/livemig/batch_compressor.h"
-#include "utsushi/livemig/frame_queue.h"
 #include "utsushi/livemig/qemu_control.h"
 #include "utsushi/livemig/session.h"
+
+#include "pump.h"
 
 namespace utsushi::livemig {
 
@@ -26,179 +24,6 @@ using namespace std::chrono;
 using nlohmann::json;
 
 namespace {
-
-// Reads QEMU's stream socket. Before blocking it calls `idle` (the encoder's
-// flush), so a batch never waits for input that QEMU is not sending; the
-// pending stream bytes are hashed for the end-to-end check.
-class QemuReader final : public ByteReader {
- public:
-  QemuReader(int fd, std::function<Result<void>()> idle, const std::atomic<bool>& stop)
-      : m_fd(fd), m_idle(std::move(idle)), m_stop(stop) {
-    XXH3_64bits_reset(m_hash.get());
-  }
-  Result<std::size_t> read_some(std::span<std::uint8_t> buf) override {
-    pollfd p{m_fd, POLLIN, 0};
-    if (::poll(&p, 1, 0) <= 0) {
-      UTSUSHI_TRY(m_idle());
-    }
-    for (;;) {
-      if (m_stop.load()) {
-        return fail(Errc::aborted, "livemig: stream reader stopped");
-      }
-      p.revents = 0;
-      int r = ::poll(&p, 1, 100);
-      if (r < 0 && errno != EINTR) {
-        return fail_errno(errno, "livemig: poll on the QEMU stream");
-      }
-      if (r <= 0) {
-        continue;
-      }
-      ssize_t n = ::recv(m_fd, buf.data(), buf.size(), 0);
-      if (n < 0) {
-        if (errno == EINTR || errno == EAGAIN) {
-          continue;
-        }
-        return fail(Errc::aborted, fmt::format("livemig: reading the QEMU stream: {}", std::strerror(errno)), errno);
-      }
-      XXH3_64bits_update(m_hash.get(), buf.data(), static_cast<std::size_t>(n));
-      m_bytes += static_cast<std::uint64_t>(n);
-      return static_cast<std::size_t>(n);
-    }
-  }
-  std::uint64_t hash() const { return XXH3_64bits_digest(m_hash.get()); }
-  std::uint64_t bytes() const { return m_bytes; }
-
- private:
-  struct StateFree {
-    void operator()(XXH3_state_t* s) const noexcept { XXH3_freeState(s); }
-  };
-  int m_fd;
-  std::function<Result<void>()> m_idle;
-  const std::atomic<bool>& m_stop;
-  std::unique_ptr<XXH3_state_t, StateFree> m_hash{XXH3_createState()};
-  std::uint64_t m_bytes = 0;
-};
-
-struct PumpResult {
-  bool finished = false;        // the thread has ended
-  bool stream_complete = false; // END frame handed to the link
-  std::optional<Error> error;
-  StreamSummary summary;
-  std::uint64_t bytes = 0;
-  std::uint64_t hash = 0;       // XXH3-64 of the stream as read from QEMU
-  KindTable kinds{};
-  ZstdLevelBytes level_bytes{};
-  std::uint64_t data_frames = 0;
-  std::uint64_t data_payload = 0;  // compressed bytes of DATA frames
-  std::uint64_t ship_ms = 0;       // time the shipper spent inside Link::send
-};
-
-struct OutFrame {
-  FrameType type = FrameType::data;
-  Bytes payload;
-  std::uint16_t flags = 0;
-  std::uint32_t raw_len = 0;
-};
-
-double seconds_since(steady_clock::time_point t) { return duration<double>(steady_clock::now() - t).count(); }
-
-// The pump: parse + encode + compress on this thread, send on a second one,
-// with at most two frames between them, until QEMU closes the stream. The
-// zstd level follows the bottleneck (batch_compressor.h) unless pinned.
-void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic<bool>& stop, PumpResult& out,
-          std::atomic<std::uint64_t>& bytes_read) {
-  BoundedQueue<OutFrame> queue(2);
-  std::atomic<std::uint64_t> ship_ns{0};
-  std::thread shipper([&] {
-    while (auto f = queue.pop()) {
-      auto t0 = steady_clock::now();
-      auto r = link.send(f->type, f->payload, f->flags, f->raw_len);
-      ship_ns += static_cast<std::uint64_t>(duration_cast<nanoseconds>(steady_clock::now() - t0).count());
-      if (!r) {
-        queue.fail(r.error());
-        return;
-      }
-    }
-  });
-  int min_level = options.zstd_level > 0 ? options.zstd_level : 1;
-  int max_level = options.zstd_level > 0 ? options.zstd_level : std::max(1, options.zstd_max_level);
-  LevelController levels(min_level, max_level);
-  BatchCompressor compressor(levels.level());
-  auto window_start = steady_clock::now();
-  double window_compress_s = 0;
-  std::uint64_t window_ship_ns = 0;
-  KindTable* kinds_ptr = nullptr;
-  PageEncoder encoder(options.batch_bytes, [&](Bytes& batch, const std::array<std::uint64_t, k_page_kinds>& share)
-                                               -> Result<void> {
-    Bytes compressed;
-    auto t0 = steady_clock::now();
-    int level = compressor.level();
-    UTSUSHI_TRY(compressor.compress(batch, compressed));
-    window_compress_s += seconds_since(t0);
-    out.level_bytes[static_cast<std::size_t>(level)] += batch.size();
-    out.data_frames++;
-    out.data_payload += compressed.size();
-    double wire = static_cast<double>(compressed.size() + k_frame_header);
-    for (std::size_t k = 0; k < k_page_kinds; ++k) {
-      (*kinds_ptr)[k].wire_bytes += wire * static_cast<double>(share[k]) / static_cast<double>(batch.size());
-    }
-    UTSUSHI_TRY(queue.push({FrameType::data, std::move(compressed), k_frame_zstd,
-                            static_cast<std::uint32_t>(batch.size())}));
-    if (double wall = seconds_since(window_start); wall >= 0.25) {
-      std::uint64_t shipped = ship_ns.load();
-      LevelWindow w{wall, window_compress_s, static_cast<double>(shipped - window_ship_ns) * 1e-9};
-      compressor.set_level(levels.update(w));
-      window_start = steady_clock::now();
-      window_compress_s = 0;
-      window_ship_ns = shipped;
-    }
-    return {};
-  });
-  kinds_ptr = &encoder.kinds();
-  QemuReader reader(
-      qemu_fd,
-      [&]() -> Result<void> {
-        bytes_read = reader.bytes();
-        return encoder.flush();
-      },
-      stop);
-  auto run = [&]() -> Result<void> {
-    out.summary = UTSUSHI_TRY(parse_stream(reader, encoder));
-    UTSUSHI_TRY(encoder.flush());
-    json end = {{"bytes", reader.bytes()}, {"hash", fmt::format("{:016x}", reader.hash())}};
-    std::string text = end.dump();
-    UTSUSHI_TRY(queue.push({FrameType::end, Bytes(text.begin(), text.end()), 0, static_cast<std::uint32_t>(text.size())}));
-    return {};
-  };
-  auto r = run();
-  if (!r) {
-    // Nobody reads QEMU's stream any more: end it now, so that QEMU's
-    // migration thread fails its write instead of blocking on a full socket.
-    // Blocked, it may hold QEMU's global lock (the completion phase does),
-    // and then every monitor command waits for it; libvirt's monitor calls
-    // have no timeout, so the sender would hang in its next query.
-    ::shutdown(qemu_fd, SHUT_RDWR);
-    // Prefer the shipper's error (the link) when it caused ours.
-    auto link_error = queue.error();
-    out.error = link_error ? *link_error : r.error();
-    queue.fail(r.error());
-  } else {
-    queue.close();
-  }
-  shipper.join();
-  if (!out.error) {
-    if (auto e = queue.error()) {
-      out.error = *e;
-    } else {
-      out.stream_complete = true;
-    }
-  }
-  out.bytes = reader.bytes();
-  out.hash = reader.hash();
-  out.ship_ms = ship_ns.load() / 1000000;
-  bytes_read = reader.bytes();
-  out.kinds = encoder.kinds();
-}
 
 void copy_pump_result(const PumpResult& pr, Report& rep) {
   rep.bytes_from_qemu = pr.bytes;

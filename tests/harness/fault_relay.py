@@ -187,6 +187,9 @@ class FaultRelay:
             for s in (c, t):
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 256 * 1024)
+                # A link forwards what it gets; Nagle's algorithm here would hold a short
+                # message back until the far end's delayed ACK (40 ms), which no wire does.
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.conns += [c, t]
             stream = self.flip.stream() if self.flip else None
             threading.Thread(target=self._pipe, args=(c, t, True, stream), daemon=True).start()

@@ -39,6 +39,78 @@ TEST_CASE("livemig::LevelController honours a maximum between rungs and a pinned
   CHECK(c.update({0, 0, 0}) == 5);
 }
 
+TEST_CASE("livemig::LevelController learns the link's rate from busy windows only", "[livemig][zstd]") {
+  LevelController c(1, 9);
+  CHECK(c.link_rate() == 0);
+  CHECK(c.on_batch(1.0, 1000) == 1);  // rate unknown: batches decide nothing
+  // Busy 60% of the window: not the bottleneck yet, no rate.
+  c.update({0.25, 0.01, 0.15, 5e6});
+  CHECK(c.link_rate() == 0);
+  // Busy 96%: 8 MB in 0.24 s of sending.
+  c.update({0.25, 0.01, 0.24, 8e6});
+  CHECK(c.link_rate() == Approx(8e6 / 0.24));
+  // A comparable later window moves it part of the way.
+  c.update({0.25, 0.01, 0.25, 9e6});
+  CHECK(c.link_rate() > 8e6 / 0.24);
+  CHECK(c.link_rate() < 9e6 / 0.25);
+  // An idle link (10% busy) is not the bottleneck: the rate is forgotten.
+  c.update({0.25, 0.01, 0.025, 1e6});
+  CHECK(c.link_rate() == 0);
+}
+
+TEST_CASE("livemig::LevelController steps down at once on a batch slower than the link", "[livemig][zstd]") {
+  LevelController c(1, 9);
+  // Climb to 9 by windows, then learn the rate: 32 MB/s.
+  for (int i = 0; i < 4; ++i) {
+    c.update({0.25, 0.02, 0.24});
+  }
+  REQUIRE(c.level() == 9);
+  c.update({0.25, 0.02, 0.25, 8e6});
+  REQUIRE(c.link_rate() == Approx(32e6));
+  // Once the rate is known, windows no longer move the level.
+  CHECK(c.update({0.25, 0.24, 0.25, 8e6}) == 9);
+  // 400 KB take the link 12.5 ms. A batch that took 10 ms (r = 0.8) is fine.
+  CHECK(c.on_batch(0.010, 400e3) == 9);
+  // One batch a little slow (r = 1.2) is tolerated; two running are not.
+  CHECK(c.on_batch(0.015, 400e3) == 9);
+  CHECK(c.on_batch(0.015, 400e3) == 7);
+  // 1.5 < r <= 2.5: one step at once.
+  CHECK(c.on_batch(0.025, 400e3) == 5);
+  // r > 2.5 (text after random pages): two steps at once.
+  CHECK(c.on_batch(0.040, 400e3) == 1);
+  CHECK(c.on_batch(0.040, 400e3) == 1);  // the minimum holds
+}
+
+TEST_CASE("livemig::LevelController climbs after four fast batches running", "[livemig][zstd]") {
+  LevelController c(1, 6);
+  c.update({0.25, 0.2, 0.25, 8e6});  // rate known (32 MB/s), zstd too slow: stays at the minimum
+  REQUIRE(c.link_rate() > 0);
+  REQUIRE(c.level() == 1);
+  // 400 KB = 12.5 ms of link; 4 ms of work is r = 0.32.
+  CHECK(c.on_batch(0.004, 400e3) == 1);
+  CHECK(c.on_batch(0.004, 400e3) == 1);
+  CHECK(c.on_batch(0.004, 400e3) == 1);
+  CHECK(c.on_batch(0.004, 400e3) == 3);
+  // A middling batch (r = 0.6) breaks the run.
+  CHECK(c.on_batch(0.004, 400e3) == 3);
+  CHECK(c.on_batch(0.0075, 400e3) == 3);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(c.on_batch(0.004, 400e3) == 3);
+  }
+  CHECK(c.on_batch(0.004, 400e3) == 5);
+  for (int i = 0; i < 4; ++i) {
+    c.on_batch(0.004, 400e3);
+  }
+  CHECK(c.level() == 6);  // the maximum, between rungs
+  for (int i = 0; i < 8; ++i) {
+    CHECK(c.on_batch(0.001, 400e3) == 6);
+  }
+  // A pinned level never moves.
+  LevelController pinned(3, 3);
+  pinned.update({0.25, 0.01, 0.25, 8e6});
+  CHECK(pinned.on_batch(1.0, 400e3) == 3);
+}
+
 TEST_CASE("livemig::BatchCompressor output decodes as one stream across level changes", "[livemig][zstd]") {
   BatchCompressor comp(1);
   ZstdDCtx dctx(ZSTD_createDCtx());

@@ -7,15 +7,28 @@
 // next batch first ends the running frame; the receiver's streaming decoder
 // reads concatenated frames, so the wire format does not change.
 //
-// LevelController decides the level from two measured times over a window
-// (default >= 250 ms): how long zstd took for the batches (compress_s) and
-// how long the link took to ship frames (ship_s, time inside Link::send,
-// which includes back-pressure from a slow link or receiver). The link is the
-// bottleneck when it was busy most of the window; then spare compressor time
-// buys fewer bytes:
-//   link busy >= 70% of the window and compress_s < 0.45 * ship_s -> one step up
-//   compress_s > 0.85 * ship_s, or the link idle more than half of the window
-//   while zstd was busy more than half of it                      -> one step down
+// LevelController decides the level, per window until it knows the link's
+// rate, then per batch.
+//
+// Per window (>= 250 ms) it compares how long zstd took for the batches
+// (compress_s) with how long the link took to ship frames (ship_s, time
+// inside Link::send, which includes back-pressure from a slow link or
+// receiver). A link busy >= 70% of the window is the bottleneck; its rate is
+// then shipped bytes / ship_s. A link busy < 30% is not: its rate is unknown
+// again. While the rate is unknown the window decides:
+//   link busy >= 70% and compress_s < 0.45 * ship_s          -> one step up
+//   compress_s > 0.85 * ship_s, or the link idle more than half
+//   of the window while zstd was busy more than half of it    -> one step down
+//
+// Per batch (on_batch), once the rate is known: the pump's time for the batch
+// (parse, encode, compress; not its waits for QEMU or for the link) against
+// the time the link needs for the batch's compressed bytes, r = busy / link.
+// Guest memory changes content from one region to the next (random buffers,
+// text, kernel), and zstd's speed with it; a window notices too late, when
+// the link has run dry. So:
+//   r > 2.5                                  -> two steps down at once
+//   r > 1.5, or r > 1 for two batches running -> one step down at once
+//   r < 0.4 for four batches running          -> one step up
 // Steps follow zstd's strategy classes, bounded by [min, max]:
 // 1, 3, 5, 7, 9, 12, 15, 19. min == max pins the level (--zstd-level).
 
@@ -51,6 +64,7 @@ struct LevelWindow {
   double wall_s = 0;      // length of the window
   double compress_s = 0;  // time inside zstd
   double ship_s = 0;      // time inside Link::send (one thread, so <= wall_s)
+  double shipped = 0;     // bytes Link::send took in the window (0: unknown)
 };
 
 class LevelController {
@@ -59,12 +73,23 @@ class LevelController {
   int level() const noexcept { return m_level; }
   // Returns the level for the next batches.
   int update(const LevelWindow& w) noexcept;
+  // One batch: `busy_s` of pump time produced `wire` bytes for the link.
+  // Returns the level for the next batch.
+  int on_batch(double busy_s, double wire) noexcept;
+  // Bytes per second the link ships while it is the bottleneck; 0: unknown.
+  double link_rate() const noexcept { return m_link_rate; }
   static constexpr std::array<int, 8> k_ladder{1, 3, 5, 7, 9, 12, 15, 19};
 
  private:
+  void step_down(int rungs) noexcept;
+  void step_up() noexcept;
+
   int m_min;
   int m_max;
   int m_level;
+  double m_link_rate = 0;
+  int m_slow_run = 0;  // batches running with r > 1
+  int m_fast_run = 0;  // batches running with r < 0.4
 };
 
 }  // namespace utsushi::livemig

@@ -56,7 +56,9 @@ class Link {
   int fd() const noexcept { return m_fd.get(); }
 
  private:
-  [[nodiscard]] Result<void> write_paced(std::span<const std::uint8_t> bytes);
+  // `more`: further bytes follow at once (a frame header before its payload),
+  // so TCP may hold these back until then instead of sending a short segment.
+  [[nodiscard]] Result<void> write_paced(std::span<const std::uint8_t> bytes, bool more = false);
   [[nodiscard]] Result<void> read_exact(std::span<std::uint8_t> buf, std::chrono::milliseconds timeout);
 
   Fd m_fd;

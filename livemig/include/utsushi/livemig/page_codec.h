@@ -83,6 +83,8 @@ class PageEncoder final : public StreamSink {
   // Emits the pending batch, if any.
   [[nodiscard]] Result<void> flush();
   bool pending() const noexcept { return !m_batch.empty(); }
+  // Batches from now on end at `limit` bytes (the flush callback may call it).
+  void set_batch_limit(std::size_t limit) noexcept { m_limit = limit; }
 
   const KindTable& kinds() const noexcept { return m_kinds; }
   KindTable& kinds() noexcept { return m_kinds; }

@@ -1,0 +1,224 @@
+// The sender's pump (pump.h): QEMU's stream in, DATA frames out.
+#include "pump.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <fmt/core.h>
+
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "utsushi/livemig/frame_queue.h"
+
+namespace utsushi::livemig {
+
+using namespace std::chrono;
+using nlohmann::json;
+
+namespace {
+
+// Frames between the pump and the shipper: about 2 MB at 1 MiB batches, 60 ms
+// of a 32 MiB/s link, so the link stays busy while QEMU finishes its stream
+// after stopping the guest, without hiding the link's speed from QEMU.
+constexpr std::size_t k_ship_queue = 4;
+
+// Reads QEMU's stream socket. Before blocking it calls `idle` (the encoder's
+// flush), so a batch never waits for input that QEMU is not sending; the
+// pending stream bytes are hashed for the end-to-end check.
+class QemuReader final : public ByteReader {
+ public:
+  QemuReader(int fd, std::function<Result<void>()> idle, const std::atomic<bool>& stop)
+      : m_fd(fd), m_idle(std::move(idle)), m_stop(stop) {
+    XXH3_64bits_reset(m_hash.get());
+  }
+  Result<std::size_t> read_some(std::span<std::uint8_t> buf) override {
+    pollfd p{m_fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0) {
+      UTSUSHI_TRY(m_idle());
+    }
+    for (;;) {
+      if (m_stop.load()) {
+        return fail(Errc::aborted, "livemig: stream reader stopped");
+      }
+      p.revents = 0;
+      auto t0 = std::chrono::steady_clock::now();
+      int r = ::poll(&p, 1, 100);
+      m_waited += std::chrono::steady_clock::now() - t0;
+      if (r < 0 && errno != EINTR) {
+        return fail_errno(errno, "livemig: poll on the QEMU stream");
+      }
+      if (r <= 0) {
+        continue;
+      }
+      ssize_t n = ::recv(m_fd, buf.data(), buf.size(), 0);
+      if (n < 0) {
+        if (errno == EINTR || errno == EAGAIN) {
+          continue;
+        }
+        return fail(Errc::aborted, fmt::format("livemig: reading the QEMU stream: {}", std::strerror(errno)), errno);
+      }
+      XXH3_64bits_update(m_hash.get(), buf.data(), static_cast<std::size_t>(n));
+      m_bytes += static_cast<std::uint64_t>(n);
+      return static_cast<std::size_t>(n);
+    }
+  }
+  std::uint64_t hash() const { return XXH3_64bits_digest(m_hash.get()); }
+  std::uint64_t bytes() const { return m_bytes; }
+  // Time spent waiting for QEMU to send more.
+  std::chrono::steady_clock::duration waited() const { return m_waited; }
+
+ private:
+  struct StateFree {
+    void operator()(XXH3_state_t* s) const noexcept { XXH3_freeState(s); }
+  };
+  int m_fd;
+  std::function<Result<void>()> m_idle;
+  const std::atomic<bool>& m_stop;
+  std::unique_ptr<XXH3_state_t, StateFree> m_hash{XXH3_createState()};
+  std::uint64_t m_bytes = 0;
+  std::chrono::steady_clock::duration m_waited{};
+};
+
+struct OutFrame {
+  FrameType type = FrameType::data;
+  Bytes payload;
+  std::uint16_t flags = 0;
+  std::uint32_t raw_len = 0;
+};
+
+double seconds_since(steady_clock::time_point t) { return duration<double>(steady_clock::now() - t).count(); }
+
+}  // namespace
+
+// Parse + encode + compress on this thread, send on a second one, with at
+// most k_ship_queue frames between them. The zstd level follows the
+// bottleneck (batch_compressor.h) unless pinned.
+void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic<bool>& stop, PumpResult& out,
+          std::atomic<std::uint64_t>& bytes_read) {
+  BoundedQueue<OutFrame> queue(k_ship_queue);
+  std::atomic<std::uint64_t> ship_ns{0};
+  std::atomic<std::uint64_t> shipped_bytes{0};
+  std::thread shipper([&] {
+    while (auto f = queue.pop()) {
+      auto t0 = steady_clock::now();
+      auto r = link.send(f->type, f->payload, f->flags, f->raw_len);
+      ship_ns += static_cast<std::uint64_t>(duration_cast<nanoseconds>(steady_clock::now() - t0).count());
+      shipped_bytes += f->payload.size() + k_frame_header;
+      if (!r) {
+        queue.fail(r.error());
+        return;
+      }
+    }
+  });
+  int min_level = options.zstd_level > 0 ? options.zstd_level : 1;
+  int max_level = options.zstd_level > 0 ? options.zstd_level : std::max(1, options.zstd_max_level);
+  LevelController levels(min_level, max_level);
+  BatchCompressor compressor(levels.level());
+  auto window_start = steady_clock::now();
+  double window_compress_s = 0;
+  std::uint64_t window_ship_ns = 0;
+  std::uint64_t window_shipped = 0;
+  KindTable* kinds_ptr = nullptr;
+  const QemuReader* reader_ptr = nullptr;
+  // The pump's own time per batch: from the end of the previous batch's push
+  // to this batch's compressed bytes, less the waits for QEMU.
+  auto batch_start = steady_clock::now();
+  steady_clock::duration waited_at_start{};
+  // The first batches are small and double up to the limit, so the link
+  // starts at once instead of after a whole batch.
+  std::size_t batch_limit = std::min<std::size_t>(options.batch_bytes, 64 * 1024);
+  PageEncoder* encoder_ptr = nullptr;
+  PageEncoder encoder(batch_limit, [&](Bytes& batch, const std::array<std::uint64_t, k_page_kinds>& share)
+                                       -> Result<void> {
+    Bytes compressed;
+    auto t0 = steady_clock::now();
+    int level = compressor.level();
+    UTSUSHI_TRY(compressor.compress(batch, compressed));
+    auto t1 = steady_clock::now();
+    window_compress_s += duration<double>(t1 - t0).count();
+    double busy_s = duration<double>((t1 - batch_start) - (reader_ptr->waited() - waited_at_start)).count();
+    if (batch.size() >= 128 * 1024) {
+      compressor.set_level(levels.on_batch(busy_s, static_cast<double>(compressed.size() + k_frame_header)));
+    }
+    out.level_bytes[static_cast<std::size_t>(level)] += batch.size();
+    out.data_frames++;
+    out.data_payload += compressed.size();
+    double wire = static_cast<double>(compressed.size() + k_frame_header);
+    for (std::size_t k = 0; k < k_page_kinds; ++k) {
+      (*kinds_ptr)[k].wire_bytes += wire * static_cast<double>(share[k]) / static_cast<double>(batch.size());
+    }
+    UTSUSHI_TRY(queue.push({FrameType::data, std::move(compressed), k_frame_zstd,
+                            static_cast<std::uint32_t>(batch.size())}));
+    if (double wall = seconds_since(window_start); wall >= 0.25) {
+      std::uint64_t shipped = ship_ns.load();
+      std::uint64_t shipped_now = shipped_bytes.load();
+      LevelWindow w{wall, window_compress_s, static_cast<double>(shipped - window_ship_ns) * 1e-9,
+                    static_cast<double>(shipped_now - window_shipped)};
+      compressor.set_level(levels.update(w));
+      window_start = steady_clock::now();
+      window_compress_s = 0;
+      window_ship_ns = shipped;
+      window_shipped = shipped_now;
+    }
+    if (batch_limit < options.batch_bytes) {
+      batch_limit = std::min(options.batch_bytes, batch_limit * 2);
+      encoder_ptr->set_batch_limit(batch_limit);
+    }
+    batch_start = steady_clock::now();
+    waited_at_start = reader_ptr->waited();
+    return {};
+  });
+  kinds_ptr = &encoder.kinds();
+  encoder_ptr = &encoder;
+  QemuReader reader(
+      qemu_fd,
+      [&]() -> Result<void> {
+        bytes_read = reader.bytes();
+        return encoder.flush();
+      },
+      stop);
+  reader_ptr = &reader;
+  auto run = [&]() -> Result<void> {
+    out.summary = UTSUSHI_TRY(parse_stream(reader, encoder));
+    UTSUSHI_TRY(encoder.flush());
+    json end = {{"bytes", reader.bytes()}, {"hash", fmt::format("{:016x}", reader.hash())}};
+    std::string text = end.dump();
+    UTSUSHI_TRY(queue.push({FrameType::end, Bytes(text.begin(), text.end()), 0, static_cast<std::uint32_t>(text.size())}));
+    return {};
+  };
+  auto r = run();
+  if (!r) {
+    // Nobody reads QEMU's stream any more: end it now, so that QEMU's
+    // migration thread fails its write instead of blocking on a full socket.
+    // Blocked, it may hold QEMU's global lock (the completion phase does),
+    // and then every monitor command waits for it; libvirt's monitor calls
+    // have no timeout, so the sender would hang in its next query.
+    ::shutdown(qemu_fd, SHUT_RDWR);
+    // Prefer the shipper's error (the link) when it caused ours.
+    auto link_error = queue.error();
+    out.error = link_error ? *link_error : r.error();
+    queue.fail(r.error());
+  } else {
+    queue.close();
+  }
+  shipper.join();
+  if (!out.error) {
+    if (auto e = queue.error()) {
+      out.error = *e;
+    } else {
+      out.stream_complete = true;
+    }
+  }
+  out.bytes = reader.bytes();
+  out.hash = reader.hash();
+  out.ship_ms = ship_ns.load() / 1000000;
+  bytes_read = reader.bytes();
+  out.kinds = encoder.kinds();
+}
+
+}  // namespace utsushi::livemig

@@ -1,0 +1,42 @@
+#pragma once
+// The sender's pump (internal to livemig's sender): reads QEMU's migration
+// stream, parses and encodes it into token batches, compresses them at the
+// adaptive zstd level (batch_compressor.h) and ships them as DATA frames on a
+// second thread, then the END frame. Reads from QEMU only as fast as the link
+// ships, with a few frames of slack so the link stays busy while QEMU
+// finishes the stream.
+#include <atomic>
+#include <cstdint>
+#include <optional>
+
+#include "utsushi/common/error.h"
+#include "utsushi/livemig/batch_compressor.h"
+#include "utsushi/livemig/link.h"
+#include "utsushi/livemig/page_codec.h"
+#include "utsushi/livemig/session.h"
+#include "utsushi/livemig/stream_parser.h"
+
+namespace utsushi::livemig {
+
+struct PumpResult {
+  bool finished = false;        // the thread has ended
+  bool stream_complete = false; // END frame handed to the link
+  std::optional<Error> error;
+  StreamSummary summary;
+  std::uint64_t bytes = 0;
+  std::uint64_t hash = 0;       // XXH3-64 of the stream as read from QEMU
+  KindTable kinds{};
+  ZstdLevelBytes level_bytes{};
+  std::uint64_t data_frames = 0;
+  std::uint64_t data_payload = 0;  // compressed bytes of DATA frames
+  std::uint64_t ship_ms = 0;       // time the shipper spent inside Link::send
+};
+
+// Runs until QEMU ends the stream (then the END frame is handed to the link),
+// `stop` is set, or the stream or the link fails (then QEMU's socket is shut,
+// so that QEMU's writer fails at once instead of blocking). `bytes_read`
+// follows the stream for the caller's progress.
+void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic<bool>& stop, PumpResult& out,
+          std::atomic<std::uint64_t>& bytes_read);
+
+}  // namespace utsushi::livemig

@@ -54,7 +54,9 @@ Result<void> BatchCompressor::compress(std::span<const std::uint8_t> batch, Byte
 }
 
 LevelController::LevelController(int min_level, int max_level) noexcept
-    : m_min(std::clamp(min_level, 1, 19)), m_max(std::clamp(max_level, m_min, 19)), m_level(m_min) {}
+    : m_min(std::clamp(min_level, 1, 19)),
+      m_max(std::clamp(max_level, m_min, 19)),
+      m_level(std::clamp(k_start, m_min, m_max)) {}
 
 void LevelController::step_down(int rungs) noexcept {
   for (; rungs > 0 && m_level > m_min; --rungs) {
@@ -114,12 +116,12 @@ int LevelController::on_batch(double busy_s, double wire) noexcept {
   }
   double r = busy_s / (wire / m_link_rate);
   m_slow_run = r > 1.0 ? m_slow_run + 1 : 0;
-  m_fast_run = r < 0.4 ? m_fast_run + 1 : 0;
+  m_fast_run = r < 0.5 ? m_fast_run + 1 : 0;
   if (r > 2.5) {
     step_down(2);
   } else if (r > 1.5 || m_slow_run >= 2) {
     step_down(1);
-  } else if (m_fast_run >= 4 && m_level < m_max) {
+  } else if (m_fast_run >= 3 && m_level < m_max) {
     step_up();
   }
   return m_level;

@@ -28,7 +28,9 @@
 // the link has run dry. So:
 //   r > 2.5                                  -> two steps down at once
 //   r > 1.5, or r > 1 for two batches running -> one step down at once
-//   r < 0.4 for four batches running          -> one step up
+//   r < 0.5 for three batches running         -> one step up
+// It starts at level 3 (zstd's default, several times faster than a 1 Gbit/s
+// link needs on any current core), or within [min, max].
 // Steps follow zstd's strategy classes, bounded by [min, max]:
 // 1, 3, 5, 7, 9, 12, 15, 19. min == max pins the level (--zstd-level).
 
@@ -79,6 +81,7 @@ class LevelController {
   // Bytes per second the link ships while it is the bottleneck; 0: unknown.
   double link_rate() const noexcept { return m_link_rate; }
   static constexpr std::array<int, 8> k_ladder{1, 3, 5, 7, 9, 12, 15, 19};
+  static constexpr int k_start = 3;
 
  private:
   void step_down(int rungs) noexcept;
@@ -89,7 +92,7 @@ class LevelController {
   int m_level;
   double m_link_rate = 0;
   int m_slow_run = 0;  // batches running with r > 1
-  int m_fast_run = 0;  // batches running with r < 0.4
+  int m_fast_run = 0;  // batches running with r < 0.5
 };
 
 }  // namespace utsushi::livemig

@@ -6,12 +6,18 @@
 
 #include <fmt/core.h>
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
+#include <cstdlib>
 #include <map>
+#include <mutex>
 #include <thread>
 
+#include "utsushi/common/fd.h"
 #include "utsushi/common/log.h"
 #include "utsushi/livemig/domain_xml.h"
 
@@ -211,6 +217,20 @@ void on_connection_closed(virConnectPtr, int reason, void* opaque) {
 
 void free_close_watch(void* opaque) { delete static_cast<CloseWatch*>(opaque); }
 
+// As QmpClient's reply timeout (endpoints.cpp): QEMU answers in milliseconds
+// even on a loaded host, so this much silence means it cannot answer.
+constexpr milliseconds k_reply_timeout{15000};
+
+// One monitor command in flight on its own thread (LibvirtMonitor::execute).
+struct MonitorCall {
+  std::mutex mutex;
+  std::condition_variable finished;
+  bool done = false;
+  std::string reply;  // QEMU's reply, when libvirt returned one
+  std::string error;  // libvirt's error, when it failed
+  bool gone = false;  // the domain no longer runs
+};
+
 class LibvirtMonitor final : public Monitor {
  public:
   LibvirtMonitor(std::shared_ptr<LibvirtHost> host, std::shared_ptr<EventRouter> router, VirDomain dom,
@@ -224,24 +244,61 @@ class LibvirtMonitor final : public Monitor {
   LibvirtMonitor(const LibvirtMonitor&) = delete;
   LibvirtMonitor& operator=(const LibvirtMonitor&) = delete;
 
+  // libvirt waits for QEMU's reply without any time limit, so a QEMU that
+  // stopped answering (stopped by a signal, hung with its global lock held)
+  // would block livemig for good. The call runs on a thread of its own; past
+  // k_reply_timeout the caller gets Errc::unavailable with errno 0 (QEMU may
+  // still be there) and this monitor counts as stuck: later calls fail at once
+  // instead of queueing behind the first one in libvirtd. The thread holds its
+  // own references (domain, hence connection; a duplicate of `pass_fd`) and
+  // ends whenever libvirt returns.
   Result<json> execute(const std::string& command, const json& arguments, int pass_fd) override {
+    if (!m_stuck.empty()) {
+      return fail(Errc::unavailable, fmt::format("{}: {}: not sent, {}", m_path, command, m_stuck));
+    }
     json req = {{"execute", command}};
     if (!arguments.empty()) {
       req["arguments"] = arguments;
     }
-    std::string text = req.dump();
-    char* reply = nullptr;
-    int fds[1] = {pass_fd};
-    int r = virDomainQemuMonitorCommandWithFiles(m_dom.get(), text.c_str(), pass_fd >= 0 ? 1 : 0,
-                                                 pass_fd >= 0 ? fds : nullptr, nullptr, nullptr, &reply, 0);
-    if (r < 0) {
-      // A domain that no longer exists or no longer runs has no monitor:
-      // sys_errno says so (monitor_gone()).
-      bool gone = last_error_is(VIR_ERR_NO_DOMAIN) || last_error_is(VIR_ERR_OPERATION_INVALID);
-      return fail(Errc::unavailable, fmt::format("{}: {}: {}", m_path, command, last_error()), gone ? ESRCH : 0);
+    auto call = std::make_shared<MonitorCall>();
+    Fd fd;
+    if (pass_fd >= 0) {
+      fd = Fd(::fcntl(pass_fd, F_DUPFD_CLOEXEC, 0));
+      if (!fd) {
+        return fail_errno(errno, fmt::format("{}: {}: duplicating the descriptor for QEMU", m_path, command));
+      }
     }
-    std::unique_ptr<char, decltype(&std::free)> owned(reply, &std::free);
-    json msg = json::parse(reply ? reply : "", nullptr, false);
+    if (virDomainRef(m_dom.get()) < 0) {
+      return fail(Errc::unavailable, fmt::format("{}: {}: {}", m_path, command, last_error()));
+    }
+    std::thread([call, dom = VirDomain(m_dom.get()), text = req.dump(), fd = std::move(fd)] {
+      char* reply = nullptr;
+      int fds[1] = {fd.get()};
+      int r = virDomainQemuMonitorCommandWithFiles(dom.get(), text.c_str(), fd ? 1 : 0, fd ? fds : nullptr, nullptr,
+                                                   nullptr, &reply, 0);
+      std::lock_guard lock(call->mutex);
+      if (r < 0) {
+        // libvirt's last error is per thread: read it here. A domain that no
+        // longer exists or no longer runs has no monitor (monitor_gone()).
+        call->error = last_error();
+        call->gone = last_error_is(VIR_ERR_NO_DOMAIN) || last_error_is(VIR_ERR_OPERATION_INVALID);
+      } else {
+        call->reply = reply ? reply : "";
+        std::free(reply);
+      }
+      call->done = true;
+      call->finished.notify_all();
+    }).detach();
+    std::unique_lock lock(call->mutex);
+    if (!call->finished.wait_for(lock, k_reply_timeout, [&] { return call->done; })) {
+      m_stuck = fmt::format("QEMU did not answer {} within {} s (stopped or hung?)", command,
+                            duration_cast<seconds>(k_reply_timeout).count());
+      return fail(Errc::unavailable, fmt::format("{}: {}", m_path, m_stuck));
+    }
+    if (!call->error.empty()) {
+      return fail(Errc::unavailable, fmt::format("{}: {}: {}", m_path, command, call->error), call->gone ? ESRCH : 0);
+    }
+    json msg = json::parse(call->reply, nullptr, false);
     if (msg.is_discarded() || !msg.is_object()) {
       return fail(Errc::corruption, fmt::format("{}: {}: unparsable reply", m_path, command));
     }
@@ -292,6 +349,7 @@ class LibvirtMonitor final : public Monitor {
   VirDomain m_dom;
   std::string m_path;
   std::shared_ptr<EventSink> m_sink = std::make_shared<EventSink>();
+  std::string m_stuck;  // why this monitor is not asked any more; empty while it answers
 };
 
 const char* state_name(int state) {

@@ -196,6 +196,18 @@ class PrivateLibvirtd:
                     pass
         return pids
 
+    def qemu_pid(self, name):
+        """PID of the QEMU running domain `name` (libvirt names it with -name guest=NAME,...)."""
+        for pid in self._namespace_pids():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if b"qemu-system" in argv[0] and any(a.startswith(b"guest=" + name.encode() + b",") for a in argv):
+                return pid
+        raise LookupError(f"no QEMU process for domain {name}")
+
     def stop(self):
         if self.proc is None:
             shutil.rmtree(self.workdir, ignore_errors=True)

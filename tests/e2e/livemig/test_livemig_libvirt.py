@@ -278,6 +278,27 @@ def more():
         src_lv.virsh("destroy", "lm-k")
         timings["start"] = time.time() - t0
 
+        # 1c. The source QEMU stops answering its monitor (SIGSTOP): libvirt waits for a reply without
+        # a time limit, livemig gives up after its 15 s reply timeout with an error naming the domain,
+        # and the guest runs on once QEMU continues.
+        t0 = time.time()
+        pid = src_lv.qemu_pid("lm-t")
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            rc, res, err = lmtest.run_livemig(["send", "--libvirt", src_lv.uri, "--domain", "lm-t", "--to",
+                                               "127.0.0.1:9", "--token-file", token], timeout=60)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        waited = time.time() - t0
+        assert rc != 0 and res and res["status"] != "ok" and res["source_state"] == "untouched", (rc, res, err)
+        assert "did not answer" in res["error"] and "lm-t" in res["error"], res
+        assert 14 < waited < 40, waited
+        mark = len(text(logs["lm-t"]))
+        assert state(src_lv, "lm-t") == "running"
+        lmtest.check_destination(Log(logs["lm-t"]), seconds=3, since=mark)
+        errors["stopped"] = res["error"]
+        timings["stopped"] = waited
+
         # 2. The link cut mid-stream.
         t0 = time.time()
         recv, port = start_receiver(dst_lv, token, work, "cut")
@@ -377,8 +398,8 @@ def more():
         lmtest.check_destination(Log(logs["lm-u"]), seconds=3, since=mark)
         errors["daemon"] = (res["guests"][0]["error"], rsum["sessions"][0]["error"])
         timings["daemon"] = time.time() - t0
-        print("ok: send --undefine-source, link cut, receiver killed, two destinations, destination libvirtd "
-              "killed; seconds %s" % {k: round(v, 1) for k, v in timings.items()})
+        print("ok: send --undefine-source, destination QEMU failing to start, stopped source QEMU, link cut, "
+              "receiver killed, two destinations, destination libvirtd killed; seconds %s" % {k: round(v, 1) for k, v in timings.items()})
         for k, v in errors.items():
             print("  %s: %s" % (k, v))
     finally:

@@ -90,18 +90,23 @@ int LevelController::update(const LevelWindow& w) noexcept {
   }
   double link_busy = w.ship_s / w.wall_s;
   double zstd_busy = w.compress_s / w.wall_s;
+  // zstd held the link back: nearly as slow as a busy link, or busy while
+  // the link waited. (A link that is not busy yet, its socket buffers still
+  // filling, says nothing about zstd.)
+  bool cpu_bound = (link_busy >= 0.5 && w.compress_s > 0.85 * w.ship_s) || (link_busy < 0.5 && zstd_busy > 0.5);
+  bool link_bound = link_busy >= 0.7 && w.compress_s < 0.45 * w.ship_s;
   if (link_busy >= 0.7 && w.shipped > 0) {
     double rate = w.shipped / w.ship_s;
     bool comparable = m_link_rate > 0 && m_link_rate < 2 * rate && rate < 2 * m_link_rate;
     m_link_rate = comparable ? 0.7 * m_link_rate + 0.3 * rate : rate;
-  } else if (link_busy < 0.3) {
-    m_link_rate = 0;  // not the bottleneck now: its rate says nothing
+  } else if (link_busy < 0.3 || cpu_bound) {
+    // Not the bottleneck now, or zstd starved it (the link may have become
+    // faster than the rate learned): its rate says nothing; windows decide.
+    m_link_rate = 0;
   }
   if (m_link_rate > 0) {
     return m_level;  // the batches decide
   }
-  bool link_bound = link_busy >= 0.7 && w.compress_s < 0.45 * w.ship_s;
-  bool cpu_bound = w.compress_s > 0.85 * w.ship_s || (link_busy < 0.5 && zstd_busy > 0.5);
   if (cpu_bound) {
     step_down(1);
   } else if (link_bound) {

@@ -57,10 +57,11 @@ Link::Link(Fd fd, LinkOptions options) : m_fd(std::move(fd)), m_options(options)
       (domain == AF_INET || domain == AF_INET6)) {
     int buf = 512 * 1024;
     ::setsockopt(m_fd.get(), SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
-    // Frames are written whole (the header with MSG_MORE), so Nagle's
-    // algorithm has nothing to coalesce; left on, it holds a short frame's
-    // tail until the peer's delayed ACK (40 ms on Linux) at every exchange:
-    // the mode frame, the stream's end, the commit handshake.
+    // Frames leave whole (every part but the last with MSG_MORE), so Nagle's
+    // algorithm has nothing to coalesce; left on, it would hold a short
+    // frame until the peer's delayed ACK (40 ms on Linux) at every exchange:
+    // the mode frame, the stream's end, the commit handshake. net.h's
+    // sockets come with it already; any other TCP socket gets it here.
     int one = 1;
     ::setsockopt(m_fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
@@ -84,7 +85,9 @@ Result<void> Link::write_paced(std::span<const std::uint8_t> bytes, bool more) {
     std::size_t done = 0;
     while (done < n) {
       UTSUSHI_TRY(wait_fd(m_fd.get(), POLLOUT, m_options.io_timeout, m_shut, "sending"));
-      int flags = MSG_NOSIGNAL | MSG_DONTWAIT | (more ? MSG_MORE : 0);
+      // More follows: the rest of the frame (its payload, or this payload's next chunks).
+      bool follows = more || n < bytes.size();
+      int flags = MSG_NOSIGNAL | MSG_DONTWAIT | (follows ? MSG_MORE : 0);
       ssize_t w = ::send(m_fd.get(), bytes.data() + done, n - done, flags);
       if (w < 0) {
         if (errno == EINTR || errno == EAGAIN) {

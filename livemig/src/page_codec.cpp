@@ -96,7 +96,8 @@ Result<void> apply_xor_delta(std::span<const std::uint8_t> runs, std::uint8_t* p
 
 // ---- encoder ----
 
-PageEncoder::PageEncoder(std::size_t batch_limit, FlushFn flush) : m_limit(batch_limit), m_flush(std::move(flush)) {
+PageEncoder::PageEncoder(std::size_t batch_limit, FlushFn flush)
+    : m_limit(std::max<std::size_t>(batch_limit, 1)), m_flush(std::move(flush)) {
   m_batch.reserve(batch_limit + 2 * k_page);
 }
 

@@ -26,6 +26,8 @@ namespace {
 // of a 32 MiB/s link, so the link stays busy while QEMU finishes its stream
 // after stopping the guest, without hiding the link's speed from QEMU.
 constexpr std::size_t k_ship_queue = 4;
+// The first batch's limit (doubling up to SendOptions::batch_bytes).
+constexpr std::size_t k_first_batch = 64 * 1024;
 
 // Reads QEMU's stream socket. Before blocking it calls `idle` (the encoder's
 // flush), so a batch never waits for input that QEMU is not sending; the
@@ -131,7 +133,7 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
   steady_clock::duration waited_at_start{};
   // The first batches are small and double up to the limit, so the link
   // starts at once instead of after a whole batch.
-  std::size_t batch_limit = std::min<std::size_t>(options.batch_bytes, 64 * 1024);
+  std::size_t batch_limit = std::min(options.batch_bytes, k_first_batch);
   PageEncoder* encoder_ptr = nullptr;
   PageEncoder encoder(batch_limit, [&](Bytes& batch, const std::array<std::uint64_t, k_page_kinds>& share)
                                        -> Result<void> {
@@ -142,7 +144,7 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
     auto t1 = steady_clock::now();
     window_compress_s += duration<double>(t1 - t0).count();
     double busy_s = duration<double>((t1 - batch_start) - (reader_ptr->waited() - waited_at_start)).count();
-    if (batch.size() >= 128 * 1024) {
+    if (batch.size() >= std::min(LevelController::k_judged_batch, options.batch_bytes)) {
       compressor.set_level(levels.on_batch(busy_s, static_cast<double>(compressed.size() + k_frame_header)));
     }
     out.level_bytes[static_cast<std::size_t>(level)] += batch.size();
@@ -165,7 +167,7 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
       window_ship_ns = shipped;
       window_shipped = shipped_now;
     }
-    if (batch_limit < options.batch_bytes) {
+    if (batch_limit < options.batch_bytes && batch.size() >= batch_limit) {  // full: QEMU keeps up
       batch_limit = std::min(options.batch_bytes, batch_limit * 2);
       encoder_ptr->set_batch_limit(batch_limit);
     }

@@ -104,10 +104,55 @@ TEST_CASE("livemig::LevelController climbs after three fast batches running", "[
   for (int i = 0; i < 8; ++i) {
     CHECK(c.on_batch(0.001, 400e3) == 6);
   }
-  // A pinned level never moves.
+  // A pinned level never learns a rate and never moves.
   LevelController pinned(3, 3);
-  pinned.update({0.25, 0.01, 0.25, 8e6});
+  CHECK(pinned.update({0.25, 0.01, 0.25, 8e6}) == 3);
+  CHECK(pinned.link_rate() == 0);
+  CHECK(pinned.update({0.25, 0.25, 0.25, 8e6}) == 3);
   CHECK(pinned.on_batch(1.0, 400e3) == 3);
+}
+
+TEST_CASE("livemig::LevelController keeps, replaces and forgets the link's rate", "[livemig][zstd]") {
+  LevelController c(1, 9);
+  c.update({0.25, 0.02, 0.25, 8e6});
+  REQUIRE(c.link_rate() == Approx(32e6));
+  // Busy 50% with zstd idle (QEMU paused): the rate is kept, the level too.
+  CHECK(c.update({0.25, 0.02, 0.125, 4e6}) == 3);
+  CHECK(c.link_rate() == Approx(32e6));
+  // A rate more than twice the old one replaces it outright.
+  c.update({0.25, 0.02, 0.25, 25e6});
+  CHECK(c.link_rate() == Approx(100e6));
+  // The link became faster than zstd at this level: busy 60%, zstd nearly as slow as the link.
+  // The learned rate (100 MB/s) would call the batches fast; the window forgets it and steps down.
+  CHECK(c.update({0.25, 0.14, 0.15, 2e6}) == 1);
+  CHECK(c.link_rate() == 0);
+}
+
+TEST_CASE("livemig::LevelController's per-batch thresholds", "[livemig][zstd]") {
+  auto at_7 = [] {
+    LevelController c(1, 9);
+    c.update({0.25, 0.02, 0.24});
+    c.update({0.25, 0.02, 0.24});
+    c.update({0.25, 0.02, 0.25, 8e6});  // 32 MB/s; 400 KB = 12.5 ms
+    REQUIRE(c.level() == 7);
+    return c;
+  };
+  auto c = at_7();
+  CHECK(c.on_batch(0.0125 * 1.49, 400e3) == 7);  // r just under 1.5: slow, not yet
+  CHECK(c.on_batch(0.0125 * 1.01, 400e3) == 5);  // the second slow batch running
+  c = at_7();
+  CHECK(c.on_batch(0.0125 * 1.51, 400e3) == 5);  // r > 1.5: at once
+  c = at_7();
+  CHECK(c.on_batch(0.0125 * 2.49, 400e3) == 5);  // r just under 2.5: one step
+  c = at_7();
+  CHECK(c.on_batch(0.0125 * 2.51, 400e3) == 3);  // r > 2.5: two steps
+  c = at_7();
+  CHECK(c.on_batch(0.0125 * 0.99, 400e3) == 7);  // r just under 1: not slow
+  CHECK(c.on_batch(0.0125 * 0.99, 400e3) == 7);
+  for (int i = 0; i < 3; ++i) {
+    c.on_batch(0.0125 * 0.51, 400e3);            // r just over 0.5: not fast
+  }
+  CHECK(c.level() == 7);
 }
 
 TEST_CASE("livemig::BatchCompressor output decodes as one stream across level changes", "[livemig][zstd]") {

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -178,4 +180,58 @@ TEST_CASE("livemig::parse_rate and parse_host_port", "[livemig][cli]") {
   CHECK(parse_host_port("[::1]:80").value().host == "::1");
   CHECK_FALSE(parse_host_port("nohost"));
   CHECK_FALSE(parse_host_port("h:99999"));
+}
+
+TEST_CASE("livemig::Link over TCP: no Nagle, empty and multi-chunk payloads whole", "[livemig][frame]") {
+  // Plain sockets (net.h's already come with TCP_NODELAY): the Link itself must switch Nagle off.
+  Fd lsock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(lsock);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof addr;
+  REQUIRE(::bind(lsock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(lsock.get(), 1) == 0);
+  REQUIRE(::getsockname(lsock.get(), reinterpret_cast<sockaddr*>(&addr), &alen) == 0);
+  Fd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  Fd server(::accept4(lsock.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  REQUIRE(server);
+  auto nodelay = [](int fd) {
+    int v = 0;
+    socklen_t len = sizeof v;
+    REQUIRE(::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len) == 0);
+    return v;
+  };
+  REQUIRE(nodelay(client.get()) == 0);
+  int client_fd = client.get();
+  int server_fd = server.get();
+  Link a(std::move(client), {0, seconds(5)});
+  Link b(std::move(server), {0, seconds(5)});
+  CHECK(nodelay(client_fd) == 1);
+  CHECK(nodelay(server_fd) == 1);
+  Bytes big(200 * 1024 + 7);  // several pacing chunks, the last one short
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::uint8_t>(i * 31);
+  std::thread sender([&] {
+    for (int i = 0; i < 20; ++i) {
+      CHECK(a.send(FrameType::go, {}));
+      CHECK(a.send_text(FrameType::mode, "{}"));
+    }
+    CHECK(a.send(FrameType::data, big));
+  });
+  // Short frames, one after the other, arrive whole and in order (the header
+  // goes out with MSG_MORE, the end of each frame without it).
+  for (int i = 0; i < 20; ++i) {
+    auto go = b.recv(seconds(5));
+    REQUIRE(go);
+    CHECK(go->header.type == FrameType::go);
+    CHECK(go->payload.empty());
+    auto mode = b.recv(seconds(5));
+    REQUIRE(mode);
+    CHECK(mode->text() == "{}");
+  }
+  auto data = b.recv(seconds(5));
+  REQUIRE(data);
+  CHECK(data->payload == big);
+  sender.join();
 }

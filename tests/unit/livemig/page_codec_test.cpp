@@ -135,3 +135,43 @@ TEST_CASE("livemig::TokenDecoder rejects malformed tokens", "[livemig][codec]") 
     CHECK_FALSE(decode(b));
   }
 }
+
+TEST_CASE("livemig::PageEncoder batch limit may grow from inside its own flush", "[livemig][codec]") {
+  // The pump starts with small batches and doubles the limit in the flush callback.
+  std::vector<RamBlock> blocks{{"pc.ram", 64 * 4096}};
+  std::vector<std::size_t> sizes;
+  Bytes all;
+  PageEncoder* self = nullptr;
+  std::size_t limit = 8 * 1024;
+  PageEncoder enc(limit, [&](Bytes& b, const std::array<std::uint64_t, k_page_kinds>&) -> Result<void> {
+    sizes.push_back(b.size());
+    all.insert(all.end(), b.begin(), b.end());
+    limit *= 2;
+    self->set_batch_limit(limit);
+    return {};
+  });
+  self = &enc;
+  REQUIRE(enc.on_blocks(blocks));
+  Bytes expect;
+  for (std::uint64_t page = 0; page < 64; ++page) {
+    Bytes data = livemig::test::random_page(100 + page);
+    PageRecord r{0, page, false, RecordKind::page, data.data()};
+    REQUIRE(enc.on_page(r));
+    rebuild_page_record(expect, blocks, 0, page, false, r.kind, r.data);
+  }
+  REQUIRE(enc.flush());
+  // Every batch but the last reached the limit in force when it was built.
+  REQUIRE(sizes.size() >= 3);
+  std::size_t in_force = 8 * 1024;
+  for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
+    CHECK(sizes[i] >= in_force);
+    CHECK(sizes[i] < in_force + 2 * 4096 + 64);  // one page (and its token header) past the limit at most
+    in_force *= 2;
+  }
+  // And the batches still decode, in order, to QEMU's bytes.
+  TokenDecoder dec;
+  Bytes out;
+  REQUIRE(dec.decode(all, out));
+  CHECK(out.size() > 64 * 4096);
+  CHECK(std::equal(out.end() - static_cast<std::ptrdiff_t>(expect.size()), out.end(), expect.begin()));
+}

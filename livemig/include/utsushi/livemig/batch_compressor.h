@@ -14,11 +14,13 @@
 // (compress_s) with how long the link took to ship frames (ship_s, time
 // inside Link::send, which includes back-pressure from a slow link or
 // receiver). A link busy >= 70% of the window is the bottleneck; its rate is
-// then shipped bytes / ship_s. A link busy < 30% is not: its rate is unknown
-// again. While the rate is unknown the window decides:
+// then shipped bytes / ship_s. A link busy < 30%, or one zstd held back (the
+// step-down rule below), is not: its rate is unknown again (it may have
+// become faster than the rate learned). While the rate is unknown the window
+// decides:
 //   link busy >= 70% and compress_s < 0.45 * ship_s          -> one step up
-//   compress_s > 0.85 * ship_s, or the link idle more than half
-//   of the window while zstd was busy more than half of it    -> one step down
+//   link busy >= 50% and compress_s > 0.85 * ship_s, or the
+//   link busy < 50% while zstd was busy more than half of it  -> one step down
 //
 // Per batch (on_batch), once the rate is known: the pump's time for the batch
 // (parse, encode, compress; not its waits for QEMU or for the link) against
@@ -29,8 +31,12 @@
 //   r > 2.5                                  -> two steps down at once
 //   r > 1.5, or r > 1 for two batches running -> one step down at once
 //   r < 0.5 for three batches running         -> one step up
+// Only batches of at least k_judged_batch bytes (or the whole batch limit, if
+// smaller) are judged: a small batch, flushed early because QEMU paused, says
+// more about QEMU than about zstd.
 // It starts at level 3 (zstd's default, several times faster than a 1 Gbit/s
-// link needs on any current core), or within [min, max].
+// link needs on any current core), or within [min, max]. A pinned level
+// (min == max) never learns a rate and never moves.
 // Steps follow zstd's strategy classes, bounded by [min, max]:
 // 1, 3, 5, 7, 9, 12, 15, 19. min == max pins the level (--zstd-level).
 
@@ -65,7 +71,8 @@ class BatchCompressor {
 struct LevelWindow {
   double wall_s = 0;      // length of the window
   double compress_s = 0;  // time inside zstd
-  double ship_s = 0;      // time inside Link::send (one thread, so <= wall_s)
+  double ship_s = 0;      // time inside Link::send, counted when a send ends (so a
+                          // send spanning two windows counts in the later one)
   double shipped = 0;     // bytes Link::send took in the window (0: unknown)
 };
 
@@ -82,6 +89,7 @@ class LevelController {
   double link_rate() const noexcept { return m_link_rate; }
   static constexpr std::array<int, 8> k_ladder{1, 3, 5, 7, 9, 12, 15, 19};
   static constexpr int k_start = 3;
+  static constexpr std::size_t k_judged_batch = 128 * 1024;
 
  private:
   void step_down(int rungs) noexcept;

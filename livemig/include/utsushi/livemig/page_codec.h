@@ -23,6 +23,7 @@
 // {varint zero_run | varint diff_run | diff_run bytes of old^new}; the last
 // zero run is omitted. Every length is checked while decoding.
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -84,7 +85,7 @@ class PageEncoder final : public StreamSink {
   [[nodiscard]] Result<void> flush();
   bool pending() const noexcept { return !m_batch.empty(); }
   // Batches from now on end at `limit` bytes (the flush callback may call it).
-  void set_batch_limit(std::size_t limit) noexcept { m_limit = limit; }
+  void set_batch_limit(std::size_t limit) noexcept { m_limit = std::max<std::size_t>(limit, 1); }
 
   const KindTable& kinds() const noexcept { return m_kinds; }
   KindTable& kinds() noexcept { return m_kinds; }

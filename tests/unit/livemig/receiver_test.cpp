@@ -111,6 +111,28 @@ TEST_CASE("livemig receiver: a broken stream and a refused quit: the sender is s
   CHECK(dest.qmp.unscripted().empty());
 }
 
+TEST_CASE("livemig receiver: a failed destination is discarded before its stream socket closes",
+          "[livemig][receiver][fake]") {
+  // Before END verified, the destination may already have QEMU_VM_EOF (the
+  // batch held back may be only the vmdesc after it): on EOF it would finish
+  // loading and start, so it must be quit while its stream is still open.
+  ScriptedDestination dest({}, 5'000'000);
+  bool open_at_quit = false;
+  dest.qmp.on("quit", Reply::from([&](const json&, int) -> Result<json> {
+                open_at_quit = dest.stream_open();
+                dest.qmp.vanish();
+                return json::object();
+              }));
+  HandSender peer(dest, test_receive_options());
+  CHECK_FALSE(peer.mode());
+  Bytes junk(64, 0xa5);
+  REQUIRE(peer.link().send(FrameType::data, junk, k_frame_zstd, 4096));
+  const Outcome& out = peer.outcome();
+  CHECK(out.report.source_state == "discarded");
+  CHECK(open_at_quit);
+  CHECK_FALSE(dest.stream_open());  // and closed once run_receiver returned
+}
+
 TEST_CASE("livemig receiver: after the whole stream, only a destination that cannot run gets the sender an abort",
           "[livemig][receiver][fake]") {
   struct Case {

@@ -7,6 +7,8 @@
 // it wants to fail (FakeMonitor::once/on), and checks both reports. The
 // stream goes through the sockets the sender and receiver hand over with
 // `getfd`, so the real pump and feeder move real bytes.
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -174,6 +176,10 @@ class ScriptedDestination {
                return fail(Errc::failed_precondition, "QMP (fake) failed: no fd named for migrate-incoming");
              }
              if (end == StreamEnd::load) {
+               {
+                 std::lock_guard lock(m_mutex);
+                 m_watch = Fd(::fcntl(fd->get(), F_DUPFD_CLOEXEC, 0));
+               }
                m_loader = std::thread([this, f = std::move(*fd)] { load(f.get()); });
              }
              return json::object();
@@ -198,6 +204,14 @@ class ScriptedDestination {
   }
   ScriptedDestination(const ScriptedDestination&) = delete;
   ScriptedDestination& operator=(const ScriptedDestination&) = delete;
+
+  // Whether the receiver's end of the stream socket is still open, not shut
+  // for writing (false before migrate-incoming, and with StreamEnd::drop).
+  bool stream_open() {
+    std::lock_guard lock(m_mutex);
+    pollfd p{m_watch.get(), POLLRDHUP, 0};
+    return m_watch && ::poll(&p, 1, 0) == 0;
+  }
 
   // The stream bytes it read, once it read to EOF (call after run_receiver
   // returned: its end of the stream socket is closed then).
@@ -243,6 +257,7 @@ class ScriptedDestination {
   std::string m_runstate = "inmigrate";
   bool m_autostart = true;
   std::vector<std::uint8_t> m_received;
+  Fd m_watch;  // a duplicate of QEMU's end of the stream socket
   std::thread m_loader;
 };
 

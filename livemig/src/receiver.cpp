@@ -281,9 +281,13 @@ Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link) {
       link.send_abort(r.error().message());
       link.shutdown();
     }
-    qemu_fd.reset();
     // An incoming QEMU cannot retry: discard it, and say so only when sure.
+    // Its stream socket is closed only afterwards: the batch held back may
+    // hold no more than the vmdesc after QEMU_VM_EOF, which QEMU 7.2 does not
+    // need, so a destination that reads EOF there finishes loading (and
+    // starts, unless held) instead of failing.
     auto d = discard_destination(options, qmp);
+    qemu_fd.reset();
     // A held destination never got "go": with autostart off it stays paused
     // whatever happens to this receiver, so the source may take its guest
     // back even when the discard could not be confirmed.

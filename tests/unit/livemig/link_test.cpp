@@ -57,7 +57,7 @@ TEST_CASE("livemig frame header round trip and corruption", "[livemig][frame]") 
   }
 }
 
-TEST_CASE("livemig frame types of the commit handshake decode; gaps do not", "[livemig][frame]") {
+TEST_CASE("livemig frame types of the commit handshake decode, gaps do not", "[livemig][frame]") {
   for (auto t : {FrameType::mode, FrameType::ready, FrameType::go, FrameType::running}) {
     Bytes h;
     encode_frame_header(h, t, 0, 1, {}, 0);

@@ -108,6 +108,14 @@ Result<void> PageEncoder::maybe_flush() {
   return {};
 }
 
+Result<void> PageEncoder::on_section_end(bool last) {
+  if (last) {
+    m_in_tail = true;
+    m_limit = k_tail_limit;
+  }
+  return {};
+}
+
 Result<void> PageEncoder::flush() {
   if (m_batch.empty()) {
     return {};

@@ -181,7 +181,7 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
       qemu_fd,
       [&]() -> Result<void> {
         bytes_read = reader.bytes();
-        return encoder.flush();
+        return encoder.flush_when_idle();
       },
       stop);
   reader_ptr = &reader;

@@ -175,3 +175,33 @@ TEST_CASE("livemig::PageEncoder batch limit may grow from inside its own flush",
   CHECK(out.size() > 64 * 4096);
   CHECK(std::equal(out.end() - static_cast<std::ptrdiff_t>(expect.size()), out.end(), expect.begin()));
 }
+
+TEST_CASE("livemig::PageEncoder keeps the tail after RAM END for one last batch", "[livemig][codec]") {
+  std::vector<RamBlock> blocks{{"pc.ram", 4 * 4096}};
+  std::vector<std::size_t> sizes;
+  PageEncoder* self = nullptr;
+  PageEncoder enc(8 * 1024, [&](Bytes& b, const std::array<std::uint64_t, k_page_kinds>&) -> Result<void> {
+    sizes.push_back(b.size());
+    self->set_batch_limit(4 * 1024);  // ignored in the tail
+    return {};
+  });
+  self = &enc;
+  REQUIRE(enc.on_blocks(blocks));
+  Bytes page = livemig::test::random_page(7);
+  REQUIRE(enc.on_page(PageRecord{0, 0, false, RecordKind::page, page.data()}));
+  REQUIRE(enc.flush_when_idle());  // before RAM END an idle pause flushes
+  REQUIRE(sizes.size() == 1);
+  REQUIRE(enc.on_section_end(false));
+  CHECK_FALSE(enc.in_tail());
+  REQUIRE(enc.on_section_end(true));
+  CHECK(enc.in_tail());
+  Bytes device_state(300 * 1024, 0x5a);  // far past the batch limit
+  REQUIRE(enc.on_raw(device_state));
+  REQUIRE(enc.flush_when_idle());  // QEMU pauses inside the tail: nothing leaves
+  REQUIRE(enc.on_raw(Bytes{0x00, 0x06, 0, 0, 0, 2, '{', '}'}));  // EOF, vmdesc
+  REQUIRE(enc.flush_when_idle());
+  CHECK(sizes.size() == 1);
+  REQUIRE(enc.flush());  // the stream ended
+  REQUIRE(sizes.size() == 2);
+  CHECK(sizes[1] > device_state.size() + 8);
+}

@@ -184,3 +184,33 @@ TEST_CASE_METHOD(Qemus, "livemig sender: a refused migrate closes the passed des
   CHECK_THAT(ends.receiver.report.error, Contains("the sender aborted") && Contains("migration process in progress"));
   CHECK(ends.receiver.report.source_state == "discarded");
 }
+
+TEST_CASE("livemig: the destination gets QEMU_VM_EOF only after the stream verified, however QEMU paces the tail",
+          "[livemig][fake][sender]") {
+  // The receiver feeds its last batch only after the sender's END matched; the pump keeps the
+  // whole tail after RAM END (device state, EOF, vmdesc) for that batch. Here QEMU pauses twice
+  // inside the tail (the pump would flush on each pause) and then reports the migration failed.
+  auto stream = sample_stream();
+  std::size_t vmdesc_len = 1 + 4 + 34;  // QEMU_VM_VMDESCRIPTION, length, the sample's JSON
+  std::size_t eof_at = stream.size() - vmdesc_len - 1;
+  REQUIRE(stream[eof_at] == 0x00);      // QEMU_VM_EOF
+  REQUIRE(stream[eof_at + 1] == 0x06);  // QEMU_VM_VMDESCRIPTION
+  ScriptedSource source;
+  ScriptedDestination dest(stream, 1);
+  auto ends = migrate(source, dest, test_send_options(), test_receive_options(),
+                      [&](Fd fd, const std::atomic<bool>&) {
+                        source.qmp.wait_answered("migrate", seconds(10));
+                        std::size_t cut = eof_at + 3;
+                        send_all(fd.get(), std::span(stream).first(cut));
+                        std::this_thread::sleep_for(milliseconds(300));
+                        send_all(fd.get(), std::span(stream).subspan(cut, 3));
+                        std::this_thread::sleep_for(milliseconds(300));
+                        source.fail_migration("QEMU gave up");
+                        pollfd p{fd.get(), POLLIN, 0};
+                        ::poll(&p, 1, 5000);
+                      });
+  CHECK(ends.sender.report.status == "failed");
+  CHECK(ends.sender.report.source_state == "running");
+  CHECK(ends.receiver.report.status == "failed");
+  CHECK(dest.received().size() < eof_at);
+}

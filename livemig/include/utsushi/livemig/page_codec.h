@@ -70,9 +70,16 @@ bool encode_xor_delta(const std::uint8_t* old_page, const std::uint8_t* cur_page
 
 // Sender side. Receives parser events and accumulates tokens into a batch;
 // calls `flush` with the batch (and per-kind token byte counts of that batch)
-// whenever it reaches `batch_limit` bytes and on flush() (the sender calls it
-// whenever QEMU has no more bytes ready, so a batch never waits for input).
-// `flush` may consume the batch.
+// whenever it reaches `batch_limit` bytes and on flush() (the sender calls
+// flush_when_idle() whenever QEMU has no more bytes ready, so a batch never
+// waits for input). `flush` may consume the batch.
+//
+// The tail: after RAM END the stream holds only device state, QEMU_VM_EOF
+// and the vmdesc. All of it stays in one last batch, emitted only by flush()
+// (up to k_tail_limit bytes; a larger tail is cut there): the receiver feeds
+// the destination its last batch only once the whole stream verified, so a
+// destination never gets its EOF, and could never finish loading and start,
+// before the sender knows the stream arrived intact.
 class PageEncoder final : public StreamSink {
  public:
   using FlushFn = std::function<Result<void>(Bytes& batch, const std::array<std::uint64_t, k_page_kinds>& share)>;
@@ -81,11 +88,21 @@ class PageEncoder final : public StreamSink {
   Result<void> on_raw(std::span<const std::uint8_t> bytes) override;
   Result<void> on_blocks(const std::vector<RamBlock>& blocks) override;
   Result<void> on_page(const PageRecord& record) override;
+  Result<void> on_section_end(bool last) override;
   // Emits the pending batch, if any.
   [[nodiscard]] Result<void> flush();
+  // As flush(), except in the tail (kept whole for the last batch).
+  [[nodiscard]] Result<void> flush_when_idle() { return m_in_tail ? Result<void>{} : flush(); }
+  bool in_tail() const noexcept { return m_in_tail; }
+  static constexpr std::size_t k_tail_limit = 32u << 20;  // half the largest frame payload
   bool pending() const noexcept { return !m_batch.empty(); }
-  // Batches from now on end at `limit` bytes (the flush callback may call it).
-  void set_batch_limit(std::size_t limit) noexcept { m_limit = std::max<std::size_t>(limit, 1); }
+  // Batches from now on end at `limit` bytes (the flush callback may call it;
+  // the tail keeps k_tail_limit).
+  void set_batch_limit(std::size_t limit) noexcept {
+    if (!m_in_tail) {
+      m_limit = std::max<std::size_t>(limit, 1);
+    }
+  }
 
   const KindTable& kinds() const noexcept { return m_kinds; }
   KindTable& kinds() noexcept { return m_kinds; }
@@ -95,6 +112,7 @@ class PageEncoder final : public StreamSink {
   [[nodiscard]] Result<void> maybe_flush();
 
   std::size_t m_limit;
+  bool m_in_tail = false;  // after RAM END
   FlushFn m_flush;
   Bytes m_batch;
   Bytes m_payload;

@@ -18,6 +18,7 @@ struct EvacuateCmd {
   std::string token_file;
   bool no_measure = false;
   SendFlags flags;
+  HoldFlags hold;
 };
 }  // namespace
 
@@ -42,6 +43,11 @@ void setup_evacuate(cli::Context& ctx) {
   sub->add_option("--token-file", o->token_file, "Token file for HOST:PORT destinations");
   sub->add_flag("--no-measure", o->no_measure, "Do not measure dirty rates (order by memory only)");
   add_send_flags(*sub, o->flags);
+  // The sender cannot hold a destination it does not feed itself: a libvirt
+  // receiver always holds its domains, a HOST:PORT one decides with its own --hold.
+  for (auto* opt : add_hold_flags(*sub, o->hold)) {
+    opt->excludes(uri);
+  }
   sub->callback([&ctx, o] {
     if (o->guests.empty() == o->libvirt.empty()) {
       throw cli::Failure(Error(Errc::invalid_argument, "give either --guest (repeated) or --libvirt with --to"));
@@ -57,6 +63,7 @@ void setup_evacuate(cli::Context& ctx) {
     opts.bandwidth = bandwidth_of(o->flags);
     opts.measure_dirty_rate = !o->no_measure;
     opts.send = to_send_options(o->flags);
+    apply_hold_flags(o->hold, opts.receive);
     if (!o->token_file.empty()) {
       opts.token = cli::value_or_throw(livemig::read_token_file(o->token_file));
     }

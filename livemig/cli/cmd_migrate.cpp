@@ -7,8 +7,7 @@ struct MigrateCmd {
   std::string source_qmp;
   std::string dest_qmp;
   SendFlags flags;
-  bool hold = false;
-  double go_timeout_s = 30;
+  HoldFlags hold;
 };
 }  // namespace
 
@@ -19,15 +18,14 @@ void setup_migrate(cli::Context& ctx) {
   sub->add_option("--dest-qmp", o->dest_qmp, "QMP socket of the destination QEMU (started with -incoming defer)")
       ->required();
   add_send_flags(*sub, o->flags);
-  add_hold_flags(*sub, o->hold, o->go_timeout_s);
+  add_hold_flags(*sub, o->hold);
   sub->callback([&ctx, o] {
     livemig::LocalOptions opts;
     opts.source_qmp = o->source_qmp;
     opts.dest_qmp = o->dest_qmp;
     opts.bandwidth = bandwidth_of(o->flags);
     opts.send = to_send_options(o->flags);
-    opts.receive.hold = o->hold;
-    opts.receive.go_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o->go_timeout_s * 1000));
+    apply_hold_flags(o->hold, opts.receive);
     finish(ctx, livemig::migrate_local(opts));
   });
 }

@@ -17,8 +17,7 @@ struct ReceiveCmd {
   std::string token_file;
   double accept_timeout_s = 600;
   std::string port_file;
-  bool hold = false;
-  double go_timeout_s = 30;
+  HoldFlags hold;
 };
 
 // Libvirt mode: one report per session, then a summary.
@@ -79,20 +78,19 @@ void setup_receive(cli::Context& ctx) {
   sub->add_option("--token-file", o->token_file, "File holding the shared token (>= 16 bytes)")->required();
   sub->add_option("--accept-timeout", o->accept_timeout_s, "Give up when no sender authenticated within SECONDS");
   sub->add_option("--port-file", o->port_file, "Write the listening port to FILE once listening");
-  add_hold_flags(*sub, o->hold, o->go_timeout_s);
+  add_hold_flags(*sub, o->hold);
   sub->callback([&ctx, o] {
     require_one_source(o->qmp, o->libvirt, "--qmp", "--libvirt");
     std::string token = cli::value_or_throw(livemig::read_token_file(o->token_file));
     auto accept_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o->accept_timeout_s * 1000));
     std::string port_file = o->port_file;
     auto on_listening = [port_file](std::uint16_t port) { write_port_file(port_file, port); };
-    auto go_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o->go_timeout_s * 1000));
     if (!o->libvirt.empty()) {
       livemig::ReceiveLibvirtOptions opts;
       opts.uri = o->libvirt;
       opts.serve = {o->listen, token, o->sessions, accept_timeout, on_listening};
       opts.persistent = o->persistent;
-      opts.receive.go_timeout = go_timeout;  // libvirt domains are always held (started paused)
+      apply_hold_flags(o->hold, opts.receive);  // libvirt domains are held whatever --hold says (started paused)
       finish_libvirt(ctx, livemig::receive_libvirt(opts));
       return;
     }
@@ -102,8 +100,7 @@ void setup_receive(cli::Context& ctx) {
     opts.token = token;
     opts.accept_timeout = accept_timeout;
     opts.on_listening = on_listening;
-    opts.receive.hold = o->hold;
-    opts.receive.go_timeout = go_timeout;
+    apply_hold_flags(o->hold, opts.receive);
     finish(ctx, livemig::receive_remote(opts));
   });
 }

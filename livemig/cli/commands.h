@@ -1,5 +1,6 @@
 #pragma once
 // livemig subcommands: each adds itself to the app and calls the library.
+#include <array>
 #include <memory>
 #include <string>
 
@@ -31,9 +32,16 @@ void add_send_flags(CLI::App& sub, SendFlags& flags);
 livemig::SendOptions to_send_options(const SendFlags& flags);
 std::uint64_t bandwidth_of(const SendFlags& flags);
 
-// --hold and --go-timeout (receive, migrate): the destination stays paused
-// after loading until the sender's "go" (the commit handshake, session.h).
-void add_hold_flags(CLI::App& sub, bool& hold, double& go_timeout_s);
+// --hold and --go-timeout (receive, migrate, evacuate): the destination stays
+// paused after loading until the sender's "go" (the commit handshake, session.h).
+struct HoldFlags {
+  bool hold = false;
+  double go_timeout_s = 30;
+};
+// Returns both options, for a command that limits where they apply.
+std::array<CLI::Option*, 2> add_hold_flags(CLI::App& sub, HoldFlags& flags);
+// Sets the receiving end's hold and go_timeout from the flags.
+void apply_hold_flags(const HoldFlags& flags, livemig::ReceiveOptions& receive);
 
 // Prints the report (text, or one JSON object with --json; `domain` adds the
 // libvirt domain's name) and sets the exit code.

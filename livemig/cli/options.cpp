@@ -26,13 +26,20 @@ void add_send_flags(CLI::App& sub, SendFlags& f) {
                "Do not force QEMU's migration capabilities off (streams livemig cannot parse are still refused)");
 }
 
-void add_hold_flags(CLI::App& sub, bool& hold, double& go_timeout_s) {
-  sub.add_flag("--hold", hold,
-               "Keep the destination paused after loading and start it only on the sender's go (commit handshake; "
-               "give it for destinations started with -S too)");
-  sub.add_option("--go-timeout", go_timeout_s,
-                 "With a paused destination: discard it when the sender's go does not come within SECONDS (default 30)")
-      ->check(CLI::Range(1.0, 3600.0));
+std::array<CLI::Option*, 2> add_hold_flags(CLI::App& sub, HoldFlags& f) {
+  auto* hold = sub.add_flag("--hold", f.hold,
+                            "Keep the destination paused after loading and start it only on the sender's go (commit "
+                            "handshake; give it for destinations started with -S too)");
+  auto* go = sub.add_option("--go-timeout", f.go_timeout_s,
+                            "With a paused destination: discard it when the sender's go does not come within SECONDS "
+                            "(default 30)")
+                 ->check(CLI::Range(1.0, 3600.0));
+  return {hold, go};
+}
+
+void apply_hold_flags(const HoldFlags& f, livemig::ReceiveOptions& receive) {
+  receive.hold = f.hold;
+  receive.go_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(f.go_timeout_s * 1000));
 }
 
 std::uint64_t bandwidth_of(const SendFlags& f) {

@@ -66,8 +66,13 @@ Outcome send_to_receiver(Monitor& source, const SendRemoteOptions& options,
     return failure(fd.error(), "failed", source.path());
   }
   Link link(std::move(*fd), {options.bandwidth, seconds(60)});
-  if (auto h = handshake_client(link, options.token, k_handshake_timeout); !h) {
-    return failure(h.error(), "refused", source.path());
+  auto receiver = handshake_client(link, options.token, k_handshake_timeout);
+  if (!receiver) {
+    return failure(receiver.error(), "refused", source.path());
+  }
+  auto want = introduce ? ReceiverKind::libvirt : ReceiverKind::qmp;
+  if (auto r = expect_receiver(link, want, *receiver, options.to); !r) {
+    return failure(r.error(), "refused", source.path());
   }
   if (introduce) {
     if (auto r = introduce(link); !r) {
@@ -132,7 +137,7 @@ Result<void> serve_sessions(const ServeOptions& options, const std::function<voi
     }
   } cut{mutex, pending};
   auto authenticate = [&](std::shared_ptr<Link> link) {
-    auto h = handshake_server(*link, options.token, k_handshake_timeout);
+    auto h = handshake_server(*link, options.token, k_handshake_timeout, options.kind);
     bool claimed = false;
     {
       std::lock_guard lock(mutex);
@@ -223,7 +228,7 @@ Outcome migrate_local(const LocalOptions& options) {
   }
   Outcome received;
   std::thread receiver([&] {
-    if (auto h = handshake_server(recv_link, *token, k_handshake_timeout); !h) {
+    if (auto h = handshake_server(recv_link, *token, k_handshake_timeout, ReceiverKind::qmp); !h) {
       received = failure(h.error(), "failed");
       return;
     }

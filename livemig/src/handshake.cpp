@@ -1,5 +1,8 @@
 #include "utsushi/livemig/handshake.h"
 
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
 #include <cstring>
 
 namespace utsushi::livemig {
@@ -16,13 +19,35 @@ std::string peer_abort_reason(const Frame& f) {
   return std::string(reinterpret_cast<const char*>(f.payload.data()), f.payload.size());
 }
 
+const char* kind_name(ReceiverKind kind) {
+  switch (kind) {
+    case ReceiverKind::qmp: return "qmp";
+    case ReceiverKind::libvirt: return "libvirt";
+    case ReceiverKind::unknown: break;
+  }
+  return "unknown";
+}
+
+// AUTH_OK's payload; an empty or unreadable one (older receivers), or a kind
+// this version does not know, is unknown.
+ReceiverKind announced_kind(const Frame& ok) {
+  auto j = nlohmann::json::parse(ok.text(), nullptr, false);
+  std::string name = j.is_object() ? j.value("receiver", std::string()) : std::string();
+  for (auto kind : {ReceiverKind::qmp, ReceiverKind::libvirt}) {
+    if (name == kind_name(kind)) {
+      return kind;
+    }
+  }
+  return ReceiverKind::unknown;
+}
+
 }  // namespace
 
 Mac handshake_mac(std::string_view token, Role role, const Nonce& cn, const Nonce& sn) {
   return auth::hmac_sha256(token, {auth::as_bytes(role == Role::client ? "client" : "server"), cn, sn});
 }
 
-Result<void> handshake_client(Link& link, std::string_view token, std::chrono::milliseconds timeout) {
+Result<ReceiverKind> handshake_client(Link& link, std::string_view token, std::chrono::milliseconds timeout) {
   Nonce cn = UTSUSHI_TRY(auth::random_nonce());
   Bytes hello;
   put_string(hello, k_hello_magic);
@@ -52,10 +77,11 @@ Result<void> handshake_client(Link& link, std::string_view token, std::chrono::m
   if (ok.header.type != FrameType::auth_ok) {
     return fail(Errc::corruption, "livemig handshake: unexpected frame from the receiver");
   }
-  return {};
+  return announced_kind(ok);
 }
 
-Result<void> handshake_server(Link& link, std::string_view token, std::chrono::milliseconds timeout) {
+Result<void> handshake_server(Link& link, std::string_view token, std::chrono::milliseconds timeout,
+                              ReceiverKind kind) {
   auto hello = UTSUSHI_TRY_CTX(link.recv(timeout), "livemig handshake");
   if (hello.header.type != FrameType::hello || hello.payload.size() != 4 + 32 ||
       std::memcmp(hello.payload.data(), k_hello_magic.data(), 4) != 0) {
@@ -80,7 +106,25 @@ Result<void> handshake_server(Link& link, std::string_view token, std::chrono::m
     link.send_abort("authentication failed");
     return fail(Errc::permission_denied, "livemig handshake: the sender does not know the token");
   }
-  return link.send(FrameType::auth_ok, {});
+  return link.send_text(FrameType::auth_ok, nlohmann::json{{"receiver", kind_name(kind)}}.dump());
+}
+
+Result<void> expect_receiver(Link& link, ReceiverKind want, ReceiverKind got, std::string_view to) {
+  if (got == ReceiverKind::unknown || got == want) {
+    return {};
+  }
+  std::string why =
+      got == ReceiverKind::libvirt
+          ? fmt::format("the receiver at {} creates libvirt domains (livemig receive --libvirt) but this sender "
+                        "migrates a QEMU by its QMP socket: send with --libvirt URI --domain NAME, or run the "
+                        "receiver with --qmp DEST.sock",
+                        to)
+          : fmt::format("the receiver at {} feeds a QEMU started with -incoming defer (livemig receive --qmp) but "
+                        "this sender migrates a libvirt domain: send with --qmp SRC.sock, or run the receiver with "
+                        "--libvirt URI",
+                        to);
+  link.send_abort(why);
+  return fail(Errc::invalid_argument, std::move(why));
 }
 
 }  // namespace utsushi::livemig

@@ -205,8 +205,10 @@ ReceiveLibvirtResult receive_libvirt(const ReceiveLibvirtOptions& options) {
     res.error = host.error();
     return res;
   }
+  ServeOptions serve = options.serve;
+  serve.kind = ReceiverKind::libvirt;
   std::mutex mutex;
-  auto r = serve_sessions(options.serve, [&](Link& link) {
+  auto r = serve_sessions(serve, [&](Link& link) {
     auto d = receive_domain(**host, link, options);
     std::lock_guard lock(mutex);
     res.sessions.push_back(std::move(d));

@@ -244,6 +244,7 @@ Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link) {
       // Commit handshake: the guest starts only when the sender says so.
       json ready = {{"status", "ready"}, {"bytes_to_qemu", rep.bytes_to_qemu}, {"stream_hash", rep.stream_hash}};
       UTSUSHI_TRY_CTX(link.send_text(FrameType::ready, ready.dump()), "reporting the loaded stream");
+      rep.held = true;
       auto go = link.recv(options.go_timeout);
       if (!go) {
         return fail(Errc::unavailable, "no 'go' from the sender (" + go.error().message() +

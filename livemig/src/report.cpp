@@ -34,6 +34,7 @@ nlohmann::json report_json(const Report& r) {
                       {"downtime_limit_ms", r.downtime_limit_ms},
                       {"policy_steps", r.policy_steps},
                       {"converged", r.converged},
+                      {"held", r.held},
                       {"source_state", r.source_state},
                       {"qemu_version", r.qemu_version},
                       {"kinds", kinds}};
@@ -84,6 +85,9 @@ std::string report_text(const Report& r) {
       r.bytes_on_wire ? static_cast<double>(r.bytes_from_qemu) / static_cast<double>(r.bytes_on_wire) : 0.0,
       r.total_ms, r.downtime_ms, r.qemu_downtime_ms, r.source_state.empty() ? "?" : r.source_state,
       r.stream_hash.empty() ? "-" : r.stream_hash);
+  if (r.held) {
+    s += "destination: held paused after loading (commit handshake)\n";
+  }
   s += "page kind   records   from QEMU   on the link\n";
   for (std::size_t k = 0; k < k_page_kinds; ++k) {
     const auto& c = r.kinds[k];

@@ -271,6 +271,7 @@ Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
   };
   bool went = false;  // "go" was sent
   if (verdict->header.type == FrameType::ready) {
+    rep.held = true;
     // Commit: from here on the destination may run, so nothing resumes the source
     // unless the receiver says the destination did not start and is gone.
     bool go_sent = static_cast<bool>(link.send_text(FrameType::go, json{{"start", was_running}}.dump()));

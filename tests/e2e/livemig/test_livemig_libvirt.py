@@ -22,6 +22,10 @@ evacuation (a silent TCP connection to it is opened first and held meanwhile);
 Scenario "more" (its own two libvirtds, one after the other on them):
   - send --libvirt --domain with --undefine-source: the guest runs on the
     destination, the source no longer knows it (virsh list --all);
+  - mismatched ends: a plain QMP sender against receive --libvirt, and
+    send --libvirt against a QMP receive: both ends exit within 10 s naming
+    the mismatch and what to run instead, the source guest keeps running, the
+    destination keeps nothing (no domain; the QMP receiver quits its QEMU);
   - the link cut mid-stream (Relay), then the receiver SIGKILLed mid-stream:
     each time the source domain runs again (domstate, heartbeats, no CORRUPT),
     the destination has no trace of it, evacuate exits 1 naming the failure;
@@ -232,7 +236,7 @@ def more():
     work, token = work_dir("livemig-libvirt-more-", "libvirt-evacuation-token-0002")
     kernel, initrd = lmtest.memload_fixture()
     src_lv, dst_lv = PrivateLibvirtd(work), PrivateLibvirtd(work)
-    procs = []
+    procs, qemus = [], []
     timings, errors = {}, {}
     try:
         src_lv.start()
@@ -298,6 +302,51 @@ def more():
         lmtest.check_destination(Log(logs["lm-t"]), seconds=3, since=mark)
         errors["stopped"] = res["error"]
         timings["stopped"] = waited
+
+        # 1d. Mismatched ends, both ways: each end stops within seconds (not after its 30-60 s wait
+        # for the other's first frame) naming the mismatch, the source guest runs on untouched, and
+        # nothing is left on the destination.
+        t0 = time.time()
+        qsrc, qdst = lmtest.guest_pair(work, mib=32, rate=8)
+        qemus += [qsrc, qdst]
+        domains = all_domains(dst_lv)
+        recv, port = start_receiver(dst_lv, token, work, "mismatch-qmp")
+        procs.append(recv)
+        started = time.time()
+        rc, res, err = lmtest.run_livemig(["send", "--qmp", qsrc.qmp_path, "--to", "127.0.0.1:%d" % port,
+                                           "--token-file", token], timeout=60)
+        rrc, rsum, rerr = finish_receiver(recv)
+        took = time.time() - started
+        assert took < 10, "a QMP sender and a libvirt receiver took %.1f s to give up" % took
+        assert rc == 2 and res and res["status"] == "refused" and res["source_state"] == "untouched", (rc, res, err)
+        assert "creates libvirt domains" in res["error"] and "--libvirt URI --domain NAME" in res["error"], res
+        assert rsum and len(rsum["sessions"]) == 1, (rrc, rsum, rerr)
+        session = rsum["sessions"][0]
+        assert rrc == 1 and session["status"] == "failed" and "creates libvirt domains" in session["error"], rsum
+        lmtest.source_still_fine(qsrc, "QMP sender against a libvirt receiver")
+        assert all_domains(dst_lv) == domains, dst_lv.virsh("list", "--all")
+        errors["mismatch-qmp"] = (res["error"], session["error"])
+
+        mark = len(text(logs["lm-t"]))
+        recv, port = lmtest.start_receiver(work, qdst, token)
+        procs.append(recv)
+        started = time.time()
+        rc, res, err = lmtest.run_livemig(["send", "--libvirt", src_lv.uri, "--domain", "lm-t", "--to",
+                                           "127.0.0.1:%d" % port, "--token-file", token], timeout=60)
+        out, rerr = lmtest.communicate(recv, 60, "receive")
+        took = time.time() - started
+        rres = lmtest.last_json(out)
+        assert took < 10, "a libvirt sender and a QMP receiver took %.1f s to give up" % took
+        assert rc == 2 and res and res["status"] == "refused" and res["source_state"] == "untouched", (rc, res, err)
+        assert "feeds a QEMU started with -incoming defer" in res["error"] and "--qmp SRC.sock" in res["error"], res
+        assert recv.returncode == 1 and rres and rres["status"] == "failed", (out, rerr)
+        assert "feeds a QEMU" in rres["error"] and rres["source_state"] == "discarded", rres
+        qdst.proc.wait(timeout=10)  # the receiver quit its destination QEMU
+        assert state(src_lv, "lm-t") == "running"
+        lmtest.check_destination(Log(logs["lm-t"]), seconds=3, since=mark)
+        errors["mismatch-libvirt"] = (res["error"], rres["error"])
+        qsrc.kill()
+        timings["mismatch"] = time.time() - t0
 
         # 2. The link cut mid-stream.
         t0 = time.time()
@@ -398,8 +447,9 @@ def more():
         lmtest.check_destination(Log(logs["lm-u"]), seconds=3, since=mark)
         errors["daemon"] = (res["guests"][0]["error"], rsum["sessions"][0]["error"])
         timings["daemon"] = time.time() - t0
-        print("ok: send --undefine-source, destination QEMU failing to start, stopped source QEMU, link cut, "
-              "receiver killed, two destinations, destination libvirtd killed; seconds %s" % {k: round(v, 1) for k, v in timings.items()})
+        print("ok: send --undefine-source, destination QEMU failing to start, stopped source QEMU, mismatched "
+              "ends, link cut, receiver killed, two destinations, destination libvirtd killed; seconds %s"
+              % {k: round(v, 1) for k, v in timings.items()})
         for k, v in errors.items():
             print("  %s: %s" % (k, v))
     finally:
@@ -407,6 +457,8 @@ def more():
             if p.poll() is None:
                 p.kill()
                 p.wait()
+        for q in qemus:
+            q.kill()
         dst_lv.stop()
         src_lv.stop()
         if os.environ.get("UTSUSHI_KEEP_TMP") != "1":

@@ -4,6 +4,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -134,28 +135,64 @@ TEST_CASE("livemig::Link caps its rate", "[livemig][frame]") {
 }
 
 TEST_CASE("livemig handshake accepts the right token and refuses a wrong one", "[livemig][handshake]") {
-  SECTION("same token") {
+  SECTION("same token; the sender learns the receiver's kind") {
+    for (auto kind : {ReceiverKind::qmp, ReceiverKind::libvirt}) {
+      auto lp = link_pair();
+      Link& a = *lp.a;
+      Link& b = *lp.b;
+      Result<void> server_result;
+      std::thread server([&] { server_result = handshake_server(b, k_token, seconds(5), kind); });
+      auto client_result = handshake_client(a, k_token, seconds(5));
+      server.join();
+      REQUIRE(client_result);
+      CHECK(*client_result == kind);
+      CHECK(server_result);
+    }
+  }
+  SECTION("a receiver from before the kind was announced: empty AUTH_OK, kind unknown") {
     auto lp = link_pair();
     Link& a = *lp.a;
     Link& b = *lp.b;
-    Result<void> server_result;
-    std::thread server([&] { server_result = handshake_server(b, k_token, seconds(5)); });
+    bool server_ok = false;
+    std::thread server([&] {
+      auto hello = b.recv(seconds(5));
+      if (!hello || hello->payload.size() != 4 + 32) {
+        return;
+      }
+      Nonce cn{};
+      std::copy_n(hello->payload.begin() + 4, 32, cn.begin());
+      Nonce sn{};
+      sn[0] = 7;
+      Bytes reply;
+      put_string(reply, "LMH1");
+      put_bytes(reply, sn);
+      put_bytes(reply, handshake_mac(k_token, Role::server, cn, sn));
+      server_ok = b.send(FrameType::hello, reply) && b.recv(seconds(5)) && b.send(FrameType::auth_ok, {});
+    });
     auto client_result = handshake_client(a, k_token, seconds(5));
     server.join();
-    CHECK(client_result);
-    CHECK(server_result);
+    CHECK(server_ok);
+    REQUIRE(client_result);
+    CHECK(*client_result == ReceiverKind::unknown);
   }
   SECTION("wrong token") {
     auto lp = link_pair();
     Link& a = *lp.a;
     Link& b = *lp.b;
     Result<void> server_result;
-    std::thread server([&] { server_result = handshake_server(b, k_token, seconds(5)); });
+    std::thread server([&] { server_result = handshake_server(b, k_token, seconds(5), ReceiverKind::qmp); });
     auto client_result = handshake_client(a, "another-token-of-16+bytes", seconds(5));
     server.join();
     REQUIRE_FALSE(client_result);
     CHECK(client_result.error().code() == Errc::permission_denied);
     REQUIRE_FALSE(server_result);
+  }
+  SECTION("expect_receiver lets a receiver of the same or an unknown kind through, silently") {
+    auto lp = link_pair();
+    CHECK(expect_receiver(*lp.a, ReceiverKind::qmp, ReceiverKind::qmp, "127.0.0.1:1"));
+    CHECK(expect_receiver(*lp.a, ReceiverKind::libvirt, ReceiverKind::libvirt, "127.0.0.1:1"));
+    CHECK(expect_receiver(*lp.a, ReceiverKind::libvirt, ReceiverKind::unknown, "127.0.0.1:1"));
+    CHECK(lp.a->frames_sent() == 0);
   }
   SECTION("macs bind role and nonces") {
     Nonce n1{}, n2{};

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -13,12 +14,13 @@
 using namespace utsushi;
 using namespace utsushi::livemig;
 using namespace std::chrono;
+using Catch::Matchers::Contains;
 
 namespace {
 const std::string k_serve_token = "0123456789abcdef-serve-token";
 
 // Connects to the server on `port` and authenticates with `token`.
-Result<void> authenticate(std::uint16_t port, const std::string& token) {
+Result<ReceiverKind> authenticate(std::uint16_t port, const std::string& token) {
   auto fd = UTSUSHI_TRY(net::tcp_connect({"127.0.0.1", std::to_string(port)}, seconds(5)));
   Link link(std::move(fd), {0, seconds(60)});
   return handshake_client(link, token, seconds(10));
@@ -61,4 +63,55 @@ TEST_CASE("livemig::serve_sessions serves senders while a silent connection is o
   CHECK(ok == 2);
   CHECK(served == 2);
   CHECK(took < 5.0);  // the silent connections' handshake timeout is 15 s
+}
+
+TEST_CASE("livemig: a sender and a receiver of different kinds both stop at once, naming the mismatch",
+          "[livemig][serve]") {
+  // Without the kind in the handshake a QMP sender waits for the receiver's
+  // "mode" while a libvirt receiver waits for the sender's "domain_xml".
+  struct Case {
+    ReceiverKind receiver;
+    ReceiverKind sender;
+    const char* says;
+    const char* instead;
+  };
+  for (const Case c : {Case{ReceiverKind::libvirt, ReceiverKind::qmp, "creates libvirt domains",
+                            "send with --libvirt URI --domain NAME"},
+                       Case{ReceiverKind::qmp, ReceiverKind::libvirt, "feeds a QEMU started with -incoming defer",
+                            "send with --qmp SRC.sock"}}) {
+    std::promise<std::uint16_t> listening;
+    ServeOptions options{"127.0.0.1:0", k_serve_token, 1, seconds(30),
+                         [&](std::uint16_t port) { listening.set_value(port); }, c.receiver};
+    std::string receiver_saw;
+    std::thread server([&] {
+      (void)serve_sessions(options, [&](Link& link) {
+        // How each kind of receiver starts: a QMP one announces its mode
+        // first, a libvirt one waits for the domain definition.
+        if (c.receiver == ReceiverKind::qmp) {
+          (void)link.send_text(FrameType::mode, R"({"hold":false})");
+        }
+        auto f = link.recv(seconds(30));
+        receiver_saw = !f                                    ? f.error().message()
+                       : f->header.type == FrameType::abort ? "abort: " + f->text()
+                                                            : "frame " + std::to_string(static_cast<int>(f->header.type));
+      });
+    });
+    auto port = listening.get_future().get();
+    auto t0 = steady_clock::now();
+    auto fd = net::tcp_connect({"127.0.0.1", std::to_string(port)}, seconds(5));
+    REQUIRE(fd);
+    Link link(std::move(*fd), {0, seconds(60)});
+    auto kind = handshake_client(link, k_serve_token, seconds(10));
+    REQUIRE(kind);
+    CHECK(*kind == c.receiver);
+    std::string to = "127.0.0.1:" + std::to_string(port);
+    auto r = expect_receiver(link, c.sender, *kind, to);
+    server.join();
+    double took = duration<double>(steady_clock::now() - t0).count();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code() == Errc::invalid_argument);
+    CHECK_THAT(r.error().message(), Contains("the receiver at " + to) && Contains(c.says) && Contains(c.instead));
+    CHECK(receiver_saw == "abort: " + r.error().message());
+    CHECK(took < 1.0);  // the receiver's own wait is 30 s
+  }
 }

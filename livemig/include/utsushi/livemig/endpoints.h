@@ -10,6 +10,7 @@
 #include <functional>
 #include <string>
 
+#include "utsushi/livemig/handshake.h"
 #include "utsushi/livemig/session.h"
 
 namespace utsushi::livemig {
@@ -26,7 +27,10 @@ Outcome send_remote(const SendRemoteOptions& options);
 // send_remote() with a source monitor the caller opened (options.qmp_path is
 // not used). `introduce`, when set, runs on the authenticated link before the
 // migration starts (libvirt: the domain definition exchange); its failure is
-// reported as "refused" and the source is not touched.
+// reported as "refused" and the source is not touched. A sender with
+// `introduce` expects a libvirt receiver, one without a QMP receiver; a
+// receiver that announced the other kind is refused the same way
+// (expect_receiver, handshake.h).
 Outcome send_to_receiver(Monitor& source, const SendRemoteOptions& options,
                          const std::function<Result<void>(Link&)>& introduce = {});
 
@@ -48,6 +52,8 @@ struct ServeOptions {
   unsigned sessions = 1;
   std::chrono::milliseconds accept_timeout{std::chrono::minutes(10)};
   std::function<void(std::uint16_t)> on_listening;
+  // Announced to each sender in the handshake (receive_libvirt sets libvirt).
+  ReceiverKind kind = ReceiverKind::qmp;
 };
 // Listens until `sessions` senders have authenticated, and runs `session` for
 // each (so sessions overlap). Each connection authenticates on a thread of its

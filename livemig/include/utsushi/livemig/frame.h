@@ -35,7 +35,7 @@ inline constexpr std::uint16_t k_frame_zstd = 0x0001;
 enum class FrameType : std::uint8_t {
   hello = 1,    // handshake: nonce (and the server's proof)
   auth = 2,     // handshake: the client's proof
-  auth_ok = 3,  // handshake accepted
+  auth_ok = 3,  // handshake accepted; JSON {receiver}: the receiver's kind (handshake.h)
   data = 4,     // a batch of tokens (page_codec.h)
   end = 5,      // sender: the stream is complete; JSON {bytes, hash}
   result = 6,   // receiver: JSON outcome after the destination loaded

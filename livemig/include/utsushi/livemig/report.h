@@ -31,6 +31,9 @@ struct Report {
   std::uint32_t downtime_limit_ms = 0; // QEMU downtime-limit at the end
   std::uint32_t policy_steps = 0;
   bool converged = false;
+  // The destination was held paused after loading and the commit handshake
+  // ran ("ready" was reported; session.h): it starts only on "go".
+  bool held = false;
   std::string source_state;            // runstate of the source guest at the end
   // XXH3-64 (hex) of QEMU's migration stream: on the source as read from
   // QEMU, on the destination as fed to QEMU. Equal on both ends whenever the

@@ -125,7 +125,6 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
   double window_compress_s = 0;
   std::uint64_t window_ship_ns = 0;
   std::uint64_t window_shipped = 0;
-  KindTable* kinds_ptr = nullptr;
   const QemuReader* reader_ptr = nullptr;
   // The pump's own time per batch: from the end of the previous batch's push
   // to this batch's compressed bytes, less the waits for QEMU.
@@ -144,15 +143,16 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
     auto t1 = steady_clock::now();
     window_compress_s += duration<double>(t1 - t0).count();
     double busy_s = duration<double>((t1 - batch_start) - (reader_ptr->waited() - waited_at_start)).count();
+    double wire = static_cast<double>(compressed.size() + k_frame_header);
     if (batch.size() >= std::min(LevelController::k_judged_batch, options.batch_bytes)) {
-      compressor.set_level(levels.on_batch(busy_s, static_cast<double>(compressed.size() + k_frame_header)));
+      compressor.set_level(levels.on_batch(busy_s, wire));
     }
     out.level_bytes[static_cast<std::size_t>(level)] += batch.size();
     out.data_frames++;
     out.data_payload += compressed.size();
-    double wire = static_cast<double>(compressed.size() + k_frame_header);
+    KindTable& kinds = encoder_ptr->kinds();
     for (std::size_t k = 0; k < k_page_kinds; ++k) {
-      (*kinds_ptr)[k].wire_bytes += wire * static_cast<double>(share[k]) / static_cast<double>(batch.size());
+      kinds[k].wire_bytes += wire * static_cast<double>(share[k]) / static_cast<double>(batch.size());
     }
     UTSUSHI_TRY(queue.push({FrameType::data, std::move(compressed), k_frame_zstd,
                             static_cast<std::uint32_t>(batch.size())}));
@@ -175,7 +175,6 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
     waited_at_start = reader_ptr->waited();
     return {};
   });
-  kinds_ptr = &encoder.kinds();
   encoder_ptr = &encoder;
   QemuReader reader(
       qemu_fd,

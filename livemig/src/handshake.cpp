@@ -116,12 +116,12 @@ Result<void> expect_receiver(Link& link, ReceiverKind want, ReceiverKind got, st
   std::string why =
       got == ReceiverKind::libvirt
           ? fmt::format("the receiver at {} creates libvirt domains (livemig receive --libvirt) but this sender "
-                        "migrates a QEMU by its QMP socket: send with --libvirt URI --domain NAME, or run the "
-                        "receiver with --qmp DEST.sock",
+                        "migrates a QEMU by its QMP socket: migrate the domain through libvirt (send --libvirt URI "
+                        "--domain NAME, or evacuate --libvirt URI), or run the receiver with --qmp DEST.sock",
                         to)
           : fmt::format("the receiver at {} feeds a QEMU started with -incoming defer (livemig receive --qmp) but "
-                        "this sender migrates a libvirt domain: send with --qmp SRC.sock, or run the receiver with "
-                        "--libvirt URI",
+                        "this sender migrates a libvirt domain: migrate by the QMP socket (send --qmp SRC.sock, or "
+                        "evacuate --guest SRC.sock=HOST:PORT), or run the receiver with --libvirt URI",
                         to);
   link.send_abort(why);
   return fail(Errc::invalid_argument, std::move(why));

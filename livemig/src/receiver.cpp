@@ -283,10 +283,11 @@ Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link) {
       link.shutdown();
     }
     // An incoming QEMU cannot retry: discard it, and say so only when sure.
-    // Its stream socket is closed only afterwards: the batch held back may
-    // hold no more than the vmdesc after QEMU_VM_EOF, which QEMU 7.2 does not
-    // need, so a destination that reads EOF there finishes loading (and
-    // starts, unless held) instead of failing.
+    // Its stream socket is closed only afterwards, as a second guard: the
+    // pump keeps the tail after RAM END (with QEMU_VM_EOF) for the last batch,
+    // which is fed only after END verified, but a tail over
+    // PageEncoder::k_tail_limit is cut, and a destination that has its EOF
+    // finishes loading on a closed socket (and starts, unless held).
     auto d = discard_destination(options, qmp);
     qemu_fd.reset();
     // A held destination never got "go": with autostart off it stays paused

@@ -210,7 +210,12 @@ class FakeMonitor final : public Monitor {
     }
     m_answered.push_back(command);
     if (r && pass_fd >= 0) {
-      m_fds.emplace_back(::fcntl(pass_fd, F_DUPFD_CLOEXEC, 0));
+      Fd kept(::fcntl(pass_fd, F_DUPFD_CLOEXEC, 0));
+      if (!kept) {
+        r = fail_errno(errno, "fake monitor: keeping the descriptor passed with " + command);
+      } else {
+        m_fds.push_back(std::move(kept));
+      }
     }
     m_changed.notify_all();
     return r;

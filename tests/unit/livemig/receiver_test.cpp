@@ -113,9 +113,10 @@ TEST_CASE("livemig receiver: a broken stream and a refused quit: the sender is s
 
 TEST_CASE("livemig receiver: a failed destination is discarded before its stream socket closes",
           "[livemig][receiver][fake]") {
-  // Before END verified, the destination may already have QEMU_VM_EOF (the
-  // batch held back may be only the vmdesc after it): on EOF it would finish
-  // loading and start, so it must be quit while its stream is still open.
+  // A second guard (the pump keeps the tail with QEMU_VM_EOF for the last
+  // batch, up to PageEncoder::k_tail_limit): should the destination have its
+  // EOF, closing its stream would let it finish loading and start, so it is
+  // quit while its stream is still open.
   ScriptedDestination dest({}, 5'000'000);
   bool open_at_quit = false;
   dest.qmp.on("quit", Reply::from([&](const json&, int) -> Result<json> {

@@ -76,9 +76,9 @@ TEST_CASE("livemig: a sender and a receiver of different kinds both stop at once
     const char* instead;
   };
   for (const Case c : {Case{ReceiverKind::libvirt, ReceiverKind::qmp, "creates libvirt domains",
-                            "send with --libvirt URI --domain NAME"},
+                            "send --libvirt URI --domain NAME"},
                        Case{ReceiverKind::qmp, ReceiverKind::libvirt, "feeds a QEMU started with -incoming defer",
-                            "send with --qmp SRC.sock"}}) {
+                            "send --qmp SRC.sock"}}) {
     std::promise<std::uint16_t> listening;
     ServeOptions options{"127.0.0.1:0", k_serve_token, 1, seconds(30),
                          [&](std::uint16_t port) { listening.set_value(port); }, c.receiver};

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "fake_monitor.h"
+#include "utsushi/common/net.h"
 #include "utsushi/livemig/link.h"
 #include "utsushi/livemig/session.h"
 
@@ -36,20 +37,7 @@ inline nlohmann::json qemu_72_version() {
 }
 
 // Writes all of `bytes` to a stream socket; false when its reader is gone.
-inline bool send_all(int fd, std::span<const std::uint8_t> bytes) {
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t w = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) {
-      continue;
-    }
-    if (w <= 0) {
-      return false;
-    }
-    done += static_cast<std::size_t>(w);
-  }
-  return true;
-}
+inline bool send_all(int fd, std::span<const std::uint8_t> bytes) { return net::send_all(fd, bytes).has_value(); }
 
 // The source: query-status says `runstate`, query-migrate follows the
 // migration ("none", then "active" from `migrate` on). The test writes the

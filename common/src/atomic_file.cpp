@@ -1,5 +1,7 @@
 #include "utsushi/common/atomic_file.h"
 
+#include <fmt/format.h>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -28,9 +30,7 @@ Result<AtomicFile> AtomicFile::create(const std::string& final_path) {
     return fail(Errc::invalid_argument, "empty output file name");
   }
   std::filesystem::path p(final_path);
-  std::string temp = (p.parent_path() / ("." + p.filename().string() + ".utsushi-" +
-                                         std::to_string(::getpid()) + ".tmp"))
-                         .string();
+  std::string temp = (p.parent_path() / fmt::format(".{}.utsushi-{}.tmp", p.filename().string(), ::getpid())).string();
   auto fd = open_fd(temp, O_RDWR | O_CREAT | O_TRUNC, 0644);
   if (!fd) {
     return std::unexpected(std::move(fd).error().with_context("cannot create output '" + final_path + "'"));

@@ -92,6 +92,7 @@ Result<void> handshake_server(Link& link, std::string_view token, std::chrono::m
   std::memcpy(cn.data(), hello.payload.data() + 4, 32);
   Nonce sn = UTSUSHI_TRY(auth::random_nonce());
   Bytes reply;
+  reply.reserve(k_hello_magic.size() + sn.size() + 32);
   put_string(reply, k_hello_magic);
   put_bytes(reply, sn);
   put_bytes(reply, handshake_mac(token, Role::server, cn, sn));

@@ -351,7 +351,9 @@ class Machine:
             time.sleep(char_delay)
 
     def login(self, user="root", password="utsushi", timeout=240.0):
-        """Log in on the serial getty and wait for a root shell prompt."""
+        """Log in on the serial getty and wait for a root shell prompt; then silence the
+        kernel's and systemd's console messages, which would otherwise land between a
+        command's output lines."""
         mark = self.serial_mark()
         self.wait_for("login:", timeout)
         time.sleep(0.5)
@@ -359,19 +361,41 @@ class Machine:
         self.wait_for("Password:", 30, since=mark)
         self.send_serial(password + "\n")
         self.wait_for(r"[#$] $", 60, since=mark, regex=True)
-        self.send_serial("stty -echo cols 200; export PS1='# ' TERM=dumb\n")
-        time.sleep(0.5)
+        self.run("stty -echo cols 200; export PS1='# ' TERM=dumb; dmesg -n 1; kill -s RTMIN+21 1",
+                 timeout=60)
 
     def run(self, command, timeout=60.0):
-        """Run a shell command on a logged-in serial console; returns (status, output)."""
+        """Run a shell command on a logged-in serial console; returns (status, output).
+
+        The output is what the command wrote between two markers that only the shell can
+        produce (console_command/parse_console_output), so prompts, the echoed command
+        line and anything printed before or after never reach the caller."""
         self._done_counter += 1
-        tag = f"UTSUSHI_DONE_{self._done_counter}"
+        n = self._done_counter
         mark = self.serial_mark()
-        self.send_serial(f"{command}; echo {tag}=$?\n")
-        m = self.wait_for(rf"{tag}=(\d+)", timeout, since=mark, regex=True)
-        text = self.serial_text(mark)
-        output = text[: m.start()].replace("\r", "")
-        lines = output.split("\n")
-        if lines and command in lines[0]:  # the echoed command line, if echo was still on
-            lines = lines[1:]
-        return int(m.group(1)), "\n".join(lines).strip()
+        self.send_serial(console_command(command, n))
+        rx = console_output_regex(n)
+        self.wait_for(rx.pattern, timeout, since=mark, regex=True)
+        return parse_console_output(self.serial_text(mark), n)
+
+
+# Markers around a command's output on a serial console. The typed line carries
+# "$((N))", the shell prints the number: a marker in the output can only come from the
+# shell running the command, never from echo of the typed line, a prompt, or an earlier
+# command. The end marker starts on a line of its own and carries the exit status.
+def console_command(command, n):
+    return (f"printf '\\n@UTSUSHI-BEGIN-%d@\\n' $(({n})); {{ {command}\n}}; "
+            f"printf '\\n@UTSUSHI-END-%d=%d@\\n' $(({n})) $?\n")
+
+
+def console_output_regex(n):
+    return re.compile(rf"@UTSUSHI-BEGIN-{n}@\r?\n(.*?)\r?\n@UTSUSHI-END-{n}=(\d+)@", re.S)
+
+
+def parse_console_output(text, n):
+    """(status, output) of command number n in console text, output without carriage
+    returns and surrounding blank lines. ValueError when the markers are not there."""
+    m = console_output_regex(n).search(text)
+    if not m:
+        raise ValueError(f"no complete output of console command {n}")
+    return int(m.group(2)), m.group(1).replace("\r", "").strip("\n")

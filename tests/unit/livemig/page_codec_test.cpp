@@ -101,6 +101,7 @@ TEST_CASE("livemig::TokenDecoder rejects malformed tokens", "[livemig][codec]") 
     return d.decode(batch, out);
   };
   Bytes blocks;
+  blocks.reserve(16);  // GCC 12 -O3 warns (stringop-overflow) on growth from empty here
   put_u8(blocks, k_token_blocks);
   put_varint(blocks, 1);
   put_varint(blocks, 6);

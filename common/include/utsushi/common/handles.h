@@ -2,8 +2,6 @@
 // Move-only owners for every C handle utsushi uses. Each is a unique_ptr with
 // the library's own release function, so a handle is freed on every path.
 //   GuestfsHandle  guestfs_h*      guestfs_close
-//   VirConnection  virConnectPtr   virConnectClose
-//   VirDomain      virDomainPtr    virDomainFree
 //   ArchiveReader  struct archive* archive_read_free
 //   ArchiveWriter  struct archive* archive_write_free
 //   ZstdCCtx       ZSTD_CCtx*      ZSTD_freeCCtx
@@ -12,8 +10,6 @@
 #include <memory>
 
 struct guestfs_h;
-struct _virConnect;
-struct _virDomain;
 struct archive;
 struct ZSTD_CCtx_s;
 struct ZSTD_DCtx_s;
@@ -21,16 +17,12 @@ struct ZSTD_DCtx_s;
 namespace utsushi {
 
 struct GuestfsCloser { void operator()(guestfs_h* g) const noexcept; };
-struct VirConnectCloser { void operator()(_virConnect* c) const noexcept; };
-struct VirDomainFreer { void operator()(_virDomain* d) const noexcept; };
 struct ArchiveReadFreer { void operator()(archive* a) const noexcept; };
 struct ArchiveWriteFreer { void operator()(archive* a) const noexcept; };
 struct ZstdCCtxFreer { void operator()(ZSTD_CCtx_s* c) const noexcept; };
 struct ZstdDCtxFreer { void operator()(ZSTD_DCtx_s* d) const noexcept; };
 
 using GuestfsHandle = std::unique_ptr<guestfs_h, GuestfsCloser>;
-using VirConnection = std::unique_ptr<_virConnect, VirConnectCloser>;
-using VirDomain = std::unique_ptr<_virDomain, VirDomainFreer>;
 using ArchiveReader = std::unique_ptr<archive, ArchiveReadFreer>;
 using ArchiveWriter = std::unique_ptr<archive, ArchiveWriteFreer>;
 using ZstdCCtx = std::unique_ptr<ZSTD_CCtx_s, ZstdCCtxFreer>;

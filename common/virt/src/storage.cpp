@@ -146,6 +146,9 @@ Result<PoolInfo> ensure_dir_pool(Connection& conn, const std::string& name, cons
   if (!found && found.error().code() != Errc::not_found) {
     return std::unexpected(std::move(found).error());
   }
+  if (!found && path.empty()) {
+    return fail(Errc::not_found, fmt::format("{} does not exist (and no directory was given to make it)", what));
+  }
   VirPool p = found ? std::move(*found) : UTSUSHI_TRY(define_dir_pool(conn, name, path));
   auto dir = UTSUSHI_TRY(pool_directory(p.get(), what));
   if (!path.empty() && dir != path) {

@@ -124,6 +124,8 @@ TEST_CASE("virt storage on libvirtd: a qcow2 uploaded into a pool and an overlay
   CHECK(pool->path == dir);
   CHECK(ensure_dir_pool(*c, "vt-pool", dir));  // found, not defined twice
   CHECK(ensure_dir_pool(*c, "vt-pool", dir + "/elsewhere").error().code() == Errc::failed_precondition);
+  CHECK(ensure_dir_pool(*c, "vt-pool", "").value().path == dir);
+  CHECK(ensure_dir_pool(*c, "vt-nopool", "").error().code() == Errc::not_found);
 
   // A golden with data at both ends and a hole between.
   test::TempDir tmp;

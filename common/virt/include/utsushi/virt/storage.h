@@ -33,8 +33,9 @@ struct VolumeInfo {
 // The pool `name`, started (and autostarted) if it was not running. When
 // there is none, a persistent directory pool of that name is defined at
 // `path`, built (the directory made if missing), started and autostarted.
-// Errc::failed_precondition when the pool exists with another directory, or
-// is not a directory pool.
+// An empty `path` accepts the pool wherever it is (Errc::not_found when there
+// is none). Errc::failed_precondition when the pool exists with another
+// directory, or is not a directory pool.
 [[nodiscard]] Result<PoolInfo> ensure_dir_pool(Connection& conn, const std::string& name, const std::string& path);
 
 [[nodiscard]] Result<VolumeInfo> volume_info(Connection& conn, const std::string& pool, const std::string& name);

@@ -147,9 +147,9 @@ std::vector<NicInfo> nic_info() {
   return nics;
 }
 
-void firmware_from_disks(const std::vector<DiskPlan>& plans, MachineProfile& profile) {
-  for (const DiskPlan& p : plans) {
-    for (const Partition& part : p.table.partitions) {
+void firmware_from_disks(const std::vector<disk::DiskPlan>& plans, MachineProfile& profile) {
+  for (const disk::DiskPlan& p : plans) {
+    for (const disk::Partition& part : p.table.partitions) {
       if (part.type == "c12a7328-f81f-11d2-ba4b-00a0c93ec93b" || part.type == "0xef") {
         profile.firmware = FirmwareKind::uefi;
         profile.firmware_evidence = "an EFI system partition on " + p.source;
@@ -157,7 +157,7 @@ void firmware_from_disks(const std::vector<DiskPlan>& plans, MachineProfile& pro
       }
     }
   }
-  for (const DiskPlan& p : plans) {
+  for (const disk::DiskPlan& p : plans) {
     if (p.table.has_boot_code) {
       profile.firmware = FirmwareKind::bios;
       profile.firmware_evidence = "MBR boot code on " + p.source;
@@ -176,9 +176,9 @@ bool is_local_block_device(const std::string& source) {
          fs::path(source).filename().string().rfind("loop", 0) != 0;
 }
 
-MachineProfile hardware_profile(const std::vector<DiskPlan>& plans, const std::vector<std::string>& images) {
+MachineProfile hardware_profile(const std::vector<disk::DiskPlan>& plans, const std::vector<std::string>& images) {
   bool local = !plans.empty();
-  for (const DiskPlan& p : plans) {
+  for (const disk::DiskPlan& p : plans) {
     local = local && is_local_block_device(p.source);
   }
   MachineProfile profile;

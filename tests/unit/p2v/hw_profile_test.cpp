@@ -6,8 +6,18 @@
 
 using namespace utsushi;
 using namespace utsushi::p2v;
+using namespace utsushi::disk;
 
 namespace {
+
+Partition partition(const std::string& type) {
+  Partition part;
+  part.number = 1;
+  part.offset = 1 << 20;
+  part.length = 100 << 20;
+  part.type = type;
+  return part;
+}
 
 DiskPlan plan(const std::string& source, TableKind kind, std::vector<Partition> parts, bool boot_code) {
   DiskPlan p;
@@ -23,9 +33,8 @@ DiskPlan plan(const std::string& source, TableKind kind, std::vector<Partition> 
 
 TEST_CASE("p2v::hardware_profile of image files records what the disks tell", "[p2v][hw_profile]") {
   test::TempDir dir;
-  auto uefi = plan(dir.file("a.raw"), TableKind::gpt,
-                   {{1, 1 << 20, 100 << 20, "c12a7328-f81f-11d2-ba4b-00a0c93ec93b", "EFI", false}}, false);
-  auto bios = plan(dir.file("b.raw"), TableKind::mbr, {{1, 1 << 20, 100 << 20, "0x83", "", true}}, true);
+  auto uefi = plan(dir.file("a.raw"), TableKind::gpt, {partition("c12a7328-f81f-11d2-ba4b-00a0c93ec93b")}, false);
+  auto bios = plan(dir.file("b.raw"), TableKind::mbr, {partition("0x83")}, true);
 
   auto p = hardware_profile({bios, uefi}, {"b.qcow2", "a.qcow2"});
   CHECK(p.source == virt::ProfileSource::images);

@@ -11,13 +11,14 @@
 #include <string>
 #include <vector>
 
-#include "utsushi/p2v/disk_plan.h"
+#include "utsushi/disk/disk_plan.h"
 #include "utsushi/virt/machine_profile.h"
 
 namespace utsushi::p2v {
 
 // `images[i]` is the image captured from `plans[i]`.
-virt::MachineProfile hardware_profile(const std::vector<DiskPlan>& plans, const std::vector<std::string>& images);
+virt::MachineProfile hardware_profile(const std::vector<disk::DiskPlan>& plans,
+                                      const std::vector<std::string>& images);
 
 // Writes the profile atomically.
 using virt::write_profile;

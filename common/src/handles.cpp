@@ -1,13 +1,11 @@
 #include "utsushi/common/handles.h"
 
 #include <archive.h>
-#include <guestfs.h>
 #include <libvirt/libvirt.h>
 #include <zstd.h>
 
 namespace utsushi {
 
-void GuestfsCloser::operator()(guestfs_h* g) const noexcept { guestfs_close(g); }
 void VirConnectCloser::operator()(_virConnect* c) const noexcept { virConnectClose(c); }
 void VirDomainFreer::operator()(_virDomain* d) const noexcept { virDomainFree(d); }
 void ArchiveReadFreer::operator()(archive* a) const noexcept { archive_read_free(a); }

@@ -1,7 +1,7 @@
 #pragma once
 // Move-only owners for every C handle utsushi uses. Each is a unique_ptr with
 // the library's own release function, so a handle is freed on every path.
-//   GuestfsHandle  guestfs_h*      guestfs_close
+// (libguestfs's owner lives in the guest library: utsushi/guest/guestfs_handle.h.)
 //   VirConnection  virConnectPtr   virConnectClose
 //   VirDomain      virDomainPtr    virDomainFree
 //   ArchiveReader  struct archive* archive_read_free
@@ -11,7 +11,6 @@
 
 #include <memory>
 
-struct guestfs_h;
 struct _virConnect;
 struct _virDomain;
 struct archive;
@@ -20,7 +19,6 @@ struct ZSTD_DCtx_s;
 
 namespace utsushi {
 
-struct GuestfsCloser { void operator()(guestfs_h* g) const noexcept; };
 struct VirConnectCloser { void operator()(_virConnect* c) const noexcept; };
 struct VirDomainFreer { void operator()(_virDomain* d) const noexcept; };
 struct ArchiveReadFreer { void operator()(archive* a) const noexcept; };
@@ -28,7 +26,6 @@ struct ArchiveWriteFreer { void operator()(archive* a) const noexcept; };
 struct ZstdCCtxFreer { void operator()(ZSTD_CCtx_s* c) const noexcept; };
 struct ZstdDCtxFreer { void operator()(ZSTD_DCtx_s* d) const noexcept; };
 
-using GuestfsHandle = std::unique_ptr<guestfs_h, GuestfsCloser>;
 using VirConnection = std::unique_ptr<_virConnect, VirConnectCloser>;
 using VirDomain = std::unique_ptr<_virDomain, VirDomainFreer>;
 using ArchiveReader = std::unique_ptr<archive, ArchiveReadFreer>;

@@ -65,7 +65,7 @@ nlohmann::json result_json(const p2v::CaptureResult& r, p2v::OutputFormat f) {
                       {"bytes-written", r.stats.bytes_written},
                       {"output-size", r.stats.file_size},
                       {"seconds", r.seconds},
-                      {"plan", p2v::plan_to_json(r.plan)}};
+                      {"plan", disk::plan_to_json(r.plan)}};
   if (r.verify) {
     j["verified-bytes"] = r.verify->bytes;
   }
@@ -76,7 +76,7 @@ void print_summary(const p2v::CaptureResult& r) {
   fmt::print(stderr, "p2v: {} -> {}: copied {} of {} ({} written, file {}) in {:.2f} s{}\n", r.plan.source, r.output,
              format_bytes(r.plan.used_bytes()), format_bytes(r.plan.size), format_bytes(r.stats.bytes_written),
              format_bytes(r.stats.file_size), r.seconds, r.verify ? ", verified" : "");
-  for (const p2v::VolumeMap& v : r.plan.volumes) {
+  for (const disk::VolumeMap& v : r.plan.volumes) {
     fmt::print(stderr, "p2v:   {:<4} {:<12} {:>10} of {:>10}{}\n", v.name, v.filesystem, format_bytes(v.used.total()),
                format_bytes(v.size), v.full_copy ? " (full copy)" : "");
   }
@@ -175,7 +175,7 @@ void run_capture(cli::Context& ctx, const CaptureOptions& o) {
     results.push_back(std::move(r));
   }
   if (!o.no_profile) {
-    std::vector<p2v::DiskPlan> plans;
+    std::vector<disk::DiskPlan> plans;
     std::vector<std::string> images;
     for (const auto& r : results) {
       plans.push_back(r.plan);

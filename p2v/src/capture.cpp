@@ -14,7 +14,7 @@
 #include "utsushi/imagefmt/ova.h"
 #include "utsushi/imagefmt/qcow2.h"
 #include "utsushi/imagefmt/raw.h"
-#include "utsushi/p2v/used_blocks_filter.h"
+#include "utsushi/disk/used_blocks_filter.h"
 
 namespace utsushi::p2v {
 
@@ -125,9 +125,9 @@ Result<CaptureResult> capture_disk(const std::string& source, const std::string&
   UTSUSHI_TRY(check_distinct_output(source, output));
   auto disk = UTSUSHI_TRY(open_source(source));
   CaptureResult r;
-  r.plan = UTSUSHI_TRY(plan_disk(*disk, source));
+  r.plan = UTSUSHI_TRY(disk::plan_disk(*disk, source));
   r.output = output;
-  auto view = make_used_view(*disk, r.plan.used);
+  auto view = disk::make_used_view(*disk, r.plan.used);
   r.stats = UTSUSHI_TRY(write_image(*view, output, options.image));
   if (options.verify) {
     r.verify = UTSUSHI_TRY(verify_image(*disk, r.plan.used, output, options.image.threads, options.verify_progress));

@@ -15,7 +15,7 @@
 #include "utsushi/common/handles.h"
 #include "utsushi/common/log.h"
 #include "utsushi/common/net.h"
-#include "utsushi/p2v/endian.h"
+#include "utsushi/common/endian.h"
 #include "utsushi/p2v/wire_format.h"
 
 namespace utsushi::p2v {
@@ -31,8 +31,8 @@ Result<void> authenticate(int fd, const std::string& token) {
   if (hello.type != MsgType::hello || hello.payload.size() != 4 + wire::k_nonce_size) {
     return fail(Errc::corruption, "protocol error: the server did not say HELLO");
   }
-  if (le32(hello.payload, 0) != wire::k_version) {
-    return fail(Errc::not_supported, "the server speaks protocol version " + std::to_string(le32(hello.payload, 0)));
+  if (load_le32(hello.payload.data()) != wire::k_version) {
+    return fail(Errc::not_supported, "the server speaks protocol version " + std::to_string(load_le32(hello.payload.data())));
   }
   std::span<const std::uint8_t> sn(hello.payload.data() + 4, wire::k_nonce_size);
   auto cn = UTSUSHI_TRY(auth::random_nonce());
@@ -102,7 +102,7 @@ class Sender {
           h[static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(which[i] >> (8 * b));
           h[static_cast<std::size_t>(8 + b)] = static_cast<std::uint8_t>(c.offset >> (8 * b));
         }
-        put_le32(h, 16, c.length);
+        store_le32(h.data() + 16, c.length);
         std::uint64_t hash = XXH64(span.data(), span.size(), 0);
         for (int b = 0; b < 8; ++b) {
           h[static_cast<std::size_t>(20 + b)] = static_cast<std::uint8_t>(hash >> (8 * b));
@@ -201,7 +201,7 @@ Result<SendResult> send_disk(const std::string& source, const std::string& image
   UTSUSHI_TRY(auth::check_token(o.token, "p2v capture"));
   auto address = UTSUSHI_TRY(net::parse_host_port(o.address));
   auto disk = UTSUSHI_TRY(open_source(source));
-  DiskPlan plan = UTSUSHI_TRY(plan_disk(*disk, source));
+  disk::DiskPlan plan = UTSUSHI_TRY(disk::plan_disk(*disk, source));
   const auto chunks = wire::make_chunks(plan.used);
   const std::uint64_t id = wire::plan_id(disk->size(), chunks);
 
@@ -222,7 +222,7 @@ Result<SendResult> send_disk(const std::string& source, const std::string& image
   if (st.type == MsgType::error) {
     return fail(Errc::failed_precondition, "the server refused the disk: " + std::string(st.payload.begin(), st.payload.end()));
   }
-  if (st.type != MsgType::state || st.payload.size() != 8 + (chunks.size() + 7) / 8 || le64(st.payload, 0) != chunks.size()) {
+  if (st.type != MsgType::state || st.payload.size() != 8 + (chunks.size() + 7) / 8 || load_le64(st.payload.data()) != chunks.size()) {
     return fail(Errc::corruption, "protocol error: bad STATE");
   }
   SendResult r;

@@ -99,15 +99,15 @@ nlohmann::json nic_info() {
   return nics;
 }
 
-std::string firmware_from_disks(const std::vector<DiskPlan>& plans) {
-  for (const DiskPlan& p : plans) {
-    for (const Partition& part : p.table.partitions) {
+std::string firmware_from_disks(const std::vector<disk::DiskPlan>& plans) {
+  for (const disk::DiskPlan& p : plans) {
+    for (const disk::Partition& part : p.table.partitions) {
       if (part.type == "c12a7328-f81f-11d2-ba4b-00a0c93ec93b" || part.type == "0xef") {
         return "uefi";
       }
     }
   }
-  for (const DiskPlan& p : plans) {
+  for (const disk::DiskPlan& p : plans) {
     if (p.table.has_boot_code) {
       return "bios";
     }
@@ -123,9 +123,9 @@ bool is_local_block_device(const std::string& source) {
          fs::path(source).filename().string().rfind("loop", 0) != 0;
 }
 
-nlohmann::json hardware_profile(const std::vector<DiskPlan>& plans, const std::vector<std::string>& images) {
+nlohmann::json hardware_profile(const std::vector<disk::DiskPlan>& plans, const std::vector<std::string>& images) {
   bool local = !plans.empty();
-  for (const DiskPlan& p : plans) {
+  for (const disk::DiskPlan& p : plans) {
     local = local && is_local_block_device(p.source);
   }
   nlohmann::json disks = nlohmann::json::array();

@@ -20,7 +20,7 @@
 #include "utsushi/common/net.h"
 #include "utsushi/imagefmt/raw.h"
 #include "utsushi/p2v/capture.h"
-#include "utsushi/p2v/endian.h"
+#include "utsushi/common/endian.h"
 #include "utsushi/p2v/wire_format.h"
 
 namespace utsushi::p2v {
@@ -95,8 +95,8 @@ class Receiver {
       UTSUSHI_TRY(pread_full(r.m_journal.get(), j, 0, r.m_partial + "/journal"));
     }
     for (std::uint64_t i = 0; i < r.m_chunks; ++i) {
-      r.m_hash[i] = le64(j, static_cast<std::size_t>(i * k_journal_entry));
-      r.m_done[i] = le64(j, static_cast<std::size_t>(i * k_journal_entry + 8)) == 1;
+      r.m_hash[i] = load_le64(j.data() + static_cast<std::size_t>(i * k_journal_entry));
+      r.m_done[i] = load_le64(j.data() + static_cast<std::size_t>(i * k_journal_entry + 8)) == 1;
     }
     return r;
   }
@@ -121,11 +121,11 @@ class Receiver {
     if (p.size() < wire::k_chunk_header) {
       return fail(Errc::corruption, "protocol error: short chunk");
     }
-    std::uint64_t index = le64(p, 0), offset = le64(p, 8);
-    std::uint32_t length = le32(p, 16);
-    std::uint64_t hash = le64(p, 20);
+    std::uint64_t index = load_le64(p.data()), offset = load_le64(p.data() + 8);
+    std::uint32_t length = load_le32(p.data() + 16);
+    std::uint64_t hash = load_le64(p.data() + 20);
     std::uint64_t end = 0;
-    if (index >= m_chunks || length == 0 || length > wire::k_chunk_size || !add_ok(offset, length, end) ||
+    if (index >= m_chunks || length == 0 || length > wire::k_chunk_size || __builtin_add_overflow(offset, length, &end) ||
         end > m_size) {
       return fail(Errc::corruption, "protocol error: chunk out of range");
     }
@@ -216,7 +216,7 @@ class Receiver {
 Result<void> authenticate(int fd, const std::string& token) {
   auto nonce = UTSUSHI_TRY(auth::random_nonce());
   std::vector<std::uint8_t> hello(4 + nonce.size());
-  put_le32(hello, 0, wire::k_version);
+  store_le32(hello.data(), wire::k_version);
   std::copy(nonce.begin(), nonce.end(), hello.begin() + 4);
   UTSUSHI_TRY(wire::send_frame(fd, MsgType::hello, hello));
   auto f = UTSUSHI_TRY(wire::recv_frame(fd));

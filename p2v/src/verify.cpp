@@ -17,15 +17,15 @@ constexpr std::uint64_t k_chunk = 4u << 20;
 
 }  // namespace
 
-Result<VerifyStats> verify_image(imagefmt::BlockDevice& source, const ByteRanges& used, const std::string& image_path,
+Result<VerifyStats> verify_image(imagefmt::BlockDevice& source, const disk::ByteRanges& used, const std::string& image_path,
                                  unsigned threads, ProgressFn progress) {
   auto image = UTSUSHI_TRY(imagefmt::open_image(image_path));
   if (image->size() != source.size()) {
     return fail(Errc::corruption, "verify: " + image_path + " has " + std::to_string(image->size()) +
                                       " bytes but the source has " + std::to_string(source.size()));
   }
-  std::vector<ByteRange> chunks;
-  for (const ByteRange& r : used.ranges()) {
+  std::vector<disk::ByteRange> chunks;
+  for (const disk::ByteRange& r : used.ranges()) {
     for (std::uint64_t off = r.offset; off < r.end(); off += k_chunk) {
       chunks.push_back({off, std::min(k_chunk, r.end() - off)});
     }
@@ -55,7 +55,7 @@ Result<VerifyStats> verify_image(imagefmt::BlockDevice& source, const ByteRanges
         record(std::move(c).error());
         return;
       }
-      const ByteRange& c = chunks[i];
+      const disk::ByteRange& c = chunks[i];
       auto sa = std::span(a).first(static_cast<std::size_t>(c.length));
       auto sb = std::span(b).first(static_cast<std::size_t>(c.length));
       if (auto r = source.pread(sa, c.offset); !r) {

@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "utsushi/common/net.h"
-#include "utsushi/p2v/endian.h"
+#include "utsushi/common/endian.h"
 
 namespace utsushi::p2v::wire {
 
@@ -14,9 +14,9 @@ Result<void> send_frame(int fd, MsgType type, std::span<const std::uint8_t> payl
     return fail(Errc::internal, "frame payload too large");
   }
   std::uint8_t h[k_frame_header] = {};
-  put_le32(h, 0, k_magic);
+  store_le32(h, k_magic);
   h[4] = static_cast<std::uint8_t>(type);
-  put_le32(h, 8, static_cast<std::uint32_t>(payload.size()));
+  store_le32(h + 8, static_cast<std::uint32_t>(payload.size()));
   UTSUSHI_TRY(net::send_all(fd, h));
   return net::send_all(fd, payload);
 }
@@ -28,10 +28,10 @@ Result<void> send_frame(int fd, MsgType type, std::string_view text) {
 Result<Frame> recv_frame(int fd) {
   std::uint8_t h[k_frame_header];
   UTSUSHI_TRY(net::recv_all(fd, h));
-  if (le32(h, 0) != k_magic) {
+  if (load_le32(h) != k_magic) {
     return fail(Errc::corruption, "protocol error: bad frame magic (not a p2v peer?)");
   }
-  std::uint32_t len = le32(h, 8);
+  std::uint32_t len = load_le32(h + 8);
   if (len > k_max_payload) {
     return fail(Errc::corruption, "protocol error: frame too large");
   }
@@ -47,9 +47,9 @@ auth::Mac auth_mac(std::string_view token, std::string_view label, std::span<con
   return auth::hmac_sha256(token, {auth::as_bytes(label), a, b});
 }
 
-std::vector<ChunkRef> make_chunks(const ByteRanges& used) {
+std::vector<ChunkRef> make_chunks(const disk::ByteRanges& used) {
   std::vector<ChunkRef> out;
-  for (const ByteRange& r : used.ranges()) {
+  for (const disk::ByteRange& r : used.ranges()) {
     std::uint64_t off = r.offset;
     while (off < r.end()) {
       std::uint64_t boundary = (off / k_chunk_size + 1) * k_chunk_size;

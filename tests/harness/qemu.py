@@ -374,8 +374,7 @@ class Machine:
         n = self._done_counter
         mark = self.serial_mark()
         self.send_serial(console_command(command, n))
-        rx = console_output_regex(n)
-        self.wait_for(rx.pattern, timeout, since=mark, regex=True)
+        self.wait_for(rf"@UTSUSHI-END-{n}=\d+@", timeout, since=mark, regex=True)
         return parse_console_output(self.serial_text(mark), n)
 
 

@@ -1,6 +1,7 @@
 #include "test_support.h"
 
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -60,6 +61,13 @@ std::vector<std::uint8_t> read_at(const std::string& path, std::uint64_t offset,
 }
 
 bool is_root() { return ::geteuid() == 0; }
+
+int sh(const std::string& cmd) {
+  int rc = std::system(("(" + cmd + ") >/dev/null 2>&1").c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+bool have(const std::string& tool) { return sh("command -v " + tool) == 0; }
 
 std::optional<LoopDevice> LoopDevice::attach(const std::string& file, std::string& why_not, bool read_only) {
   if (!is_root()) {

@@ -32,6 +32,11 @@ std::vector<std::uint8_t> read_at(const std::string& path, std::uint64_t offset,
 
 bool is_root();
 
+// Runs `cmd` through /bin/sh with its output discarded; returns the exit status.
+int sh(const std::string& cmd);
+// Whether `tool` is on PATH.
+bool have(const std::string& tool);
+
 // A loop device over a file, detached on destruction. Empty when loop devices
 // cannot be used here (not root, no /dev/loop-control); `why_not` says why.
 class LoopDevice {

@@ -197,16 +197,21 @@ def guest_pair(workdir, mib, rate, pattern="hotset", update="sparse", content="h
     return src, dst
 
 
-def source_still_fine(src, what):
-    """The source QEMU still runs its guest: running, heartbeats continue, never CORRUPT."""
+def source_still_fine(src, what, timeout=30.0):
+    """The source QEMU still runs its guest: running, heartbeats continue, never CORRUPT.
+    Waits (up to `timeout`, for a loaded machine) for two heartbeats after the call."""
     assert src.alive(), what + ": source QEMU exited"
     st = src.status()
     assert st == "running", "%s: source is %s" % (what, st)
     before = len(src.text())
-    time.sleep(2.5)
-    text = src.text()
-    assert "CORRUPT" not in text, what + ": source reports CORRUPT"
-    assert text.count("memload ok", before) >= 2, what + ": source stopped printing heartbeats"
+    deadline = time.monotonic() + timeout
+    while True:
+        text = src.text()
+        assert "CORRUPT" not in text, what + ": source reports CORRUPT"
+        if text.count("memload ok", before) >= 2:
+            return
+        assert time.monotonic() < deadline, what + ": source stopped printing heartbeats (%.0f s)" % timeout
+        time.sleep(0.2)
 
 
 def stream_hashes(*reports):
@@ -223,20 +228,29 @@ def stream_hashes(*reports):
     return "stream hash: source %s, destination %s" % (src, dst)
 
 
-def check_destination(dst, seconds=3, since=0, reports=()):
+def check_destination(dst, seconds=3, since=0, reports=(), timeout=45.0):
     """Destination must be running and print heartbeats with rising generations, never CORRUPT.
-    `reports` (livemig --json results) name the stream hashes when the guest is silent."""
+    Watches for at least `seconds`, then until two rising generations were seen after
+    `since` (a loaded machine slows the guest's one-per-second heartbeat), at most
+    `timeout` seconds. `reports` (livemig --json results) name the stream hashes when
+    the guest is silent."""
     start = len(dst.text()) if since is None else since
-    time.sleep(seconds)
-    text = dst.text()
-    if "CORRUPT" in text:
-        raise AssertionError("destination reports CORRUPT:\n" + text[-2000:])
-    gens = [int(g) for g in re.findall(r"memload ok gen=(\d+)", text[start:])]
+    began = time.monotonic()
+    while True:
+        text = dst.text()
+        if "CORRUPT" in text:
+            raise AssertionError("destination reports CORRUPT:\n" + text[-2000:])
+        gens = [int(g) for g in re.findall(r"memload ok gen=(\d+)", text[start:])]
+        rising = len(gens) >= 2 and gens == sorted(gens) and gens[-1] > gens[0]
+        elapsed = time.monotonic() - began
+        if rising and elapsed >= seconds:
+            return gens
+        if elapsed >= timeout:
+            break
+        time.sleep(0.2)
     if not text[start:].strip():
         raise DestinationSilent("destination guest printed nothing after migration (%s)" % stream_hashes(*reports))
-    if len(gens) < 2 or gens != sorted(gens) or gens[-1] <= gens[0]:
-        raise AssertionError("destination heartbeats not rising after migration: %r" % gens)
-    return gens
+    raise AssertionError("destination heartbeats not rising after migration within %.0f s: %r" % (timeout, gens))
 
 
 class DestinationSilent(AssertionError):

@@ -15,6 +15,7 @@
 
 using utsushi::Errc;
 using namespace utsushi::p2v;
+using utsushi::disk::ByteRanges;
 
 namespace {
 

@@ -9,7 +9,7 @@
 
 #include "utsushi/common/progress.h"
 #include "utsushi/imagefmt/block_device.h"
-#include "utsushi/p2v/disk_plan.h"
+#include "utsushi/disk/disk_plan.h"
 
 namespace utsushi::p2v {
 
@@ -47,7 +47,7 @@ struct VerifyStats {
 // Re-reads every used range of `source` and of the image at `image_path` and
 // compares them chunk by chunk (XXH64). Errc::corruption names the first
 // mismatching offset; the image size must equal the source size.
-Result<VerifyStats> verify_image(imagefmt::BlockDevice& source, const ByteRanges& used, const std::string& image_path,
+Result<VerifyStats> verify_image(imagefmt::BlockDevice& source, const disk::ByteRanges& used, const std::string& image_path,
                                  unsigned threads = 0, ProgressFn progress = {});
 
 struct CaptureOptions {
@@ -57,7 +57,7 @@ struct CaptureOptions {
 };
 
 struct CaptureResult {
-  DiskPlan plan;
+  disk::DiskPlan plan;
   std::string output;
   ImageStats stats;
   std::optional<VerifyStats> verify;

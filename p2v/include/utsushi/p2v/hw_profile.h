@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "utsushi/p2v/disk_plan.h"
+#include "utsushi/disk/disk_plan.h"
 
 namespace utsushi::p2v {
 
 // `images[i]` is the image captured from `plans[i]`.
-nlohmann::json hardware_profile(const std::vector<DiskPlan>& plans, const std::vector<std::string>& images);
+nlohmann::json hardware_profile(const std::vector<disk::DiskPlan>& plans, const std::vector<std::string>& images);
 
 // Writes the profile atomically.
 Result<void> write_profile(const nlohmann::json& profile, const std::string& path);

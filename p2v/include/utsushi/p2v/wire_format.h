@@ -33,7 +33,7 @@
 
 #include "utsushi/common/auth.h"
 #include "utsushi/common/fd.h"
-#include "utsushi/p2v/byte_ranges.h"
+#include "utsushi/disk/byte_ranges.h"
 
 namespace utsushi::p2v::wire {
 
@@ -72,7 +72,7 @@ struct ChunkRef {
   std::uint32_t length = 0;
 };
 // The chunks of a plan: used ranges cut at k_chunk_size boundaries of the disk.
-std::vector<ChunkRef> make_chunks(const ByteRanges& used);
+std::vector<ChunkRef> make_chunks(const disk::ByteRanges& used);
 std::uint64_t plan_id(std::uint64_t disk_size, const std::vector<ChunkRef>& chunks);
 
 }  // namespace utsushi::p2v::wire

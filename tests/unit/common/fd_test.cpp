@@ -1,6 +1,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 
 #include "test_support.h"
@@ -26,6 +28,31 @@ TEST_CASE("fd: open_fd names the path in its error", "[fd]") {
   REQUIRE_FALSE(r);
   CHECK(r.error().code() == Errc::not_found);
   CHECK(r.error().message().find("/nonexistent/utsushi") != std::string::npos);
+}
+
+TEST_CASE("fd: open_input refuses FIFOs, sockets, character devices and directories at once", "[fd]") {
+  test::TempDir dir;
+  std::string fifo = dir.file("fifo");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  // No writer: a plain blocking open would wait for ever; open_input answers at once.
+  for (int flags : {O_RDONLY, O_RDWR}) {
+    auto r = open_input(fifo, flags);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code() == Errc::invalid_argument);
+    CHECK(r.error().message().find("a FIFO") != std::string::npos);
+  }
+  auto chr = open_input("/dev/null", O_RDONLY);
+  REQUIRE_FALSE(chr);
+  CHECK(chr.error().message().find("'/dev/null' is a character device") != std::string::npos);
+  auto d = open_input(dir.path(), O_RDONLY);
+  REQUIRE_FALSE(d);
+  CHECK(d.error().message().find("a directory") != std::string::npos);
+  // A regular file opens, blocking again (O_NONBLOCK cleared).
+  std::string file = dir.file("f");
+  test::make_sparse_file(file, 10);
+  auto f = open_input(file, O_RDONLY);
+  REQUIRE(f);
+  CHECK((::fcntl(f->get(), F_GETFL) & O_NONBLOCK) == 0);
 }
 
 TEST_CASE("fd: pread_full reports a short file as out_of_range", "[fd]") {

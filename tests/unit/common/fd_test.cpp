@@ -1,11 +1,19 @@
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <catch2/catch.hpp>
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <optional>
+#include <thread>
 
 #include "test_support.h"
+#include "utsushi/common/cancel.h"
 #include "utsushi/common/fd.h"
 
 using namespace utsushi;
@@ -53,6 +61,44 @@ TEST_CASE("fd: open_input refuses FIFOs, sockets, character devices and director
   auto f = open_input(file, O_RDONLY);
   REQUIRE(f);
   CHECK((::fcntl(f->get(), F_GETFL) & O_NONBLOCK) == 0);
+}
+
+TEST_CASE("fd: a cancel signal ends an open that blocks", "[fd][cancel]") {
+  install_cancel_handlers();
+  reset_cancel();
+  test::TempDir dir;
+  std::string fifo = dir.file("fifo");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> done{false};
+  std::optional<Result<Fd>> result;
+  std::thread opener([&] {
+    tid = static_cast<pid_t>(::syscall(SYS_gettid));
+    result = open_fd(fifo, O_RDONLY);  // blocks: no writer
+    done = true;
+  });
+  // Signal once the thread sits in openat (x86-64 syscall 257), as seen by /proc.
+  auto in_openat = [&] {
+    std::ifstream f("/proc/self/task/" + std::to_string(tid.load()) + "/syscall");
+    long nr = -1;
+    return f >> nr && nr == SYS_openat;
+  };
+  for (int i = 0; i < 1000 && (tid == 0 || !in_openat()); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(in_openat());
+  ::syscall(SYS_tgkill, ::getpid(), tid.load(), SIGTERM);
+  for (int i = 0; i < 500 && !done; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!done) {
+    Fd writer = *open_fd(fifo, O_WRONLY | O_NONBLOCK);  // release the open so the test ends (and fails)
+  }
+  opener.join();
+  reset_cancel();
+  REQUIRE(result.has_value());
+  REQUIRE_FALSE(result->has_value());
+  CHECK(result->error().code() == Errc::cancelled);
 }
 
 TEST_CASE("fd: pread_full reports a short file as out_of_range", "[fd]") {

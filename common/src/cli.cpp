@@ -3,7 +3,10 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "utsushi/common/atomic_file.h"
 #include "utsushi/common/cancel.h"
+#include "utsushi/common/endian.h"
+#include "utsushi/common/fd.h"
 #include "utsushi/common/log.h"
 #include "utsushi/version.h"
 
@@ -31,6 +34,16 @@ void print_json_line(const std::string& json_text) {
   std::fputs(json_text.c_str(), stdout);
   std::fputc('\n', stdout);
   std::fflush(stdout);
+}
+
+void write_port_file(const std::string& path, std::uint16_t port) {
+  if (path.empty()) {
+    return;
+  }
+  auto f = value_or_throw(AtomicFile::create(path));
+  std::string text = std::to_string(port) + "\n";
+  value_or_throw(write_full(f.fd(), as_bytes(text), path));
+  value_or_throw(f.commit());
 }
 
 namespace {

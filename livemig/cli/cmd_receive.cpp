@@ -84,7 +84,7 @@ void setup_receive(cli::Context& ctx) {
     std::string token = cli::value_or_throw(livemig::read_token_file(o->token_file));
     auto accept_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o->accept_timeout_s * 1000));
     std::string port_file = o->port_file;
-    auto on_listening = [port_file](std::uint16_t port) { write_port_file(port_file, port); };
+    auto on_listening = [port_file](std::uint16_t port) { cli::write_port_file(port_file, port); };
     if (!o->libvirt.empty()) {
       livemig::ReceiveLibvirtOptions opts;
       opts.uri = o->libvirt;

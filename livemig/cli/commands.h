@@ -50,7 +50,4 @@ void finish(cli::Context& ctx, const livemig::Outcome& outcome, const std::strin
 // Exactly one of two alternative options must be given (else a usage error).
 void require_one_source(const std::string& a, const std::string& b, const char* a_name, const char* b_name);
 
-// Writes the listening port to `path` (atomically: temporary name + rename).
-void write_port_file(const std::string& path, std::uint16_t port);
-
 }  // namespace utsushi::livemig_cli

@@ -89,16 +89,4 @@ void require_one_source(const std::string& a, const std::string& b, const char* 
   }
 }
 
-void write_port_file(const std::string& path, std::uint16_t port) {
-  if (path.empty()) {
-    return;
-  }
-  std::string tmp = path + ".tmp";
-  if (FILE* f = std::fopen(tmp.c_str(), "w")) {
-    std::fprintf(f, "%u\n", port);
-    std::fclose(f);
-    std::rename(tmp.c_str(), path.c_str());
-  }
-}
-
 }  // namespace utsushi::livemig_cli

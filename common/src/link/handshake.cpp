@@ -131,7 +131,7 @@ Result<Bytes> handshake_client(Link& link, const Protocol& protocol, std::string
   std::copy(sn_bytes.begin(), sn_bytes.end(), sn.begin());
   if (!auth::equal_constant_time(handshake_proof(token, Role::server, protocol, cn, sn), proof)) {
     return std::unexpected(
-        refuse(link, Error(Errc::permission_denied, "link handshake: the server does not know the token")));
+        refuse(link, Error(Errc::permission_denied, "link handshake: wrong token: the server does not know this token")));
   }
   UTSUSHI_TRY(link.send(k_type_auth, handshake_proof(token, Role::client, protocol, cn, sn)));
   auto ok = UTSUSHI_TRY_CTX(link.recv_by(deadline), "link handshake");

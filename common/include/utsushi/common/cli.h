@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -77,5 +78,10 @@ CLI::Option* add_accel_option(CLI::App& app, std::optional<Accel>& accel);
 
 // Prints one JSON value as a line on stdout (a program's final result).
 void print_json_line(const std::string& json_text);
+
+// Writes a server's listening port to `path` ("PORT\n", through AtomicFile:
+// a reader never sees a partial file); nothing when `path` is empty. Throws
+// Failure when the file cannot be written.
+void write_port_file(const std::string& path, std::uint16_t port);
 
 }  // namespace utsushi::cli

@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <span>
+#include <type_traits>
 
 #include "utsushi/common/endian.h"
 #include "utsushi/common/error.h"
@@ -66,6 +67,7 @@ struct MessageType {
   friend constexpr bool operator==(MessageType a, E b) noexcept {
     return a.value == static_cast<std::uint8_t>(b);
   }
+  friend constexpr bool operator==(MessageType a, std::uint8_t b) noexcept { return a.value == b; }
   friend constexpr bool operator==(MessageType a, MessageType b) noexcept = default;
   explicit constexpr operator int() const noexcept { return value; }
 };

@@ -1,6 +1,10 @@
 #include "utsushi/common/cli.h"
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+
+#include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 #include "utsushi/common/atomic_file.h"
@@ -28,6 +32,23 @@ CLI::Option* add_accel_option(CLI::App& app, std::optional<Accel>& accel) {
           "--accel", [&accel](const std::string& name) { accel = value_or_throw(parse_accel(name)); },
           "QEMU accelerator: kvm or tcg (default: probe whether KVM runs guests here)")
       ->check(CLI::IsMember({"kvm", "tcg"}));
+}
+
+CLI::Validator seconds_between(double min, double max) {
+  return CLI::Validator(
+      [min, max](std::string& text) -> std::string {
+        char* end = nullptr;
+        double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v) || v < min || v > max) {
+          return fmt::format("'{}' is not a number of seconds from {} to {}", text, min, max);
+        }
+        return {};
+      },
+      fmt::format("SECONDS in [{} - {}]", min, max));
+}
+
+std::chrono::milliseconds to_milliseconds(double seconds) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(seconds * 1000)));
 }
 
 void print_json_line(const std::string& json_text) {
@@ -67,6 +88,9 @@ int run_program(std::string_view name, std::string_view description, int argc, c
   CLI::App app{std::string(description), std::string(name)};
   app.set_version_flag("--version", std::string(name) + " (utsushi) " + UTSUSHI_VERSION);
   app.option_defaults()->always_capture_default();
+  // -v, -q and --json are accepted after the subcommand too (subcommands
+  // inherit fallthrough: an option they do not know is matched on the app).
+  app.fallthrough();
   Context ctx{app, {}, k_exit_ok};
   app.add_flag("-v,--verbose", ctx.options.verbose, "More messages on stderr (repeat for debug output)");
   app.add_flag("-q,--quiet", ctx.options.quiet, "Only errors on stderr; no progress bar");

@@ -25,7 +25,6 @@ struct SendFlags {
   int zstd_level = 0;      // 0: adaptive
   int zstd_max_level = 9;
   bool keep_source = false;
-  bool trust_capabilities = false;
 };
 void add_send_flags(CLI::App& sub, SendFlags& flags);
 // Validates and converts; throws cli::Failure on bad values.

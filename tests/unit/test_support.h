@@ -3,6 +3,7 @@
 // deterministic test data, and a loop device attached to a file (root only).
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,6 +32,12 @@ void write_at(const std::string& path, std::uint64_t offset, const std::vector<s
 std::vector<std::uint8_t> read_at(const std::string& path, std::uint64_t offset, std::size_t size);
 
 bool is_root();
+
+// Runs `check` in a forked child and returns its result (false when the
+// child died). For what changes process-wide state for good, such as a
+// cancellation request (common/cancel.h: the product has no way to take one
+// back, and needs none).
+bool in_child_process(const std::function<bool()>& check);
 
 // A loop device over a file, detached on destruction. Empty when loop devices
 // cannot be used here (not root, no /dev/loop-control); `why_not` says why.

@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <stdexcept>
@@ -75,6 +76,12 @@ int run_program(std::string_view name, std::string_view description, int argc, c
 // Adds "--accel kvm|tcg" to a command that starts QEMU guests; when given it
 // overrides UTSUSHI_ACCEL and the probe (pass the value to choose_accel).
 CLI::Option* add_accel_option(CLI::App& app, std::optional<Accel>& accel);
+
+// A CLI11 check for a duration in seconds: a finite number from `min` to
+// `max` (so "nan", "inf", "-1" and "1e10" are usage errors, exit 2).
+CLI::Validator seconds_between(double min, double max);
+// `seconds` (checked by seconds_between) as milliseconds, rounded up.
+std::chrono::milliseconds to_milliseconds(double seconds);
 
 // Prints one JSON value as a line on stdout (a program's final result).
 void print_json_line(const std::string& json_text);

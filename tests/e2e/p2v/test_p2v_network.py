@@ -179,7 +179,7 @@ class Network(unittest.TestCase):
     def test_hostile_crowd_does_not_lock_out_a_capture(self):
         """Issue 16 item 8: 200 idle connections, garbage and a peer trickling a byte a second do
         not delay a real capture; the server's memory and threads stay flat."""
-        port = self.start_server("--once")
+        port = self.start_server()
         base = proc_status(self.server.pid)
         crowd = []
         for i in range(250):
@@ -203,14 +203,15 @@ class Network(unittest.TestCase):
         took = time.monotonic() - t0
         self.assertEqual(c.returncode, 0, err)
         self.assertLess(took, 60, "the capture waited for the crowd")
-        after = proc_status(self.server.pid) if self.server.poll() is None else None
+        self.assertIsNone(self.server.poll(), "the server died")
+        after = proc_status(self.server.pid)  # the crowd is still connected
         for s in crowd:
             s.close()
         trickler.close()
-        self.assertEqual(self.server.wait(timeout=60), 0)
-        if after:  # measured while the crowd was still connected
-            self.assertLess(after["Threads"], base["Threads"] + 40, (base, after))
-            self.assertLess(after["VmRSS"] - base["VmRSS"], 256 * 1024, (base, after))
+        print(f"serve beside 250 idle/garbage connections and a trickler: capture {took:.1f} s; "
+              f"before {base}, with the crowd {after}")
+        self.assertLess(after["Threads"], base["Threads"] + 40, (base, after))
+        self.assertLess(after["VmRSS"] - base["VmRSS"], 256 * 1024, (base, after))
         check = subprocess.run(["qemu-img", "check", self.served()], capture_output=True, text=True)
         self.assertEqual(check.returncode, 0, check.stdout)
 
@@ -262,6 +263,7 @@ class Network(unittest.TestCase):
         ftype, _ = self.begin(port)  # a plan that fits: STATE
         self.assertEqual(ftype, 2)
         after = proc_status(self.server.pid)
+        print(f"serve after hostile plans: before {base}, after {after}")
         self.assertLess(after["VmRSS"] - base["VmRSS"], 64 * 1024, (base, after))
 
     def test_images_named_per_client_never_replaced(self):

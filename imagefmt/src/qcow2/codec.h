@@ -24,10 +24,4 @@ Result<void> decompress_cluster(CompressionType type, std::span<const std::uint8
 std::optional<std::size_t> compress_cluster(CompressionType type, int level, std::span<const std::uint8_t> in,
                                             std::span<std::uint8_t> out);
 
-// Raw deflate / zlib-wrapped helpers shared with VMDK (window_bits as for zlib's
-// deflateInit2: negative = raw, 15 = zlib wrapper).
-std::optional<std::size_t> deflate_buffer(std::span<const std::uint8_t> in, std::span<std::uint8_t> out,
-                                          int window_bits, int level);
-Result<std::size_t> inflate_buffer(std::span<const std::uint8_t> in, std::span<std::uint8_t> out, int window_bits);
-
 }  // namespace utsushi::imagefmt::qcow2

@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "../data_runs.h"
-#include "../ordered_pipeline.h"
+#include "utsushi/common/ordered_pipeline.h"
 #include "codec.h"
 #include "utsushi/common/cancel.h"
 #include "utsushi/common/zero.h"

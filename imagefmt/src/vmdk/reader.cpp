@@ -6,7 +6,7 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "../qcow2/codec.h"
+#include "../deflate.h"
 #include "utsushi/imagefmt/vmdk.h"
 
 namespace utsushi::imagefmt {
@@ -170,7 +170,7 @@ Result<void> VmdkDriver::read_grain(std::uint64_t grain, std::uint32_t sector, s
   UTSUSHI_TRY(m_file->pread(t_in, off + 12));
   t_out.assign(static_cast<std::size_t>(m_grain_bytes), 0);
   // The last grain may decode short when the capacity is not a grain multiple.
-  auto n = qcow2::inflate_buffer(t_in, t_out, 15);
+  auto n = inflate_buffer(t_in, t_out, 15);
   if (!n) {
     return corrupt("grain " + std::to_string(grain) + ": " + n.error().message());
   }

@@ -4,8 +4,8 @@
 #include <thread>
 
 #include "../data_runs.h"
-#include "../ordered_pipeline.h"
-#include "../qcow2/codec.h"
+#include "utsushi/common/ordered_pipeline.h"
+#include "../deflate.h"
 #include "utsushi/common/cancel.h"
 #include "utsushi/common/zero.h"
 #include "utsushi/imagefmt/vmdk.h"
@@ -109,7 +109,7 @@ Result<VmdkWriteStats> write_vmdk_stream_optimized(BlockDevice& source, int fd, 
       if (is_all_zero(grain)) {
         continue;
       }
-      auto n = qcow2::deflate_buffer(grain, std::span(out).subspan(12), 15, o.level);
+      auto n = deflate_buffer(grain, std::span(out).subspan(12), 15, o.level);
       if (!n) {
         return fail(Errc::internal, "vmdk: deflate failed");
       }

@@ -13,6 +13,7 @@
 #include "utsushi/common/atomic_file.h"
 #include "utsushi/common/handles.h"
 #include "utsushi/imagefmt/filter.h"
+#include "utsushi/imagefmt/ova_format.h"
 #include "utsushi/imagefmt/vmdk.h"
 
 namespace utsushi::imagefmt {
@@ -166,20 +167,19 @@ Result<VmdkWriteStats> write_ova(BlockDevice& source, int fd, const std::string&
   VmdkWriteStats stats = UTSUSHI_TRY(write_vmdk_stream_optimized(source, tmp.fd(), tmp.temp_path(), v));
   std::uint64_t vmdk_size = stats.file_size;
   // Hash the VMDK as written.
-  Sha256 disk_hash;
+  auto disk_hash = UTSUSHI_TRY(ova::Digest::create(ova::DigestAlgorithm::sha256));
   std::vector<std::uint8_t> buf(4u << 20);
   for (std::uint64_t off = 0; off < vmdk_size;) {
     std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), vmdk_size - off));
     UTSUSHI_TRY(pread_full(tmp.fd(), std::span(buf).first(n), off, tmp.temp_path()));
-    disk_hash.update(buf.data(), n);
+    disk_hash.update(std::span(buf).first(n));
     off += n;
   }
   std::string ovf = ovf_text(o, disk_name, vmdk_size, source.size());
-  Sha256 ovf_hash;
-  ovf_hash.update(reinterpret_cast<const std::uint8_t*>(ovf.data()), ovf.size());
   std::string ovf_name = o.name + ".ovf";
-  std::string mf = "SHA256(" + ovf_name + ")= " + ovf_hash.hex_digest() + "\n" + "SHA256(" + disk_name +
-                   ")= " + disk_hash.hex_digest() + "\n";
+  std::string mf = ova::manifest_line(ova::DigestAlgorithm::sha256, ovf_name,
+                                      UTSUSHI_TRY(ova::hex_digest_of(ova::DigestAlgorithm::sha256, ovf))) +
+                   ova::manifest_line(ova::DigestAlgorithm::sha256, disk_name, UTSUSHI_TRY(disk_hash.hex_digest()));
 
   ArchiveWriter a(archive_write_new());
   if (!a || archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK ||

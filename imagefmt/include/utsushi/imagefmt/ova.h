@@ -38,19 +38,4 @@ Result<VmdkWriteStats> write_ova(BlockDevice& source, int fd, const std::string&
 // Opens the first disk of an OVA read-only (registry entry point).
 Result<std::unique_ptr<BlockDriver>> open_ova(const std::string& path, const OpenOptions& options, bool probed);
 
-// SHA-256 of a byte stream (FIPS 180-4), for the manifest.
-class Sha256 {
- public:
-  Sha256();
-  void update(const std::uint8_t* data, std::size_t n);
-  std::string hex_digest();  // finishes the hash
-
- private:
-  void block(const std::uint8_t* p);
-  std::uint32_t m_h[8];
-  std::uint8_t m_buf[64];
-  std::size_t m_len = 0;
-  std::uint64_t m_total = 0;
-};
-
 }  // namespace utsushi::imagefmt

@@ -21,105 +21,6 @@ namespace {
 
 constexpr std::uint64_t k_tar_block = 512;
 
-// Text for an XML attribute value or element content.
-std::string xml_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c; break;
-    }
-  }
-  return out;
-}
-
-// The inverse of xml_escape for an attribute value read back (the five named
-// entities and numeric references below 128; anything else is left as is).
-std::string xml_unescape(std::string_view text) {
-  static constexpr std::pair<std::string_view, char> k_named[] = {
-      {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
-  std::string out;
-  for (std::size_t i = 0; i < text.size();) {
-    bool done = false;
-    if (text[i] == '&') {
-      for (auto [entity, c] : k_named) {
-        if (text.substr(i).starts_with(entity)) {
-          out += c;
-          i += entity.size();
-          done = true;
-          break;
-        }
-      }
-      auto semi = text.find(';', i);
-      if (!done && text.substr(i).starts_with("&#") && semi != std::string_view::npos && semi - i <= 6) {
-        bool hex = i + 2 < text.size() && (text[i + 2] == 'x' || text[i + 2] == 'X');
-        std::string digits(text.substr(i + (hex ? 3 : 2), semi - i - (hex ? 3 : 2)));
-        char* end = nullptr;
-        unsigned long v = std::strtoul(digits.c_str(), &end, hex ? 16 : 10);
-        if (!digits.empty() && *end == '\0' && v > 0 && v < 128) {
-          out += static_cast<char>(v);
-          i = semi + 1;
-          done = true;
-        }
-      }
-    }
-    if (!done) {
-      out += text[i++];
-    }
-  }
-  return out;
-}
-
-std::string ovf_text(const OvaWriteOptions& o, const std::string& disk_file, std::uint64_t disk_bytes,
-                     std::uint64_t capacity) {
-  const std::string name = xml_escape(o.name);
-  const std::string disk_name = xml_escape(disk_file);
-  std::string s;
-  s += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  s += "<Envelope xmlns=\"http://schemas.dmtf.org/ovf/envelope/1\" xmlns:ovf=\"http://schemas.dmtf.org/ovf/envelope/1\"\n";
-  s += "  xmlns:rasd=\"http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData\"\n";
-  s += "  xmlns:vssd=\"http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData\"\n";
-  s += "  xmlns:vmw=\"http://www.vmware.com/schema/ovf\">\n";
-  s += "  <References>\n    <File ovf:href=\"" + disk_name + "\" ovf:id=\"file1\" ovf:size=\"" +
-       std::to_string(disk_bytes) + "\"/>\n  </References>\n";
-  s += "  <DiskSection>\n    <Info>Virtual disk information</Info>\n";
-  s += "    <Disk ovf:capacity=\"" + std::to_string(capacity) +
-       "\" ovf:capacityAllocationUnits=\"byte\" ovf:diskId=\"vmdisk1\" ovf:fileRef=\"file1\" "
-       "ovf:format=\"http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized\"/>\n";
-  s += "  </DiskSection>\n";
-  s += "  <NetworkSection>\n    <Info>The list of logical networks</Info>\n  </NetworkSection>\n";
-  s += "  <VirtualSystem ovf:id=\"" + name + "\">\n    <Info>A virtual machine</Info>\n    <Name>" + name +
-       "</Name>\n";
-  s += "    <OperatingSystemSection ovf:id=\"100\" vmw:osType=\"other26xLinux64Guest\">\n      <Info>The guest "
-       "operating system</Info>\n    </OperatingSystemSection>\n";
-  s += "    <VirtualHardwareSection>\n      <Info>Virtual hardware requirements</Info>\n";
-  s += "      <System>\n        <vssd:ElementName>Virtual Hardware Family</vssd:ElementName>\n"
-       "        <vssd:InstanceID>0</vssd:InstanceID>\n        <vssd:VirtualSystemIdentifier>" +
-       name + "</vssd:VirtualSystemIdentifier>\n        <vssd:VirtualSystemType>vmx-15</vssd:VirtualSystemType>\n"
-       "      </System>\n";
-  s += "      <Item>\n        <rasd:AllocationUnits>hertz * 10^6</rasd:AllocationUnits>\n"
-       "        <rasd:ElementName>" + std::to_string(o.cpus) + " virtual CPU(s)</rasd:ElementName>\n"
-       "        <rasd:InstanceID>1</rasd:InstanceID>\n        <rasd:ResourceType>3</rasd:ResourceType>\n"
-       "        <rasd:VirtualQuantity>" + std::to_string(o.cpus) + "</rasd:VirtualQuantity>\n      </Item>\n";
-  s += "      <Item>\n        <rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits>\n"
-       "        <rasd:ElementName>" + std::to_string(o.memory_mib) + " MB of memory</rasd:ElementName>\n"
-       "        <rasd:InstanceID>2</rasd:InstanceID>\n        <rasd:ResourceType>4</rasd:ResourceType>\n"
-       "        <rasd:VirtualQuantity>" + std::to_string(o.memory_mib) + "</rasd:VirtualQuantity>\n      </Item>\n";
-  s += "      <Item>\n        <rasd:Address>0</rasd:Address>\n        <rasd:ElementName>SCSI Controller 0</rasd:ElementName>\n"
-       "        <rasd:InstanceID>3</rasd:InstanceID>\n        <rasd:ResourceSubType>lsilogic</rasd:ResourceSubType>\n"
-       "        <rasd:ResourceType>6</rasd:ResourceType>\n      </Item>\n";
-  s += "      <Item>\n        <rasd:AddressOnParent>0</rasd:AddressOnParent>\n        <rasd:ElementName>Hard Disk 1</rasd:ElementName>\n"
-       "        <rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource>\n        <rasd:InstanceID>5</rasd:InstanceID>\n"
-       "        <rasd:Parent>3</rasd:Parent>\n        <rasd:ResourceType>17</rasd:ResourceType>\n      </Item>\n";
-  s += "    </VirtualHardwareSection>\n  </VirtualSystem>\n</Envelope>\n";
-  return s;
-}
-
 Result<void> add_entry(archive* a, const std::string& name, std::uint64_t size) {
   auto* e = archive_entry_new();
   archive_entry_set_pathname(e, name.c_str());
@@ -175,7 +76,12 @@ Result<VmdkWriteStats> write_ova(BlockDevice& source, int fd, const std::string&
     disk_hash.update(std::span(buf).first(n));
     off += n;
   }
-  std::string ovf = ovf_text(o, disk_name, vmdk_size, source.size());
+  std::string ovf = ova::write_ovf({.name = o.name,
+                                    .cpus = o.cpus,
+                                    .memory_mib = o.memory_mib,
+                                    .disk_file = disk_name,
+                                    .disk_file_size = vmdk_size,
+                                    .capacity = source.size()});
   std::string ovf_name = o.name + ".ovf";
   std::string mf = ova::manifest_line(ova::DigestAlgorithm::sha256, ovf_name,
                                       UTSUSHI_TRY(ova::hex_digest_of(ova::DigestAlgorithm::sha256, ovf))) +
@@ -359,12 +265,7 @@ Result<std::unique_ptr<BlockDriver>> open_ova(const std::string& path, const Ope
       if (archive_read_data(a.get(), ovf.data(), ovf.size()) != static_cast<la_ssize_t>(ovf.size())) {
         return fail(Errc::corruption, path + ": ova: cannot read the OVF descriptor");
       }
-      auto at = ovf.find("ovf:href=\"");
-      if (at == std::string::npos) {
-        return fail(Errc::corruption, path + ": ova: the OVF names no disk file");
-      }
-      auto end = ovf.find('"', at + 10);
-      disk_href = xml_unescape(ovf.substr(at + 10, end == std::string::npos ? 0 : end - at - 10));
+      disk_href = UTSUSHI_TRY_CTX(ova::read_ovf_disk(ovf), path + ": ova: " + name).file;
       first = false;
       continue;
     }

@@ -112,29 +112,6 @@ Result<VmdkWriteStats> write_ova(BlockDevice& source, int fd, const std::string&
 
 namespace {
 
-// A window [offset, offset + length) of a device it owns.
-class MemberDriver final : public BlockDriver {
- public:
-  MemberDriver(std::unique_ptr<BlockDevice> file, std::uint64_t offset, std::uint64_t length, std::string desc)
-      : m_file(std::move(file)), m_offset(offset), m_length(length), m_desc(std::move(desc)) {}
-  std::string_view format_name() const override { return "raw"; }
-  const std::string& description() const override { return m_desc; }
-  std::uint64_t size() const override { return m_length; }
-  Capabilities capabilities() const override {
-    Capabilities c;
-    c.thread_safe = true;
-    return c;
-  }
-  Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset) override {
-    return m_file->pread(buf, offset + m_offset);
-  }
-
- private:
-  std::unique_ptr<BlockDevice> m_file;
-  std::uint64_t m_offset, m_length;
-  std::string m_desc;
-};
-
 bool unsafe_name(const std::string& name) {
   if (name.empty() || name.front() == '/') {
     return true;
@@ -292,7 +269,8 @@ Result<std::unique_ptr<BlockDriver>> open_ova(const std::string& path, const Ope
     return fail(Errc::corruption, path + ": ova: disk member extends past the end of the archive");
   }
   std::string desc = path + ":" + disk_href;
-  auto member = std::make_unique<BlockDevice>(std::make_unique<MemberDriver>(std::move(file), data, *disk_size, desc));
+  auto window = UTSUSHI_TRY(WindowFilter::create(std::move(file), data, *disk_size, desc));
+  auto member = std::make_unique<BlockDevice>(std::move(window));
   auto disk = UTSUSHI_TRY(open_vmdk_on(std::move(member), desc));
   return std::unique_ptr<BlockDriver>(std::make_unique<OvaDiskDriver>(std::make_unique<BlockDevice>(std::move(disk))));
 }

@@ -48,8 +48,13 @@ class FilterDriver : public BlockDriver {
 class WindowFilter final : public FilterDriver {
  public:
   // Fails (out_of_range) when the window does not lie inside `below`.
-  static Result<std::unique_ptr<BlockDriver>> create(BlockDevice& below, std::uint64_t offset, std::uint64_t length,
-                                                     std::string description);
+  // `below` must outlive the filter.
+  [[nodiscard]] static Result<std::unique_ptr<BlockDriver>> create(BlockDevice& below, std::uint64_t offset,
+                                                                   std::uint64_t length, std::string description);
+  // The same, owning `below`.
+  [[nodiscard]] static Result<std::unique_ptr<BlockDriver>> create(std::unique_ptr<BlockDevice> below,
+                                                                   std::uint64_t offset, std::uint64_t length,
+                                                                   std::string description);
 
   const std::string& description() const override { return m_description; }
   std::uint64_t size() const override { return m_length; }
@@ -70,6 +75,9 @@ class WindowFilter final : public FilterDriver {
  private:
   WindowFilter(BlockDevice& below, std::uint64_t offset, std::uint64_t length, std::string description)
       : FilterDriver(below), m_offset(offset), m_length(length), m_description(std::move(description)) {}
+  WindowFilter(std::unique_ptr<BlockDevice> below, std::uint64_t offset, std::uint64_t length,
+               std::string description)
+      : FilterDriver(std::move(below)), m_offset(offset), m_length(length), m_description(std::move(description)) {}
 
   std::uint64_t m_offset;
   std::uint64_t m_length;

@@ -53,6 +53,8 @@ class Qcow2Driver final : public BlockDriver {
   }
   Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset) override;
   Result<void> extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out) override;
+  // qcow2 carries no whole-file checks of its own; its backing file may.
+  Result<void> verify_integrity() override { return m_backing ? m_backing->verify_integrity() : Result<void>{}; }
 
   const Qcow2Details& details() const { return m_details; }
   BlockDevice* backing() { return m_backing.get(); }

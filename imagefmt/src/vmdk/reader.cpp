@@ -29,6 +29,7 @@ class VmdkDriver final : public BlockDriver {
   }
   Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset) override;
   Result<void> extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out) override;
+  Result<void> verify_integrity() override { return m_file->verify_integrity(); }
 
  private:
   Result<void> load();

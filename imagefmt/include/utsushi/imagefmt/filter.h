@@ -35,6 +35,7 @@ class FilterDriver : public BlockDriver {
   }
   Result<void> flush() override { return m_below.flush(); }
   Result<void> extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out) override;
+  Result<void> verify_integrity() override { return m_below.verify_integrity(); }
 
  protected:
   BlockDevice& below() noexcept { return m_below; }

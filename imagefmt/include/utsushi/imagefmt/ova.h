@@ -8,8 +8,21 @@
 // (ovf:size); the archive is written with libarchive (pax_restricted: plain
 // ustar unless a member needs pax headers), uid/gid 0, mode 0644.
 // Reading: the archive is validated with libarchive (absolute paths, "..",
-// links and device entries are refused; the .ovf must come first), the OVF's
-// first disk is located and read in place through the VMDK driver.
+// links, device entries and names used twice are refused; the .ovf must come
+// first), the OVF's first disk is located and read in place through the VMDK
+// driver.
+//
+// Integrity: a manifest (.mf, after the .ovf or at the end of the archive)
+// must be well-formed, list only members of the archive, and list the
+// descriptor and the disk. The descriptor's digest is compared when the
+// archive is opened. The disk's digest is computed while the disk is read, in
+// the same pass (no second read of a multi-GB member), and compared once all
+// of its bytes have been hashed: when a reader has read (nearly) all of it,
+// or at BlockDevice::verify_integrity(). A mismatch is Errc::corruption
+// naming the member, the algorithm and the manifest line. So a conversion
+// verifies the disk; `info`, which reads only headers and tables, verifies
+// the descriptor and the manifest's form but not the disk's bytes.
+// Certificates (.cert) are not verified.
 
 #include <cstdint>
 #include <memory>
@@ -17,6 +30,7 @@
 
 #include "utsushi/common/progress.h"
 #include "utsushi/imagefmt/block_device.h"
+#include "utsushi/imagefmt/check_report.h"
 #include "utsushi/imagefmt/vmdk.h"
 #include "utsushi/imagefmt/registry.h"
 
@@ -33,9 +47,16 @@ struct OvaWriteOptions {
 // Writes an OVA holding `source` as its only disk to the empty regular file
 // `fd`. `temp_dir` receives the temporary VMDK (removed on return).
 // Returns the statistics of the disk it wrote.
-Result<VmdkWriteStats> write_ova(BlockDevice& source, int fd, const std::string& temp_dir, const OvaWriteOptions& options);
+[[nodiscard]] Result<VmdkWriteStats> write_ova(BlockDevice& source, int fd, const std::string& temp_dir, const OvaWriteOptions& options);
 
 // Opens the first disk of an OVA read-only (registry entry point).
-Result<std::unique_ptr<BlockDriver>> open_ova(const std::string& path, const OpenOptions& options, bool probed);
+[[nodiscard]] Result<std::unique_ptr<BlockDriver>> open_ova(const std::string& path, const OpenOptions& options,
+                                                            bool probed);
+
+// Verifies an OVA whole: the digest of every member the manifest lists (each
+// read once), and the disk read through the VMDK driver (every grain
+// inflated). Mismatches and corrupt grains are corruptions in the report;
+// fails only when the archive cannot be indexed.
+[[nodiscard]] Result<CheckReport> check_ova(const std::string& path);
 
 }  // namespace utsushi::imagefmt

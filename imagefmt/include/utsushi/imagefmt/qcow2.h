@@ -18,6 +18,7 @@
 
 #include "utsushi/common/progress.h"
 #include "utsushi/imagefmt/block_device.h"
+#include "utsushi/imagefmt/check_report.h"
 #include "utsushi/imagefmt/qcow2_format.h"
 #include "utsushi/imagefmt/registry.h"
 
@@ -83,16 +84,8 @@ Result<Qcow2WriteStats> write_qcow2(BlockDevice& source, int fd, const std::stri
 Result<void> create_qcow2_overlay(const std::string& path, const std::string& backing,
                                   const std::string& backing_format, std::optional<std::uint64_t> size = {});
 
-struct Qcow2CheckReport {
-  std::uint64_t corruptions = 0;
-  std::uint64_t leaks = 0;
-  std::uint64_t check_errors = 0;        // structures that could not be read (the check is incomplete)
-  std::uint64_t image_end_offset = 0;
-  std::uint64_t total_clusters = 0;      // guest clusters
-  std::uint64_t allocated_clusters = 0;  // guest clusters with data or compressed
-  std::uint64_t compressed_clusters = 0;
-  std::vector<std::string> messages;  // qemu-img-style lines ("ERROR cluster 5 refcount=0 reference=1")
-};
+// The check's report (check_report.h); the qcow2 name stays for callers.
+using Qcow2CheckReport = CheckReport;
 
 // Rebuilds the refcounts of the image at `path` from its metadata and compares
 // them with the stored ones, as `qemu-img check` does: under-counted clusters,

@@ -14,6 +14,8 @@ namespace {
 
 using namespace vmdk;
 
+constexpr std::uint64_t k_max_descriptor_read = 64u << 10;  // where a createType line may be
+
 class VmdkDriver final : public BlockDriver {
  public:
   static Result<std::unique_ptr<BlockDriver>> open(std::unique_ptr<BlockDevice> file, std::string description);
@@ -33,6 +35,7 @@ class VmdkDriver final : public BlockDriver {
 
  private:
   Result<void> load();
+  Result<void> refuse_descriptor();
   Result<std::uint32_t> gte(std::uint64_t grain);
   Result<void> read_grain(std::uint64_t grain, std::uint32_t sector, std::span<std::uint8_t> out,
                           std::uint64_t in_grain);
@@ -58,16 +61,27 @@ Result<std::unique_ptr<BlockDriver>> VmdkDriver::open(std::unique_ptr<BlockDevic
   return std::unique_ptr<BlockDriver>(std::move(d));
 }
 
+// A descriptor file: the disk lives in the extent files it names, which this
+// driver does not open. Its createType names the subformat for the refusal.
+Result<void> VmdkDriver::refuse_descriptor() {
+  std::vector<std::uint8_t> text(static_cast<std::size_t>(std::min(m_file->size(), k_max_descriptor_read)));
+  UTSUSHI_TRY(m_file->pread(text, 0));
+  std::string type = descriptor_create_type(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()));
+  return fail(Errc::not_supported, m_desc + ": vmdk: descriptor-only VMDKs (" +
+                                       (type.empty() ? std::string("no createType") : "createType \"" + type + "\"") +
+                                       ") are not supported; only monolithicSparse and streamOptimized");
+}
+
 Result<void> VmdkDriver::load() {
   std::vector<std::uint8_t> sector(k_sector);
   const std::uint64_t fsize = m_file->size();
+  auto head = std::span(sector).first(static_cast<std::size_t>(std::min(fsize, k_sector)));
+  UTSUSHI_TRY(m_file->pread(head, 0));
+  if (is_descriptor(head)) {
+    return refuse_descriptor();
+  }
   if (fsize < k_sector) {
     return corrupt("file too small");
-  }
-  UTSUSHI_TRY(m_file->pread(sector, 0));
-  if (std::string_view(reinterpret_cast<const char*>(sector.data()), 21) == "# Disk DescriptorFile") {
-    return fail(Errc::not_supported, m_desc + ": vmdk: descriptor-only (flat/split/ESXi) VMDKs are not supported; "
-                                              "only monolithicSparse and streamOptimized");
   }
   m_h = UTSUSHI_TRY_CTX(decode_header(sector), m_desc);
   if (m_h.gd_offset == k_gd_at_end) {

@@ -16,6 +16,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "utsushi/common/endian.h"
 #include "utsushi/common/progress.h"
@@ -54,15 +55,26 @@ struct Header {
 };
 
 // Decodes and validates a 512-byte SparseExtentHeader.
-Result<Header> decode_header(std::span<const std::uint8_t> sector);
+[[nodiscard]] Result<Header> decode_header(std::span<const std::uint8_t> sector);
 void encode_header(const Header& h, std::span<std::uint8_t> sector);
+
+// A text descriptor file ("Virtual Disk Format 5.0" section "The Descriptor
+// File"): starts with this line, whatever its length.
+inline constexpr std::string_view k_descriptor_signature = "# Disk DescriptorFile";
+bool is_descriptor(std::span<const std::uint8_t> head) noexcept;
+// The createType value of descriptor text ("monolithicFlat", ...), or empty
+// when the text has no createType line.
+std::string descriptor_create_type(std::string_view text);
 }  // namespace vmdk
 
-// Opens a hosted sparse VMDK read-only (registry entry point). Descriptor-only
-// VMDKs (flat, split, ESXi) are refused with not_supported.
-Result<std::unique_ptr<BlockDriver>> open_vmdk(const std::string& path, const OpenOptions& options, bool probed);
+// Opens a hosted sparse VMDK read-only (registry entry point). Descriptor
+// files of any size (flat, split, ESXi: the disk lives in other files) are
+// refused with not_supported naming their createType.
+[[nodiscard]] Result<std::unique_ptr<BlockDriver>> open_vmdk(const std::string& path, const OpenOptions& options,
+                                                             bool probed);
 // The same over any device holding a VMDK (e.g. an OVA member).
-Result<std::unique_ptr<BlockDriver>> open_vmdk_on(std::unique_ptr<BlockDevice> file, std::string description);
+[[nodiscard]] Result<std::unique_ptr<BlockDriver>> open_vmdk_on(std::unique_ptr<BlockDevice> file,
+                                                                std::string description);
 
 struct VmdkWriteOptions {
   unsigned threads = 0;  // 0: one per core
@@ -79,7 +91,7 @@ struct VmdkWriteStats {
 };
 
 // Writes `source` as a streamOptimized VMDK into the empty regular file `fd`.
-Result<VmdkWriteStats> write_vmdk_stream_optimized(BlockDevice& source, int fd, const std::string& description,
+[[nodiscard]] Result<VmdkWriteStats> write_vmdk_stream_optimized(BlockDevice& source, int fd, const std::string& description,
                                                   const VmdkWriteOptions& options);
 
 }  // namespace utsushi::imagefmt

@@ -294,12 +294,17 @@ Result<Qcow2WriteStats> write_qcow2(BlockDevice& source, int fd, const std::stri
   if (size > k_max_virtual_size) {
     return fail(Errc::invalid_argument, "qcow2: virtual size too large");
   }
+  // QEMU sizes a qcow2 image in whole 512-byte sectors and drops a partial
+  // last one (block/qcow2.c qcow2_do_open: total_sectors = size / 512), so
+  // the virtual size rounds up, as qemu-img convert's does; the tail reads as
+  // zeros.
+  const std::uint64_t virtual_size = (size + k_sector_size - 1) / k_sector_size * k_sector_size;
   const int level = o.level != 0 ? o.level : (o.compression_type == CompressionType::zstd ? 3 : -1);
   std::uint64_t chunk_bytes = std::max<std::uint64_t>(cs, o.compress ? (1u << 20) : (4u << 20));
   const std::uint64_t per_chunk = chunk_bytes / cs;
   auto jobs = UTSUSHI_TRY(plan_data_runs(source, cs, per_chunk));
 
-  Writer writer(fd, description, size, o);
+  Writer writer(fd, description, virtual_size, o);
   unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
   threads = std::min<unsigned>(threads, static_cast<unsigned>(std::max<std::size_t>(1, jobs.size())));
   const std::size_t window = std::size_t{threads} * 4;

@@ -32,6 +32,7 @@ inline constexpr std::uint64_t k_max_l1_bytes = 32u << 20;        // QEMU QCOW_M
 inline constexpr std::uint64_t k_max_reftable_bytes = 8u << 20;   // QEMU QCOW_MAX_REFTABLE_SIZE
 inline constexpr std::uint32_t k_max_snapshots = 65536;           // QEMU QCOW_MAX_SNAPSHOTS
 inline constexpr std::uint64_t k_max_virtual_size = 1ull << 56;   // offsets use bits 9-55
+inline constexpr std::uint64_t k_sector_size = 512;  // QEMU's unit of image size and of compressed lengths
 
 // Incompatible feature bits (qcow2.txt "incompatible_features").
 inline constexpr std::uint64_t k_incompat_dirty = 1ull << 0;

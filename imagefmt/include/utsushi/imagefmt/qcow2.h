@@ -88,13 +88,16 @@ Result<void> create_qcow2_overlay(const std::string& path, const std::string& ba
 using Qcow2CheckReport = CheckReport;
 
 // Rebuilds the refcounts of the image at `path` from its metadata and compares
-// them with the stored ones, as `qemu-img check` does: under-counted clusters,
-// bad OFLAG_COPIED bits, misaligned or out-of-file tables are corruptions;
-// over-counted clusters are leaks. A table that cannot be read (I/O error) is
-// a check error: the check goes on without it. Fails only when the image
-// cannot be opened or its header read.
-Result<Qcow2CheckReport> check_qcow2(const std::string& path);
+// them with the stored ones, as `qemu-img check` does, with its counts:
+// under-counted clusters, bad OFLAG_COPIED bits, damaged entries (reserved
+// bits, misalignment: reported, then counted as what they point at) and every
+// region reaching a cluster or more past the end of the file (a truncated
+// image; the file reads as zeros past its end) are corruptions; over-counted
+// clusters are leaks. A structure that cannot be read (I/O error, a
+// misaligned refcount block) is a check error: the check goes on without it.
+// Fails only when the image cannot be opened or its header decoded.
+[[nodiscard]] Result<Qcow2CheckReport> check_qcow2(const std::string& path);
 // The same on an open file (`name` for messages).
-Result<Qcow2CheckReport> check_qcow2(BlockDevice& file, const std::string& name);
+[[nodiscard]] Result<Qcow2CheckReport> check_qcow2(BlockDevice& file, const std::string& name);
 
 }  // namespace utsushi::imagefmt

@@ -93,12 +93,19 @@ struct Header {
   std::uint32_t refcount_bits() const noexcept { return 1u << refcount_order; }
 };
 
+// Whether decode_header requires the L1 and refcount tables inside the file:
+// a reader does; a check (like qemu-img check) opens a truncated image and
+// reports every reference past its end instead.
+enum class TableBounds : std::uint8_t { inside_file, anywhere };
+
 // Decodes and validates the fixed header (first 72/104+ bytes of `cluster0`),
 // given the image file size. Checks: magic, version, cluster_bits range,
 // header_length, feature bits, refcount_order, compression type byte vs bit 3,
 // L1 size covers the virtual size, table offsets aligned and their byte
-// ranges free of overflow. Refuses encryption and external data files.
-Result<Header> decode_header(std::span<const std::uint8_t> cluster0, std::uint64_t file_size);
+// ranges free of overflow (and inside the file, per `bounds`). Refuses
+// encryption and external data files.
+[[nodiscard]] Result<Header> decode_header(std::span<const std::uint8_t> cluster0, std::uint64_t file_size,
+                                           TableBounds bounds = TableBounds::inside_file);
 
 // Encodes a v3 header of QEMU's length (112 bytes) into `out` (resized to at least 112).
 void encode_header(const Header& h, std::vector<std::uint8_t>& out);
@@ -143,7 +150,9 @@ struct Snapshot {
   std::uint64_t vm_clock_nsec = 0;
   std::uint64_t vm_state_size = 0;
   std::uint64_t disk_size = 0;  // 0 when absent
+  std::uint64_t entry_offset = 0;  // where this entry starts, from the start of the table
 };
+inline constexpr std::uint64_t k_snapshot_header_bytes = 40;  // the fixed part of an entry
 // Decodes `count` entries from `table` (read from snapshots_offset); sets
 // `consumed` to the table's length in bytes.
 Result<std::vector<Snapshot>> decode_snapshots(std::span<const std::uint8_t> table, std::uint32_t count,

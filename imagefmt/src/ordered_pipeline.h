@@ -16,9 +16,9 @@
 namespace utsushi::imagefmt {
 
 template <class R>
-Result<void> run_ordered(std::size_t jobs, unsigned threads, std::size_t window,
-                         const std::function<Result<void>(std::size_t, R&)>& produce,
-                         const std::function<Result<void>(std::size_t, R&)>& consume) {
+[[nodiscard]] Result<void> run_ordered(std::size_t jobs, unsigned threads, std::size_t window,
+                                       const std::function<Result<void>(std::size_t, R&)>& produce,
+                                       const std::function<Result<void>(std::size_t, R&)>& consume) {
   std::mutex mu;
   std::condition_variable cv;
   std::map<std::size_t, R> ready;

@@ -33,7 +33,7 @@ struct CheckOptions {
 
 // Adapter until imagefmt::check_image (image_ops.cpp, not this tool's) sends
 // OVAs to check_ova itself: the format decides which check runs.
-Result<imagefmt::CheckReport> check_by_format(const std::string& image, const std::string& format) {
+[[nodiscard]] Result<imagefmt::CheckReport> check_by_format(const std::string& image, const std::string& format) {
   if (format == "ova") {
     return imagefmt::check_ova(image);
   }

@@ -31,7 +31,7 @@ bool unsafe_name(const std::string& name) {
 // The data offset of the member whose (first) header starts at `pos`:
 // skips pax ('x', 'g') and GNU long-name ('L', 'K') headers (POSIX.1-2001
 // pax; GNU tar manual "Basic Tar Format").
-Result<std::uint64_t> member_data_offset(BlockDevice& file, std::uint64_t pos, const std::string& path) {
+[[nodiscard]] Result<std::uint64_t> member_data_offset(BlockDevice& file, std::uint64_t pos, const std::string& path) {
   for (int i = 0; i < k_max_extended_headers; ++i) {
     std::uint8_t h[k_tar_block];
     if (pos > file.size() || file.size() - pos < k_tar_block) {
@@ -98,7 +98,7 @@ class Indexer {
     m_pkg.path = path;
     m_source.file = &file;
   }
-  Result<Package> run();
+  [[nodiscard]] Result<Package> run();
 
  private:
   std::unexpected<Error> corrupt(const std::string& what) const {
@@ -110,10 +110,10 @@ class Indexer {
     }
     return corrupt(archive_error_string(m_archive.get()));
   }
-  Result<void> open();
-  Result<void> add(archive_entry* e);
-  Result<std::string> read_whole(const std::string& name, la_int64_t size, std::uint64_t limit);
-  Result<void> check_manifest();
+  [[nodiscard]] Result<void> open();
+  [[nodiscard]] Result<void> add(archive_entry* e);
+  [[nodiscard]] Result<std::string> read_whole(const std::string& name, la_int64_t size, std::uint64_t limit);
+  [[nodiscard]] Result<void> check_manifest();
 
   BlockDevice& m_file;
   ArchiveSource m_source;

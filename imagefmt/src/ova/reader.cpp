@@ -24,7 +24,8 @@ class OvaDiskDriver final : public FilterDriver {
 
 // The disk member of `package` as a VMDK device over `window` (the member's
 // bytes), behind a DigestFilter when the manifest lists it.
-Result<std::unique_ptr<BlockDriver>> open_disk(std::unique_ptr<BlockDriver> window, const ova::Package& package) {
+[[nodiscard]] Result<std::unique_ptr<BlockDriver>> open_disk(std::unique_ptr<BlockDriver> window,
+                                                             const ova::Package& package) {
   const std::string desc = package.path + ":" + package.disk.file;
   auto member = std::make_unique<BlockDevice>(std::move(window));
   if (const ova::ManifestEntry* entry = package.listed(package.disk.file)) {
@@ -37,7 +38,8 @@ Result<std::unique_ptr<BlockDriver>> open_disk(std::unique_ptr<BlockDriver> wind
 }
 
 // Reads a whole member once, comparing its digest with the manifest's.
-Result<void> verify_member(BlockDevice& file, const ova::Package& package, const ova::ManifestEntry& entry) {
+[[nodiscard]] Result<void> verify_member(BlockDevice& file, const ova::Package& package,
+                                         const ova::ManifestEntry& entry) {
   const ova::Member& m = *package.member(entry.file);
   auto digest = UTSUSHI_TRY(ova::Digest::create(entry.algorithm));
   std::vector<std::uint8_t> buf(k_check_chunk);
@@ -55,7 +57,7 @@ Result<void> verify_member(BlockDevice& file, const ova::Package& package, const
 }
 
 // Reads every data extent of the disk, then asks for the whole-file verdict.
-Result<void> read_whole_disk(BlockDevice& disk) {
+[[nodiscard]] Result<void> read_whole_disk(BlockDevice& disk) {
   std::vector<std::uint8_t> buf(k_check_chunk);
   for (const Extent& e : UTSUSHI_TRY(disk.extents())) {
     if (e.type != ExtentType::data) {

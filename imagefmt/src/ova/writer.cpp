@@ -17,7 +17,7 @@
 namespace utsushi::imagefmt {
 namespace {
 
-Result<void> add_entry(archive* a, const std::string& name, std::uint64_t size) {
+[[nodiscard]] Result<void> add_entry(archive* a, const std::string& name, std::uint64_t size) {
   auto* e = archive_entry_new();
   archive_entry_set_pathname(e, name.c_str());
   archive_entry_set_size(e, static_cast<la_int64_t>(size));
@@ -34,7 +34,7 @@ Result<void> add_entry(archive* a, const std::string& name, std::uint64_t size) 
   return {};
 }
 
-Result<void> add_bytes(archive* a, const std::string& name, const std::string& data) {
+[[nodiscard]] Result<void> add_bytes(archive* a, const std::string& name, const std::string& data) {
   UTSUSHI_TRY(add_entry(a, name, data.size()));
   if (archive_write_data(a, data.data(), data.size()) != static_cast<la_ssize_t>(data.size())) {
     return fail(Errc::io_error, "ova: cannot write '" + name + "': " + archive_error_string(a));

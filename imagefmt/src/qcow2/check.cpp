@@ -15,7 +15,7 @@ using namespace qcow2;
 
 // Reads as QEMU's block layer does: bytes past the end of the file read as
 // zeros (a truncated table is an empty one, not an I/O error).
-Result<void> read_zero_filled(BlockDevice& file, std::span<std::uint8_t> buf, std::uint64_t offset) {
+[[nodiscard]] Result<void> read_zero_filled(BlockDevice& file, std::span<std::uint8_t> buf, std::uint64_t offset) {
   std::fill(buf.begin(), buf.end(), 0);
   if (offset >= file.size()) {
     return {};
@@ -32,7 +32,7 @@ class Checker {
     m_ref.assign(static_cast<std::size_t>((m_file_len + m_cs - 1) / m_cs), 0);
   }
 
-  Result<Qcow2CheckReport> run(bool has_bitmaps);
+  [[nodiscard]] Result<Qcow2CheckReport> run(bool has_bitmaps);
 
  private:
   void error(std::string msg) {
@@ -73,12 +73,12 @@ class Checker {
   ReadAt read_at() {
     return [this](std::span<std::uint8_t> buf, std::uint64_t offset) { return read_zero_filled(m_file, buf, offset); };
   }
-  Result<std::vector<std::uint64_t>> read_table(std::uint64_t offset, std::uint64_t entries);
-  Result<void> walk_l1(std::uint64_t l1_offset, std::uint64_t l1_size, bool active);
-  Result<void> walk_l2(std::uint64_t l2_offset, bool active);
-  Result<void> walk_snapshots();
-  Result<void> count_refcount_metadata();
-  Result<std::uint64_t> stored_refcount(std::uint64_t cluster);
+  [[nodiscard]] Result<std::vector<std::uint64_t>> read_table(std::uint64_t offset, std::uint64_t entries);
+  [[nodiscard]] Result<void> walk_l1(std::uint64_t l1_offset, std::uint64_t l1_size, bool active);
+  [[nodiscard]] Result<void> walk_l2(std::uint64_t l2_offset, bool active);
+  [[nodiscard]] Result<void> walk_snapshots();
+  [[nodiscard]] Result<void> count_refcount_metadata();
+  [[nodiscard]] Result<std::uint64_t> stored_refcount(std::uint64_t cluster);
 
   BlockDevice& m_file;
   std::string m_path;

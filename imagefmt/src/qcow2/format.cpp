@@ -14,8 +14,8 @@ bool aligned(std::uint64_t v, std::uint64_t cluster_size) { return (v & (cluster
 
 // Checks that a table of `bytes` at `offset` is cluster aligned, does not
 // overflow and (with TableBounds::inside_file) lies inside the file.
-Result<void> check_table(const char* name, std::uint64_t offset, std::uint64_t bytes, std::uint64_t cluster_size,
-                         std::uint64_t file_size, TableBounds bounds) {
+[[nodiscard]] Result<void> check_table(const char* name, std::uint64_t offset, std::uint64_t bytes,
+                                       std::uint64_t cluster_size, std::uint64_t file_size, TableBounds bounds) {
   if (!aligned(offset, cluster_size)) {
     return corrupt(std::string(name) + " offset " + std::to_string(offset) + " is not cluster aligned");
   }

@@ -55,16 +55,18 @@ class Writer {
     m_refcounts.assign(1, 1);
   }
 
-  Result<void> add_chunk(const ChunkJob& job, ChunkResult& r);
-  Result<std::uint64_t> finish();
+  [[nodiscard]] Result<void> add_chunk(const ChunkJob& job, ChunkResult& r);
+  [[nodiscard]] Result<std::uint64_t> finish();
 
  private:
-  Result<void> set_l2(std::uint64_t guest_cluster, std::uint64_t entry);
-  Result<void> flush_l2();
+  [[nodiscard]] Result<void> set_l2(std::uint64_t guest_cluster, std::uint64_t entry);
+  [[nodiscard]] Result<void> flush_l2();
   std::uint64_t alloc_clusters(std::uint64_t n);
-  Result<void> append_compressed(std::span<const std::uint8_t> bytes, std::uint64_t& host);
-  Result<void> flush_pending(bool all);
-  Result<void> write(std::span<const std::uint8_t> b, std::uint64_t off) { return pwrite_full(m_fd, b, off, m_desc); }
+  [[nodiscard]] Result<void> append_compressed(std::span<const std::uint8_t> bytes, std::uint64_t& host);
+  [[nodiscard]] Result<void> flush_pending(bool all);
+  [[nodiscard]] Result<void> write(std::span<const std::uint8_t> b, std::uint64_t off) {
+    return pwrite_full(m_fd, b, off, m_desc);
+  }
   void add_ref(std::uint64_t cluster) {
     if (cluster >= m_refcounts.size()) {
       m_refcounts.resize(cluster + 1, 0);

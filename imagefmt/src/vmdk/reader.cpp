@@ -18,7 +18,8 @@ constexpr std::uint64_t k_max_descriptor_read = 64u << 10;  // where a createTyp
 
 class VmdkDriver final : public BlockDriver {
  public:
-  static Result<std::unique_ptr<BlockDriver>> open(std::unique_ptr<BlockDevice> file, std::string description);
+  [[nodiscard]] static Result<std::unique_ptr<BlockDriver>> open(std::unique_ptr<BlockDevice> file,
+                                                                 std::string description);
 
   std::string_view format_name() const override { return "vmdk"; }
   const std::string& description() const override { return m_desc; }
@@ -29,16 +30,16 @@ class VmdkDriver final : public BlockDriver {
     c.thread_safe = true;
     return c;
   }
-  Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset) override;
-  Result<void> extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out) override;
-  Result<void> verify_integrity() override { return m_file->verify_integrity(); }
+  [[nodiscard]] Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset) override;
+  [[nodiscard]] Result<void> extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out) override;
+  [[nodiscard]] Result<void> verify_integrity() override { return m_file->verify_integrity(); }
 
  private:
-  Result<void> load();
-  Result<void> refuse_descriptor();
-  Result<std::uint32_t> gte(std::uint64_t grain);
-  Result<void> read_grain(std::uint64_t grain, std::uint32_t sector, std::span<std::uint8_t> out,
-                          std::uint64_t in_grain);
+  [[nodiscard]] Result<void> load();
+  [[nodiscard]] Result<void> refuse_descriptor();
+  [[nodiscard]] Result<std::uint32_t> gte(std::uint64_t grain);
+  [[nodiscard]] Result<void> read_grain(std::uint64_t grain, std::uint32_t sector, std::span<std::uint8_t> out,
+                                        std::uint64_t in_grain);
   std::unexpected<Error> corrupt(const std::string& what) const {
     return fail(Errc::corruption, m_desc + ": vmdk: " + what);
   }

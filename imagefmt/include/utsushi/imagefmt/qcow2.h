@@ -44,7 +44,8 @@ struct Qcow2Details {
 
 // Opens a qcow2 image read-only (registry entry point). Fails with
 // not_supported for read_write access.
-Result<std::unique_ptr<BlockDriver>> open_qcow2(const std::string& path, const OpenOptions& options, bool probed);
+[[nodiscard]] Result<std::unique_ptr<BlockDriver>> open_qcow2(const std::string& path, const OpenOptions& options,
+                                                              bool probed);
 
 // The qcow2 details of an open device, or nullptr when it is not qcow2.
 const Qcow2Details* qcow2_details(BlockDevice& device);
@@ -74,15 +75,16 @@ struct Qcow2WriteStats {
 // every core when asked and written in order; L2 tables, refcounts and the L1
 // are written after the data and the header last. The caller makes the file
 // visible (AtomicFile) only after success. `fd` is not closed.
-Result<Qcow2WriteStats> write_qcow2(BlockDevice& source, int fd, const std::string& description,
-                                    const Qcow2WriteOptions& options);
+[[nodiscard]] Result<Qcow2WriteStats> write_qcow2(BlockDevice& source, int fd, const std::string& description,
+                                                  const Qcow2WriteOptions& options);
 
 // Creates an empty qcow2 v3 overlay at `path` (atomically) whose backing file is
 // `backing` (stored as given; relative names resolve from `path`'s directory)
 // with format `backing_format`. The virtual size is the backing's unless
 // `size` is given.
-Result<void> create_qcow2_overlay(const std::string& path, const std::string& backing,
-                                  const std::string& backing_format, std::optional<std::uint64_t> size = {});
+[[nodiscard]] Result<void> create_qcow2_overlay(const std::string& path, const std::string& backing,
+                                                const std::string& backing_format,
+                                                std::optional<std::uint64_t> size = {});
 
 // The check's report (check_report.h); the qcow2 name stays for callers.
 using Qcow2CheckReport = CheckReport;

@@ -118,7 +118,7 @@ struct HeaderExtensions {
 
 // Parses the extension area after the header, up to the end of cluster 0 (or
 // the backing file name, whichever comes first).
-Result<HeaderExtensions> decode_extensions(const Header& h, std::span<const std::uint8_t> cluster0);
+[[nodiscard]] Result<HeaderExtensions> decode_extensions(const Header& h, std::span<const std::uint8_t> cluster0);
 
 // Minimum L1 entries for a virtual size (qcow2.txt: L1 must cover the image).
 std::uint64_t l1_entries_for(std::uint64_t size, std::uint32_t cluster_bits, bool extended_l2) noexcept;
@@ -155,8 +155,8 @@ struct Snapshot {
 inline constexpr std::uint64_t k_snapshot_header_bytes = 40;  // the fixed part of an entry
 // Decodes `count` entries from `table` (read from snapshots_offset); sets
 // `consumed` to the table's length in bytes.
-Result<std::vector<Snapshot>> decode_snapshots(std::span<const std::uint8_t> table, std::uint32_t count,
-                                               std::uint64_t& consumed);
+[[nodiscard]] Result<std::vector<Snapshot>> decode_snapshots(std::span<const std::uint8_t> table, std::uint32_t count,
+                                                             std::uint64_t& consumed);
 
 // --- Refcount blocks (qcow2.txt "Host cluster management") -------------------
 // Reads entry `index` of a refcount block with 2^order-bit entries.

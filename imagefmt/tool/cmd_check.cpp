@@ -10,7 +10,7 @@
 namespace utsushi::img {
 namespace {
 
-// qemu-img check's exit codes (docs/tools/qemu-img.rst).
+// qemu-img check's exit codes (QEMU's docs/tools/qemu-img.rst, "check").
 constexpr int k_check_clean = 0;
 constexpr int k_check_failed = 1;
 constexpr int k_check_corrupt = 2;

@@ -13,7 +13,13 @@
 namespace utsushi::imagefmt::ova {
 namespace {
 
+// ustar header (POSIX.1-2001 pax, "ustar Interchange Format"): 512-byte
+// blocks; size field 12 octal digits at byte 124, typeflag at byte 156.
 constexpr std::uint64_t k_tar_block = 512;
+constexpr std::size_t k_tar_size_field = 124;
+constexpr std::size_t k_tar_size_digits = 12;
+constexpr std::size_t k_tar_typeflag = 156;
+static_assert(k_tar_size_field + k_tar_size_digits <= k_tar_typeflag && k_tar_typeflag < k_tar_block);
 constexpr int k_max_extended_headers = 8;
 
 bool unsafe_name(const std::string& name) {
@@ -38,11 +44,12 @@ bool unsafe_name(const std::string& name) {
       return fail(Errc::corruption, path + ": ova: truncated tar header");
     }
     UTSUSHI_TRY(file.pread(h, pos));
-    char type = static_cast<char>(h[156]);  // ustar typeflag
+    char type = static_cast<char>(h[k_tar_typeflag]);
     if (type != 'x' && type != 'g' && type != 'L' && type != 'K') {
       return pos + k_tar_block;
     }
-    std::uint64_t size = std::strtoull(std::string(reinterpret_cast<const char*>(h + 124), 12).c_str(), nullptr, 8);
+    std::uint64_t size = std::strtoull(
+        std::string(reinterpret_cast<const char*>(h + k_tar_size_field), k_tar_size_digits).c_str(), nullptr, 8);
     if (size > file.size()) {
       return fail(Errc::corruption, path + ": ova: extended tar header larger than the archive");
     }

@@ -101,18 +101,18 @@ class Checker {
 };
 
 Result<std::vector<std::uint64_t>> Checker::read_table(std::uint64_t offset, std::uint64_t entries) {
-  std::vector<std::uint8_t> raw(static_cast<std::size_t>(entries * 8));
+  std::vector<std::uint8_t> raw(static_cast<std::size_t>(entries * k_table_entry_bytes));
   UTSUSHI_TRY(read_zero_filled(m_file, raw, offset));
   std::vector<std::uint64_t> t(static_cast<std::size_t>(entries));
   for (std::size_t i = 0; i < t.size(); ++i) {
-    t[i] = load_be64(raw.data() + i * 8);
+    t[i] = load_be64(raw.data() + i * k_table_entry_bytes);
   }
   return t;
 }
 
 Result<void> Checker::walk_l2(std::uint64_t l2_offset, bool active) {
   const bool ext = m_h.extended_l2();
-  auto tr = read_table(l2_offset, m_cs / 8);
+  auto tr = read_table(l2_offset, m_cs / k_table_entry_bytes);
   if (!tr) {
     check_error(tr.error(), "L2 table at offset " + std::to_string(l2_offset));
     return {};
@@ -166,11 +166,12 @@ Result<void> Checker::walk_l1(std::uint64_t l1_offset, std::uint64_t l1_size, bo
   if (l1_size == 0) {
     return {};
   }
-  if ((l1_offset & (m_cs - 1)) != 0 || l1_size * 8 > k_max_l1_bytes || l1_offset > k_max_virtual_size) {
+  if ((l1_offset & (m_cs - 1)) != 0 || l1_size * k_table_entry_bytes > k_max_l1_bytes ||
+      l1_offset > k_max_virtual_size) {
     error("L1 table at offset " + std::to_string(l1_offset) + " is invalid");
     return {};
   }
-  inc(l1_offset, l1_size * 8);
+  inc(l1_offset, l1_size * k_table_entry_bytes);
   auto l1r = read_table(l1_offset, l1_size);
   if (!l1r) {
     check_error(l1r.error(), "L1 table at offset " + std::to_string(l1_offset));
@@ -201,7 +202,7 @@ Result<void> Checker::walk_l1(std::uint64_t l1_offset, std::uint64_t l1_size, bo
 }
 
 Result<void> Checker::count_refcount_metadata() {
-  std::uint64_t entries = std::uint64_t{m_h.refcount_table_clusters} * m_cs / 8;
+  std::uint64_t entries = std::uint64_t{m_h.refcount_table_clusters} * m_cs / k_table_entry_bytes;
   inc(m_h.refcount_table_offset, std::uint64_t{m_h.refcount_table_clusters} * m_cs);
   auto rt = read_table(m_h.refcount_table_offset, entries);
   if (!rt) {

@@ -1,4 +1,4 @@
-// Pure encode/decode of qcow2 structures (docs/interop/qcow2.txt).
+// Pure encode/decode of qcow2 structures (QEMU's docs/interop/qcow2.txt).
 #include "utsushi/imagefmt/qcow2_format.h"
 
 #include <algorithm>
@@ -118,11 +118,12 @@ Result<Header> decode_header(std::span<const std::uint8_t> c0, std::uint64_t fil
   if (h.l1_size < l1_entries_for(h.size, h.cluster_bits, h.extended_l2())) {
     return corrupt("L1 table (" + std::to_string(h.l1_size) + " entries) too small for the virtual size");
   }
-  if (std::uint64_t{h.l1_size} * 8 > k_max_l1_bytes) {
+  if (std::uint64_t{h.l1_size} * k_table_entry_bytes > k_max_l1_bytes) {
     return corrupt("L1 table of " + std::to_string(h.l1_size) + " entries is too large");
   }
   if (h.l1_size > 0) {
-    UTSUSHI_TRY(check_table("L1 table", h.l1_table_offset, std::uint64_t{h.l1_size} * 8, cs, file_size, bounds));
+    UTSUSHI_TRY(check_table("L1 table", h.l1_table_offset, std::uint64_t{h.l1_size} * k_table_entry_bytes, cs,
+                            file_size, bounds));
   }
   if (h.refcount_table_clusters == 0 || std::uint64_t{h.refcount_table_clusters} * cs > k_max_reftable_bytes) {
     return corrupt("refcount table of " + std::to_string(h.refcount_table_clusters) + " clusters is invalid");

@@ -143,10 +143,10 @@ Result<void> Qcow2Driver::load(int depth, std::set<std::string>& chain) {
 
   m_l1.resize(m_h.l1_size);
   if (m_h.l1_size > 0) {
-    std::vector<std::uint8_t> raw(std::size_t{m_h.l1_size} * 8);
+    std::vector<std::uint8_t> raw(std::size_t{m_h.l1_size} * k_table_entry_bytes);
     UTSUSHI_TRY(pread_full(m_fd.get(), raw, m_h.l1_table_offset, m_path));
     for (std::size_t i = 0; i < m_l1.size(); ++i) {
-      m_l1[i] = load_be64(raw.data() + i * 8);
+      m_l1[i] = load_be64(raw.data() + i * k_table_entry_bytes);
     }
   }
   if (m_h.nb_snapshots > 0) {
@@ -225,9 +225,9 @@ Result<std::shared_ptr<const L2Table>> Qcow2Driver::l2_table(std::uint64_t i) {
   }
   std::vector<std::uint8_t> raw(static_cast<std::size_t>(m_cs));
   UTSUSHI_TRY(pread_full(m_fd.get(), raw, off, m_path));
-  auto t = std::make_shared<L2Table>(raw.size() / 8);
+  auto t = std::make_shared<L2Table>(raw.size() / k_table_entry_bytes);
   for (std::size_t k = 0; k < t->size(); ++k) {
-    (*t)[k] = load_be64(raw.data() + k * 8);
+    (*t)[k] = load_be64(raw.data() + k * k_table_entry_bytes);
   }
   std::lock_guard lock(m_cache_mutex);
   while (m_cache_bytes + m_cs > k_l2_cache_bytes && !m_cache.empty()) {

@@ -49,7 +49,7 @@ class Writer {
     m_cb = o.cluster_bits;
     m_cs = 1ull << m_cb;
     m_layout = compressed_layout(m_cb);
-    m_l2_entries = m_cs / 8;
+    m_l2_entries = m_cs / k_table_entry_bytes;
     m_l1.assign(std::max<std::uint64_t>(1, l1_entries_for(size, m_cb, false)), 0);
     m_end = m_cs;  // cluster 0: the header
     m_refcounts.assign(1, 1);
@@ -106,7 +106,7 @@ Result<void> Writer::flush_l2() {
   }
   std::vector<std::uint8_t> raw(static_cast<std::size_t>(m_cs));
   for (std::size_t i = 0; i < m_l2.size(); ++i) {
-    store_be64(raw.data() + i * 8, m_l2[i]);
+    store_be64(raw.data() + i * k_table_entry_bytes, m_l2[i]);
   }
   std::uint64_t off = alloc_clusters(1);
   UTSUSHI_TRY(write(raw, off));
@@ -221,13 +221,13 @@ Result<std::uint64_t> Writer::finish() {
   // a fixed point (QEMU qcow2_refcount_metadata_size does the same).
   const unsigned order = 4;
   const std::uint64_t per_block = m_cs * 8 / 16;
-  const std::uint64_t l1_clusters = (m_l1.size() * 8 + m_cs - 1) / m_cs;
+  const std::uint64_t l1_clusters = (m_l1.size() * k_table_entry_bytes + m_cs - 1) / m_cs;
   const std::uint64_t data_clusters = m_end / m_cs + l1_clusters;
   std::uint64_t blocks = 0, table = 0;
   for (;;) {
     std::uint64_t total = data_clusters + blocks + table;
     std::uint64_t nb = (total + per_block - 1) / per_block;
-    std::uint64_t nt = (nb * 8 + m_cs - 1) / m_cs;
+    std::uint64_t nt = (nb * k_table_entry_bytes + m_cs - 1) / m_cs;
     if (nb == blocks && nt == table) {
       break;
     }
@@ -257,10 +257,10 @@ Result<std::uint64_t> Writer::finish() {
       set_refcount(buf, k, order, m_refcounts[c]);
     }
     UTSUSHI_TRY(write(buf, blocks_off + b * m_cs));
-    store_be64(reftable.data() + b * 8, blocks_off + b * m_cs);
+    store_be64(reftable.data() + b * k_table_entry_bytes, blocks_off + b * m_cs);
   }
   UTSUSHI_TRY(write(reftable, table_off));
-  std::vector<std::uint8_t> l1(static_cast<std::size_t>(m_l1.size() * 8));
+  std::vector<std::uint8_t> l1(static_cast<std::size_t>(m_l1.size() * k_table_entry_bytes));
   for (std::size_t i = 0; i < m_l1.size(); ++i) {
     store_be64(l1.data() + i * 8, m_l1[i]);
   }

@@ -104,7 +104,7 @@ Result<void> VmdkDriver::load() {
   m_grain_bytes = m_h.grain_size * k_sector;
   std::uint64_t grains = (m_h.capacity + m_h.grain_size - 1) / m_h.grain_size;
   std::uint64_t gts = (grains + m_h.num_gtes_per_gt - 1) / m_h.num_gtes_per_gt;
-  std::uint64_t gd_bytes = gts * 4;
+  std::uint64_t gd_bytes = gts * k_gte_bytes;
   if (gd_bytes > (64u << 20)) {
     return corrupt("grain directory too large");
   }
@@ -115,7 +115,7 @@ Result<void> VmdkDriver::load() {
   UTSUSHI_TRY(m_file->pread(raw, m_h.gd_offset * k_sector));
   m_gd.resize(static_cast<std::size_t>(gts));
   for (std::size_t i = 0; i < m_gd.size(); ++i) {
-    m_gd[i] = load_le32(raw.data() + i * 4);
+    m_gd[i] = load_le32(raw.data() + i * k_gte_bytes);
   }
   return {};
 }
@@ -134,7 +134,7 @@ Result<std::uint32_t> VmdkDriver::gte(std::uint64_t grain) {
     }
   }
   if (!table) {
-    std::uint64_t bytes = std::uint64_t{m_h.num_gtes_per_gt} * 4;
+    std::uint64_t bytes = std::uint64_t{m_h.num_gtes_per_gt} * k_gte_bytes;
     std::uint64_t off = std::uint64_t{gt_sector} * k_sector;
     if (off > m_file->size() || bytes > m_file->size() - off) {
       return corrupt("grain table " + std::to_string(gi) + " is past the end of the file");
@@ -143,7 +143,7 @@ Result<std::uint32_t> VmdkDriver::gte(std::uint64_t grain) {
     UTSUSHI_TRY(m_file->pread(raw, off));
     auto t = std::make_shared<std::vector<std::uint32_t>>(m_h.num_gtes_per_gt);
     for (std::size_t i = 0; i < t->size(); ++i) {
-      (*t)[i] = load_le32(raw.data() + i * 4);
+      (*t)[i] = load_le32(raw.data() + i * k_gte_bytes);
     }
     std::lock_guard lock(m_mutex);
     if (m_gts.size() > 4096) {
@@ -168,8 +168,8 @@ Result<void> VmdkDriver::read_grain(std::uint64_t grain, std::uint32_t sector, s
     return {};
   }
   thread_local std::vector<std::uint8_t> t_in, t_out;
-  std::uint8_t marker[12];
-  if (fsize - off < 12) {
+  std::uint8_t marker[k_marker_bytes];
+  if (fsize - off < k_marker_bytes) {
     return corrupt("grain marker past the end of the file");
   }
   UTSUSHI_TRY(m_file->pread(marker, off));
@@ -179,11 +179,11 @@ Result<void> VmdkDriver::read_grain(std::uint64_t grain, std::uint32_t sector, s
     return corrupt("grain marker at sector " + std::to_string(sector) + " names LBA " + std::to_string(lba) +
                    ", expected " + std::to_string(grain * m_h.grain_size));
   }
-  if (csize == 0 || csize > fsize - off - 12 || csize > 2 * m_grain_bytes + 1024) {
+  if (csize == 0 || csize > fsize - off - k_marker_bytes || csize > 2 * m_grain_bytes + 1024) {
     return corrupt("grain at sector " + std::to_string(sector) + " has an invalid size " + std::to_string(csize));
   }
   t_in.resize(csize);
-  UTSUSHI_TRY(m_file->pread(t_in, off + 12));
+  UTSUSHI_TRY(m_file->pread(t_in, off + k_marker_bytes));
   t_out.assign(static_cast<std::size_t>(m_grain_bytes), 0);
   // The last grain may decode short when the capacity is not a grain multiple.
   auto n = qcow2::inflate_buffer(t_in, t_out, 15);

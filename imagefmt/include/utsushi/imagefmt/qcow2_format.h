@@ -33,6 +33,19 @@ inline constexpr std::uint64_t k_max_reftable_bytes = 8u << 20;   // QEMU QCOW_M
 inline constexpr std::uint32_t k_max_snapshots = 65536;           // QEMU QCOW_MAX_SNAPSHOTS
 inline constexpr std::uint64_t k_max_virtual_size = 1ull << 56;   // offsets use bits 9-55
 inline constexpr std::uint64_t k_sector_size = 512;  // QEMU's unit of image size and of compressed lengths
+// Table entries (qcow2.txt "Cluster mapping", "Host cluster management"): L1,
+// standard L2 and refcount table entries are one big-endian 64-bit word;
+// extended L2 entries are two.
+inline constexpr std::uint64_t k_table_entry_bytes = 8;
+static_assert(k_table_entry_bytes == sizeof(std::uint64_t), "qcow2 table entries are 64-bit words");
+// The header fields decode_header and encode_header use: the v2 header ends
+// after snapshots_offset (byte 64 + 8), v3 adds five fields up to
+// header_length (byte 100 + 4), QEMU's adds the compression type byte and
+// seven bytes of padding. The smallest cluster holds QEMU's header.
+static_assert(k_v2_header_length == 64 + 8, "v2 header ends after snapshots_offset");
+static_assert(k_v3_min_header_length == 100 + 4, "v3 header ends after header_length");
+static_assert(k_qemu_header_length == k_v3_min_header_length + 1 + 7, "compression type and padding");
+static_assert(k_qemu_header_length <= (1u << k_min_cluster_bits), "the header fits in the smallest cluster 0");
 
 // Incompatible feature bits (qcow2.txt "incompatible_features").
 inline constexpr std::uint64_t k_incompat_dirty = 1ull << 0;
@@ -152,7 +165,11 @@ struct Snapshot {
   std::uint64_t disk_size = 0;  // 0 when absent
   std::uint64_t entry_offset = 0;  // where this entry starts, from the start of the table
 };
-inline constexpr std::uint64_t k_snapshot_header_bytes = 40;  // the fixed part of an entry
+// The fixed part of an entry: l1_table_offset (8), l1_size, id_str_size,
+// name_size (4, 2, 2), date_sec, date_nsec (4, 4), vm_clock_nsec (8),
+// vm_state_size, extra_data_size (4, 4).
+inline constexpr std::uint64_t k_snapshot_header_bytes = 40;
+static_assert(k_snapshot_header_bytes == 8 + 4 + 2 + 2 + 4 + 4 + 8 + 4 + 4, "snapshot table entry, fixed part");
 // Decodes `count` entries from `table` (read from snapshots_offset); sets
 // `consumed` to the table's length in bytes.
 [[nodiscard]] Result<std::vector<Snapshot>> decode_snapshots(std::span<const std::uint8_t> table, std::uint32_t count,

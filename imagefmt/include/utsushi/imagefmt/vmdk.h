@@ -4,13 +4,14 @@
 //
 // Layout (little-endian, 512-byte sectors): vmware/open-vmdk
 // vmdk/vmware_vmdk.h (SparseExtentHeader, markers) and VMware's "Virtual Disk
-// Format 5.0" specification. The writer follows open-vmdk's layout (what
-// VMware ships, "layout A" in the reference notes): header, embedded
-// descriptor at sector 1 (20 sectors), grain directory at sector 21, every
-// grain table pre-allocated after it, then the grains (12-byte marker + zlib
-// stream, RFC 1950, padded to a sector; all-zero grains are skipped), then an
-// end-of-stream marker. Version 3, flags 0x30001, 64 KiB grains, 512 GTEs.
-// The header is written last, so an interrupted writer leaves no valid image.
+// Format 5.0" specification. The writer follows the layout open-vmdk writes
+// and VMware products import: header, embedded descriptor at sector 1 (20
+// sectors), grain directory at sector 21, every grain table pre-allocated
+// after it (so a reader finds all metadata at the start, without the
+// footer), then the grains (12-byte marker + zlib stream, RFC 1950, padded to
+// a sector; all-zero grains are skipped), then an end-of-stream marker.
+// Version 3, flags 0x30001, 64 KiB grains, 512 GTEs. The header is written
+// last, so an interrupted writer leaves no valid image.
 
 #include <cstdint>
 #include <memory>
@@ -39,6 +40,17 @@ inline constexpr std::uint32_t k_marker_gt = 1;
 inline constexpr std::uint32_t k_marker_gd = 2;
 inline constexpr std::uint32_t k_marker_footer = 3;
 
+// On-disk sizes the code relies on (vmware_vmdk.h SparseExtentHeader,
+// GrainMarker): the header's last field (compressAlgorithm, a 16-bit value at
+// byte 77) ends inside its sector; a grain marker is a 64-bit LBA and a
+// 32-bit size; a grain table entry is 32 bits.
+inline constexpr std::size_t k_header_used_bytes = 79;
+inline constexpr std::size_t k_marker_bytes = 12;
+inline constexpr std::size_t k_gte_bytes = 4;
+static_assert(k_header_used_bytes <= k_sector, "SparseExtentHeader fits its sector");
+static_assert(k_marker_bytes == sizeof(std::uint64_t) + sizeof(std::uint32_t), "GrainMarker: LBA + size");
+static_assert(k_gte_bytes == sizeof(std::uint32_t), "grain table entries are sector numbers (32 bits)");
+
 struct Header {
   std::uint32_t version = 3;
   std::uint32_t flags = k_flag_newline_test | k_flag_compressed | k_flag_markers;
@@ -53,6 +65,9 @@ struct Header {
   std::uint8_t unclean_shutdown = 0;
   std::uint16_t compress_algorithm = 1;  // 1 = deflate
 };
+// The writer's grain tables are whole sectors, its grains whole sectors.
+static_assert(Header{}.num_gtes_per_gt * k_gte_bytes % k_sector == 0, "grain tables fill whole sectors");
+static_assert(Header{}.descriptor_size * k_sector >= 2048, "room for the embedded descriptor");
 
 // Decodes and validates a 512-byte SparseExtentHeader.
 [[nodiscard]] Result<Header> decode_header(std::span<const std::uint8_t> sector);

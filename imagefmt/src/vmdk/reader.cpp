@@ -190,11 +190,14 @@ Result<void> VmdkDriver::read_grain(std::uint64_t grain, std::uint32_t sector, s
   if (!n) {
     return corrupt("grain " + std::to_string(grain) + ": " + n.error().message());
   }
-  // A grain decodes to a full grain, or to the rest of the disk for the last one.
-  const std::uint64_t want = std::min(m_grain_bytes, m_size - grain * m_grain_bytes);
-  if (*n != want) {
+  // A grain decodes to a full grain. The last grain of a disk that is not a
+  // grain multiple is a full grain too when qemu-img or utsushi wrote it
+  // (zero-padded), but some writers store only the rest of the disk: both are
+  // accepted, the bytes past the disk's end are not read.
+  const std::uint64_t rest = std::min(m_grain_bytes, m_size - grain * m_grain_bytes);
+  if (*n != m_grain_bytes && *n != rest) {
     return corrupt("grain " + std::to_string(grain) + " decodes to " + std::to_string(*n) + " bytes, not " +
-                   std::to_string(want));
+                   std::to_string(m_grain_bytes) + " (or " + std::to_string(rest) + " for the last)");
   }
   std::copy_n(t_out.begin() + static_cast<std::ptrdiff_t>(in_grain), out.size(), out.begin());
   return {};

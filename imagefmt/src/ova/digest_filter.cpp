@@ -59,7 +59,7 @@ Result<void> DigestFilter::account(std::span<const std::uint8_t> buf, std::uint6
     return verdict();
   }
   const std::uint64_t hashed = m_hashed.load();
-  if (offset > hashed && offset - hashed > k_digest_window) {
+  if (offset > hashed && offset - hashed > k_ova_digest_window) {
     return {};  // far ahead: hashed when the prefix gets here
   }
   UTSUSHI_TRY(hash_below(offset));
@@ -68,7 +68,7 @@ Result<void> DigestFilter::account(std::span<const std::uint8_t> buf, std::uint6
     m_digest.update(buf.subspan(static_cast<std::size_t>(skip)));
     m_hashed.store(offset + buf.size());
   }
-  if (size() - m_hashed.load() <= k_digest_window) {
+  if (size() - m_hashed.load() <= k_ova_digest_window) {
     return finish();
   }
   return {};

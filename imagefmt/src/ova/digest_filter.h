@@ -4,11 +4,11 @@
 // verifies the manifest's digest in the same pass that reads the disk.
 //
 // The hashed prefix [0, H) grows with the reads: a read that starts at most
-// `window` bytes after H also hashes the gap before it (read once more from
-// below: padding, markers, or bytes another thread is reading at the same
-// time) and then its own bytes; a read further ahead is served unhashed and
-// its bytes are hashed when H reaches them. Once H is within `window` of the
-// end, the rest is hashed at once and the digest compared: a mismatch fails
+// k_ova_digest_window bytes after H also hashes the gap before it (read once
+// more from below: padding, markers, or bytes another thread is reading at
+// the same time) and then its own bytes; a read further ahead is served
+// unhashed and its bytes are hashed when H reaches them. Once H is within the
+// window of the end, the rest is hashed at once and the digest compared: a mismatch fails
 // that read and every later call, naming the member. verify_integrity()
 // hashes whatever is left and gives the verdict, so a caller that read
 // everything it needs always gets one. A member read only partly (`info`
@@ -20,11 +20,9 @@
 
 #include "package.h"
 #include "utsushi/imagefmt/filter.h"
+#include "utsushi/imagefmt/ova.h"
 
 namespace utsushi::imagefmt::ova {
-
-// How far ahead of the hashed prefix a read may start and still extend it.
-inline constexpr std::uint64_t k_digest_window = 16u << 20;
 
 class DigestFilter final : public FilterDriver {
  public:

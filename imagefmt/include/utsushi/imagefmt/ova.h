@@ -36,6 +36,13 @@
 
 namespace utsushi::imagefmt {
 
+// The disk's digest is computed over its bytes in order: a read starting at
+// most this far past the bytes hashed so far extends the hash (the gap read
+// once more); once the hash is this close to the member's end, the rest is
+// hashed and the digest compared. A disk member smaller than this is
+// therefore verified as soon as the archive is opened.
+inline constexpr std::uint64_t k_ova_digest_window = 16u << 20;
+
 struct OvaWriteOptions {
   std::string name = "vm";           // VirtualSystem name; files are NAME.ovf, NAME.mf, NAME-disk1.vmdk
   unsigned cpus = 2;

@@ -31,8 +31,11 @@ Result<void> DigestFilter::verdict() const {
 }
 
 Result<void> DigestFilter::hash_below(std::uint64_t end) {
-  std::vector<std::uint8_t> buf(k_hash_chunk);
   std::uint64_t pos = m_hashed.load();
+  if (pos >= end) {
+    return {};
+  }
+  std::vector<std::uint8_t> buf(static_cast<std::size_t>(std::min<std::uint64_t>(k_hash_chunk, end - pos)));
   while (pos < end) {
     auto piece = std::span(buf).first(static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), end - pos)));
     UTSUSHI_TRY(below().pread(piece, pos));

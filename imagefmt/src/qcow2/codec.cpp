@@ -12,7 +12,7 @@ namespace {
 thread_local ZstdDCtx t_dctx;
 thread_local ZstdCCtx t_cctx;
 
-Result<void> decompress_zstd(std::span<const std::uint8_t> in, std::span<std::uint8_t> out) {
+[[nodiscard]] Result<void> decompress_zstd(std::span<const std::uint8_t> in, std::span<std::uint8_t> out) {
   if (!t_dctx) {
     t_dctx.reset(ZSTD_createDCtx());
     if (!t_dctx) {

@@ -17,7 +17,8 @@ namespace utsushi::imagefmt::qcow2 {
 
 // Fills `out` exactly from the compressed stream in `in` (which may carry
 // trailing garbage). Errc::corruption when the stream is invalid or short.
-Result<void> decompress_cluster(CompressionType type, std::span<const std::uint8_t> in, std::span<std::uint8_t> out);
+[[nodiscard]] Result<void> decompress_cluster(CompressionType type, std::span<const std::uint8_t> in,
+                                              std::span<std::uint8_t> out);
 
 // Compresses `in` into `out`; returns the compressed length, or nothing when
 // the result does not fit in out.size() bytes (store the cluster uncompressed).

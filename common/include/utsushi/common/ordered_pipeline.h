@@ -19,8 +19,8 @@ namespace utsushi {
 
 template <class R>
 [[nodiscard]] Result<void> run_ordered(std::size_t jobs, unsigned threads, std::size_t window,
-                         const std::function<Result<void>(std::size_t, R&)>& produce,
-                         const std::function<Result<void>(std::size_t, R&)>& consume) {
+                                       const std::function<Result<void>(std::size_t, R&)>& produce,
+                                       const std::function<Result<void>(std::size_t, R&)>& consume) {
   std::mutex mu;
   std::condition_variable cv;
   std::map<std::size_t, R> ready;

@@ -107,6 +107,7 @@ class Machine:
         self.serial_sock_path = os.path.join(self.workdir, "serial.sock")
         self.extra_qmp_paths = []
         self.proc = None
+        self.argv = None  # QEMU's command line, once started
         self.qmp = None
         self._disks = []
         self._nics = []
@@ -206,7 +207,7 @@ class Machine:
     # ---- lifecycle ----
 
     def start(self, qmp_timeout=30.0):
-        args = self.command_line()
+        args = self.argv = self.command_line()
         with open(os.path.join(self.workdir, "cmdline"), "w") as f:
             f.write(" ".join(args) + "\n")
         log = open(self.qemu_log, "wb")
@@ -301,10 +302,15 @@ class Machine:
             return ""
 
     def wait_for(self, pattern, timeout, since=0, regex=False, fail_on=()):
-        """Wait until `pattern` (text, or a regex if regex=True) appears on the serial console
-        after byte offset `since`. Returns the match (re.Match). Raises TimeoutError on
-        timeout, QemuError if QEMU exits first or a `fail_on` text appears first."""
-        rx = re.compile(pattern if regex else re.escape(pattern))
+        """Wait until `pattern` (text; a regex if regex=True; or a compiled re.Pattern, flags
+        and all) appears on the serial console after byte offset `since`. Returns the match
+        (re.Match). Raises TimeoutError on timeout, QemuError if QEMU exits first or a
+        `fail_on` text appears first."""
+        if isinstance(pattern, re.Pattern):
+            rx = pattern
+        else:
+            rx = re.compile(pattern if regex else re.escape(pattern))
+        pattern = rx.pattern
         deadline = time.monotonic() + timeout
         while True:
             text = self.serial_text(since)
@@ -350,17 +356,27 @@ class Machine:
             sock.sendall(bytes([b]))
             time.sleep(char_delay)
 
-    def login(self, user="root", password="utsushi", timeout=240.0):
+    def login(self, user="root", password="utsushi", timeout=240.0, attempts=3):
         """Log in on the serial getty and wait for a root shell prompt; then silence the
         kernel's and systemd's console messages, which would otherwise land between a
-        command's output lines."""
-        mark = self.serial_mark()
+        command's output lines. A username typed while the getty still sets up its terminal
+        can be lost: when no "Password:" follows, or the login is refused, it starts over."""
         self.wait_for("login:", timeout)
-        time.sleep(0.5)
-        self.send_serial(user + "\n")
-        self.wait_for("Password:", 30, since=mark)
-        self.send_serial(password + "\n")
-        self.wait_for(r"[#$] $", 60, since=mark, regex=True)
+        for _ in range(attempts):
+            mark = self.serial_mark()
+            self.send_serial(user + "\n")
+            try:
+                self.wait_for("Password:", 30, since=mark)
+            except TimeoutError:
+                continue
+            self.send_serial(password + "\n")
+            answer = self.wait_for(r"[#$] $|Login incorrect", 90, since=mark, regex=True)
+            if answer.group(0) != "Login incorrect":
+                break
+            self.wait_for(r"Login incorrect[\s\S]*login:", 60, since=mark, regex=True)
+        else:
+            raise QemuError(f"{self.name}: no shell after {attempts} login attempts\n"
+                            f"--- serial tail ---\n{self.serial_text()[-2000:]}")
         self.run("stty -echo cols 200; export PS1='# ' TERM=dumb; dmesg -n 1; kill -s RTMIN+21 1",
                  timeout=60)
 
@@ -374,8 +390,7 @@ class Machine:
         n = self._done_counter
         mark = self.serial_mark()
         self.send_serial(console_command(command, n))
-        rx = console_output_regex(n)
-        self.wait_for(rx.pattern, timeout, since=mark, regex=True)
+        self.wait_for(console_output_regex(n), timeout, since=mark)
         return parse_console_output(self.serial_text(mark), n)
 
 

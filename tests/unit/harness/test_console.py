@@ -10,7 +10,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from harness.qemu import console_command, parse_console_output  # noqa: E402
+from harness.qemu import Machine, console_command, console_output_regex, parse_console_output  # noqa: E402
 
 
 def shell_output(command, n, body, status, before="", after=""):
@@ -56,6 +56,22 @@ class ConsoleOutput(unittest.TestCase):
         text = shell_output("echo x", 11, "x\n", 0) + shell_output("echo y", 1, "y\n", 0)
         self.assertEqual(parse_console_output(text, 1), (0, "y"))
         self.assertEqual(parse_console_output(text, 11), (0, "x"))
+
+
+class WaitingForOutput(unittest.TestCase):
+    """Machine.run() waits with console_output_regex before parsing: that wait must see
+    multi-line output as complete (the regex's flags kept), or every command with output
+    would time out."""
+
+    def test_wait_sees_output_spanning_lines(self):
+        m = Machine("unit-console")
+        try:
+            with open(m.serial_log, "w") as f:
+                f.write("# " + shell_output("hostname; uname -r", 2, "utsushi-lvm\n6.1.0\n", 0, after="# "))
+            match = m.wait_for(console_output_regex(2), 5)
+            self.assertEqual(parse_console_output(m.serial_text()[match.start():], 2), (0, "utsushi-lvm\n6.1.0"))
+        finally:
+            m.stop()
 
 
 if __name__ == "__main__":

@@ -85,10 +85,10 @@ def main():
         # capability is turned off again (rp_state survives a failed migration).
         dst = new_destination(work, 4)
         dsts.append(dst)
-        src.mon.cmd("migrate-set-capabilities", capabilities=[{"capability": "return-path", "state": True}])
+        src.mon.execute("migrate-set-capabilities", capabilities=[{"capability": "return-path", "state": True}])
         rc, res, err = lmtest.run_livemig(["migrate", "--source-qmp", src.qmp_path, "--dest-qmp", dst.qmp_path,
                                            "--trust-capabilities"])
-        src.mon.cmd("migrate-set-capabilities", capabilities=[{"capability": "return-path", "state": False}])
+        src.mon.execute("migrate-set-capabilities", capabilities=[{"capability": "return-path", "state": False}])
         assert rc == 3 and res["status"] == "refused", (rc, res, err)
         assert "QEMU_VM_COMMAND" in err, err
         source_still_fine(src, "unknown layout")

@@ -119,22 +119,27 @@ class _CutStream:
         return None
 
 
-def livemig_frame_cut(ftype):
-    """livemig frames (frame.h): 40-byte header, type at 5, payload length u32 BE at 16."""
-    return FrameCut(40, lambda h: struct.unpack_from(">I", h, 16)[0], lambda h: h[5] == ftype)
+# The link frame (common/include/utsushi/common/link/frame.h) that p2v and livemig share: a
+# 40-byte header, the message type at byte 5, the payload length u32 big-endian at byte 16.
+LINK_HEADER = 40
 
 
-def p2v_chunk_flip(nth):
-    """p2v (p2v/include/utsushi/p2v/wire_format.h): 12-byte header, type at 4 (CHUNK = 6), length
-    u32 LE at 8. Damages the last byte of the nth CHUNK's zstd frame, past its 28-byte chunk header."""
-    return FrameFlip(12, lambda h: struct.unpack_from("<I", h, 8)[0], lambda h: h[4] == 6, nth=nth,
-                     where=lambda n: n - 1, xor=0x5A)
+def link_payload_len(header):
+    return struct.unpack_from(">I", header, 16)[0]
 
 
-def livemig_data_flip(nth):
-    """livemig (livemig/include/utsushi/livemig/frame.h): 40-byte header, type at 5 (DATA = 4),
-    payload length u32 BE at 16. Flips one bit in the middle of the nth DATA payload."""
-    return FrameFlip(40, lambda h: struct.unpack_from(">I", h, 16)[0], lambda h: h[5] == 4, nth=nth)
+def link_frame_cut(ftype):
+    """Matches the link frames of message type `ftype`."""
+    return FrameCut(LINK_HEADER, link_payload_len, lambda h: h[5] == ftype)
+
+
+def link_frame_flip(ftype, nth, last_byte=False):
+    """Damages the nth frame of message type `ftype`: one bit in the middle of its payload, or
+    (last_byte) its payload's last byte, where a zstd frame keeps its checksum."""
+    if last_byte:
+        return FrameFlip(LINK_HEADER, link_payload_len, lambda h: h[5] == ftype, nth=nth,
+                         where=lambda n: n - 1, xor=0x5A)
+    return FrameFlip(LINK_HEADER, link_payload_len, lambda h: h[5] == ftype, nth=nth)
 
 
 class FaultRelay:

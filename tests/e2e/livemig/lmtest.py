@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from harness import memload  # noqa: E402
-from harness.fault_relay import FaultRelay, livemig_data_flip, livemig_frame_cut  # noqa: E402,F401
+from harness.fault_relay import FaultRelay, link_frame_cut, link_frame_flip  # noqa: E402,F401
 from harness.fixtures import fixture  # noqa: E402
 from harness.qmp import event_time  # noqa: E402
 

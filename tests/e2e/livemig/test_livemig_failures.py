@@ -68,7 +68,7 @@ def main():
         dst = new_destination(work, 3)
         dsts.append(dst)
         recv, port = start_receiver(work, dst, token)
-        flip = lmtest.livemig_data_flip(5)
+        flip = lmtest.link_frame_flip(4, 5)  # the 5th DATA frame (livemig/frame.h)
         relay = lmtest.Relay(port, flip=flip)
         rc, res, err = lmtest.run_livemig(["send", "--qmp", src.qmp_path, "--to", "127.0.0.1:%d" % relay.port,
                                            "--token-file", token])

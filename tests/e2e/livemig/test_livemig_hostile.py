@@ -12,8 +12,7 @@ import time
 
 import lmtest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "p2v"))
-from linkpeer import Peer, proc_status  # noqa: E402
+from harness.linkpeer import Peer, proc_status  # noqa: E402
 
 TOKEN = "correct-horse-battery-staple-0001"
 

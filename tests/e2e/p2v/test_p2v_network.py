@@ -12,25 +12,17 @@ memory), images are named per client and never silently replaced, `-o` names an 
 import json
 import os
 import socket
-import struct
 import subprocess
 import time
 import unittest
 
 from p2v_common import P2V, fixture, p2v, workdir
-from harness.fault_relay import FaultRelay, FrameFlip
-from linkpeer import Peer, proc_status
+from harness.fault_relay import FaultRelay, link_frame_flip
+from harness.linkpeer import Peer, proc_status
 
 TOKEN = "utsushi-test-token"
 CLIENT = "testhost"
 CHUNK = 3  # p2v's CHUNK message type (p2v/include/utsushi/p2v/wire_format.h)
-
-
-def p2v_chunk_flip(nth):
-    """The link frame (common/link/frame.h): 40-byte header, type at 5, payload length u32 BE at
-    16. Damages the last byte of the nth CHUNK's zstd frame."""
-    return FrameFlip(40, lambda h: struct.unpack_from(">I", h, 16)[0], lambda h: h[5] == CHUNK, nth=nth,
-                     where=lambda n: n - 1, xor=0x5A)
 
 
 def free_port():
@@ -159,7 +151,7 @@ class Network(unittest.TestCase):
         _, err = c.communicate(timeout=60)
         self.assertNotEqual(c.returncode, 0)
         self.start_server("--once")
-        flip = p2v_chunk_flip(2)
+        flip = link_frame_flip(CHUNK, 2, last_byte=True)  # the zstd frame checksum
         c = self.client(via=self.relay(flip=flip))
         _, err = c.communicate(timeout=120)
         self.assertEqual(c.returncode, 0, err)

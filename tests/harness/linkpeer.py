@@ -1,7 +1,6 @@
 """A hostile or scripted peer of utsushi's link layer (common/link: frame.h, handshake.h), for
 the servers' e2e tests: frames with sequence numbers and XXH3 checksums (libxxhash through
-ctypes), the token handshake for a named protocol, raw garbage. Local to the p2v tests until the
-shared harness (tests/harness) has one."""
+ctypes), the token handshake for a named protocol, raw garbage."""
 import ctypes
 import hashlib
 import hmac

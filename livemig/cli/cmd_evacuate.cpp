@@ -87,14 +87,14 @@ void setup_evacuate(cli::Context& ctx) {
       j["dirty_bytes_per_sec"] = r.plan.dirty_bytes_per_sec;
       guests.push_back(j);
       failed += r.outcome.error ? 1 : 0;
-      skipped += rep.status == "skipped" ? 1 : 0;
+      skipped += rep.status == livemig::ReportStatus::skipped ? 1 : 0;
       if (!ctx.options.json && !ctx.options.quiet) {
         std::string name = pair.domain.empty() ? pair.source_qmp : pair.domain;
-        if (rep.status == "skipped") {
+        if (rep.status == livemig::ReportStatus::skipped) {
           fmt::print("{}: skipped: {}\n", name, rep.error);
           continue;
         }
-        fmt::print("{} -> {}: {} ({} ms, downtime {} ms, {} on the link){}\n", name, pair.destination, rep.status,
+        fmt::print("{} -> {}: {} ({} ms, downtime {} ms, {} on the link){}\n", name, pair.destination, livemig::to_string(rep.status),
                    rep.total_ms, rep.downtime_ms, format_bytes(rep.bytes_on_wire),
                    r.outcome.error ? ": " + r.outcome.error->message() : std::string());
       }

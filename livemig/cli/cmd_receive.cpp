@@ -30,7 +30,7 @@ void finish_libvirt(cli::Context& ctx, const livemig::ReceiveLibvirtResult& res)
     sessions.push_back(j);
     failed += s.outcome.error ? 1 : 0;
     if (!ctx.options.json && !ctx.options.quiet) {
-      fmt::print("{}: {} ({} ms, {} bytes to QEMU){}\n", s.domain.empty() ? "?" : s.domain, s.outcome.report.status,
+      fmt::print("{}: {} ({} ms, {} bytes to QEMU){}\n", s.domain.empty() ? "?" : s.domain, to_string(s.outcome.report.status),
                  s.outcome.report.total_ms, s.outcome.report.bytes_to_qemu,
                  s.outcome.error ? ": " + s.outcome.error->message() : std::string());
     }

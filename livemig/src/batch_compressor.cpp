@@ -88,6 +88,7 @@ int LevelController::update(const LevelWindow& w) noexcept {
   if (w.wall_s <= 0 || m_min == m_max) {
     return m_level;
   }
+  m_cpu_saturated = w.cpu_idle >= 0 && w.cpu_idle < k_saturated_idle;
   double link_busy = w.ship_s / w.wall_s;
   double zstd_busy = w.compress_s / w.wall_s;
   // zstd held the link back: nearly as slow as a busy link, or busy while
@@ -104,12 +105,16 @@ int LevelController::update(const LevelWindow& w) noexcept {
     // faster than the rate learned): its rate says nothing; windows decide.
     m_link_rate = 0;
   }
+  if (m_cpu_saturated && link_busy < 0.7) {
+    step_down(1);  // zstd's CPU time is missed elsewhere: the link ran dry
+    return m_level;
+  }
   if (m_link_rate > 0) {
     return m_level;  // the batches decide
   }
   if (cpu_bound) {
     step_down(1);
-  } else if (link_bound) {
+  } else if (link_bound && !m_cpu_saturated) {
     step_up();
   }
   return m_level;
@@ -126,7 +131,7 @@ int LevelController::on_batch(double busy_s, double wire) noexcept {
     step_down(2);
   } else if (r > 1.5 || m_slow_run >= 2) {
     step_down(1);
-  } else if (m_fast_run >= 3 && m_level < m_max) {
+  } else if (m_fast_run >= 3 && m_level < m_max && !m_cpu_saturated) {
     step_up();
   }
   return m_level;

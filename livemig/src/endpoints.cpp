@@ -21,7 +21,7 @@ namespace {
 constexpr milliseconds k_qmp_timeout{15000};
 constexpr milliseconds k_handshake_timeout{15000};  // the whole handshake
 
-Outcome failure(Error e, const char* status, std::string source = {}) {
+Outcome failure(Error e, ReportStatus status, std::string source = {}) {
   Outcome o;
   o.report.status = status;
   o.report.error = e.message();
@@ -31,14 +31,12 @@ Outcome failure(Error e, const char* status, std::string source = {}) {
   return o;
 }
 
-const char* status_for(const Error& e) { return e.code() == Errc::not_supported ? "refused" : "failed"; }
-
 }  // namespace
 
 Outcome send_remote(const SendRemoteOptions& options) {
   auto qmp = QmpClient::connect(options.qmp_path, k_qmp_timeout);
   if (!qmp) {
-    return failure(qmp.error(), "failed", options.qmp_path);
+    return failure(qmp.error(), ReportStatus::failed, options.qmp_path);
   }
   return send_to_receiver(*qmp, options);
 }
@@ -51,24 +49,24 @@ Outcome send_to_receiver(Monitor& source, const SendRemoteOptions& options,
   }
   auto hp = parse_host_port(options.to);
   if (!hp) {
-    return failure(hp.error(), "failed", source.path());
+    return failure(hp.error(), ReportStatus::failed, source.path());
   }
   auto fd = tcp_connect(*hp, options.connect_timeout);
   if (!fd) {
-    return failure(fd.error(), "failed", source.path());
+    return failure(fd.error(), ReportStatus::failed, source.path());
   }
   Link link(std::move(*fd), {options.bandwidth, seconds(60)});
   auto receiver = handshake_client(link, options.token, k_handshake_timeout);
   if (!receiver) {
-    return failure(receiver.error(), "refused", source.path());
+    return failure(receiver.error(), ReportStatus::refused, source.path());
   }
   auto want = introduce ? ReceiverKind::libvirt : ReceiverKind::qmp;
   if (auto r = expect_receiver(link, want, *receiver, options.to); !r) {
-    return failure(r.error(), "refused", source.path());
+    return failure(r.error(), ReportStatus::refused, source.path());
   }
   if (introduce) {
     if (auto r = introduce(link); !r) {
-      return failure(r.error(), "refused", source.path());
+      return failure(r.error(), ReportStatus::refused, source.path());
     }
   }
   return run_sender(options.send, source, link);
@@ -77,7 +75,7 @@ Outcome send_to_receiver(Monitor& source, const SendRemoteOptions& options,
 Outcome receive_remote(const ReceiveRemoteOptions& options) {
   auto qmp = QmpClient::connect(options.qmp_path, k_qmp_timeout);
   if (!qmp) {
-    return failure(qmp.error(), "failed");
+    return failure(qmp.error(), ReportStatus::failed);
   }
   if (auto v = prepare_destination(*qmp); !v) {
     return failure(v.error(), status_for(v.error()));
@@ -89,7 +87,7 @@ Outcome receive_remote(const ReceiveRemoteOptions& options) {
     return std::move(*received);
   }
   auto e = r ? Error(Errc::internal, "no session ran") : r.error();
-  return failure(e, e.code() == Errc::cancelled ? "cancelled" : "failed");
+  return failure(e, e.code() == Errc::cancelled ? ReportStatus::cancelled : ReportStatus::failed);
 }
 
 Result<void> serve_sessions(const ServeOptions& options, const std::function<void(Link&)>& session) {
@@ -117,21 +115,21 @@ Result<void> serve_sessions(const ServeOptions& options, const std::function<voi
 Outcome migrate_local(const LocalOptions& options) {
   auto src = QmpClient::connect(options.source_qmp, k_qmp_timeout);
   if (!src) {
-    return failure(src.error(), "failed", options.source_qmp);
+    return failure(src.error(), ReportStatus::failed, options.source_qmp);
   }
   if (auto v = preflight_source(*src); !v) {
     return failure(v.error(), status_for(v.error()), options.source_qmp);
   }
   auto dst = QmpClient::connect(options.dest_qmp, k_qmp_timeout);
   if (!dst) {
-    return failure(dst.error(), "failed", options.source_qmp);
+    return failure(dst.error(), ReportStatus::failed, options.source_qmp);
   }
   if (auto v = prepare_destination(*dst); !v) {
     return failure(v.error(), status_for(v.error()), options.source_qmp);
   }
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-    return failure(errno_error(errno, "socketpair"), "failed", options.source_qmp);
+    return failure(errno_error(errno, "socketpair"), ReportStatus::failed, options.source_qmp);
   }
   int buf = 512 * 1024;
   for (int fd : sv) {
@@ -141,19 +139,19 @@ Outcome migrate_local(const LocalOptions& options) {
   Link recv_link(Fd(sv[1]), {0, seconds(60)});
   auto token = random_token();
   if (!token) {
-    return failure(token.error(), "failed", options.source_qmp);
+    return failure(token.error(), ReportStatus::failed, options.source_qmp);
   }
   Outcome received;
   std::thread receiver([&] {
     if (auto h = handshake_server(recv_link, *token, k_handshake_timeout, ReceiverKind::qmp); !h) {
-      received = failure(h.error(), "failed");
+      received = failure(h.error(), ReportStatus::failed);
       return;
     }
     received = run_receiver(options.receive, *dst, recv_link);
   });
   Outcome sent;
   if (auto h = handshake_client(send_link, *token, k_handshake_timeout); !h) {
-    sent = failure(h.error(), "failed", options.source_qmp);
+    sent = failure(h.error(), ReportStatus::failed, options.source_qmp);
     send_link.shutdown();
   } else {
     sent = run_sender(options.send, *src, send_link);
@@ -168,7 +166,7 @@ Outcome migrate_local(const LocalOptions& options) {
   sent.report.bytes_on_wire = send_link.bytes_sent() + send_link.bytes_received();
   if (!sent.error && received.error) {
     sent.error = received.error;
-    sent.report.status = "failed";
+    sent.report.status = ReportStatus::failed;
     sent.report.error = received.error->message();
   }
   return sent;

@@ -167,7 +167,7 @@ std::vector<GuestOutcome> evacuate(const EvacuateOptions& options, const std::ve
       const auto& g = plan[i];
       results[i].plan = g;
       if (!g.skip_reason.empty()) {
-        results[i].outcome.report.status = "skipped";
+        results[i].outcome.report.status = ReportStatus::skipped;
         results[i].outcome.report.error = g.skip_reason;
         results[i].outcome.report.source_state = "untouched";
         continue;

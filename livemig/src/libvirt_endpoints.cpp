@@ -26,7 +26,7 @@ std::span<const std::uint8_t> as_bytes(const std::string& s) {
 
 std::string as_text(const Bytes& b) { return std::string(b.begin(), b.end()); }
 
-Outcome failed_outcome(Error e, const char* status, const std::string& where) {
+Outcome failed_outcome(Error e, ReportStatus status, const std::string& where) {
   Outcome o;
   o.report.status = status;
   o.report.error = e.message();
@@ -78,7 +78,7 @@ DomainOutcome receive_domain(LibvirtHost& host, Link& link, const ReceiveLibvirt
       o.report.source_state = "discarded";
     }
   };
-  auto refuse = [&](const Error& e, const char* status) {
+  auto refuse = [&](const Error& e, ReportStatus status) {
     link.send_abort(e.message());
     link.shutdown();
     d.outcome = failed_outcome(e, status, {});
@@ -89,37 +89,38 @@ DomainOutcome receive_domain(LibvirtHost& host, Link& link, const ReceiveLibvirt
     return std::move(d);
   };
   auto status_of = [](const Error& e) {
-    return e.code() == Errc::failed_precondition || e.code() == Errc::not_supported ? "refused" : "failed";
+    return e.code() == Errc::failed_precondition || e.code() == Errc::not_supported ? ReportStatus::refused
+                                                                                     : ReportStatus::failed;
   };
   auto frame = link.recv(k_domain_start_timeout);
   if (!frame) {
-    return refuse(frame.error(), "failed");
+    return refuse(frame.error(), ReportStatus::failed);
   }
   if (frame->header.type == FrameType::abort) {
-    return refuse(Error(Errc::aborted, "the sender aborted: " + as_text(frame->payload)), "failed");
+    return refuse(Error(Errc::aborted, "the sender aborted: " + as_text(frame->payload)), ReportStatus::failed);
   }
   if (frame->header.type != FrameType::domain_xml) {
     return refuse(Error(Errc::not_supported, "this receiver starts libvirt domains: the sender must migrate a "
                                              "libvirt domain (livemig send --libvirt)"),
-                  "refused");
+                  ReportStatus::refused);
   }
   std::string xml = as_text(frame->payload);
   auto id = domain_identity(xml);
   if (!id) {
-    return refuse(id.error(), "refused");
+    return refuse(id.error(), ReportStatus::refused);
   }
   d.domain = id->name;
   // A token holder may ask for a guest, not for the host: refused before
   // anything starts (the sender leaves its source untouched).
   if (auto r = check_incoming_domain(xml); !r) {
-    return refuse(r.error(), "refused");
+    return refuse(r.error(), ReportStatus::refused);
   }
   auto incoming = incoming_domain_xml(xml);
   if (!incoming) {
-    return refuse(incoming.error(), "refused");
+    return refuse(incoming.error(), ReportStatus::refused);
   }
   if (auto r = host.connection().check_absent(id->name, id->uuid); !r) {
-    return refuse(r.error(), "refused");
+    return refuse(r.error(), ReportStatus::refused);
   }
   if (auto r = host.connection().create_transient_paused(*incoming); !r) {
     return refuse(r.error(), status_of(r.error()));
@@ -128,13 +129,13 @@ DomainOutcome receive_domain(LibvirtHost& host, Link& link, const ReceiveLibvirt
   UTSUSHI_LOG_INFO("domain {} started paused on {}, waiting for its stream", d.domain, host.uri());
   auto monitor = host.monitor(d.domain);
   if (!monitor) {
-    return refuse(monitor.error(), "failed");
+    return refuse(monitor.error(), ReportStatus::failed);
   }
   if (auto v = prepare_destination(**monitor); !v) {
     return refuse(v.error(), status_of(v.error()));
   }
   if (auto r = link.send(FrameType::domain_ready, {}); !r) {
-    return refuse(r.error(), "failed");
+    return refuse(r.error(), ReportStatus::failed);
   }
   ReceiveOptions receive = options.receive;
   // The domain was started paused: it runs only after the commit handshake.
@@ -153,7 +154,7 @@ DomainOutcome receive_domain(LibvirtHost& host, Link& link, const ReceiveLibvirt
   if (d.outcome.error) {
     // run_receiver discarded the domain; make sure nothing is left, except
     // when it could not tell whether the domain runs (it may own the guest).
-    if (d.outcome.report.status != "unknown") {
+    if (d.outcome.report.status != ReportStatus::unknown) {
       leave_nothing(d.outcome);
     }
     return d;
@@ -173,7 +174,7 @@ Outcome send_libvirt(LibvirtHost& host, const SendLibvirtOptions& options) {
   std::string where = fmt::format("{}@{}", options.domain, host.uri());
   auto monitor = host.monitor(options.domain);
   if (!monitor) {
-    return failed_outcome(monitor.error(), "failed", where);
+    return failed_outcome(monitor.error(), ReportStatus::failed, where);
   }
   // A guest livemig received earlier still has `-incoming defer` in its live
   // definition: the destination adds its own.
@@ -182,14 +183,14 @@ Outcome send_libvirt(LibvirtHost& host, const SendLibvirtOptions& options) {
     xml = without_incoming_defer(*xml);
   }
   if (!xml) {
-    return failed_outcome(xml.error(), xml.error().code() == Errc::not_supported ? "refused" : "failed", where);
+    return failed_outcome(xml.error(), status_for(xml.error()), where);
   }
   SendRemoteOptions remote = options.remote;
   remote.send.after = SourceAfter::keep;  // libvirt retires the source below
   Outcome o = send_to_receiver(**monitor, remote,
                                [&](Link& link) { return introduce_domain(link, options.domain, *xml); });
   monitor->reset();
-  if (o.report.status != "ok") {
+  if (o.report.status != ReportStatus::ok) {
     return o;
   }
   if (auto r = host.retire_source(options.domain, options.undefine_source); !r) {

@@ -9,6 +9,7 @@
 #include <fmt/core.h>
 
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -93,6 +94,36 @@ struct OutFrame {
   std::uint32_t raw_len = 0;
 };
 
+// The machine's CPU time so far, in ticks of all CPUs (/proc/stat's "cpu"
+// line): idle (idle + iowait) and total. Zeros when it cannot be read.
+struct CpuTicks {
+  std::uint64_t idle = 0;
+  std::uint64_t total = 0;
+};
+CpuTicks read_cpu_ticks() {
+  std::ifstream in("/proc/stat");
+  std::string label;
+  CpuTicks t;
+  if (!(in >> label) || label != "cpu") {
+    return {};
+  }
+  std::uint64_t v = 0;
+  for (int field = 0; field < 8 && in >> v; ++field) {  // user nice system idle iowait irq softirq steal
+    t.total += v;
+    if (field == 3 || field == 4) {
+      t.idle += v;
+    }
+  }
+  return t;
+}
+// The idle share of CPU time between two readings; -1 when unknown.
+double idle_share(const CpuTicks& from, const CpuTicks& to) {
+  if (to.total <= from.total || to.idle < from.idle) {
+    return -1;
+  }
+  return static_cast<double>(to.idle - from.idle) / static_cast<double>(to.total - from.total);
+}
+
 double seconds_since(steady_clock::time_point t) { return duration<double>(steady_clock::now() - t).count(); }
 
 }  // namespace
@@ -122,6 +153,7 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
   LevelController levels(min_level, max_level);
   BatchCompressor compressor(levels.level());
   auto window_start = steady_clock::now();
+  CpuTicks window_cpu = read_cpu_ticks();
   double window_compress_s = 0;
   std::uint64_t window_ship_ns = 0;
   std::uint64_t window_shipped = 0;
@@ -159,9 +191,11 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
     if (double wall = seconds_since(window_start); wall >= 0.25) {
       std::uint64_t shipped = ship_ns.load();
       std::uint64_t shipped_now = shipped_bytes.load();
+      CpuTicks cpu = read_cpu_ticks();
       LevelWindow w{wall, window_compress_s, static_cast<double>(shipped - window_ship_ns) * 1e-9,
-                    static_cast<double>(shipped_now - window_shipped)};
+                    static_cast<double>(shipped_now - window_shipped), idle_share(window_cpu, cpu)};
       compressor.set_level(levels.update(w));
+      window_cpu = cpu;
       window_start = steady_clock::now();
       window_compress_s = 0;
       window_ship_ns = shipped;

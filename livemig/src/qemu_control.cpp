@@ -123,4 +123,36 @@ Result<std::string> restore_source(Monitor& qmp, milliseconds timeout) {
   return run;
 }
 
+Result<std::string> wait_destination_loaded(Monitor& qmp, milliseconds timeout) {
+  auto deadline = steady_clock::now() + timeout;
+  for (;;) {
+    auto run = UTSUSHI_TRY_CTX(query_runstate(qmp), "destination QEMU after the stream");
+    if (run == "running" || run == "paused") {
+      return run;
+    }
+    if (run != "inmigrate" && run != "restore-vm" && run != "prelaunch") {
+      return fail(Errc::aborted, "destination QEMU ended in state " + run);
+    }
+    if (steady_clock::now() > deadline) {
+      return fail(Errc::unavailable, "destination QEMU did not finish loading in time");
+    }
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+}
+
+std::optional<QmpEvent> event_after(Monitor& qmp, const std::string& name, const std::optional<QmpEvent>& before,
+                                    milliseconds timeout) {
+  for (auto until = steady_clock::now() + timeout;;) {
+    (void)qmp.poll_events();
+    auto ev = qmp.last_event(name);
+    if (ev && (!before || ev->timestamp_us > before->timestamp_us)) {
+      return ev;
+    }
+    if (steady_clock::now() >= until) {
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+}
+
 }  // namespace utsushi::livemig

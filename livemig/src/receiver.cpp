@@ -97,6 +97,318 @@ Settled settle_after_go(const ReceiveOptions& options, Monitor& qmp) {
   return {Fate::discarded, was + "; not started, discarded"};
 }
 
+// Feeds QEMU on its own thread so that the link keeps flowing while the
+// destination loads pages; at most four batches wait in between. Destroying
+// it stops the thread (unfed batches are dropped).
+class Feeder {
+ public:
+  Feeder(int qemu_fd, milliseconds timeout)
+      : m_thread([this, qemu_fd, timeout] {
+          while (auto b = m_queue.pop()) {
+            if (auto r = feed(qemu_fd, *b, timeout); !r) {
+              m_queue.fail(r.error());
+              return;
+            }
+          }
+        }) {}
+  ~Feeder() {
+    m_queue.fail(Error(Errc::aborted, "receiver stopped"));
+    join();
+  }
+  Feeder(const Feeder&) = delete;
+  Feeder& operator=(const Feeder&) = delete;
+
+  // Blocks while four batches wait; fails once feeding failed.
+  [[nodiscard]] Result<void> push(Bytes batch) { return m_queue.push(std::move(batch)); }
+  // Waits until every pushed batch was fed; feeding's error if it failed.
+  [[nodiscard]] Result<void> finish() {
+    m_queue.close();
+    join();
+    if (auto e = m_queue.error()) {
+      return std::unexpected(*e);
+    }
+    return {};
+  }
+
+ private:
+  void join() {
+    if (m_thread.joinable()) {
+      m_thread.join();
+    }
+  }
+  BoundedQueue<Bytes> m_queue{4};
+  std::thread m_thread;  // last: starts once the queue exists
+};
+
+// Turns verified DATA frames back into QEMU's stream bytes, hashing them.
+class StreamDecoder {
+ public:
+  // Replaces `out` with the stream bytes of DATA frame `f`. Batches are
+  // blocks of one zstd stream (frames end when the level changes).
+  [[nodiscard]] Result<void> decode(const Frame& f, Bytes& out) {
+    m_raw.resize(f.header.raw_len);
+    if (f.header.flags & k_frame_zstd) {
+      if (auto z = zstd_decompress_exact(m_dctx.get(), f.payload, m_raw, ZstdInput::whole); !z) {
+        return std::unexpected(std::move(z).error().with_context(fmt::format("frame {}", f.header.seq)));
+      }
+    } else {
+      if (f.payload.size() != m_raw.size()) {
+        return fail(Errc::corruption, "uncompressed frame length mismatch");
+      }
+      std::memcpy(m_raw.data(), f.payload.data(), m_raw.size());
+    }
+    out.clear();
+    UTSUSHI_TRY(m_tokens.decode(m_raw, out));
+    XXH3_64bits_update(m_hash.state.get(), out.data(), out.size());
+    return {};
+  }
+  // XXH3-64 (hex) of every byte decoded so far.
+  std::string digest() const { return fmt::format("{:016x}", XXH3_64bits_digest(m_hash.state.get())); }
+
+ private:
+  ZstdDCtx m_dctx{ZSTD_createDCtx()};
+  TokenDecoder m_tokens;
+  HashState m_hash;
+  Bytes m_raw;
+};
+
+// What the receiver's phases share for one migration. Owned by run_receiver;
+// never moved (rep refers into outcome).
+struct ReceiveRun {
+  ReceiveRun(const ReceiveOptions& o, Monitor& m, Link& l) : options(o), qmp(m), link(l) {}
+  ReceiveRun(const ReceiveRun&) = delete;
+  ReceiveRun& operator=(const ReceiveRun&) = delete;
+
+  const ReceiveOptions& options;
+  Monitor& qmp;
+  Link& link;
+  Outcome outcome{};
+  Report& rep = outcome.report;
+  steady_clock::time_point start = steady_clock::now();
+  std::optional<Fd> qemu_fd;  // our end of the destination's stream socket
+  bool peer_aborted = false;  // the sender sent "abort"
+  bool stream_fed = false;    // the whole stream was handed to the destination
+  bool committed = false;     // the commit handshake ran ("go" received)
+  bool start_on_go = false;   // "go" asked to start the destination
+
+  // The link figures and total time, as of now.
+  void measure() {
+    rep.bytes_on_wire = link.bytes_sent() + link.bytes_received();
+    rep.total_ms = duration_cast<milliseconds>(steady_clock::now() - start).count();
+  }
+};
+
+// Phase 1. Announces the mode ("hold"), checks the destination's version,
+// keeps it paused after loading when held, and starts its incoming migration
+// on a socket (run.qemu_fd).
+Result<void> start_incoming(ReceiveRun& run) {
+  // The first frame tells the sender whether this destination is held.
+  UTSUSHI_TRY_CTX(run.link.send_text(FrameType::mode, json{{"hold", run.options.hold}}.dump()), "announcing the mode");
+  run.rep.qemu_version = UTSUSHI_TRY(check_qemu_version(run.qmp));
+  if (run.options.hold) {
+    // While incoming, `stop` only clears QEMU's autostart (as -S does).
+    UTSUSHI_TRY_CTX(run.qmp.execute("stop"), "keeping the destination paused after loading");
+  }
+  std::string fdname = fmt::format("livemig-in-{}", ::getpid());
+  run.qemu_fd = UTSUSHI_TRY(hand_socket_to_qemu(run.qmp, fdname));
+  UTSUSHI_TRY_CTX(run.qmp.execute("migrate-incoming", {{"uri", "fd:" + fdname}}), "starting the incoming migration");
+  return {};
+}
+
+// The END frame: the rebuilt stream must match the sender's byte count and
+// hash; only then is the held-back last batch fed (run.stream_fed) and the
+// destination's socket shut for writing.
+Result<void> finish_stream(ReceiveRun& run, const Frame& f, const std::string& digest, Bytes held, Feeder& feeder) {
+  json end = json::parse(f.text(), nullptr, false);
+  std::uint64_t total = run.rep.bytes_to_qemu + held.size();
+  run.rep.stream_hash = digest;
+  if (end.is_discarded() || end.value("bytes", std::uint64_t{0}) != total || end.value("hash", std::string()) != digest) {
+    return fail(Errc::corruption, fmt::format("rebuilt stream differs from the source's ({} bytes, hash {})", total,
+                                              digest));
+  }
+  run.stream_fed = true;  // from here on the destination may load it all
+  UTSUSHI_TRY(feeder.push(std::move(held)));
+  UTSUSHI_TRY(feeder.finish());
+  run.rep.bytes_to_qemu = total;
+  ::shutdown(run.qemu_fd->get(), SHUT_WR);
+  return {};
+}
+
+// Phase 2. Receives DATA frames up to END and feeds the destination only
+// bytes whose frames verified: each batch waits until the next frame
+// verified, the last until END matched (finish_stream). rep.bytes_to_qemu
+// counts what was handed to the feeder.
+Result<void> receive_stream(ReceiveRun& run) {
+  Feeder feeder(run.qemu_fd->get(), run.options.idle_timeout);
+  StreamDecoder decoder;
+  Bytes out;
+  Bytes held;  // the latest batch, fed only once the next frame verified
+  for (;;) {
+    auto f = UTSUSHI_TRY(run.link.recv(run.options.idle_timeout));
+    if (f.header.type == FrameType::abort) {
+      run.peer_aborted = true;
+      return fail(Errc::aborted, "the sender aborted: " + f.text());
+    }
+    if (f.header.type == FrameType::end) {
+      return finish_stream(run, f, decoder.digest(), std::move(held), feeder);
+    }
+    if (f.header.type != FrameType::data) {
+      return fail(Errc::corruption, fmt::format("unexpected frame type {}", static_cast<int>(f.header.type)));
+    }
+    UTSUSHI_TRY(decoder.decode(f, out));
+    run.rep.bytes_to_qemu += held.size();
+    if (!held.empty()) {
+      UTSUSHI_TRY(feeder.push(std::move(held)));
+    }
+    held = std::move(out);
+    out = Bytes();
+  }
+}
+
+// Phase 3. Waits for the destination to load the stream; a paused one (held,
+// or -S) then runs the commit handshake up to "go" (run.committed).
+Result<void> await_commit(ReceiveRun& run) {
+  run.rep.source_state = UTSUSHI_TRY(wait_destination_loaded(run.qmp, run.options.resume_timeout));
+  if (run.rep.source_state != "paused") {
+    return {};
+  }
+  // Commit handshake: the guest starts only when the sender says so.
+  json ready = {{"status", "ready"}, {"bytes_to_qemu", run.rep.bytes_to_qemu}, {"stream_hash", run.rep.stream_hash}};
+  UTSUSHI_TRY_CTX(run.link.send_text(FrameType::ready, ready.dump()), "reporting the loaded stream");
+  run.rep.held = true;
+  auto go = run.link.recv(run.options.go_timeout);
+  if (!go) {
+    return fail(Errc::unavailable, "no 'go' from the sender (" + go.error().message() +
+                                       "): the paused destination is discarded, the source keeps the guest");
+  }
+  if (go->header.type == FrameType::abort) {
+    run.peer_aborted = true;
+    return fail(Errc::aborted, "the sender aborted before 'go': " + go->text());
+  }
+  if (go->header.type != FrameType::go) {
+    return fail(Errc::corruption,
+                fmt::format("frame type {} where 'go' was expected", static_cast<int>(go->header.type)));
+  }
+  run.committed = true;
+  json g = json::parse(go->text(), nullptr, false);
+  run.start_on_go = g.is_discarded() || g.value("start", true);
+  return {};
+}
+
+// A failure before "go": the sender was never told to let go of the guest.
+// Discards the destination, and tells the sender what it may do: an abort
+// (resume the source) unless the destination had the whole stream and may run.
+Outcome fail_uncommitted(ReceiveRun& run, const Error& error) {
+  Report& rep = run.rep;
+  rep.status = ReportStatus::failed;
+  rep.error = error.message();
+  run.outcome.error = error;
+  if (!run.peer_aborted && !run.stream_fed) {
+    // The destination cannot have the whole stream: stop the sender at once
+    // (one blocked on a full socket fails on the shutdown).
+    run.link.send_abort(error.message());
+    run.link.shutdown();
+  }
+  // An incoming QEMU cannot retry: discard it, and say so only when sure. Its
+  // stream socket is closed only afterwards, as a second guard: the pump keeps
+  // the tail after RAM END (with QEMU_VM_EOF) for the last batch, which is fed
+  // only after END verified, but a tail over PageEncoder::k_tail_limit is cut,
+  // and a destination that has its EOF finishes loading on a closed socket
+  // (and starts, unless held).
+  auto d = discard_destination(run.options, run.qmp);
+  run.qemu_fd.reset();
+  // A held destination never got "go": with autostart off it stays paused
+  // whatever happens to this receiver, so the source may take its guest back
+  // even when the discard could not be confirmed.
+  bool cannot_run = d || run.options.hold;
+  if (d) {
+    rep.source_state = "discarded";
+  } else if (run.options.hold) {
+    UTSUSHI_LOG_ERROR("{}", d.error().message());
+    rep.source_state = "paused";
+    rep.error += "; the destination stays paused (it never got 'go') and must be removed by hand: " +
+                 d.error().message();
+  } else {
+    UTSUSHI_LOG_ERROR("{}", d.error().message());
+    rep.status = ReportStatus::unknown;
+    rep.source_state = "unknown";
+    rep.error += "; " + d.error().message();
+  }
+  if (!run.peer_aborted && run.stream_fed) {
+    // The destination had the whole stream: the sender resumes its source on
+    // an abort only, so send one only when the destination cannot run.
+    if (cannot_run) {
+      run.link.send_abort(rep.error);
+    } else if (auto s = run.link.send_text(FrameType::result, json{{"status", "unknown"}, {"error", rep.error}}.dump());
+               !s) {
+      UTSUSHI_LOG_WARN("could not report the unknown state to the sender: {}", s.error().message());
+    }
+  }
+  run.link.shutdown();
+  return std::move(run.outcome);
+}
+
+// Phase 4 (committed, "go" asked to start). Starts the destination
+// (options.resume, or QMP `cont`). When that reports an error, finds out
+// whether it runs anyway (settle_after_go): returns nothing when it runs,
+// otherwise the final outcome, after telling the sender in a "running" frame
+// ("discarded" with started false, or "unknown"): never a plain abort.
+std::optional<Outcome> start_after_go(ReceiveRun& run) {
+  Result<void> started;
+  if (run.options.resume) {
+    started = run.options.resume();
+  } else if (auto c = run.qmp.execute("cont"); !c) {
+    started = std::unexpected(c.error());
+  }
+  if (started) {
+    run.rep.source_state = "running";
+    return std::nullopt;
+  }
+  UTSUSHI_LOG_WARN("starting the destination after 'go' failed: {}; checking whether it runs",
+                   started.error().message());
+  auto settled = settle_after_go(run.options, run.qmp);
+  std::string why = "starting the destination after 'go' failed (" + started.error().message() + "): " + settled.why;
+  if (settled.fate == Fate::running) {
+    UTSUSHI_LOG_WARN("{}", why);
+    run.rep.source_state = "running";
+    return std::nullopt;
+  }
+  bool gone = settled.fate == Fate::discarded;
+  json verdict = {{"status", gone ? "discarded" : "unknown"}, {"error", why}};
+  if (gone) {
+    verdict["started"] = false;
+  }
+  if (auto s = run.link.send_text(FrameType::running, verdict.dump()); !s) {
+    UTSUSHI_LOG_WARN("could not report the destination's state to the sender: {}", s.error().message());
+  }
+  run.link.shutdown();
+  run.measure();
+  run.rep.status = gone ? ReportStatus::failed : ReportStatus::unknown;
+  run.rep.source_state = gone ? "discarded" : "unknown";
+  run.rep.error = why;
+  run.outcome.error = Error(gone ? Errc::aborted : Errc::unavailable, why);
+  return std::move(run.outcome);
+}
+
+// Phase 5. The destination is in place: reports "ok" to the sender ("result",
+// or "running" after "go") with its RESUME timestamp for the downtime.
+Outcome succeed(ReceiveRun& run) {
+  Report& rep = run.rep;
+  json res = {{"status", "ok"}, {"bytes_to_qemu", rep.bytes_to_qemu}, {"dest_state", rep.source_state}};
+  if (auto ev = run.qmp.wait_event("RESUME", milliseconds(rep.source_state == "running" ? 2000 : 0)); ev) {
+    res["resume_timestamp_us"] = ev->timestamp_us;
+  }
+  if (!rep.stream_hash.empty()) {
+    res["stream_hash"] = rep.stream_hash;
+  }
+  if (auto s = run.link.send_text(run.committed ? FrameType::running : FrameType::result, res.dump()); !s) {
+    UTSUSHI_LOG_WARN("could not report the result to the sender: {}", s.error().message());
+  }
+  rep.status = ReportStatus::ok;
+  rep.converged = true;
+  return std::move(run.outcome);
+}
+
 }  // namespace
 
 Result<std::string> prepare_destination(Monitor& qmp) {
@@ -110,257 +422,28 @@ Result<std::string> prepare_destination(Monitor& qmp) {
   return version;
 }
 
+// The phases in order: start_incoming, receive_stream, await_commit (a
+// failure in any of them: fail_uncommitted), start_after_go when committed,
+// succeed.
 Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link) {
-  Outcome o;
-  Report& rep = o.report;
-  auto start = steady_clock::now();
-  std::optional<Fd> qemu_fd;
-  bool peer_aborted = false;
-
-  bool committed = false;    // the commit handshake ran ("go" received)
-  bool start_on_go = false;  // "go" asked to start the destination
-  bool stream_fed = false;   // the whole stream was handed to the destination
-
-  auto body = [&]() -> Result<void> {
-    // The first frame tells the sender whether this destination is held.
-    UTSUSHI_TRY_CTX(link.send_text(FrameType::mode, json{{"hold", options.hold}}.dump()), "announcing the mode");
-    rep.qemu_version = UTSUSHI_TRY(check_qemu_version(qmp));
-    if (options.hold) {
-      // While incoming, `stop` only clears QEMU's autostart (as -S does).
-      UTSUSHI_TRY_CTX(qmp.execute("stop"), "keeping the destination paused after loading");
-    }
-    std::string fdname = fmt::format("livemig-in-{}", ::getpid());
-    qemu_fd = UTSUSHI_TRY(hand_socket_to_qemu(qmp, fdname));
-    UTSUSHI_TRY_CTX(qmp.execute("migrate-incoming", {{"uri", "fd:" + fdname}}), "starting the incoming migration");
-    // Feeding QEMU runs on its own thread so the link keeps flowing while
-    // the destination loads pages; at most four batches wait in between.
-    BoundedQueue<Bytes> to_qemu(4);
-    int qfd = qemu_fd->get();
-    std::thread feeder([&] {
-      while (auto b = to_qemu.pop()) {
-        if (auto r = feed(qfd, *b, options.idle_timeout); !r) {
-          to_qemu.fail(r.error());
-          return;
-        }
-      }
-    });
-    struct JoinGuard {
-      BoundedQueue<Bytes>& q;
-      std::thread& t;
-      ~JoinGuard() {
-        q.fail(Error(Errc::aborted, "receiver stopped"));
-        if (t.joinable()) {
-          t.join();
-        }
-      }
-    } guard{to_qemu, feeder};
-    ZstdDCtx dctx(ZSTD_createDCtx());
-    TokenDecoder decoder;
-    HashState hash;
-    Bytes raw;
-    Bytes out;
-    Bytes held;  // the latest batch, fed only once the next frame verified
-    for (;;) {
-      auto f = UTSUSHI_TRY(link.recv(options.idle_timeout));
-      if (f.header.type == FrameType::abort) {
-        peer_aborted = true;
-        return fail(Errc::aborted, "the sender aborted: " + std::string(f.payload.begin(), f.payload.end()));
-      }
-      if (f.header.type == FrameType::end) {
-        json end = json::parse(std::string(f.payload.begin(), f.payload.end()), nullptr, false);
-        std::uint64_t total = rep.bytes_to_qemu + held.size();
-        std::string digest = fmt::format("{:016x}", XXH3_64bits_digest(hash.state.get()));
-        rep.stream_hash = digest;
-        if (end.is_discarded() || end.value("bytes", std::uint64_t{0}) != total ||
-            end.value("hash", std::string()) != digest) {
-          return fail(Errc::corruption, fmt::format("rebuilt stream differs from the source's ({} bytes, hash {})",
-                                                    total, digest));
-        }
-        stream_fed = true;  // from here on the destination may load it all
-        UTSUSHI_TRY(to_qemu.push(std::move(held)));
-        to_qemu.close();
-        feeder.join();
-        if (auto e = to_qemu.error()) {
-          return std::unexpected(*e);
-        }
-        rep.bytes_to_qemu = total;
-        ::shutdown(qemu_fd->get(), SHUT_WR);
-        break;
-      }
-      if (f.header.type != FrameType::data) {
-        return fail(Errc::corruption, fmt::format("unexpected frame type {}", static_cast<int>(f.header.type)));
-      }
-      raw.resize(f.header.raw_len);
-      if (f.header.flags & k_frame_zstd) {
-        // Batches are blocks of one zstd stream (frames end when the level changes).
-        if (auto z = zstd_decompress_exact(dctx.get(), f.payload, raw, ZstdInput::whole); !z) {
-          return std::unexpected(std::move(z).error().with_context(fmt::format("frame {}", f.header.seq)));
-        }
-      } else {
-        if (f.payload.size() != raw.size()) {
-          return fail(Errc::corruption, "uncompressed frame length mismatch");
-        }
-        std::memcpy(raw.data(), f.payload.data(), raw.size());
-      }
-      out.clear();
-      UTSUSHI_TRY(decoder.decode(raw, out));
-      XXH3_64bits_update(hash.state.get(), out.data(), out.size());
-      rep.bytes_to_qemu += held.size();
-      if (!held.empty()) {
-        UTSUSHI_TRY(to_qemu.push(std::move(held)));
-      }
-      held = std::move(out);
-      out = Bytes();
-    }
-    // Wait for the destination to load and run.
-    auto deadline = steady_clock::now() + options.resume_timeout;
-    for (;;) {
-      auto run = UTSUSHI_TRY_CTX(query_runstate(qmp), "destination QEMU after the stream");
-      if (run == "running" || run == "paused") {
-        rep.source_state = run;
-        break;
-      }
-      if (run != "inmigrate" && run != "restore-vm" && run != "prelaunch") {
-        return fail(Errc::aborted, "destination QEMU ended in state " + run);
-      }
-      if (steady_clock::now() > deadline) {
-        return fail(Errc::unavailable, "destination QEMU did not finish loading in time");
-      }
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    if (rep.source_state == "paused") {
-      // Commit handshake: the guest starts only when the sender says so.
-      json ready = {{"status", "ready"}, {"bytes_to_qemu", rep.bytes_to_qemu}, {"stream_hash", rep.stream_hash}};
-      UTSUSHI_TRY_CTX(link.send_text(FrameType::ready, ready.dump()), "reporting the loaded stream");
-      rep.held = true;
-      auto go = link.recv(options.go_timeout);
-      if (!go) {
-        return fail(Errc::unavailable, "no 'go' from the sender (" + go.error().message() +
-                                           "): the paused destination is discarded, the source keeps the guest");
-      }
-      if (go->header.type == FrameType::abort) {
-        peer_aborted = true;
-        return fail(Errc::aborted, "the sender aborted before 'go': " + go->text());
-      }
-      if (go->header.type != FrameType::go) {
-        return fail(Errc::corruption, fmt::format("frame type {} where 'go' was expected",
-                                                  static_cast<int>(go->header.type)));
-      }
-      committed = true;
-      json g = json::parse(go->text(), nullptr, false);
-      start_on_go = g.is_discarded() || g.value("start", true);
-    }
-    return {};
-  };
-
-  auto r = body();
-  auto finish = [&] {
-    rep.bytes_on_wire = link.bytes_sent() + link.bytes_received();
-    rep.total_ms = duration_cast<milliseconds>(steady_clock::now() - start).count();
-  };
-  finish();
+  ReceiveRun run(options, qmp, link);
+  auto r = start_incoming(run);
+  if (r) {
+    r = receive_stream(run);
+  }
+  if (r) {
+    r = await_commit(run);
+  }
+  run.measure();
   if (!r) {
-    // Not committed: the sender was never told to let go of the guest.
-    rep.status = "failed";
-    rep.error = r.error().message();
-    o.error = r.error();
-    if (!peer_aborted && !stream_fed) {
-      // The destination cannot have the whole stream: stop the sender at
-      // once (one blocked on a full socket fails on the shutdown).
-      link.send_abort(r.error().message());
-      link.shutdown();
-    }
-    // An incoming QEMU cannot retry: discard it, and say so only when sure.
-    // Its stream socket is closed only afterwards, as a second guard: the
-    // pump keeps the tail after RAM END (with QEMU_VM_EOF) for the last batch,
-    // which is fed only after END verified, but a tail over
-    // PageEncoder::k_tail_limit is cut, and a destination that has its EOF
-    // finishes loading on a closed socket (and starts, unless held).
-    auto d = discard_destination(options, qmp);
-    qemu_fd.reset();
-    // A held destination never got "go": with autostart off it stays paused
-    // whatever happens to this receiver, so the source may take its guest
-    // back even when the discard could not be confirmed.
-    bool cannot_run = d || options.hold;
-    if (d) {
-      rep.source_state = "discarded";
-    } else if (options.hold) {
-      UTSUSHI_LOG_ERROR("{}", d.error().message());
-      rep.source_state = "paused";
-      rep.error += "; the destination stays paused (it never got 'go') and must be removed by hand: " +
-                   d.error().message();
-    } else {
-      UTSUSHI_LOG_ERROR("{}", d.error().message());
-      rep.status = "unknown";
-      rep.source_state = "unknown";
-      rep.error += "; " + d.error().message();
-    }
-    if (!peer_aborted && stream_fed) {
-      // The destination had the whole stream: the sender resumes its source
-      // on an abort only, so send one only when the destination cannot run.
-      if (cannot_run) {
-        link.send_abort(rep.error);
-      } else if (auto s = link.send_text(FrameType::result,
-                                         json{{"status", "unknown"}, {"error", rep.error}}.dump());
-                 !s) {
-        UTSUSHI_LOG_WARN("could not report the unknown state to the sender: {}", s.error().message());
-      }
-    }
-    link.shutdown();
-    return o;
+    return fail_uncommitted(run, r.error());
   }
-  if (committed && start_on_go) {
-    // From here on never a plain abort: the sender may resume its source
-    // only when the destination is known not to run (session.h).
-    Result<void> started;
-    if (options.resume) {
-      started = options.resume();
-    } else if (auto c = qmp.execute("cont"); !c) {
-      started = std::unexpected(c.error());
-    }
-    if (started) {
-      rep.source_state = "running";
-    } else {
-      UTSUSHI_LOG_WARN("starting the destination after 'go' failed: {}; checking whether it runs",
-                       started.error().message());
-      auto settled = settle_after_go(options, qmp);
-      std::string why = "starting the destination after 'go' failed (" + started.error().message() + "): " +
-                        settled.why;
-      if (settled.fate == Fate::running) {
-        UTSUSHI_LOG_WARN("{}", why);
-        rep.source_state = "running";
-      } else {
-        bool gone = settled.fate == Fate::discarded;
-        json verdict = {{"status", gone ? "discarded" : "unknown"}, {"error", why}};
-        if (gone) {
-          verdict["started"] = false;
-        }
-        if (auto s = link.send_text(FrameType::running, verdict.dump()); !s) {
-          UTSUSHI_LOG_WARN("could not report the destination's state to the sender: {}", s.error().message());
-        }
-        link.shutdown();
-        finish();
-        rep.status = gone ? "failed" : "unknown";
-        rep.source_state = gone ? "discarded" : "unknown";
-        rep.error = why;
-        o.error = Error(gone ? Errc::aborted : Errc::unavailable, why);
-        return o;
-      }
+  if (run.committed && run.start_on_go) {
+    if (auto failed = start_after_go(run)) {
+      return std::move(*failed);
     }
   }
-  json res = {{"status", "ok"}, {"bytes_to_qemu", rep.bytes_to_qemu}, {"dest_state", rep.source_state}};
-  if (auto ev = qmp.wait_event("RESUME", milliseconds(rep.source_state == "running" ? 2000 : 0)); ev) {
-    res["resume_timestamp_us"] = ev->timestamp_us;
-  }
-  if (!rep.stream_hash.empty()) {
-    res["stream_hash"] = rep.stream_hash;
-  }
-  if (auto s = link.send_text(committed ? FrameType::running : FrameType::result, res.dump()); !s) {
-    UTSUSHI_LOG_WARN("could not report the result to the sender: {}", s.error().message());
-  }
-  rep.status = "ok";
-  rep.converged = true;
-  return o;
+  return succeed(run);
 }
 
 }  // namespace utsushi::livemig

@@ -10,6 +10,43 @@
 
 namespace utsushi::livemig {
 
+namespace {
+
+struct StatusName {
+  ReportStatus status;
+  std::string_view name;
+};
+// The one table of status names (the --json "status" strings).
+constexpr StatusName k_status_names[] = {
+    {ReportStatus::ok, "ok"},           {ReportStatus::failed, "failed"},   {ReportStatus::refused, "refused"},
+    {ReportStatus::cancelled, "cancelled"}, {ReportStatus::timeout, "timeout"}, {ReportStatus::unknown, "unknown"},
+    {ReportStatus::skipped, "skipped"},
+};
+
+}  // namespace
+
+std::string_view to_string(ReportStatus s) {
+  for (const auto& n : k_status_names) {
+    if (n.status == s) {
+      return n.name;
+    }
+  }
+  return "failed";  // unreachable: every enumerator is in the table (report_test.cpp)
+}
+
+std::optional<ReportStatus> parse_report_status(std::string_view name) {
+  for (const auto& n : k_status_names) {
+    if (n.name == name) {
+      return n.status;
+    }
+  }
+  return std::nullopt;
+}
+
+ReportStatus status_for(const Error& e) {
+  return e.code() == Errc::not_supported ? ReportStatus::refused : ReportStatus::failed;
+}
+
 nlohmann::json report_json(const Report& r) {
   nlohmann::json kinds = nlohmann::json::object();
   for (std::size_t k = 0; k < k_page_kinds; ++k) {
@@ -21,7 +58,7 @@ nlohmann::json report_json(const Report& r) {
                                              {"bytes_on_wire", static_cast<std::uint64_t>(std::llround(c.wire_bytes))}};
   }
   nlohmann::json j = {{"type", "result"},
-                      {"status", r.status},
+                      {"status", to_string(r.status)},
                       {"bytes_from_qemu", r.bytes_from_qemu},
                       {"bytes_on_wire", r.bytes_on_wire},
                       {"bytes_to_qemu", r.bytes_to_qemu},
@@ -87,7 +124,7 @@ std::string report_text(const Report& r) {
       "status: {}\nrounds (dirty syncs): {}\nbytes from QEMU: {} ({})\nbytes on the link: {} ({}, {:.1f}x smaller)\n"
       "total time: {}\ndowntime (source STOP to destination RESUME): {} (QEMU's own figure: {})\n"
       "source guest: {}\nstream hash (XXH3-64): {}\n",
-      r.status, r.rounds, r.bytes_from_qemu, format_bytes(r.bytes_from_qemu), r.bytes_on_wire,
+      to_string(r.status), r.rounds, r.bytes_from_qemu, format_bytes(r.bytes_from_qemu), r.bytes_on_wire,
       format_bytes(r.bytes_on_wire),
       r.bytes_on_wire ? static_cast<double>(r.bytes_from_qemu) / static_cast<double>(r.bytes_on_wire) : 0.0,
       ms_text(r.total_ms), ms_text(r.downtime_ms), ms_text(r.qemu_downtime_ms), r.source_state.empty() ? "?" : r.source_state,

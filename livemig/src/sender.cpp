@@ -58,236 +58,338 @@ Result<std::string> preflight_source(Monitor& qmp) {
   return version;
 }
 
-Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
-  Outcome o;
-  Report& rep = o.report;
-  rep.source_qmp = qmp.path();
-  auto start = steady_clock::now();
-  auto failed = [&](Error e, const char* status) -> Outcome {
-    rep.status = status;
-    rep.error = e.message();
-    o.error = std::move(e);
+namespace {
+
+// Why a phase stopped the migration, and the status the report gets.
+struct Failure {
+  Error error;
+  ReportStatus status = ReportStatus::failed;
+};
+
+// What the sender's phases share for one migration. Owned by run_sender;
+// never moved (rep refers into outcome).
+struct SendRun {
+  SendRun(const SendOptions& o, Monitor& m, Link& l) : options(o), qmp(m), link(l) {}
+  SendRun(const SendRun&) = delete;
+  SendRun& operator=(const SendRun&) = delete;
+
+  const SendOptions& options;
+  Monitor& qmp;
+  Link& link;
+  Outcome outcome{};
+  Report& rep = outcome.report;
+  steady_clock::time_point start = steady_clock::now();  // reset when `migrate` is sent
+  bool hold = false;          // the receiver holds its destination paused (its "mode")
+  bool was_running = false;   // the source guest ran when the migration started
+  std::optional<QmpEvent> stop_before;  // the latest STOP before this migration's
+  std::optional<Fd> sock;     // our end of QEMU's stream socket
+
+  // Ends the run as failed: fills the report's status, error and link figures.
+  Outcome fail(Failure f) {
+    rep.status = f.status;
+    rep.error = f.error.message();
+    outcome.error = std::move(f.error);
     rep.bytes_on_wire = link.bytes_sent() + link.bytes_received();
     rep.frames = link.frames_sent();
     rep.frames_received = link.frames_received();
     if (rep.total_ms < 0) {
       rep.total_ms = ms_since(start);
     }
-    return std::move(o);
-  };
+    return std::move(outcome);
+  }
+  // Tells the receiver why before failing (a phase that failed on this side).
+  Outcome abort_and_fail(Failure f) {
+    link.send_abort(f.error.message());
+    return fail(std::move(f));
+  }
+};
 
-  auto version = preflight_source(qmp);
+// The pump (pump.h) on its own thread, and what the supervisor reads of it.
+class PumpThread {
+ public:
+  PumpThread(int qemu_fd, Link& link, const SendOptions& options)
+      : m_thread([this, qemu_fd, &link, &options] {
+          pump(qemu_fd, link, options, m_stop, m_result, m_bytes_read);
+          m_done = true;
+        }) {}
+  ~PumpThread() { join(); }
+  PumpThread(const PumpThread&) = delete;
+  PumpThread& operator=(const PumpThread&) = delete;
+
+  bool done() const { return m_done.load(); }
+  // The pump ended with the END frame handed to the link.
+  bool delivered() const { return done() && m_result.stream_complete; }
+  // Valid once done().
+  const std::optional<Error>& error() const { return m_result.error; }
+  std::uint64_t bytes_read() const { return m_bytes_read.load(); }
+  // Asks the pump to stop and waits up to `limit`; true when it ended.
+  bool stop_within(milliseconds limit) {
+    m_stop = true;
+    for (auto until = steady_clock::now() + limit; !done() && steady_clock::now() < until;) {
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return done();
+  }
+  // Waits for the thread; then result() is final.
+  const PumpResult& join() {
+    if (m_thread.joinable()) {
+      m_thread.join();
+    }
+    return m_result;
+  }
+
+ private:
+  std::atomic<bool> m_stop{false};
+  std::atomic<bool> m_done{false};
+  std::atomic<std::uint64_t> m_bytes_read{0};
+  PumpResult m_result;
+  std::thread m_thread;  // last: starts once the members above exist
+};
+
+// Phase 1. Checks the source (preflight_source) and reads the receiver's
+// "mode" frame (run.hold). Changes nothing on the source.
+std::optional<Outcome> check_ends(SendRun& run) {
+  auto version = preflight_source(run.qmp);
   if (!version) {
-    link.send_abort(version.error().message());
-    return failed(version.error(), version.error().code() == Errc::not_supported ? "refused" : "failed");
+    return run.abort_and_fail({version.error(), status_for(version.error())});
   }
-  rep.qemu_version = *version;
-  // The receiver's first frame: is the destination held paused after loading?
-  bool hold = false;
-  if (auto mode = link.recv(options.mode_timeout); !mode) {
-    return failed(mode.error(), "failed");
-  } else if (mode->header.type == FrameType::abort) {
-    return failed(Error(Errc::aborted, "the receiver refused: " + mode->text()), "failed");
-  } else if (mode->header.type != FrameType::mode) {
-    link.send_abort("expected the receiver's mode");
-    return failed(Error(Errc::corruption, "the receiver did not announce its mode"), "failed");
-  } else {
-    hold = json::parse(mode->text(), nullptr, false).value("hold", false);
+  run.rep.qemu_version = *version;
+  auto mode = run.link.recv(run.options.mode_timeout);
+  if (!mode) {
+    return run.fail({mode.error()});
   }
-  bool was_running = query_runstate(qmp).value_or("running") == "running";
-  const PolicyConfig& pol = options.policy;
-  PolicyState pstate;
-  pstate.target_ms = pol.downtime_ms;
-  rep.downtime_limit_ms = qemu_downtime_limit(pol, pol.downtime_ms);
-  if (auto r = force_capabilities(qmp, pol.auto_converge); !r) {
-    link.send_abort(r.error().message());
-    return failed(r.error(), "failed");
+  if (mode->header.type == FrameType::abort) {
+    return run.fail({Error(Errc::aborted, "the receiver refused: " + mode->text())});
   }
-  if (auto r = set_source_parameters(qmp, {rep.downtime_limit_ms, pol.max_cpu_throttle}); !r) {
-    link.send_abort(r.error().message());
-    return failed(r.error(), "failed");
+  if (mode->header.type != FrameType::mode) {
+    return run.abort_and_fail({Error(Errc::corruption, "the receiver did not announce its mode")});
+  }
+  run.hold = json::parse(mode->text(), nullptr, false).value("hold", false);
+  return std::nullopt;
+}
+
+// Phase 2. Forces capabilities and parameters, hands QEMU one end of a socket
+// (run.sock) and sends `migrate`; run.start is then the migration's start.
+// On failure QEMU's migration has not started and the receiver got an abort.
+std::optional<Outcome> start_migration(SendRun& run) {
+  const PolicyConfig& pol = run.options.policy;
+  run.was_running = query_runstate(run.qmp).value_or("running") == "running";
+  run.rep.downtime_limit_ms = qemu_downtime_limit(pol, pol.downtime_ms);
+  if (auto r = force_capabilities(run.qmp, pol.auto_converge); !r) {
+    return run.abort_and_fail({r.error()});
+  }
+  if (auto r = set_source_parameters(run.qmp, {run.rep.downtime_limit_ms, pol.max_cpu_throttle}); !r) {
+    return run.abort_and_fail({r.error()});
   }
   std::string fdname = fmt::format("livemig-out-{}", ::getpid());
-  auto sock = hand_socket_to_qemu(qmp, fdname);
+  auto sock = hand_socket_to_qemu(run.qmp, fdname);
   if (!sock) {
-    link.send_abort(sock.error().message());
-    return failed(sock.error(), "failed");
+    return run.abort_and_fail({sock.error()});
   }
-  (void)qmp.poll_events();
+  run.sock = std::move(*sock);
+  (void)run.qmp.poll_events();
   // The downtime is measured from the STOP this migration causes, not from an
   // earlier one (a guest paused before): remember the latest STOP so far.
-  std::optional<QmpEvent> stop_before = qmp.last_event("STOP");
-  start = steady_clock::now();
-  if (auto r = qmp.execute("migrate", {{"uri", "fd:" + fdname}}); !r) {
-    (void)qmp.execute("closefd", {{"fdname", fdname}});
-    link.send_abort(r.error().message());
-    return failed(r.error(), "failed");
+  run.stop_before = run.qmp.last_event("STOP");
+  run.start = steady_clock::now();
+  if (auto r = run.qmp.execute("migrate", {{"uri", "fd:" + fdname}}); !r) {
+    (void)run.qmp.execute("closefd", {{"fdname", fdname}});
+    return run.abort_and_fail({r.error()});
   }
-  UTSUSHI_LOG_INFO("migration started from {} (QEMU {})", qmp.path(), rep.qemu_version);
+  UTSUSHI_LOG_INFO("migration started from {} (QEMU {})", run.qmp.path(), run.rep.qemu_version);
+  return std::nullopt;
+}
 
-  std::atomic<bool> stop{false};
-  std::atomic<bool> pump_done{false};
-  std::atomic<std::uint64_t> bytes_read{0};
-  PumpResult pr;
-  std::thread pump_thread([&] {
-    pump(sock->get(), link, options, stop, pr, bytes_read);
-    pump_done = true;
-  });
+// Applies the policy's decision for this poll (policy.h): a Failure with
+// status timeout when it cancels; raises QEMU's downtime limit when it says so.
+std::optional<Failure> apply_policy(SendRun& run, PolicyState& pstate, const MigrationStatus& st) {
+  auto d = decide(run.options.policy, pstate, st, duration_cast<milliseconds>(steady_clock::now() - run.start));
+  if (d.action == PolicyAction::cancel) {
+    return Failure{Error(Errc::aborted, d.reason), ReportStatus::timeout};
+  }
+  if (d.action == PolicyAction::raise_downtime) {
+    UTSUSHI_LOG_WARN("{}", d.reason);
+    if (run.qmp.execute("migrate-set-parameters", {{"downtime-limit", d.qemu_limit_ms}})) {
+      run.rep.downtime_limit_ms = d.qemu_limit_ms;
+      run.rep.policy_steps = pstate.steps;
+    }
+  }
+  return std::nullopt;
+}
 
-  std::optional<Error> error;
-  const char* fail_status = "failed";
-  MigrationStatus last;
+// Phase 3. Watches QEMU's migration (every 100 ms; 10 ms once QEMU completed)
+// while the pump carries the stream, until QEMU completed and the pump ended.
+// Returns what stopped it otherwise: the pump's error (refused for a stream
+// it cannot carry), QEMU's own failure, the policy's time limit (timeout),
+// SIGINT (cancelled). Cleans nothing up: abandon() does.
+std::optional<Failure> supervise(SendRun& run, PumpThread& pump) {
+  PolicyState pstate;
+  pstate.target_ms = run.options.policy.downtime_ms;
   bool qemu_completed = false;
   for (;;) {
-    if (pump_done.load()) {
-      if (pr.error) {
-        error = pr.error;
-        if (pr.error->code() == Errc::not_supported) {
-          fail_status = "refused";
-        }
-        break;
-      }
+    if (pump.done() && pump.error()) {
+      const Error& e = *pump.error();
+      return Failure{e, status_for(e)};
     }
-    auto st = query_migration(qmp);
+    auto st = query_migration(run.qmp);
     if (!st) {
-      error = st.error();
-      break;
+      return Failure{st.error()};
     }
-    last = *st;
-    rep.rounds = std::max(rep.rounds, last.dirty_sync_count);
-    if (last.status == "completed") {
+    run.rep.rounds = std::max(run.rep.rounds, st->dirty_sync_count);
+    if (st->status == "completed") {
       qemu_completed = true;
-      if (pump_done.load()) {
-        break;
+      if (pump.done()) {
+        return std::nullopt;
       }
-    } else if (last.status == "failed" || last.status == "cancelled") {
+    } else if (st->status == "failed" || st->status == "cancelled") {
       // Let the pump report its own (usually more precise) error first.
       std::this_thread::sleep_for(milliseconds(200));
-      if (pump_done.load() && pr.error) {
+      if (pump.done() && pump.error()) {
         continue;
       }
-      error = Error(Errc::aborted, fmt::format("QEMU migration {}: {}", last.status, last.error));
-      break;
+      return Failure{Error(Errc::aborted, fmt::format("QEMU migration {}: {}", st->status, st->error))};
     }
     if (cancel_requested()) {
-      error = Error(Errc::cancelled, "cancelled by signal");
-      fail_status = "cancelled";
-      break;
+      return Failure{Error(Errc::cancelled, "cancelled by signal"), ReportStatus::cancelled};
     }
     if (!qemu_completed) {
-      auto d = decide(pol, pstate, last, duration_cast<milliseconds>(steady_clock::now() - start));
-      if (d.action == PolicyAction::cancel) {
-        error = Error(Errc::aborted, d.reason);
-        fail_status = "timeout";
-        break;
-      }
-      if (d.action == PolicyAction::raise_downtime) {
-        UTSUSHI_LOG_WARN("{}", d.reason);
-        if (qmp.execute("migrate-set-parameters", {{"downtime-limit", d.qemu_limit_ms}})) {
-          rep.downtime_limit_ms = d.qemu_limit_ms;
-          rep.policy_steps = pstate.steps;
-        }
+      if (auto f = apply_policy(run, pstate, *st)) {
+        return f;
       }
     }
     std::this_thread::sleep_for(milliseconds(qemu_completed ? 10 : 100));
   }
-  rep.bytes_from_qemu = bytes_read.load();
+}
 
-  if (error) {
-    // Stop everything that might block, then give the source back its guest.
-    if (!pump_done.load() || !pr.stream_complete) {
-      if (error->code() == Errc::unavailable || error->code() == Errc::aborted) {
-        // The receiver usually says why it stopped: prefer its reason.
-        if (auto peer = link.recv(milliseconds(300)); peer && peer->header.type == FrameType::abort) {
-          error = Error(Errc::aborted,
-                        "the receiver stopped the migration: " + std::string(peer->payload.begin(), peer->payload.end()));
-        }
-      }
-      // Link::send has one caller at a time: stop the pump (and so its
-      // shipper thread) before the abort goes out on this thread. A shipper
-      // stuck in send (the peer stopped reading) does not end by itself:
-      // then the link is shut down without an abort (the peer sees it drop).
-      stop = true;
-      for (auto until = steady_clock::now() + seconds(2); !pump_done.load() && steady_clock::now() < until;) {
-        std::this_thread::sleep_for(milliseconds(10));
-      }
-      if (pump_done.load()) {
-        link.send_abort(error->message());
-      }
-      link.shutdown();
-      // Close our end of QEMU's stream socket so QEMU's writer (and a
-      // return-path reader, if one was opened) fail at once.
-      ::shutdown(sock->get(), SHUT_RDWR);
-      auto restored = was_running ? restore_source(qmp, seconds(30)) : query_runstate(qmp);
-      pump_thread.join();
-      rep.source_state = restored.value_or("unknown");
-      copy_pump_result(pr, rep);
-      if (!restored) {
-        UTSUSHI_LOG_ERROR("could not restore the source guest: {}", restored.error().message());
-      }
-      return failed(*error, fail_status);
+// After a failure before the whole stream reached the link: stops the pump,
+// tells the receiver (when the link can still carry it), shuts the link and
+// QEMU's socket, and gives the source back its guest.
+Outcome abandon(SendRun& run, Failure failure, PumpThread& pump) {
+  Error& error = failure.error;
+  if (error.code() == Errc::unavailable || error.code() == Errc::aborted) {
+    // The receiver usually says why it stopped: prefer its reason.
+    if (auto peer = run.link.recv(milliseconds(300)); peer && peer->header.type == FrameType::abort) {
+      error = Error(Errc::aborted, "the receiver stopped the migration: " + peer->text());
     }
   }
-  pump_thread.join();
-  copy_pump_result(pr, rep);
-  if (auto st = query_migration(qmp); st) {
-    rep.rounds = std::max(rep.rounds, st->dirty_sync_count);
-    rep.qemu_downtime_ms = st->downtime_ms;
+  // Link::send has one caller at a time: stop the pump (and so its shipper
+  // thread) before the abort goes out on this thread. A shipper stuck in send
+  // (the peer stopped reading) does not end by itself: then the link is shut
+  // down without an abort (the peer sees it drop).
+  if (pump.stop_within(seconds(2))) {
+    run.link.send_abort(error.message());
   }
-  // The stream is with the receiver; wait for its verdict.
-  auto resume_source = [&](Error e) -> Outcome {
-    auto restored = was_running ? restore_source(qmp, seconds(30)) : query_runstate(qmp);
-    rep.source_state = restored.value_or("unknown");
-    return failed(std::move(e), "failed");
-  };
-  auto verdict = link.recv(options.result_timeout);
-  rep.bytes_on_wire = link.bytes_sent() + link.bytes_received();
+  run.link.shutdown();
+  // Close our end of QEMU's stream socket so QEMU's writer (and a return-path
+  // reader, if one was opened) fail at once.
+  ::shutdown(run.sock->get(), SHUT_RDWR);
+  auto restored = run.was_running ? restore_source(run.qmp, seconds(30)) : query_runstate(run.qmp);
+  copy_pump_result(pump.join(), run.rep);
+  run.rep.source_state = restored.value_or("unknown");
+  if (!restored) {
+    UTSUSHI_LOG_ERROR("could not restore the source guest: {}", restored.error().message());
+  }
+  return run.fail(std::move(failure));
+}
+
+// The receiver's verdict says the destination did not start: resume the source.
+Outcome resume_source(SendRun& run, Error e) {
+  auto restored = run.was_running ? restore_source(run.qmp, seconds(30)) : query_runstate(run.qmp);
+  run.rep.source_state = restored.value_or("unknown");
+  return run.fail({std::move(e)});
+}
+
+// The destination's state is not known: the source stays paused, status unknown.
+Outcome leave_paused(SendRun& run, const std::string& what) {
+  run.rep.source_state = query_runstate(run.qmp).value_or("unknown");
+  return run.fail({Error(Errc::unavailable,
+                         what + ". The source is left paused: check the destination (QMP query-status, or virsh "
+                                "domstate for a libvirt domain); if it runs, quit the source; if it is gone or "
+                                "paused, discard it and resume the source (cont)"),
+                   ReportStatus::unknown});
+}
+
+// No verdict arrived after the whole stream was delivered.
+Outcome verdict_lost(SendRun& run, const Error& why) {
+  if (run.hold) {
+    // The destination is paused and will never get "go": the guest stays here.
+    return resume_source(run, Error(Errc::unavailable, "the receiver never reported the stream loaded (" +
+                                                           why.message() +
+                                                           "); the held destination is discarded by its receiver and "
+                                                           "the source was resumed"));
+  }
+  run.rep.source_state = query_runstate(run.qmp).value_or("unknown");
+  return run.fail({Error(Errc::unavailable, "the stream was delivered but the receiver's verdict never arrived (" +
+                                                why.message() +
+                                                "); the destination may have started on its own (no --hold): the "
+                                                "source is left paused: check the destination"),
+                   ReportStatus::unknown});
+}
+
+// The commit: after "ready", sends "go" (from here on the destination may run)
+// and returns the receiver's "running" frame, or what to report as unknown.
+std::expected<Frame, std::string> commit(SendRun& run) {
+  run.rep.held = true;
+  bool go_sent = static_cast<bool>(run.link.send_text(FrameType::go, json{{"start", run.was_running}}.dump()));
+  Result<Frame> running = fail(Errc::unavailable, "link lost");
+  if (go_sent) {
+    running = run.link.recv(run.options.running_timeout);
+  }
+  run.rep.bytes_on_wire = run.link.bytes_sent() + run.link.bytes_received();
+  if (!go_sent || !running) {
+    return std::unexpected(std::string(go_sent ? "'go' was sent" : "sending 'go' failed") +
+                           " but the destination's 'running' never arrived (" + running.error().message() +
+                           "): the destination runs if 'go' reached it and was discarded if not");
+  }
+  return std::move(*running);
+}
+
+// Success: the destination runs. Fills the report, measures the downtime
+// (this migration's STOP to the destination's RESUME) and retires the source.
+Outcome succeed(SendRun& run, const json& res) {
+  Report& rep = run.rep;
+  rep.status = ReportStatus::ok;
+  rep.converged = true;
+  rep.frames = run.link.frames_sent();
+  rep.frames_received = run.link.frames_received();
+  rep.bytes_to_qemu = res.value("bytes_to_qemu", std::uint64_t{0});
+  rep.total_ms = ms_since(run.start);
+  std::int64_t resume_us = res.value("resume_timestamp_us", std::int64_t{0});
+  if (run.was_running && resume_us > 0) {
+    if (auto stop = event_after(run.qmp, "STOP", run.stop_before, milliseconds(2000))) {
+      rep.downtime_ms = (resume_us - stop->timestamp_us) / 1000;
+    }
+  }
+  rep.source_state = query_runstate(run.qmp).value_or("unknown");
+  if (run.options.after == SourceAfter::quit) {
+    (void)run.qmp.execute("quit");
+    rep.source_state = "quit";
+  }
+  return std::move(run.outcome);
+}
+
+// Phase 5. Reads the receiver's verdict on the delivered stream, runs the
+// commit handshake when it reports "ready", and decides the source's fate by
+// the rules of session.h: resumed only when the destination surely does not
+// run, left paused (unknown) whenever that is not sure.
+Outcome conclude(SendRun& run) {
+  auto verdict = run.link.recv(run.options.result_timeout);
+  run.rep.bytes_on_wire = run.link.bytes_sent() + run.link.bytes_received();
   if (!verdict) {
-    if (hold) {
-      // The destination is paused and will never get "go": the guest stays here.
-      return resume_source(Error(Errc::unavailable, "the receiver never reported the stream loaded (" +
-                                                        verdict.error().message() +
-                                                        "); the held destination is discarded by its receiver and "
-                                                        "the source was resumed"));
-    }
-    rep.source_state = query_runstate(qmp).value_or("unknown");
-    return failed(Error(Errc::unavailable, "the stream was delivered but the receiver's verdict never arrived (" +
-                                               verdict.error().message() +
-                                               "); the destination may have started on its own (no --hold): the "
-                                               "source is left paused: check the destination"),
-                  "unknown");
+    return verdict_lost(run, verdict.error());
   }
-  // The destination's state is not known: the source stays paused.
-  auto unknown = [&](const std::string& what) -> Outcome {
-    rep.source_state = query_runstate(qmp).value_or("unknown");
-    return failed(Error(Errc::unavailable,
-                        what + ". The source is left paused: check the destination (QMP query-status, or virsh "
-                               "domstate for a libvirt domain); if it runs, quit the source; if it is gone or "
-                               "paused, discard it and resume the source (cont)"),
-                  "unknown");
-  };
-  bool went = false;  // "go" was sent
-  if (verdict->header.type == FrameType::ready) {
-    rep.held = true;
-    // Commit: from here on the destination may run, so nothing resumes the source
-    // unless the receiver says the destination did not start and is gone.
-    bool go_sent = static_cast<bool>(link.send_text(FrameType::go, json{{"start", was_running}}.dump()));
-    went = true;
-    if (go_sent) {
-      verdict = link.recv(options.running_timeout);
+  bool went = verdict->header.type == FrameType::ready;  // "go" was sent
+  if (went) {
+    auto running = commit(run);
+    if (!running) {
+      return leave_paused(run, running.error());
     }
-    rep.bytes_on_wire = link.bytes_sent() + link.bytes_received();
-    if (!go_sent || !verdict) {
-      return unknown(std::string(go_sent ? "'go' was sent" : "sending 'go' failed") +
-                     " but the destination's 'running' never arrived (" +
-                     (go_sent ? verdict.error().message() : std::string("link lost")) +
-                     "): the destination runs if 'go' reached it and was discarded if not");
-    }
+    verdict = std::move(*running);
   }
   std::string text = verdict->text();
   json res = json::parse(text, nullptr, false);
   if (res.is_object()) {
-    rep.dest_stream_hash = res.value("stream_hash", std::string());
+    run.rep.dest_stream_hash = res.value("stream_hash", std::string());
   }
   std::string status = res.is_object() ? res.value("status", std::string()) : std::string();
   std::string why = verdict->header.type == FrameType::abort ? "abort: " + text
@@ -297,51 +399,49 @@ Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
     // After "go" only an explicit "not started, discarded" gives the guest back to the source.
     bool not_started = res.is_object() && res.value("started", json(true)) == json(false);
     if (verdict->header.type == FrameType::running && status == "discarded" && not_started) {
-      return resume_source(Error(Errc::aborted, "the destination did not start after 'go' and was discarded (" +
-                                                    why + "); the source was resumed"));
+      return resume_source(run, Error(Errc::aborted, "the destination did not start after 'go' and was discarded (" +
+                                                         why + "); the source was resumed"));
     }
     if (verdict->header.type != FrameType::running || status != "ok") {
-      return unknown("'go' was sent but the destination's state is unknown (" + why + ")");
+      return leave_paused(run, "'go' was sent but the destination's state is unknown (" + why + ")");
     }
   } else if (status == "unknown") {
-    return unknown("the receiver could not make sure the destination is gone (" + why + ")");
+    return leave_paused(run, "the receiver could not make sure the destination is gone (" + why + ")");
   }
   bool good_type = verdict->header.type == FrameType::result || verdict->header.type == FrameType::running;
   if (!good_type || status != "ok") {
-    return resume_source(Error(Errc::aborted, "destination did not start: " + why));
+    return resume_source(run, Error(Errc::aborted, "destination did not start: " + why));
   }
-  rep.status = "ok";
-  rep.converged = true;
-  rep.frames = link.frames_sent();
-  rep.frames_received = link.frames_received();
-  rep.bytes_to_qemu = res.value("bytes_to_qemu", std::uint64_t{0});
-  rep.total_ms = ms_since(start);
-  std::int64_t resume_us = res.value("resume_timestamp_us", std::int64_t{0});
-  if (was_running && resume_us > 0) {
-    // The STOP this migration caused: newer than the latest one before it.
-    std::optional<QmpEvent> stop_ev;
-    for (auto until = steady_clock::now() + milliseconds(2000);;) {
-      (void)qmp.poll_events();
-      stop_ev = qmp.last_event("STOP");
-      if (stop_ev && (!stop_before || stop_ev->timestamp_us > stop_before->timestamp_us)) {
-        break;
-      }
-      stop_ev.reset();
-      if (steady_clock::now() >= until) {
-        break;
-      }
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    if (stop_ev) {
-      rep.downtime_ms = (resume_us - stop_ev->timestamp_us) / 1000;
-    }
+  return succeed(run, res);
+}
+
+}  // namespace
+
+// The phases in order: check_ends, start_migration, supervise (with the pump
+// running), abandon on a failure before the stream was delivered, conclude.
+Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
+  SendRun run(options, qmp, link);
+  run.rep.source_qmp = qmp.path();
+  if (auto failed = check_ends(run)) {
+    return std::move(*failed);
   }
-  rep.source_state = query_runstate(qmp).value_or("unknown");
-  if (options.after == SourceAfter::quit) {
-    (void)qmp.execute("quit");
-    rep.source_state = "quit";
+  if (auto failed = start_migration(run)) {
+    return std::move(*failed);
   }
-  return o;
+  PumpThread pump(run.sock->get(), link, options);
+  auto failure = supervise(run, pump);
+  run.rep.bytes_from_qemu = pump.bytes_read();
+  // A failure after the whole stream reached the link (e.g. QEMU's status
+  // unreadable at the very end) does not stop it: the receiver decides.
+  if (failure && !pump.delivered()) {
+    return abandon(run, std::move(*failure), pump);
+  }
+  copy_pump_result(pump.join(), run.rep);
+  if (auto st = query_migration(qmp); st) {
+    run.rep.rounds = std::max(run.rep.rounds, st->dirty_sync_count);
+    run.rep.qemu_downtime_ms = st->downtime_ms;
+  }
+  return conclude(run);
 }
 
 }  // namespace utsushi::livemig

@@ -52,7 +52,7 @@ def main():
     work, token = lmtest.workdir_with_token("commit-handshake-token-0123456789")
     src, dst0 = lmtest.guest_pair(work, mib=MIB, rate=8, pattern="hotset", update="sparse", content="half")
     dst0.kill()
-    append = " ".join(src.argv[src.argv.index("-append") + 1].split()[2:])
+    append = " ".join(src.argv[src.argv.index("-append") + 1].split()[len(lmtest.BASE_APPEND.split()):])
     dsts, relays = [], []
     try:
         # 2. "ready" lost: source resumed, destination discarded.

@@ -61,7 +61,7 @@ def onward_with_hold(guests, nexts):
     (appended to `nexts`)."""
     for g in guests:
         mem = int(g.argv[g.argv.index("-m") + 1])
-        append = " ".join(g.argv[g.argv.index("-append") + 1].split()[2:])  # without console= and panic=
+        append = " ".join(g.argv[g.argv.index("-append") + 1].split()[len(lmtest.BASE_APPEND.split()):])  # without BASE_APPEND
         nexts.append(lmtest.Qemu(g.workdir, "next", mem, append, incoming=True))
     args = ["evacuate", "--parallel", "2", "--downtime", "300", "--hold", "--go-timeout", "20"]
     for g, nxt in zip(guests, nexts):

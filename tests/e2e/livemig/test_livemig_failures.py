@@ -35,7 +35,7 @@ def start_receiver(work, dst, token):
 def main():
     work, token = lmtest.workdir_with_token("failure-tests-token-0123456789")
     src, dst = lmtest.guest_pair(work, mib=MIB, rate=16, pattern="uniform", update="page", content="random")
-    open(os.path.join(work, "append"), "w").write(" ".join(src.argv[src.argv.index("-append") + 1].split()[2:]))
+    open(os.path.join(work, "append"), "w").write(" ".join(src.argv[src.argv.index("-append") + 1].split()[len(lmtest.BASE_APPEND.split()):]))
     dsts = [dst]
     try:
         # 1. Link cut after ~20 MB through a slow relay.

@@ -184,3 +184,40 @@ TEST_CASE("livemig::BatchCompressor output decodes as one stream across level ch
     CHECK(raw == batch);
   }
 }
+
+TEST_CASE("livemig::LevelController never climbs on a saturated CPU and steps down when the link runs dry",
+          "[livemig][zstd]") {
+  LevelController c(1, 9);
+  // A link-bound window (busy 96%, zstd 8% of it) climbs while the CPU has idle time...
+  CHECK(c.update({0.25, 0.02, 0.24, 0, 0.40}) == 5);
+  CHECK_FALSE(c.cpu_saturated());
+  // ...and holds on a saturated one (idle 2%): zstd's time would be missed elsewhere.
+  CHECK(c.update({0.25, 0.02, 0.24, 0, 0.02}) == 5);
+  CHECK(c.cpu_saturated());
+  // Saturated and the link dry (busy 40%), zstd itself fast: one step down a window.
+  CHECK(c.update({0.25, 0.02, 0.10, 0, 0.0}) == 3);
+  CHECK(c.update({0.25, 0.02, 0.10, 0, 0.0}) == 1);
+  CHECK(c.update({0.25, 0.02, 0.10, 0, 0.0}) == 1);  // bounded by the minimum
+  // Idle unknown (negative): the rules without the CPU, as before.
+  CHECK(c.update({0.25, 0.02, 0.24, 0, -1}) == 3);
+  CHECK_FALSE(c.cpu_saturated());
+}
+
+TEST_CASE("livemig::LevelController's batches do not raise the level while the CPU is saturated",
+          "[livemig][zstd]") {
+  LevelController c(1, 9);
+  // Learn the rate (32 MB/s) on a saturated CPU with the link busy: level kept.
+  REQUIRE(c.update({0.25, 0.02, 0.25, 8e6, 0.01}) == 3);
+  REQUIRE(c.link_rate() == Approx(32e6));
+  // Fast batches (r = 0.2) would climb after three; saturated, they do not.
+  for (int i = 0; i < 6; ++i) {
+    CHECK(c.on_batch(0.0025, 400e3) == 3);
+  }
+  // A slow batch still steps down at once.
+  CHECK(c.on_batch(0.040, 400e3) == 1);
+  // With idle CPU again (and the link busy), fast batches climb.
+  REQUIRE(c.update({0.25, 0.02, 0.25, 8e6, 0.30}) == 1);
+  c.on_batch(0.0025, 400e3);
+  c.on_batch(0.0025, 400e3);
+  CHECK(c.on_batch(0.0025, 400e3) == 3);
+}

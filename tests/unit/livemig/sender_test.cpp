@@ -87,8 +87,8 @@ TEST_CASE_METHOD(Qemus,
   CHECK(wrote);
   const Report& rep = ends.sender.report;
   INFO(rep.error);
-  REQUIRE(rep.status == "ok");
-  CHECK(ends.receiver.report.status == "ok");
+  REQUIRE(rep.status == ReportStatus::ok);
+  CHECK(ends.receiver.report.status == ReportStatus::ok);
   CHECK(dest.received() == stream);
   CHECK(rep.stream_hash == rep.dest_stream_hash);
   CHECK(rep.downtime_ms == (stop_us ? (k_resume_us - k_stop_us) / 1000 : -1));
@@ -111,7 +111,7 @@ TEST_CASE_METHOD(Qemus,
       });
   CHECK_THAT(ends.receiver.report.error, Contains("cannot listen"));
   const Report& rep = ends.sender.report;
-  CHECK(rep.status == "failed");
+  CHECK(rep.status == ReportStatus::failed);
   CHECK_THAT(rep.error, Contains("the receiver stopped the migration") && Contains("cannot listen"));
   CHECK(ends.sender.error->code() == Errc::aborted);
   CHECK(rep.source_state == "running");
@@ -127,7 +127,7 @@ TEST_CASE_METHOD(Qemus, "livemig sender: QEMU's failed migration stops the pump,
                       half_then(
                           source, stream, [&] { source.fail_migration("Unable to write to socket"); }, shut));
   const Report& rep = ends.sender.report;
-  CHECK(rep.status == "failed");
+  CHECK(rep.status == ReportStatus::failed);
   CHECK_THAT(rep.error, Contains("QEMU migration failed: Unable to write to socket"));
   CHECK(rep.source_state == "running");
   CHECK(source.qmp.count("migrate_cancel") == 0);  // nothing left to cancel
@@ -147,7 +147,7 @@ TEST_CASE_METHOD(Qemus, "livemig sender: the time limit cancels the migration an
                       half_then(
                           source, stream, [] {}, shut));
   const Report& rep = ends.sender.report;
-  CHECK(rep.status == "timeout");
+  CHECK(rep.status == ReportStatus::timeout);
   CHECK_THAT(rep.error, Contains("time limit"));
   CHECK(rep.source_state == "running");
   CHECK(source.qmp.count("migrate_cancel") == 1);
@@ -163,7 +163,7 @@ TEST_CASE_METHOD(Qemus, "livemig sender: a source monitor that is gone mid-migra
                       half_then(
                           source, stream, [&] { source.qmp.vanish(); }, shut));
   const Report& rep = ends.sender.report;
-  CHECK(rep.status == "failed");
+  CHECK(rep.status == ReportStatus::failed);
   CHECK_THAT(rep.error, Contains("connection closed"));
   CHECK(rep.source_state == "unknown");
   CHECK(shut);
@@ -176,7 +176,7 @@ TEST_CASE_METHOD(Qemus, "livemig sender: a refused migrate closes the passed des
   source.qmp.on("migrate", Reply::qmp_error("There's a migration process in progress"));
   auto ends = migrate(source, dest, test_send_options(), test_receive_options(), [](Fd, const std::atomic<bool>&) {});
   const Report& rep = ends.sender.report;
-  CHECK(rep.status == "failed");
+  CHECK(rep.status == ReportStatus::failed);
   CHECK_THAT(rep.error, Contains("migration process in progress"));
   auto cmds = source.qmp.commands();
   REQUIRE(cmds.size() >= 2);
@@ -202,7 +202,7 @@ TEST_CASE("livemig sender: a stream layout it does not know (QEMU_VM_COMMAND, th
                         }
                       });
   const Report& rep = ends.sender.report;
-  CHECK(rep.status == "refused");
+  CHECK(rep.status == ReportStatus::refused);
   CHECK_THAT(rep.error, Contains("QEMU_VM_COMMAND"));
   CHECK(rep.source_state != "paused");
   CHECK(ends.receiver.report.source_state == "discarded");
@@ -232,8 +232,8 @@ TEST_CASE("livemig: the destination gets QEMU_VM_EOF only after the stream verif
                         pollfd p{fd.get(), POLLIN, 0};
                         ::poll(&p, 1, 5000);
                       });
-  CHECK(ends.sender.report.status == "failed");
+  CHECK(ends.sender.report.status == ReportStatus::failed);
   CHECK(ends.sender.report.source_state == "running");
-  CHECK(ends.receiver.report.status == "failed");
+  CHECK(ends.receiver.report.status == ReportStatus::failed);
   CHECK(dest.received().size() < eof_at);
 }

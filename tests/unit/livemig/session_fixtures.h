@@ -25,6 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
 #include "fake_monitor.h"
 #include "utsushi/common/net.h"
 #include "utsushi/livemig/link.h"
@@ -328,3 +330,9 @@ inline Ends migrate(ScriptedSource& source, ScriptedDestination& destination, co
 }
 
 }  // namespace utsushi::livemig::test
+
+// Catch prints a ReportStatus by its --json name.
+template <>
+struct Catch::StringMaker<utsushi::livemig::ReportStatus> {
+  static std::string convert(utsushi::livemig::ReportStatus s) { return std::string(utsushi::livemig::to_string(s)); }
+};

@@ -31,6 +31,15 @@
 //   r > 2.5                                  -> two steps down at once
 //   r > 1.5, or r > 1 for two batches running -> one step down at once
 //   r < 0.5 for three batches running         -> one step up
+// The CPU. When the machine's CPUs have (almost) no idle time left in a
+// window (cpu_idle below k_saturated_idle), a higher level takes CPU time
+// from the guest's QEMU, which writes the stream, and from whatever else runs
+// there (a busy guest's vCPUs; the receiver too when both ends share a host):
+// the link runs dry while zstd itself still looks fast enough. So while the
+// CPU is saturated the level never steps up (per window or per batch), and a
+// window in which the link was not the bottleneck (busy < 70%) steps it one
+// down, whatever the batches say. (Issue 14's busy guest on 2 cores: levels
+// 5-9 left the link idle a third of the time.)
 // Only batches of at least k_judged_batch bytes (or the whole batch limit, if
 // smaller) are judged: a small batch, flushed early because QEMU paused, says
 // more about QEMU than about zstd.
@@ -74,6 +83,8 @@ struct LevelWindow {
   double ship_s = 0;      // time inside Link::send, counted when a send ends (so a
                           // send spanning two windows counts in the later one)
   double shipped = 0;     // bytes Link::send took in the window (0: unknown)
+  double cpu_idle = -1;   // the machine's idle share of CPU time in the window
+                          // (0..1, all CPUs); negative: unknown
 };
 
 class LevelController {
@@ -90,6 +101,9 @@ class LevelController {
   static constexpr std::array<int, 8> k_ladder{1, 3, 5, 7, 9, 12, 15, 19};
   static constexpr int k_start = 3;
   static constexpr std::size_t k_judged_batch = 128 * 1024;
+  static constexpr double k_saturated_idle = 0.05;
+  // The last window found the CPU saturated (then the level does not rise).
+  bool cpu_saturated() const noexcept { return m_cpu_saturated; }
 
  private:
   void step_down(int rungs) noexcept;
@@ -101,6 +115,7 @@ class LevelController {
   double m_link_rate = 0;
   int m_slow_run = 0;  // batches running with r > 1
   int m_fast_run = 0;  // batches running with r < 0.5
+  bool m_cpu_saturated = false;
 };
 
 }  // namespace utsushi::livemig

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "utsushi/common/fd.h"
@@ -56,5 +57,19 @@ struct MigrationStatus {
 // to leave the active states, and resumes the guest if it is not running.
 // Returns the final runstate.
 [[nodiscard]] Result<std::string> restore_source(Monitor& qmp, std::chrono::milliseconds timeout);
+
+// Destination, after the whole stream was fed: polls the runstate (every
+// 10 ms) until QEMU has loaded it and returns "running" or "paused" (held, or
+// started with -S). Fails Errc::aborted when QEMU leaves the loading states
+// (inmigrate, restore-vm, prelaunch) for any other, Errc::unavailable when
+// `timeout` passes first, and with the monitor's error when a query fails.
+[[nodiscard]] Result<std::string> wait_destination_loaded(Monitor& qmp, std::chrono::milliseconds timeout);
+
+// The first event named `name` newer than `before` (by QEMU's timestamp; any
+// one when `before` is empty), polling events every 10 ms for up to
+// `timeout`; nullopt if none came. The sender uses it to find the STOP its own
+// migration caused rather than an earlier pause.
+std::optional<QmpEvent> event_after(Monitor& qmp, const std::string& name, const std::optional<QmpEvent>& before,
+                                    std::chrono::milliseconds timeout);
 
 }  // namespace utsushi::livemig

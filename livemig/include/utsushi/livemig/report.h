@@ -3,19 +3,41 @@
 // object). Fields that could not be measured are -1.
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
+#include "utsushi/common/error.h"
 #include "utsushi/livemig/batch_compressor.h"
 #include "utsushi/livemig/page_codec.h"
 
 namespace utsushi::livemig {
 
+// How one migration (or one guest of an evacuation) ended. Its to_string()
+// names are part of the --json output ("status") that users and tests parse:
+// they never change.
+enum class ReportStatus {
+  ok,         // the destination runs (sender: and the source was handled)
+  failed,     // did not migrate; the source keeps (or got back) the guest
+  refused,    // refused before anything was changed (e.g. unsupported QEMU)
+  cancelled,  // stopped by a signal; the source keeps the guest
+  timeout,    // the policy's time limit ran out; the source keeps the guest
+  unknown,    // stream delivered, the destination's fate not confirmed: the
+              // source is left paused (session.h says what to check)
+  skipped,    // evacuate: not attempted (an earlier guest's failure stopped it)
+};
+
+// The JSON/text name of `s` ("ok", "failed", ...).
+std::string_view to_string(ReportStatus s);
+// The status named `name` (the inverse of to_string), or nullopt.
+std::optional<ReportStatus> parse_report_status(std::string_view name);
+// "refused" for an error that refuses the job (Errc::not_supported), "failed" otherwise.
+ReportStatus status_for(const Error& e);
+
 struct Report {
-  // ok | failed | refused | cancelled | timeout | unknown (stream delivered,
-  // destination outcome not confirmed: the source is left paused).
-  std::string status = "failed";
+  ReportStatus status = ReportStatus::failed;
   std::string error;
   std::string source_qmp;
   std::string qemu_version;

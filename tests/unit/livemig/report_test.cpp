@@ -1,0 +1,58 @@
+// report.h: ReportStatus names are the --json "status" strings users and
+// tests parse; to_string and parse_report_status are each other's inverse.
+#include "utsushi/livemig/report.h"
+
+#include <catch2/catch.hpp>
+#include <set>
+#include <string>
+
+#include "session_fixtures.h"  // Catch::StringMaker<ReportStatus>
+
+using namespace utsushi;
+using namespace utsushi::livemig;
+
+namespace {
+
+// Every enumerator with the name it has always had on the wire.
+const std::pair<ReportStatus, const char*> k_names[] = {
+    {ReportStatus::ok, "ok"},           {ReportStatus::failed, "failed"},   {ReportStatus::refused, "refused"},
+    {ReportStatus::cancelled, "cancelled"}, {ReportStatus::timeout, "timeout"}, {ReportStatus::unknown, "unknown"},
+    {ReportStatus::skipped, "skipped"},
+};
+
+}  // namespace
+
+TEST_CASE("livemig ReportStatus: each status has its fixed name and parses back", "[livemig][report]") {
+  std::set<std::string> seen;
+  for (auto [status, name] : k_names) {
+    INFO(name);
+    CHECK(to_string(status) == name);
+    auto back = parse_report_status(name);
+    REQUIRE(back);
+    CHECK(*back == status);
+    seen.insert(std::string(to_string(status)));
+  }
+  CHECK(seen.size() == std::size(k_names));  // no two statuses share a name
+  CHECK_FALSE(parse_report_status(""));
+  CHECK_FALSE(parse_report_status("OK"));
+  CHECK_FALSE(parse_report_status("partial"));  // the CLI's summary word, not a migration's status
+}
+
+TEST_CASE("livemig report_json: \"status\" is the status's name, text output names it too", "[livemig][report]") {
+  for (auto [status, name] : k_names) {
+    Report r;
+    r.status = status;
+    INFO(name);
+    auto j = report_json(r);
+    CHECK(j.at("status") == name);
+    CHECK(parse_report_status(j.at("status").get<std::string>()) == status);
+    CHECK(report_text(r).starts_with(std::string("status: ") + name + "\n"));
+  }
+  CHECK(report_json(Report{}).at("status") == "failed");  // a report starts as failed
+}
+
+TEST_CASE("livemig status_for: not_supported refuses, anything else fails", "[livemig][report]") {
+  CHECK(status_for(Error(Errc::not_supported, "QEMU 8.0")) == ReportStatus::refused);
+  CHECK(status_for(Error(Errc::failed_precondition, "busy")) == ReportStatus::failed);
+  CHECK(status_for(Error(Errc::unavailable, "link")) == ReportStatus::failed);
+}

@@ -79,7 +79,8 @@ nlohmann::json to_json(const Report& report) {
     }
     nlohmann::json o = {{"name", op.name},
                         {"status", std::string(operation_status_name(op.status))},
-                        {"changes", changes}};
+                        {"changes", changes},
+                        {"seconds", op.seconds}};
     if (!op.reason.empty()) {
       o["reason"] = op.reason;
     }

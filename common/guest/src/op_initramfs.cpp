@@ -287,6 +287,12 @@ class Initramfs final : public Operation {
 
   Result<void> rebuild(Target& t, bool itools, const KernelJob& job) const {
     Names keep = intersect(job.had, job.modules.available);
+    if (job.image_exists && !m_params.generic && minus(job.needed, job.had).empty()) {
+      // A generic initramfs (Debian's MODULES=most) has them already: rebuilding
+      // (minutes under TCG) would change nothing the new hardware needs.
+      t.check(job.image, fmt::format("already holds {}; not rebuilt", list_names(job.needed)));
+      return {};
+    }
     std::vector<std::string> argv;
     if (itools) {
       argv = {"update-initramfs", job.image_exists ? "-u" : "-c", "-k", job.kver};

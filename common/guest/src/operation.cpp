@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "utsushi/common/cancel.h"
 #include "utsushi/common/log.h"
@@ -306,7 +307,9 @@ Report run_operations(Session& session, const GuestOs& os, std::span<const Opera
       continue;
     }
     UTSUSHI_LOG_INFO("{} {}: {}", mode == Mode::plan ? "planning" : "running", op->name(), op->description());
+    const auto t0 = std::chrono::steady_clock::now();
     Result<void> r = op->run(target);
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rep.changes = target.take_changes();
     if (!r) {
       rep.status = OperationStatus::failed;

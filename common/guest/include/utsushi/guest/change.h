@@ -45,6 +45,7 @@ struct OperationReport {
   OperationStatus status = OperationStatus::unchanged;
   std::string reason;  // skipped: why it does not apply; failed: the error
   std::vector<Change> changes;
+  double seconds = 0;  // how long it ran
 };
 
 struct Report {

@@ -19,14 +19,6 @@ int exit_code_for(Errc code) noexcept {
   }
 }
 
-CLI::Option* add_accel_option(CLI::App& app, std::optional<Accel>& accel) {
-  return app
-      .add_option_function<std::string>(
-          "--accel", [&accel](const std::string& name) { accel = value_or_throw(parse_accel(name)); },
-          "QEMU accelerator: kvm or tcg (default: probe whether KVM runs guests here)")
-      ->check(CLI::IsMember({"kvm", "tcg"}));
-}
-
 void print_json_line(const std::string& json_text) {
   std::fputs(json_text.c_str(), stdout);
   std::fputc('\n', stdout);

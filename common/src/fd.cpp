@@ -1,5 +1,7 @@
 #include "utsushi/common/fd.h"
 
+#include "utsushi/common/cancel.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,11 +42,42 @@ Result<Fd> open_fd(const std::string& path, int flags, unsigned mode) {
   int fd;
   do {
     fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
-  } while (fd < 0 && errno == EINTR);
+  } while (fd < 0 && errno == EINTR && !cancel_requested());
   if (fd < 0) {
     return fail_errno(errno, "cannot open '" + path + "'");
   }
   return Fd(fd);
+}
+
+std::string_view file_type_name(unsigned mode) noexcept {
+  switch (mode & S_IFMT) {
+    case S_IFREG: return "a regular file";
+    case S_IFBLK: return "a block device";
+    case S_IFCHR: return "a character device";
+    case S_IFIFO: return "a FIFO";
+    case S_IFSOCK: return "a socket";
+    case S_IFDIR: return "a directory";
+    case S_IFLNK: return "a symbolic link";
+    default: break;
+  }
+  return "an unknown kind of file";
+}
+
+Result<Fd> open_input(const std::string& path, int flags) {
+  Fd fd = UTSUSHI_TRY(open_fd(path, flags | O_NONBLOCK | O_NOCTTY));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    return fail_errno(errno, "cannot stat '" + path + "'");
+  }
+  if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+    return fail(Errc::invalid_argument, "'" + path + "' is " + std::string(file_type_name(st.st_mode)) +
+                                            ", not an image file or a block device");
+  }
+  int fl = ::fcntl(fd.get(), F_GETFL);
+  if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK) != 0) {
+    return fail_errno(errno, "cannot clear O_NONBLOCK on '" + path + "'");
+  }
+  return fd;
 }
 
 Result<void> check_distinct_output(const std::string& input, const std::string& output) {

@@ -1,13 +1,10 @@
 #include "utsushi/common/handles.h"
 
 #include <archive.h>
-#include <libvirt/libvirt.h>
 #include <zstd.h>
 
 namespace utsushi {
 
-void VirConnectCloser::operator()(_virConnect* c) const noexcept { virConnectClose(c); }
-void VirDomainFreer::operator()(_virDomain* d) const noexcept { virDomainFree(d); }
 void ArchiveReadFreer::operator()(archive* a) const noexcept { archive_read_free(a); }
 void ArchiveWriteFreer::operator()(archive* a) const noexcept { archive_write_free(a); }
 void ZstdCCtxFreer::operator()(ZSTD_CCtx_s* c) const noexcept { ZSTD_freeCCtx(c); }

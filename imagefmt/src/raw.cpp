@@ -329,7 +329,7 @@ Result<std::unique_ptr<BlockDriver>> open_raw(const std::string& path, const Raw
     }
     flags |= O_EXCL;  // the kernel refuses if anything else claims the device
   }
-  auto fd = open_fd(path, flags);
+  auto fd = open_input(path, flags);
   if (!fd) {
     if (fd.error().sys_errno() == EBUSY) {
       return fail(Errc::failed_precondition, "refusing to write to " + path + ": the device is in use (mounted, "

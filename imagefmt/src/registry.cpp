@@ -13,6 +13,15 @@
 namespace utsushi::imagefmt {
 namespace {
 
+using OpenFn = Result<std::unique_ptr<BlockDriver>> (*)(const std::string& path, const OpenOptions& options,
+                                                        bool probed);
+
+struct FormatEntry {
+  const char* name;
+  const char* description;
+  OpenFn open;  // nullptr: recognised by probing but not readable
+};
+
 Result<std::unique_ptr<BlockDriver>> open_raw_entry(const std::string& path, const OpenOptions& options,
                                                     bool probed) {
   return open_raw(path, RawOpenOptions{options.access, probed});
@@ -32,10 +41,8 @@ constexpr FormatEntry k_formats[] = {
 
 }  // namespace
 
-std::span<const FormatEntry> known_formats() { return k_formats; }
-
 Result<ProbeResult> probe_path(const std::string& path) {
-  Fd fd = UTSUSHI_TRY(open_fd(path, O_RDONLY));
+  Fd fd = UTSUSHI_TRY(open_input(path, O_RDONLY));
   std::vector<std::uint8_t> head(k_probe_bytes);
   std::size_t n = UTSUSHI_TRY(pread_some(fd.get(), head, 0, path));
   head.resize(n);

@@ -5,11 +5,15 @@
 #include <mutex>
 
 #include "utsushi/common/log.h"
-#include "utsushi/livemig/domain_xml.h"
+#include "utsushi/virt/domain_xml.h"
 
 namespace utsushi::livemig {
 
 using namespace std::chrono;
+using virt::check_incoming_domain;
+using virt::domain_identity;
+using virt::incoming_domain_xml;
+using virt::without_incoming_defer;
 
 namespace {
 
@@ -66,7 +70,7 @@ DomainOutcome receive_domain(LibvirtHost& host, Link& link, const ReceiveLibvirt
   // After a failure nothing may stay on this host; when that cannot be made
   // sure (libvirtd gone), the report says so.
   auto leave_nothing = [&](Outcome& o) {
-    if (auto r = host.discard(d.domain); !r) {
+    if (auto r = host.connection().destroy(d.domain); !r) {
       UTSUSHI_LOG_ERROR("{}", r.error().message());
       o.report.source_state = "unknown";
       o.report.error += "; " + r.error().message();
@@ -114,10 +118,10 @@ DomainOutcome receive_domain(LibvirtHost& host, Link& link, const ReceiveLibvirt
   if (!incoming) {
     return refuse(incoming.error(), "refused");
   }
-  if (auto r = host.check_absent(id->name, id->uuid); !r) {
+  if (auto r = host.connection().check_absent(id->name, id->uuid); !r) {
     return refuse(r.error(), "refused");
   }
-  if (auto r = host.create_paused(d.domain, *incoming); !r) {
+  if (auto r = host.connection().create_transient_paused(*incoming); !r) {
     return refuse(r.error(), status_of(r.error()));
   }
   created = true;
@@ -138,11 +142,11 @@ DomainOutcome receive_domain(LibvirtHost& host, Link& link, const ReceiveLibvirt
   milliseconds resume_call{-1};
   receive.resume = [&] {
     auto t = steady_clock::now();
-    auto r = host.resume(d.domain);
+    auto r = host.connection().resume(d.domain);
     resume_call = duration_cast<milliseconds>(steady_clock::now() - t);
     return r;
   };
-  receive.discard = [&] { return host.discard(d.domain); };
+  receive.discard = [&] { return host.connection().destroy(d.domain); };
   d.outcome = run_receiver(receive, **monitor, link);
   log_resume_latency(**monitor, d.domain, resume_call);
   monitor->reset();
@@ -155,7 +159,7 @@ DomainOutcome receive_domain(LibvirtHost& host, Link& link, const ReceiveLibvirt
     return d;
   }
   if (options.persistent) {
-    if (auto r = host.define(d.domain, xml); !r) {
+    if (auto r = host.connection().define(xml, virt::Replace::update); !r) {
       UTSUSHI_LOG_WARN("domain {} runs but stays transient: {}", d.domain, r.error().message());
       d.outcome.report.error = "running, but not defined: " + r.error().message();
     }

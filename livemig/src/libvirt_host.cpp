@@ -8,112 +8,27 @@
 
 #include <fcntl.h>
 
-#include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
 
 #include "utsushi/common/fd.h"
 #include "utsushi/common/log.h"
-#include "utsushi/livemig/domain_xml.h"
+#include "utsushi/virt/domain_xml.h"
+#include "utsushi/virt/libvirt_error.h"
 
 namespace utsushi::livemig {
 
 using namespace std::chrono;
 using nlohmann::json;
 
-namespace {
-
-std::string last_error() {
-  const char* m = virGetLastErrorMessage();
-  return m ? m : "unknown libvirt error";
-}
-
-bool last_error_is(int code) {
-  virErrorPtr e = virGetLastError();
-  return e && e->code == code;
-}
-
-void ignore_libvirt_error(void*, virErrorPtr) {}  // errors are reported through Result, not stderr
-
-// Guards the event loop's start and stop (libvirt allows one thread running
-// virEventRunDefaultImpl) and the state below.
-std::mutex g_loop_mutex;
-std::condition_variable g_loop_stopped;
-bool g_loop_thread_alive = false;  // a loop thread runs or is being stopped
-// The loop's wake-up timer, made once with the event loop registration and
-// kept: a timer libvirt is asked to remove is freed only by a later
-// iteration of the loop, which a loop that is stopping never runs.
-int g_loop_timer = -1;
-
-}  // namespace
-
-// libvirt's default event loop on a thread of its own. A 100 ms timer makes
-// every iteration return in bounded time, so the thread sees `stop`; on stop
-// the timer fires at once.
-class LibvirtEventLoop {
- public:
-  static Result<std::shared_ptr<LibvirtEventLoop>> acquire() {
-    static std::weak_ptr<LibvirtEventLoop> current;
-    static std::once_flag once;
-    static int registered = -1;
-    std::unique_lock lock(g_loop_mutex);
-    if (auto p = current.lock()) {
-      return p;
-    }
-    std::call_once(once, [] {
-      virSetErrorFunc(nullptr, ignore_libvirt_error);
-      registered = virEventRegisterDefaultImpl();
-      if (registered >= 0) {
-        g_loop_timer = virEventAddTimeout(k_loop_tick_ms, [](int, void*) {}, nullptr, nullptr);
-      }
-    });
-    if (registered < 0) {
-      return fail(Errc::internal, "libvirt: cannot register the default event loop: " + last_error());
-    }
-    if (g_loop_timer < 0) {
-      return fail(Errc::internal, "libvirt: cannot add the event loop's timer: " + last_error());
-    }
-    // The last host just closed: its loop's destructor may not have stopped
-    // the thread yet. Never run two.
-    g_loop_stopped.wait(lock, [] { return !g_loop_thread_alive; });
-    virEventUpdateTimeout(g_loop_timer, k_loop_tick_ms);
-    std::shared_ptr<LibvirtEventLoop> loop(new LibvirtEventLoop());
-    LibvirtEventLoop* raw = loop.get();
-    loop->m_thread = std::thread([raw] {
-      while (!raw->m_stop.load()) {
-        if (virEventRunDefaultImpl() < 0) {
-          UTSUSHI_LOG_WARN("libvirt event loop: {}", last_error());
-          std::this_thread::sleep_for(milliseconds(k_loop_tick_ms));
-        }
-      }
-    });
-    g_loop_thread_alive = true;
-    current = loop;
-    return loop;
-  }
-
-  ~LibvirtEventLoop() {
-    std::lock_guard lock(g_loop_mutex);
-    m_stop = true;
-    virEventUpdateTimeout(g_loop_timer, 0);  // wakes the loop now, not on the next tick
-    if (m_thread.joinable()) {
-      m_thread.join();
-    }
-    g_loop_thread_alive = false;
-    g_loop_stopped.notify_all();
-  }
-
- private:
-  static constexpr int k_loop_tick_ms = 100;
-  LibvirtEventLoop() = default;
-  std::atomic<bool> m_stop{false};
-  std::thread m_thread;
-};
+using virt::last_error;
+using virt::last_error_is;
+using virt::VirDomain;
 
 // Events of one domain, filled on the event-loop thread.
 struct EventSink {
@@ -191,31 +106,6 @@ void on_monitor_event(virConnectPtr, virDomainPtr dom, const char* event, long l
 }
 
 void free_router(void* opaque) { delete static_cast<std::shared_ptr<EventRouter>*>(opaque); }
-
-const char* close_reason(int reason) {
-  switch (reason) {
-    case VIR_CONNECT_CLOSE_REASON_ERROR: return "I/O error";
-    case VIR_CONNECT_CLOSE_REASON_EOF: return "libvirtd closed the connection";
-    case VIR_CONNECT_CLOSE_REASON_KEEPALIVE: return "libvirtd stopped answering keepalives";
-    default: return "closed";
-  }
-}
-
-// Runs on the event-loop thread when the connection dies (libvirtd killed or
-// hung, network gone): logs it and wakes every monitor waiting for an event.
-struct CloseWatch {
-  std::string uri;
-  std::shared_ptr<EventRouter> router;
-};
-
-void on_connection_closed(virConnectPtr, int reason, void* opaque) {
-  auto& watch = *static_cast<CloseWatch*>(opaque);
-  std::string why = fmt::format("the libvirt connection to {} was lost ({})", watch.uri, close_reason(reason));
-  UTSUSHI_LOG_ERROR("{}", why);
-  watch.router->close(why);
-}
-
-void free_close_watch(void* opaque) { delete static_cast<CloseWatch*>(opaque); }
 
 // As QmpClient's reply timeout (endpoints.cpp): QEMU answers in milliseconds
 // even on a loaded host, so this much silence means it cannot answer.
@@ -352,235 +242,97 @@ class LibvirtMonitor final : public Monitor {
   std::string m_stuck;  // why this monitor is not asked any more; empty while it answers
 };
 
-const char* state_name(int state) {
-  switch (state) {
-    case VIR_DOMAIN_RUNNING: return "running";
-    case VIR_DOMAIN_BLOCKED: return "blocked";
-    case VIR_DOMAIN_PAUSED: return "paused";
-    case VIR_DOMAIN_SHUTDOWN: return "shutting down";
-    case VIR_DOMAIN_SHUTOFF: return "shut off";
-    case VIR_DOMAIN_CRASHED: return "crashed";
-    case VIR_DOMAIN_PMSUSPENDED: return "pmsuspended";
-    default: return "unknown";
-  }
-}
-
 }  // namespace
 
 Result<std::shared_ptr<LibvirtHost>> LibvirtHost::open(const std::string& uri) {
   std::shared_ptr<LibvirtHost> host(new LibvirtHost());
-  host->m_loop = UTSUSHI_TRY(LibvirtEventLoop::acquire());
-  host->m_conn = VirConnection(virConnectOpen(uri.c_str()));
-  if (!host->m_conn) {
-    return fail(Errc::unavailable, fmt::format("cannot connect to libvirt at {}: {}", uri, last_error()));
-  }
-  host->m_uri = uri;
+  host->m_conn = UTSUSHI_TRY(virt::Connection::open(uri));
   host->m_router = std::make_shared<EventRouter>();
-  // A libvirtd that hangs (rather than dies) is noticed within ~20 s instead
-  // of never; drivers without keepalive (test:///) answer 1 or -1: fine.
-  (void)virConnectSetKeepAlive(host->m_conn.get(), 5, 3);
-  auto* watch = new CloseWatch{uri, host->m_router};
-  if (virConnectRegisterCloseCallback(host->m_conn.get(), on_connection_closed, watch, free_close_watch) < 0) {
-    delete watch;
-  } else {
-    host->m_close_watch = true;
-  }
+  // A lost libvirtd wakes every monitor waiting for an event.
+  host->m_close_listener =
+      host->m_conn->add_close_listener([router = host->m_router](const std::string& why) { router->close(why); });
   return host;
 }
 
 LibvirtHost::~LibvirtHost() {
-  // On a connection that is already gone these fail at once: nothing waits.
+  // On a connection that is already gone this fails at once: nothing waits.
   if (m_events_callback >= 0) {
-    virConnectDomainQemuMonitorEventDeregister(m_conn.get(), m_events_callback);
+    virConnectDomainQemuMonitorEventDeregister(m_conn->get(), m_events_callback);
   }
-  if (m_close_watch) {
-    virConnectUnregisterCloseCallback(m_conn.get(), on_connection_closed);
-  }
-}
-
-Result<VirDomain> LibvirtHost::lookup(const std::string& domain) {
-  VirDomain d(virDomainLookupByName(m_conn.get(), domain.c_str()));
-  if (!d) {
-    return fail(last_error_is(VIR_ERR_NO_DOMAIN) ? Errc::not_found : Errc::unavailable,
-                fmt::format("domain {} on {}: {}", domain, m_uri, last_error()));
-  }
-  return d;
+  m_conn->remove_close_listener(m_close_listener);
 }
 
 Result<std::vector<HostGuest>> LibvirtHost::list_guests() {
-  virDomainPtr* list = nullptr;
-  int n = virConnectListAllDomains(m_conn.get(), &list, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
-  if (n < 0) {
-    return fail(Errc::unavailable, fmt::format("listing the domains of {}: {}", m_uri, last_error()));
-  }
-  std::vector<VirDomain> doms;
-  for (int i = 0; i < n; ++i) {
-    doms.emplace_back(list[i]);
-  }
-  std::free(list);
-  const char* type = virConnectGetType(m_conn.get());
-  std::string driver = type ? type : "?";
   std::vector<HostGuest> guests;
-  for (const auto& d : doms) {
-    HostGuest g;
-    const char* name = virDomainGetName(d.get());
-    g.name = name ? name : "?";
-    int state = 0;
-    int reason = 0;
-    if (virDomainGetState(d.get(), &state, &reason, 0) < 0) {
-      g.state = "unknown";
-      g.skip_reason = "state unknown: " + last_error();
-    } else {
-      g.state = state_name(state);
-      if (state != VIR_DOMAIN_RUNNING) {
-        g.skip_reason = fmt::format("not running ({})", g.state);
-      }
+  for (const auto& d : UTSUSHI_TRY(m_conn->list_domains())) {
+    if (!d.active) {
+      continue;
     }
-    if (driver != "QEMU") {
-      g.skip_reason = fmt::format("not a QEMU domain (libvirt driver {})", driver);
+    HostGuest g{d.name, std::string(virt::domain_state_name(d.state)), {}};
+    if (d.state != virt::DomainState::running) {
+      g.skip_reason = fmt::format("not running ({})", g.state);
+    }
+    if (m_conn->driver() != "QEMU") {
+      g.skip_reason = fmt::format("not a QEMU domain (libvirt driver {})", m_conn->driver());
     }
     guests.push_back(std::move(g));
   }
-  std::sort(guests.begin(), guests.end(), [](const HostGuest& a, const HostGuest& b) { return a.name < b.name; });
   return guests;
 }
 
 Result<std::unique_ptr<Monitor>> LibvirtHost::monitor(const std::string& domain) {
-  auto d = UTSUSHI_TRY(lookup(domain));
+  auto d = UTSUSHI_TRY(m_conn->lookup(domain));
   if (virDomainIsActive(d.get()) != 1) {
-    return fail(Errc::failed_precondition, fmt::format("domain {} on {} is not running", domain, m_uri));
+    return fail(Errc::failed_precondition, fmt::format("domain {} on {} is not running", domain, uri()));
   }
   {
     std::lock_guard lock(m_events_mutex);
     if (m_events_callback < 0) {
       auto* opaque = new std::shared_ptr<EventRouter>(m_router);
-      m_events_callback = virConnectDomainQemuMonitorEventRegister(m_conn.get(), nullptr, nullptr, on_monitor_event,
+      m_events_callback = virConnectDomainQemuMonitorEventRegister(m_conn->get(), nullptr, nullptr, on_monitor_event,
                                                                    opaque, free_router, 0);
       if (m_events_callback < 0) {
         delete opaque;
-        return fail(Errc::unavailable, fmt::format("{}: cannot subscribe to QEMU events of domain {}: {}", m_uri,
+        return fail(Errc::unavailable, fmt::format("{}: cannot subscribe to QEMU events of domain {}: {}", uri(),
                                                    domain, last_error()));
       }
     }
   }
   return std::unique_ptr<Monitor>(
-      std::make_unique<LibvirtMonitor>(shared_from_this(), m_router, std::move(d), fmt::format("{}@{}", domain, m_uri)));
+      std::make_unique<LibvirtMonitor>(shared_from_this(), m_router, std::move(d), fmt::format("{}@{}", domain, uri())));
 }
 
 Result<std::string> LibvirtHost::migratable_xml(const std::string& domain) {
-  auto d = UTSUSHI_TRY(lookup(domain));
-  auto get = [&](unsigned int flags) -> Result<std::string> {
-    char* xml = virDomainGetXMLDesc(d.get(), flags);
-    if (!xml) {
-      return fail(Errc::unavailable, fmt::format("XML of domain {} on {}: {}", domain, m_uri, last_error()));
-    }
-    std::string text(xml);
-    std::free(xml);
-    return text;
-  };
   // Secrets stay on this host: the link is not encrypted. A guest whose
   // console has a password would lose it on the destination, so it is not
   // moved at all (the secure XML is read here only to find that out).
-  auto secure = UTSUSHI_TRY(get(VIR_DOMAIN_XML_MIGRATABLE | VIR_DOMAIN_XML_SECURE));
-  auto protected_graphics = UTSUSHI_TRY(graphics_with_password(secure));
+  auto secure = UTSUSHI_TRY(m_conn->xml(domain, virt::k_xml_migratable | virt::k_xml_secure));
+  auto protected_graphics = UTSUSHI_TRY(virt::graphics_with_password(secure));
   if (!protected_graphics.empty()) {
     return fail(Errc::not_supported,
                 fmt::format("domain {} on {}: its {} console has a password, which livemig does not send over its "
                             "unencrypted link (the destination's console would be open); remove the password or "
                             "move this guest another way",
-                            domain, m_uri, protected_graphics.front()));
+                            domain, uri(), protected_graphics.front()));
   }
-  return get(VIR_DOMAIN_XML_MIGRATABLE);
+  return m_conn->xml(domain, virt::k_xml_migratable);
 }
 
 Result<void> LibvirtHost::retire_source(const std::string& domain, bool undefine) {
-  auto d = UTSUSHI_TRY(lookup(domain));
-  int persistent = virDomainIsPersistent(d.get());
-  if (persistent < 0) {
-    return fail(Errc::unavailable, fmt::format("domain {} runs on the destination, but whether its source definition "
-                                               "on {} is persistent is unknown: {}",
-                                               domain, m_uri, last_error()));
-  }
+  auto info = UTSUSHI_TRY(m_conn->info(domain));
   // The guest runs on the destination now: a reboot of this host must not
   // start it a second time (on the same shared disks).
-  if (persistent == 1 && virDomainSetAutostart(d.get(), 0) < 0) {
-    return fail(Errc::unavailable, fmt::format("domain {} runs on the destination, but autostart of its source "
-                                               "definition on {} could not be turned off (the source is paused, "
-                                               "not destroyed): {}",
-                                               domain, m_uri, last_error()));
-  }
-  if (virDomainIsActive(d.get()) == 1 && virDomainDestroy(d.get()) < 0) {
-    return fail(Errc::unavailable, fmt::format("destroying source domain {} on {}: {}", domain, m_uri, last_error()));
-  }
-  if (undefine && persistent == 1 &&
-      virDomainUndefineFlags(d.get(), VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
-                                          VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA) < 0) {
-    return fail(Errc::unavailable,
-                fmt::format("undefining source domain {} on {}: {}", domain, m_uri, last_error()));
-  }
-  return {};
-}
-
-Result<void> LibvirtHost::check_absent(const std::string& name, const std::string& uuid) {
-  if (VirDomain d(virDomainLookupByName(m_conn.get(), name.c_str())); d) {
-    return fail(Errc::failed_precondition, fmt::format("a domain named {} already exists on {}", name, m_uri));
-  }
-  if (!uuid.empty()) {
-    if (VirDomain d(virDomainLookupByUUIDString(m_conn.get(), uuid.c_str())); d) {
-      const char* other = virDomainGetName(d.get());
-      return fail(Errc::failed_precondition, fmt::format("a domain with UUID {} ({}) already exists on {}", uuid,
-                                                         other ? other : "?", m_uri));
+  if (info.persistent) {
+    if (auto r = m_conn->set_autostart(domain, false); !r) {
+      return fail(Errc::unavailable, fmt::format("domain {} runs on the destination, but autostart of its source "
+                                                 "definition on {} could not be turned off (the source is paused, "
+                                                 "not destroyed): {}",
+                                                 domain, uri(), r.error().message()));
     }
   }
-  return {};
-}
-
-Result<void> LibvirtHost::create_paused(const std::string& name, const std::string& xml) {
-  VirDomain d(virDomainCreateXML(m_conn.get(), xml.c_str(), VIR_DOMAIN_START_PAUSED));
-  if (!d) {
-    return fail(Errc::failed_precondition,
-                fmt::format("starting destination domain {} on {}: {}", name, m_uri, last_error()));
-  }
-  return {};
-}
-
-Result<void> LibvirtHost::resume(const std::string& domain) {
-  auto d = UTSUSHI_TRY(lookup(domain));
-  if (virDomainResume(d.get()) < 0) {
-    return fail(Errc::aborted, fmt::format("resuming domain {} on {}: {}", domain, m_uri, last_error()));
-  }
-  return {};
-}
-
-Result<void> LibvirtHost::discard(const std::string& domain) {
-  VirDomain d(virDomainLookupByName(m_conn.get(), domain.c_str()));
-  if (!d) {
-    if (last_error_is(VIR_ERR_NO_DOMAIN)) {
-      return {};  // QEMU exited and libvirt forgot the transient domain
-    }
-    return fail(Errc::unavailable, fmt::format("domain {} may be left on {}: {}", domain, m_uri, last_error()));
-  }
-  int active = virDomainIsActive(d.get());
-  if (active < 0 && last_error_is(VIR_ERR_NO_DOMAIN)) {
-    return {};  // forgotten since the lookup
-  }
-  if (active < 0) {
-    return fail(Errc::unavailable,
-                fmt::format("domain {} may be left on {}: whether it runs is unknown: {}", domain, m_uri, last_error()));
-  }
-  // Not running any more, or forgotten meanwhile (its QEMU exited): gone.
-  if (active == 1 && virDomainDestroy(d.get()) < 0 && !last_error_is(VIR_ERR_OPERATION_INVALID) &&
-      !last_error_is(VIR_ERR_NO_DOMAIN)) {
-    return fail(Errc::unavailable,
-                fmt::format("could not destroy domain {} on {}: {}", domain, m_uri, last_error()));
-  }
-  return {};
-}
-
-Result<void> LibvirtHost::define(const std::string& name, const std::string& xml) {
-  VirDomain d(virDomainDefineXML(m_conn.get(), xml.c_str()));
-  if (!d) {
-    return fail(Errc::failed_precondition, fmt::format("defining domain {} on {}: {}", name, m_uri, last_error()));
+  UTSUSHI_TRY_CTX(m_conn->destroy(domain), "destroying the source domain");
+  if (undefine && info.persistent) {
+    UTSUSHI_TRY_CTX(m_conn->undefine(domain, virt::Nvram::keep), "undefining the source domain");
   }
   return {};
 }

@@ -10,6 +10,7 @@
 #include "utsushi/common/auth.h"
 #include "utsushi/common/log.h"
 #include "utsushi/common/progress.h"
+#include "utsushi/imagefmt/raw.h"
 #include "utsushi/p2v/capture.h"
 #include "utsushi/p2v/client.h"
 #include "utsushi/p2v/hw_profile.h"
@@ -146,8 +147,10 @@ void run_capture(cli::Context& ctx, const CaptureOptions& o) {
     profile_path = (fs::path(o.output) / "hardware.json").string();
   } else {
     outputs.push_back(o.output);
-    profile_path = o.output + ".hardware.json";
+    // A block device written in place has no directory of its own for the profile.
+    profile_path = imagefmt::is_block_device(o.output) ? std::string() : o.output + ".hardware.json";
   }
+  const bool write_profile = !o.no_profile && !profile_path.empty();
 
   std::vector<p2v::CaptureResult> results;
   for (std::size_t i = 0; i < o.sources.size(); ++i) {
@@ -174,7 +177,7 @@ void run_capture(cli::Context& ctx, const CaptureOptions& o) {
     }
     results.push_back(std::move(r));
   }
-  if (!o.no_profile) {
+  if (write_profile) {
     std::vector<disk::DiskPlan> plans;
     std::vector<std::string> images;
     for (const auto& r : results) {
@@ -190,7 +193,7 @@ void run_capture(cli::Context& ctx, const CaptureOptions& o) {
       disks.push_back(result_json(r, f));
     }
     nlohmann::json j = {{"type", "result"}, {"status", "ok"}, {"disks", disks}};
-    if (!o.no_profile) {
+    if (write_profile) {
       j["hardware-profile"] = profile_path;
     }
     cli::print_json_line(j.dump());
@@ -204,7 +207,8 @@ void setup_capture(cli::Context& ctx) {
   auto* sub = ctx.app.add_subcommand("capture", "Capture disks into guest images, copying only used blocks");
   sub->add_option("SOURCE", o->sources, "Block devices or raw disk images (opened read-only)")->required();
   sub->add_option("-o,--output", o->output,
-                  "Output image (one source) or directory (several sources: one image each)");
+                  "Output image (one source; a block device is written in place with --format raw) or directory "
+                  "(several sources: one image each)");
   sub->add_option("--format", o->format, "Image format")->check(CLI::IsMember({"qcow2", "raw", "ova"}));
   sub->add_flag("-c,--compress", o->compress, "zstd-compressed qcow2 clusters");
   sub->add_flag("--verify", o->verify, "Re-read every used block and compare it with the image");

@@ -1,22 +1,27 @@
 #include "utsushi/p2v/capture.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <thread>
 
-#include "utsushi/common/atomic_file.h"
-#include <filesystem>
-
-#include "utsushi/imagefmt/copy.h"
-#include "utsushi/imagefmt/ova.h"
-#include "utsushi/imagefmt/qcow2.h"
-#include "utsushi/imagefmt/raw.h"
 #include "utsushi/disk/used_blocks_filter.h"
+#include "utsushi/imagefmt/raw.h"
 
 namespace utsushi::p2v {
+
+namespace {
+
+constexpr OutputFormat k_output_formats[] = {OutputFormat::qcow2, OutputFormat::raw, OutputFormat::ova};
+
+unsigned io_threads(unsigned requested) {
+  if (requested != 0) {
+    return requested;
+  }
+  // Reads from a disk overlap best with a few requests in flight even on few cores.
+  return std::max(4u, std::thread::hardware_concurrency());
+}
+
+}  // namespace
 
 std::string_view output_format_name(OutputFormat f) noexcept {
   switch (f) {
@@ -28,7 +33,7 @@ std::string_view output_format_name(OutputFormat f) noexcept {
 }
 
 Result<OutputFormat> parse_output_format(std::string_view name) {
-  for (OutputFormat f : {OutputFormat::qcow2, OutputFormat::raw, OutputFormat::ova}) {
+  for (OutputFormat f : k_output_formats) {
     if (name == output_format_name(f)) {
       return f;
     }
@@ -37,30 +42,21 @@ Result<OutputFormat> parse_output_format(std::string_view name) {
 }
 
 std::string_view output_extension(OutputFormat f) noexcept {
-  switch (f) {
-    case OutputFormat::raw: return ".raw";
-    case OutputFormat::ova: return ".ova";
-    case OutputFormat::qcow2: break;
+  auto entry = imagefmt::find_writable_format(output_format_name(f));
+  return entry ? (*entry)->extension : std::string_view(".img");
+}
+
+imagefmt::OutputOptions output_options(const ImageOptions& options) {
+  imagefmt::OutputOptions o;
+  o.format = std::string(output_format_name(options.format));
+  o.compress = options.compress;
+  if (options.format == OutputFormat::ova) {
+    o.cpus = options.cpus;
+    o.memory_mib = options.memory_mib;
   }
-  return ".qcow2";
+  o.threads = io_threads(options.threads);
+  return o;
 }
-
-namespace {
-
-unsigned io_threads(unsigned requested) {
-  if (requested != 0) {
-    return requested;
-  }
-  // Reads from a disk overlap best with a few requests in flight even on few cores.
-  return std::max(4u, std::thread::hardware_concurrency());
-}
-
-std::uint64_t allocated_bytes(int fd) {
-  struct stat st {};
-  return ::fstat(fd, &st) == 0 ? static_cast<std::uint64_t>(st.st_blocks) * 512 : 0;
-}
-
-}  // namespace
 
 Result<std::unique_ptr<imagefmt::BlockDevice>> open_source(const std::string& source) {
   imagefmt::RawOpenOptions o;
@@ -70,58 +66,15 @@ Result<std::unique_ptr<imagefmt::BlockDevice>> open_source(const std::string& so
 }
 
 Result<ImageStats> write_image(imagefmt::BlockDevice& view, const std::string& output, const ImageOptions& options) {
-  if (options.compress && options.format != OutputFormat::qcow2) {
-    return fail(Errc::invalid_argument, "compression (-c) needs qcow2 output");
-  }
-  auto file = UTSUSHI_TRY(AtomicFile::create(output));
-  ImageStats stats;
-  if (options.format == OutputFormat::raw) {
-    if (::ftruncate(file.fd(), static_cast<off_t>(view.size())) != 0) {
-      return fail_errno(errno, "cannot size '" + file.temp_path() + "'");
-    }
-    int dup_fd = ::dup(file.fd());
-    if (dup_fd < 0) {
-      return fail_errno(errno, "dup");
-    }
-    auto driver = UTSUSHI_TRY(imagefmt::raw_from_fd(Fd(dup_fd), output, imagefmt::Access::read_write));
-    imagefmt::BlockDevice target(std::move(driver));
-    imagefmt::CopyOptions c;
-    c.target_is_zeroed = true;
-    c.threads = io_threads(options.threads);
-    c.progress = options.progress;
-    auto s = UTSUSHI_TRY(imagefmt::copy_device(view, target, c));
-    stats.bytes_read = s.bytes_read;
-    stats.bytes_written = s.bytes_written;
-  } else if (options.format == OutputFormat::ova) {
-    imagefmt::OvaWriteOptions v;
-    std::filesystem::path out(output);
-    v.name = out.stem().empty() ? std::string("vm") : out.stem().string();
-    v.cpus = options.cpus;
-    v.memory_mib = options.memory_mib;
-    v.threads = options.threads;
-    v.progress = options.progress;
-    std::string dir = out.parent_path().empty() ? std::string(".") : out.parent_path().string();
-    auto s = UTSUSHI_TRY(imagefmt::write_ova(view, file.fd(), dir, v));
-    stats.bytes_read = s.bytes_read;
-    stats.bytes_written = s.bytes_written;
-  } else {
-    imagefmt::Qcow2WriteOptions q;
-    q.compress = options.compress;
-    q.compression_type = imagefmt::qcow2::CompressionType::zstd;
-    q.threads = options.threads;
-    q.progress = options.progress;
-    auto s = UTSUSHI_TRY(imagefmt::write_qcow2(view, file.fd(), output, q));
-    stats.bytes_read = s.bytes_read;
-    stats.bytes_written = s.bytes_written;
-  }
-  stats.file_size = allocated_bytes(file.fd());
-  UTSUSHI_TRY(file.commit());
-  return stats;
+  auto s = UTSUSHI_TRY(imagefmt::write_image(view, output, output_options(options), options.progress));
+  return ImageStats{s.bytes_read, s.bytes_written, s.output_size};
 }
 
 Result<CaptureResult> capture_disk(const std::string& source, const std::string& output,
                                    const CaptureOptions& options) {
   auto start = std::chrono::steady_clock::now();
+  // Every refusal of the output comes before the source is read.
+  UTSUSHI_TRY(imagefmt::check_output_target(output, output_options(options.image)));
   UTSUSHI_TRY(check_distinct_output(source, output));
   auto disk = UTSUSHI_TRY(open_source(source));
   CaptureResult r;

@@ -1,20 +1,28 @@
 #include "utsushi/p2v/hw_profile.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <bit>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
-
-#include "utsushi/common/atomic_file.h"
-#include "utsushi/common/fd.h"
 
 namespace utsushi::p2v {
 namespace {
 
 namespace fs = std::filesystem;
+using virt::CpuInfo;
+using virt::DiskInfo;
+using virt::FirmwareKind;
+using virt::MachineProfile;
+using virt::NicInfo;
 
 std::string read_text(const fs::path& p) {
   std::ifstream in(p);
@@ -27,7 +35,7 @@ std::string read_text(const fs::path& p) {
   return s;
 }
 
-nlohmann::json cpu_info() {
+CpuInfo cpu_info() {
   std::ifstream in("/proc/cpuinfo");
   std::string line, model, vendor;
   std::set<std::string> flags;
@@ -60,59 +68,104 @@ nlohmann::json cpu_info() {
       }
     }
   }
-  return {{"count", logical},
-          {"cores", cores.empty() ? logical : static_cast<int>(cores.size())},
-          {"model", model},
-          {"vendor", vendor},
-          {"flags", flags}};
+  unsigned count = static_cast<unsigned>(logical);
+  return {count, cores.empty() ? count : static_cast<unsigned>(cores.size()), model, vendor,
+          std::vector<std::string>(flags.begin(), flags.end())};
 }
 
-nlohmann::json memory_info() {
+std::optional<std::uint64_t> memory_info() {
   std::ifstream in("/proc/meminfo");
   std::string key;
   std::uint64_t kib = 0;
   std::string unit;
   while (in >> key >> kib >> unit) {
     if (key == "MemTotal:") {
-      return {{"bytes", kib * 1024}};
+      return kib * 1024;
     }
   }
-  return nullptr;
+  return std::nullopt;
 }
 
-nlohmann::json nic_info() {
-  nlohmann::json nics = nlohmann::json::array();
+// "ADDRESS/PREFIX" of every IPv4 and IPv6 address configured on each
+// interface, by interface name.
+std::map<std::string, std::vector<std::string>> interface_addresses() {
+  std::map<std::string, std::vector<std::string>> out;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) {
+    return out;
+  }
+  for (ifaddrs* a = list; a; a = a->ifa_next) {
+    if (!a->ifa_addr || !a->ifa_netmask) {
+      continue;
+    }
+    int family = a->ifa_addr->sa_family;
+    char text[INET6_ADDRSTRLEN] = {};
+    int prefix = 0;
+    if (family == AF_INET) {
+      auto* in = reinterpret_cast<sockaddr_in*>(a->ifa_addr);
+      auto* mask = reinterpret_cast<sockaddr_in*>(a->ifa_netmask);
+      ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+      prefix = std::popcount(mask->sin_addr.s_addr);
+    } else if (family == AF_INET6) {
+      auto* in = reinterpret_cast<sockaddr_in6*>(a->ifa_addr);
+      auto* mask = reinterpret_cast<sockaddr_in6*>(a->ifa_netmask);
+      ::inet_ntop(AF_INET6, &in->sin6_addr, text, sizeof text);
+      for (unsigned char byte : mask->sin6_addr.s6_addr) {
+        prefix += std::popcount(byte);
+      }
+    } else {
+      continue;
+    }
+    out[a->ifa_name].push_back(std::string(text) + "/" + std::to_string(prefix));
+  }
+  ::freeifaddrs(list);
+  return out;
+}
+
+std::vector<NicInfo> nic_info() {
+  std::vector<NicInfo> nics;
+  auto addresses = interface_addresses();
   std::error_code ec;
   for (const auto& e : fs::directory_iterator("/sys/class/net", ec)) {
     fs::path dev = e.path() / "device";
     if (!fs::exists(dev)) {
       continue;  // virtual: lo, bridges, tunnels
     }
-    nlohmann::json n = {{"name", e.path().filename().string()}, {"mac", read_text(e.path() / "address")}};
+    NicInfo n;
+    n.name = e.path().filename().string();
+    n.mac = read_text(e.path() / "address");
     std::error_code ec2;
     fs::path drv = fs::read_symlink(dev / "driver", ec2);
-    n["driver"] = ec2 ? nlohmann::json(nullptr) : nlohmann::json(drv.filename().string());
+    if (!ec2) {
+      n.driver = drv.filename().string();
+    }
     fs::path bus = fs::canonical(dev, ec2);
-    n["bus-path"] = ec2 ? "" : bus.filename().string();
-    nics.push_back(n);
+    n.bus_path = ec2 ? "" : bus.filename().string();
+    n.addresses = addresses[n.name];
+    nics.push_back(std::move(n));
   }
   return nics;
 }
 
-std::string firmware_from_disks(const std::vector<disk::DiskPlan>& plans) {
+void firmware_from_disks(const std::vector<disk::DiskPlan>& plans, MachineProfile& profile) {
   for (const disk::DiskPlan& p : plans) {
     for (const disk::Partition& part : p.table.partitions) {
       if (part.type == "c12a7328-f81f-11d2-ba4b-00a0c93ec93b" || part.type == "0xef") {
-        return "uefi";
+        profile.firmware = FirmwareKind::uefi;
+        profile.firmware_evidence = "an EFI system partition on " + p.source;
+        return;
       }
     }
   }
   for (const disk::DiskPlan& p : plans) {
     if (p.table.has_boot_code) {
-      return "bios";
+      profile.firmware = FirmwareKind::bios;
+      profile.firmware_evidence = "MBR boot code on " + p.source;
+      return;
     }
   }
-  return "unknown";
+  profile.firmware = FirmwareKind::unknown;
+  profile.firmware_evidence = "no EFI system partition and no MBR boot code on the disks";
 }
 
 }  // namespace
@@ -123,50 +176,41 @@ bool is_local_block_device(const std::string& source) {
          fs::path(source).filename().string().rfind("loop", 0) != 0;
 }
 
-nlohmann::json hardware_profile(const std::vector<disk::DiskPlan>& plans, const std::vector<std::string>& images) {
+MachineProfile hardware_profile(const std::vector<disk::DiskPlan>& plans, const std::vector<std::string>& images) {
   bool local = !plans.empty();
   for (const disk::DiskPlan& p : plans) {
     local = local && is_local_block_device(p.source);
   }
-  nlohmann::json disks = nlohmann::json::array();
+  MachineProfile profile;
   for (std::size_t i = 0; i < plans.size(); ++i) {
-    nlohmann::json d = {{"source", plans[i].source},
-                        {"image", i < images.size() ? images[i] : ""},
-                        {"size", plans[i].size},
-                        {"partition-table", std::string(table_kind_name(plans[i].table.kind))}};
+    DiskInfo d;
+    d.source = plans[i].source;
+    d.image = i < images.size() ? images[i] : "";
+    d.size = plans[i].size;
+    d.partition_table = table_kind_name(plans[i].table.kind);
     if (local) {
       std::string name = fs::path(plans[i].source).filename().string();
       fs::path sys = fs::path("/sys/block") / name;
-      d["model"] = read_text(sys / "device" / "model");
-      d["rotational"] = read_text(sys / "queue" / "rotational") == "1";
+      d.model = read_text(sys / "device" / "model");
+      d.rotational = read_text(sys / "queue" / "rotational") == "1";
     }
-    disks.push_back(d);
+    profile.disks.push_back(std::move(d));
   }
-  nlohmann::json j = {{"type", "utsushi-hardware-profile"}, {"version", 1}, {"disks", disks}};
-  if (local) {
-    j["source"] = "running-machine";
-    j["hostname"] = read_text("/proc/sys/kernel/hostname");
-    j["cpus"] = cpu_info();
-    j["memory"] = memory_info();
-    j["nics"] = nic_info();
-    j["firmware"] = fs::exists("/sys/firmware/efi") ? "uefi" : "bios";
-    j["dmi"] = {{"vendor", read_text("/sys/class/dmi/id/sys_vendor")},
-                {"product", read_text("/sys/class/dmi/id/product_name")}};
-  } else {
-    j["source"] = "images";
-    j["cpus"] = nullptr;
-    j["memory"] = nullptr;
-    j["nics"] = nullptr;
-    j["firmware"] = firmware_from_disks(plans);
+  if (!local) {
+    profile.source = virt::ProfileSource::images;
+    firmware_from_disks(plans, profile);
+    return profile;
   }
-  return j;
-}
-
-Result<void> write_profile(const nlohmann::json& profile, const std::string& path) {
-  auto file = UTSUSHI_TRY(AtomicFile::create(path));
-  std::string text = profile.dump(2) + "\n";
-  UTSUSHI_TRY(write_full(file.fd(), std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()), path));
-  return file.commit();
+  profile.source = virt::ProfileSource::host;
+  profile.hostname = read_text("/proc/sys/kernel/hostname");
+  profile.cpus = cpu_info();
+  profile.memory_bytes = memory_info();
+  profile.nics = nic_info();
+  bool efi = fs::exists("/sys/firmware/efi");
+  profile.firmware = efi ? FirmwareKind::uefi : FirmwareKind::bios;
+  profile.firmware_evidence = efi ? "/sys/firmware/efi exists" : "/sys/firmware/efi does not exist";
+  profile.dmi = virt::DmiInfo{read_text("/sys/class/dmi/id/sys_vendor"), read_text("/sys/class/dmi/id/product_name")};
+  return profile;
 }
 
 }  // namespace utsushi::p2v

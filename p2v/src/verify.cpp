@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "utsushi/common/cancel.h"
+#include "utsushi/imagefmt/raw.h"
 #include "utsushi/imagefmt/registry.h"
 #include "utsushi/p2v/capture.h"
 
@@ -20,7 +21,9 @@ constexpr std::uint64_t k_chunk = 4u << 20;
 Result<VerifyStats> verify_image(imagefmt::BlockDevice& source, const disk::ByteRanges& used, const std::string& image_path,
                                  unsigned threads, ProgressFn progress) {
   auto image = UTSUSHI_TRY(imagefmt::open_image(image_path));
-  if (image->size() != source.size()) {
+  // A block device written in place may be larger than the source.
+  const bool larger_device_ok = imagefmt::is_block_device(image_path) && image->size() > source.size();
+  if (image->size() != source.size() && !larger_device_ok) {
     return fail(Errc::corruption, "verify: " + image_path + " has " + std::to_string(image->size()) +
                                       " bytes but the source has " + std::to_string(source.size()));
   }

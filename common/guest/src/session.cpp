@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <thread>
 
-#include "accel_adapter.h"
+#include "utsushi/virt/accel.h"
 #include "c_strings.h"
 #include "utsushi/common/cancel.h"
 #include "utsushi/common/log.h"
@@ -84,9 +84,9 @@ Result<void> configure_backend(guestfs_h* g) {
   if (std::getenv("LIBGUESTFS_BACKEND_SETTINGS") != nullptr) {
     return {};
   }
-  AccelChoice accel = UTSUSHI_TRY(choose_accel());
-  UTSUSHI_LOG_DEBUG("libguestfs appliance accelerator: {} ({})", accel_name(accel.accel), accel.reason);
-  if (accel.accel == Accel::tcg) {
+  virt::AccelChoice accel = UTSUSHI_TRY(virt::choose_accel());
+  UTSUSHI_LOG_DEBUG("libguestfs appliance accelerator: {} ({})", virt::accel_name(accel.accel), accel.reason);
+  if (accel.accel == virt::Accel::tcg) {
     std::vector<std::string> settings{"force_tcg"};
     if (guestfs_set_backend_settings(g, Argv(settings).get()) == -1) {
       return fail(Errc::internal, std::string("libguestfs: cannot force TCG: ") + guestfs_last_error(g));

@@ -8,7 +8,7 @@
 
 namespace utsushi::disk {
 
-Result<DiskPlan> plan_disk(imagefmt::BlockDevice& disk, const std::string& source) {
+[[nodiscard]] Result<DiskPlan> plan_disk(imagefmt::BlockDevice& disk, const std::string& source) {
   DiskPlan plan;
   plan.source = source;
   plan.size = disk.size();

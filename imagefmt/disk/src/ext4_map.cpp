@@ -87,7 +87,7 @@ bool group_has_super(const Geometry& g, std::uint64_t group) {
   return group == 1 || is_power_of(group, 3) || is_power_of(group, 5) || is_power_of(group, 7);
 }
 
-Result<Geometry> decode_super(std::span<const std::uint8_t> sb, std::uint64_t volume_size) {
+[[nodiscard]] Result<Geometry> decode_super(std::span<const std::uint8_t> sb, std::uint64_t volume_size) {
   Geometry g;
   if (load_le16(sb.data() + s_magic) != k_magic) {
     return fail(Errc::corruption, "ext: bad superblock magic");
@@ -185,7 +185,7 @@ std::uint64_t desc_u64(std::span<const std::uint8_t> d, const Geometry& g, std::
   return v;
 }
 
-Result<void> verify_desc(std::span<const std::uint8_t> d, const Geometry& g, std::span<const std::uint8_t> sb,
+[[nodiscard]] Result<void> verify_desc(std::span<const std::uint8_t> d, const Geometry& g, std::span<const std::uint8_t> sb,
                          std::uint32_t group) {
   std::uint8_t le_group[4];
   store_le32(le_group, group);
@@ -219,7 +219,7 @@ Result<void> verify_desc(std::span<const std::uint8_t> d, const Geometry& g, std
 
 }  // namespace
 
-Result<FsUsage> map_ext(Volume& volume) {
+[[nodiscard]] Result<FsUsage> map_ext(Volume& volume) {
   auto sb_buf = UTSUSHI_TRY(volume.read(k_sb_offset, k_sb_size, "ext superblock"));
   std::span<const std::uint8_t> sb(sb_buf);
   Geometry g = UTSUSHI_TRY(decode_super(sb, volume.size()));

@@ -31,7 +31,7 @@ static_assert(bs32_label + 11 <= 510 && fsi_free_count + 4 <= 512, "BPB fields a
 
 }  // namespace
 
-Result<FsUsage> map_fat(Volume& volume) {
+[[nodiscard]] Result<FsUsage> map_fat(Volume& volume) {
   auto bsb = UTSUSHI_TRY(volume.read(0, 512, "FAT boot sector"));
   std::span<const std::uint8_t> bs(bsb);
   const std::uint32_t bps = load_le16(bs.data() + bpb_bytes_per_sec);

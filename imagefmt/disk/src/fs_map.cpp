@@ -30,7 +30,7 @@ bool is_fallback_error(const Error& e) {
 
 }  // namespace
 
-Result<std::string> probe_filesystem(Volume& volume) {
+[[nodiscard]] Result<std::string> probe_filesystem(Volume& volume) {
   std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(volume.size(), k_probe_bytes));
   auto b = UTSUSHI_TRY(volume.read(0, n, "probe"));
   std::span<const std::uint8_t> s(b);
@@ -67,7 +67,7 @@ Result<std::string> probe_filesystem(Volume& volume) {
   return std::string();
 }
 
-Result<VolumeMap> map_volume(Volume& volume, int depth) {
+[[nodiscard]] Result<VolumeMap> map_volume(Volume& volume, int depth) {
   UTSUSHI_TRY(check_cancelled());
   VolumeMap m;
   m.name = volume.name();

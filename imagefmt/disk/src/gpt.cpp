@@ -16,7 +16,7 @@ struct Copy {
 };
 
 // Reads and checks the copy whose header is at `lba`; an error says what is wrong with it.
-Result<Copy> read_copy(imagefmt::BlockDevice& disk, std::uint32_t ss, std::uint64_t lba) {
+[[nodiscard]] Result<Copy> read_copy(imagefmt::BlockDevice& disk, std::uint32_t ss, std::uint64_t lba) {
   const std::uint64_t sectors = disk.size() / ss;
   if (lba >= sectors) {
     return fail(Errc::corruption, "header LBA beyond the disk");
@@ -47,7 +47,7 @@ Result<Copy> read_copy(imagefmt::BlockDevice& disk, std::uint32_t ss, std::uint6
 }
 
 // Fails on device errors; anything else is a verdict on the copy.
-Result<Result<Copy>> try_copy(imagefmt::BlockDevice& disk, std::uint32_t ss, std::uint64_t lba) {
+[[nodiscard]] Result<Result<Copy>> try_copy(imagefmt::BlockDevice& disk, std::uint32_t ss, std::uint64_t lba) {
   auto c = read_copy(disk, ss, lba);
   if (!c && (c.error().code() == Errc::io_error || c.error().code() == Errc::cancelled)) {
     return std::unexpected(std::move(c).error());
@@ -76,7 +76,7 @@ GptGeometry geometry_of(const Result<Copy>& primary, const Result<Copy>& backup,
 
 }  // namespace
 
-Result<void> read_gpt(imagefmt::BlockDevice& disk, PartitionTable& t) {
+[[nodiscard]] Result<void> read_gpt(imagefmt::BlockDevice& disk, PartitionTable& t) {
   const std::uint32_t ss = t.sector_size;
   const std::uint64_t last_lba = disk.size() / ss - 1;
   auto primary = UTSUSHI_TRY(try_copy(disk, ss, 1));

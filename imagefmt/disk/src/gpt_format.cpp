@@ -68,7 +68,7 @@ std::uint32_t crc32_of(std::span<const std::uint8_t> bytes) noexcept {
   return static_cast<std::uint32_t>(::crc32_z(0L, bytes.data(), bytes.size()));
 }
 
-Result<Header> decode_header(std::span<const std::uint8_t> sector) {
+[[nodiscard]] Result<Header> decode_header(std::span<const std::uint8_t> sector) {
   if (sector.size() < k_header_size || std::memcmp(sector.data(), k_signature.data(), k_signature.size()) != 0) {
     return fail(Errc::not_found, "no GPT signature");
   }
@@ -143,7 +143,7 @@ std::string decode_name(std::span<const std::uint8_t> field) {
   return out;
 }
 
-Result<std::vector<std::uint8_t>> encode_name(std::string_view utf8) {
+[[nodiscard]] Result<std::vector<std::uint8_t>> encode_name(std::string_view utf8) {
   std::vector<std::uint8_t> field(2 * k_name_units, 0);
   std::size_t unit = 0;
   auto put = [&](std::uint16_t u) -> bool {
@@ -169,7 +169,7 @@ Result<std::vector<std::uint8_t>> encode_name(std::string_view utf8) {
   return field;
 }
 
-Result<std::vector<Entry>> decode_entries(std::span<const std::uint8_t> bytes, std::uint32_t count,
+[[nodiscard]] Result<std::vector<Entry>> decode_entries(std::span<const std::uint8_t> bytes, std::uint32_t count,
                                           std::uint32_t size) {
   if (size < k_min_entry_size || bytes.size() < entries_bytes(count, size)) {
     return fail(Errc::corruption, "partition entry array is shorter than its header says");
@@ -195,7 +195,7 @@ Result<std::vector<Entry>> decode_entries(std::span<const std::uint8_t> bytes, s
   return out;
 }
 
-Result<std::vector<std::uint8_t>> encode_entries(std::span<const Entry> entries, std::uint32_t count,
+[[nodiscard]] Result<std::vector<std::uint8_t>> encode_entries(std::span<const Entry> entries, std::uint32_t count,
                                                  std::uint32_t size, std::uint32_t sector_size) {
   if (entries.size() > count || size < k_min_entry_size) {
     return fail(Errc::invalid_argument, fmt::format("{} GPT entries do not fit an array of {}", entries.size(), count));

@@ -50,7 +50,7 @@ std::string Guid::text() const {
   return s;
 }
 
-Result<Guid> parse_guid(std::string_view text) {
+[[nodiscard]] Result<Guid> parse_guid(std::string_view text) {
   Guid g;
   bool ok = text.size() == k_text_size;
   std::size_t nibble = 0;

@@ -25,7 +25,7 @@ std::unexpected<Error> too_small(const PartitionTable& t, std::string_view what)
                                               what, t.disk_size, minimum_disk_size(t)));
 }
 
-Result<void> check_partition_geometry(const PartitionTable& t, const Partition& p) {
+[[nodiscard]] Result<void> check_partition_geometry(const PartitionTable& t, const Partition& p) {
   const std::uint64_t ss = t.sector_size;
   std::uint64_t end = 0;
   if (p.length == 0 || p.offset % ss != 0 || p.length % ss != 0 || __builtin_add_overflow(p.offset, p.length, &end)) {
@@ -38,7 +38,7 @@ Result<void> check_partition_geometry(const PartitionTable& t, const Partition& 
   return {};
 }
 
-Result<void> check_no_overlap(std::vector<Span> spans) {
+[[nodiscard]] Result<void> check_no_overlap(std::vector<Span> spans) {
   std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.offset < b.offset; });
   for (std::size_t i = 1; i < spans.size(); ++i) {
     if (spans[i].offset < spans[i - 1].end) {
@@ -48,7 +48,7 @@ Result<void> check_no_overlap(std::vector<Span> spans) {
   return {};
 }
 
-Result<void> check_mbr(const PartitionTable& t) {
+[[nodiscard]] Result<void> check_mbr(const PartitionTable& t) {
   const std::uint64_t ss = t.sector_size;
   auto fits_32 = [&](std::uint64_t offset, std::uint64_t length) {
     return offset / ss <= mbr::k_max_lba && length / ss <= mbr::k_max_lba;
@@ -97,7 +97,7 @@ Result<void> check_mbr(const PartitionTable& t) {
   return check_no_overlap(std::move(in_extended));
 }
 
-Result<void> check_gpt(const PartitionTable& t) {
+[[nodiscard]] Result<void> check_gpt(const PartitionTable& t) {
   const GptGeometry& g = t.gpt;
   const std::uint64_t ss = t.sector_size;
   if (g.entry_size < gpt::k_min_entry_size || (g.entry_size & (g.entry_size - 1)) != 0 ||
@@ -137,7 +137,7 @@ Result<void> check_gpt(const PartitionTable& t) {
   return check_no_overlap(std::move(spans));
 }
 
-Result<std::size_t> index_of(const PartitionTable& t, unsigned number) {
+[[nodiscard]] Result<std::size_t> index_of(const PartitionTable& t, unsigned number) {
   for (std::size_t i = 0; i < t.partitions.size(); ++i) {
     if (t.partitions[i].number == number) {
       return i;
@@ -150,7 +150,7 @@ bool is_last_logical(const PartitionTable& t, std::size_t i) {
   return t.partitions[i].number >= 5 && (i + 1 == t.partitions.size() || t.partitions[i + 1].number < 5);
 }
 
-Result<PartitionTable> checked(PartitionTable t) {
+[[nodiscard]] Result<PartitionTable> checked(PartitionTable t) {
   UTSUSHI_TRY(check_layout(t));
   t.metadata = table_metadata(t);
   return t;
@@ -158,7 +158,7 @@ Result<PartitionTable> checked(PartitionTable t) {
 
 }  // namespace
 
-Result<void> check_layout(const PartitionTable& t) {
+[[nodiscard]] Result<void> check_layout(const PartitionTable& t) {
   const std::uint32_t ss = t.sector_size;
   if (ss < 512 || (ss & (ss - 1)) != 0) {
     return inconsistent(fmt::format("sector size {} is not a power of two from 512", ss));
@@ -194,7 +194,7 @@ std::uint64_t minimum_disk_size(const PartitionTable& t) {
   return end;
 }
 
-Result<PartitionTable> resize_disk(const PartitionTable& t, std::uint64_t new_size) {
+[[nodiscard]] Result<PartitionTable> resize_disk(const PartitionTable& t, std::uint64_t new_size) {
   PartitionTable r = t;
   r.disk_size = new_size;
   if (r.kind == TableKind::gpt) {
@@ -211,7 +211,7 @@ Result<PartitionTable> resize_disk(const PartitionTable& t, std::uint64_t new_si
   return checked(std::move(r));
 }
 
-Result<PartitionTable> resize_partition(const PartitionTable& t, unsigned number, std::uint64_t new_length) {
+[[nodiscard]] Result<PartitionTable> resize_partition(const PartitionTable& t, unsigned number, std::uint64_t new_length) {
   PartitionTable r = t;
   std::size_t i = UTSUSHI_TRY(index_of(r, number));
   Partition& p = r.partitions[i];
@@ -227,7 +227,7 @@ Result<PartitionTable> resize_partition(const PartitionTable& t, unsigned number
   return checked(std::move(r));
 }
 
-Result<MovedPartition> move_partition(const PartitionTable& t, unsigned number, std::uint64_t new_offset) {
+[[nodiscard]] Result<MovedPartition> move_partition(const PartitionTable& t, unsigned number, std::uint64_t new_offset) {
   PartitionTable r = t;
   std::size_t i = UTSUSHI_TRY(index_of(r, number));
   Partition& p = r.partitions[i];
@@ -244,7 +244,7 @@ Result<MovedPartition> move_partition(const PartitionTable& t, unsigned number, 
   return MovedPartition{UTSUSHI_TRY(checked(std::move(r))), data};
 }
 
-Result<std::uint64_t> max_partition_length(const PartitionTable& t, unsigned number) {
+[[nodiscard]] Result<std::uint64_t> max_partition_length(const PartitionTable& t, unsigned number) {
   std::size_t i = UTSUSHI_TRY(index_of(t, number));
   const Partition& p = t.partitions[i];
   const std::uint64_t ss = t.sector_size;

@@ -43,7 +43,7 @@ struct Area {
   std::uint64_t offset, size;
 };
 
-Result<std::string> read_metadata_text(Volume& v, const Area& mda) {
+[[nodiscard]] Result<std::string> read_metadata_text(Volume& v, const Area& mda) {
   auto hb = UTSUSHI_TRY(v.read(mda.offset, k_mda_header_size, "LVM metadata area header"));
   std::span<const std::uint8_t> h(hb);
   if (!bytes_equal(h, mdah_magic, k_mda_magic)) {
@@ -88,7 +88,7 @@ struct LvSegment {
 
 }  // namespace
 
-Result<FsUsage> map_lvm(Volume& volume, int depth) {
+[[nodiscard]] Result<FsUsage> map_lvm(Volume& volume, int depth) {
   if (volume.segments().size() != 1) {
     return fail(Errc::not_supported, "LVM: a PV inside a multi-segment volume");
   }

@@ -11,7 +11,7 @@ class Parser {
  public:
   explicit Parser(std::string_view t) : m_t(t) {}
 
-  Result<void> parse_body(Node& node, int depth, bool top) {
+  [[nodiscard]] Result<void> parse_body(Node& node, int depth, bool top) {
     if (depth > k_max_nesting) {
       return error("sections nested too deeply");
     }
@@ -83,7 +83,7 @@ class Parser {
       }
     }
   }
-  Result<std::string> identifier() {
+  [[nodiscard]] Result<std::string> identifier() {
     std::size_t s = m_p;
     while (m_p < m_t.size() && (std::isalnum(static_cast<unsigned char>(m_t[m_p])) || m_t[m_p] == '_' ||
                                 m_t[m_p] == '-' || m_t[m_p] == '.' || m_t[m_p] == '+')) {
@@ -94,7 +94,7 @@ class Parser {
     }
     return std::string(m_t.substr(s, m_p - s));
   }
-  Result<Value> scalar() {
+  [[nodiscard]] Result<Value> scalar() {
     if (m_p < m_t.size() && m_t[m_p] == '"') {
       std::string s;
       for (++m_p; m_p < m_t.size() && m_t[m_p] != '"'; ++m_p) {
@@ -158,7 +158,7 @@ Result<std::string> Node::string(const std::string& name) const {
   return std::get<std::string>(it->second[0].v);
 }
 
-Result<std::unique_ptr<Node>> parse(std::string_view text) {
+[[nodiscard]] Result<std::unique_ptr<Node>> parse(std::string_view text) {
   auto root = std::make_unique<Node>();
   Parser p(text);
   UTSUSHI_TRY(p.parse_body(*root, 0, true));

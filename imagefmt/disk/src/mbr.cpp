@@ -17,7 +17,7 @@ namespace {
 constexpr unsigned k_max_logical = 128;  // bounds a looping EBR chain
 
 // Checks that sectors [lba, lba + count) lie on the disk (32-bit values: no overflow in 64 bits).
-Result<void> check_on_disk(std::uint64_t lba, std::uint64_t count, std::uint64_t ss, std::uint64_t disk_size,
+[[nodiscard]] Result<void> check_on_disk(std::uint64_t lba, std::uint64_t count, std::uint64_t ss, std::uint64_t disk_size,
                            std::string_view what) {
   std::uint64_t end = (lba + count) * ss;
   if (end > disk_size) {
@@ -39,7 +39,7 @@ Partition partition_of(unsigned number, std::uint64_t lba, const mbr::Entry& e, 
 
 // Logical partitions: each EBR's first entry is relative to the EBR, its
 // second links to the next EBR relative to the extended partition's start.
-Result<void> read_logicals(imagefmt::BlockDevice& disk, const MbrExtended& ext, PartitionTable& t) {
+[[nodiscard]] Result<void> read_logicals(imagefmt::BlockDevice& disk, const MbrExtended& ext, PartitionTable& t) {
   const std::uint64_t ss = t.sector_size;
   const std::uint64_t ext_start = ext.offset / ss, ext_count = ext.length / ss;
   std::set<std::uint64_t> seen;
@@ -80,7 +80,7 @@ Result<void> read_logicals(imagefmt::BlockDevice& disk, const MbrExtended& ext, 
 
 }  // namespace
 
-Result<void> read_mbr(imagefmt::BlockDevice& disk, std::span<const std::uint8_t> sector0, PartitionTable& t) {
+[[nodiscard]] Result<void> read_mbr(imagefmt::BlockDevice& disk, std::span<const std::uint8_t> sector0, PartitionTable& t) {
   const std::uint64_t ss = t.sector_size;
   auto entries = UTSUSHI_TRY(mbr::decode_entries(sector0));
   t.kind = TableKind::mbr;

@@ -12,7 +12,7 @@ bool is_extended_type(std::uint8_t type) noexcept {
   return type == k_type_extended_chs || type == k_type_extended_lba || type == k_type_extended_linux;
 }
 
-Result<Entries> decode_entries(std::span<const std::uint8_t> sector) {
+[[nodiscard]] Result<Entries> decode_entries(std::span<const std::uint8_t> sector) {
   if (sector.size() < k_sector_size || sector[k_signature_offset] != k_signature[0] ||
       sector[k_signature_offset + 1] != k_signature[1]) {
     return fail(Errc::corruption, "no MBR signature");

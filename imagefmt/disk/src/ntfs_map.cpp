@@ -40,7 +40,7 @@ struct Ntfs {
   std::uint64_t bps = 0, cluster = 0, total_clusters = 0, record_size = 0, mft_offset = 0;
 };
 
-Result<std::vector<std::uint8_t>> read_record(Volume& v, const Ntfs& n, std::uint64_t index) {
+[[nodiscard]] Result<std::vector<std::uint8_t>> read_record(Volume& v, const Ntfs& n, std::uint64_t index) {
   auto rec = UTSUSHI_TRY(v.read(n.mft_offset + index * n.record_size, static_cast<std::size_t>(n.record_size),
                                 "NTFS MFT record"));
   std::span<std::uint8_t> r(rec);
@@ -67,7 +67,7 @@ Result<std::vector<std::uint8_t>> read_record(Volume& v, const Ntfs& n, std::uin
 }
 
 // The unnamed attribute of `type` in `rec` (offset into rec), or nullopt.
-Result<std::optional<std::size_t>> find_attr(std::span<const std::uint8_t> r, std::uint32_t type) {
+[[nodiscard]] Result<std::optional<std::size_t>> find_attr(std::span<const std::uint8_t> r, std::uint32_t type) {
   std::size_t off = load_le16(r.data() + rec_attrs_offset);
   std::size_t limit = std::min<std::size_t>(load_le32(r.data() + rec_bytes_in_use), r.size());
   while (off + 16 <= limit) {
@@ -90,7 +90,7 @@ Result<std::optional<std::size_t>> find_attr(std::span<const std::uint8_t> r, st
   return std::optional<std::size_t>();
 }
 
-Result<std::vector<Run>> decode_runs(std::span<const std::uint8_t> attr, std::uint64_t total_clusters) {
+[[nodiscard]] Result<std::vector<Run>> decode_runs(std::span<const std::uint8_t> attr, std::uint64_t total_clusters) {
   std::vector<Run> runs;
   std::size_t p = load_le16(attr.data() + at_mapping_pairs);
   std::int64_t lcn = 0;
@@ -126,7 +126,7 @@ Result<std::vector<Run>> decode_runs(std::span<const std::uint8_t> attr, std::ui
 
 }  // namespace
 
-Result<FsUsage> map_ntfs(Volume& volume) {
+[[nodiscard]] Result<FsUsage> map_ntfs(Volume& volume) {
   auto bsb = UTSUSHI_TRY(volume.read(0, 512, "NTFS boot sector"));
   std::span<const std::uint8_t> bs(bsb);
   Ntfs n;

@@ -14,7 +14,7 @@ namespace utsushi::disk {
 namespace {
 
 // "0x83" -> 0x83; "0x1234abcd" -> 0x1234abcd (at most `max`).
-Result<std::uint64_t> parse_hex(std::string_view text, std::uint64_t max, std::string_view what) {
+[[nodiscard]] Result<std::uint64_t> parse_hex(std::string_view text, std::uint64_t max, std::string_view what) {
   std::uint64_t v = 0;
   bool ok = text.size() > 2 && text.substr(0, 2) == "0x";
   if (ok) {
@@ -35,7 +35,7 @@ SectorWrite entries_write(std::uint64_t sector_offset, std::size_t from, const m
   return {sector_offset + from, std::vector<std::uint8_t>(sector.begin() + static_cast<std::ptrdiff_t>(from), sector.end())};
 }
 
-Result<mbr::Entry> mbr_entry(const Partition& p, std::uint64_t relative_to, std::uint32_t ss) {
+[[nodiscard]] Result<mbr::Entry> mbr_entry(const Partition& p, std::uint64_t relative_to, std::uint32_t ss) {
   mbr::Entry e;
   e.status = p.bootable ? mbr::k_status_active : 0;
   e.type = static_cast<std::uint8_t>(UTSUSHI_TRY(parse_hex(p.type, 0xFF, fmt::format("partition {} type", p.number))));
@@ -44,7 +44,7 @@ Result<mbr::Entry> mbr_entry(const Partition& p, std::uint64_t relative_to, std:
   return e;
 }
 
-Result<std::vector<SectorWrite>> encode_mbr(const PartitionTable& t) {
+[[nodiscard]] Result<std::vector<SectorWrite>> encode_mbr(const PartitionTable& t) {
   const std::uint32_t ss = t.sector_size;
   mbr::Entries primary{};
   std::vector<const Partition*> logicals;
@@ -82,7 +82,7 @@ Result<std::vector<SectorWrite>> encode_mbr(const PartitionTable& t) {
   return out;
 }
 
-Result<gpt::Entry> gpt_entry(const Partition& p, std::uint32_t ss) {
+[[nodiscard]] Result<gpt::Entry> gpt_entry(const Partition& p, std::uint32_t ss) {
   gpt::Entry e;
   e.type = UTSUSHI_TRY_CTX(parse_guid(p.type), fmt::format("partition {} type", p.number));
   e.unique = UTSUSHI_TRY_CTX(parse_guid(p.uuid), fmt::format("partition {} GUID", p.number));
@@ -93,7 +93,7 @@ Result<gpt::Entry> gpt_entry(const Partition& p, std::uint32_t ss) {
   return e;
 }
 
-Result<std::vector<SectorWrite>> encode_gpt(const PartitionTable& t) {
+[[nodiscard]] Result<std::vector<SectorWrite>> encode_gpt(const PartitionTable& t) {
   const std::uint32_t ss = t.sector_size;
   const GptGeometry& g = t.gpt;
   const std::uint64_t sectors = t.disk_size / ss;
@@ -135,7 +135,7 @@ Result<std::vector<SectorWrite>> encode_gpt(const PartitionTable& t) {
 
 }  // namespace
 
-Result<std::vector<SectorWrite>> encode_partition_table(const PartitionTable& t) {
+[[nodiscard]] Result<std::vector<SectorWrite>> encode_partition_table(const PartitionTable& t) {
   UTSUSHI_TRY(check_layout(t));
   switch (t.kind) {
     case TableKind::mbr: return encode_mbr(t);
@@ -145,7 +145,7 @@ Result<std::vector<SectorWrite>> encode_partition_table(const PartitionTable& t)
   return fail(Errc::invalid_argument, "no partition table to encode");
 }
 
-Result<void> write_partition_table(imagefmt::BlockDevice& disk, const PartitionTable& t) {
+[[nodiscard]] Result<void> write_partition_table(imagefmt::BlockDevice& disk, const PartitionTable& t) {
   if (disk.size() != t.disk_size) {
     return fail(Errc::invalid_argument, fmt::format("the table is laid out for {} bytes but the disk has {}",
                                                     t.disk_size, disk.size()));

@@ -23,7 +23,7 @@ namespace {
 
 constexpr std::uint32_t k_sector_sizes[] = {512, 4096};
 
-Result<void> check_overlaps(const PartitionTable& t) {
+[[nodiscard]] Result<void> check_overlaps(const PartitionTable& t) {
   std::vector<const Partition*> sorted;
   for (const Partition& p : t.partitions) {
     sorted.push_back(&p);
@@ -44,7 +44,7 @@ bool is_boot_sector(std::span<const std::uint8_t> sector0) {
 
 // A GPT is looked for at both common sector sizes. Its protective MBR is not
 // trusted alone (hybrid MBRs exist) and not required (some tools omit it).
-Result<bool> try_gpt(imagefmt::BlockDevice& disk, bool protective, PartitionTable& t) {
+[[nodiscard]] Result<bool> try_gpt(imagefmt::BlockDevice& disk, bool protective, PartitionTable& t) {
   for (std::uint32_t ss : k_sector_sizes) {
     if (disk.size() < 3ull * ss) {
       continue;
@@ -69,7 +69,7 @@ Result<bool> try_gpt(imagefmt::BlockDevice& disk, bool protective, PartitionTabl
 
 }  // namespace
 
-Result<PartitionTable> read_partition_table(imagefmt::BlockDevice& disk) {
+[[nodiscard]] Result<PartitionTable> read_partition_table(imagefmt::BlockDevice& disk) {
   PartitionTable t;
   t.disk_size = disk.size();
   if (disk.size() < mbr::k_sector_size) {

@@ -17,7 +17,7 @@ static_assert(k_label_offset + 16 <= 4096 - 10, "UUID and label lie before the m
 
 }  // namespace
 
-Result<FsUsage> map_swap(Volume& volume) {
+[[nodiscard]] Result<FsUsage> map_swap(Volume& volume) {
   for (std::size_t page : {4096u, 8192u, 16384u, 65536u}) {
     if (page > volume.size()) {
       break;

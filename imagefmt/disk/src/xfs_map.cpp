@@ -56,7 +56,7 @@ struct Ctx {
 };
 
 // Walks the bno tree of one AG; adds free extents to `free_bits`.
-Result<std::uint64_t> walk_bno(Ctx& c, std::uint32_t ag, std::uint32_t agblocks_this, std::uint32_t root,
+[[nodiscard]] Result<std::uint64_t> walk_bno(Ctx& c, std::uint32_t ag, std::uint32_t agblocks_this, std::uint32_t root,
                                std::uint32_t levels) {
   if (levels == 0 || levels > k_max_levels) {
     return fail(Errc::corruption, fmt::format("xfs: AG {} bno tree has {} levels", ag, levels));
@@ -119,7 +119,7 @@ Result<std::uint64_t> walk_bno(Ctx& c, std::uint32_t ag, std::uint32_t agblocks_
 
 }  // namespace
 
-Result<FsUsage> map_xfs(Volume& volume) {
+[[nodiscard]] Result<FsUsage> map_xfs(Volume& volume) {
   auto sbb = UTSUSHI_TRY(volume.read(0, 512, "xfs superblock"));
   std::span<const std::uint8_t> sb0(sbb);
   const std::uint32_t sect = load_be16(sb0.data() + sb_sectsize);

@@ -108,7 +108,7 @@ Result<std::unique_ptr<BlockDriver>> Qcow2Driver::open(const std::string& path, 
 }
 
 Result<void> Qcow2Driver::load(int depth, std::set<std::string>& chain) {
-  m_fd = UTSUSHI_TRY(open_fd(m_path, O_RDONLY));
+  m_fd = UTSUSHI_TRY(open_input(m_path, O_RDONLY));  // a FIFO or device node is refused, never waited on
   struct stat st {};
   if (::fstat(m_fd.get(), &st) != 0) {
     return fail_errno(errno, "cannot stat '" + m_path + "'");

@@ -1,3 +1,4 @@
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 
 #include "test_support.h"
 #include "utsushi/common/atomic_file.h"
+#include "utsushi/common/fd.h"
 
 using namespace utsushi;
 namespace fs = std::filesystem;
@@ -38,9 +40,21 @@ TEST_CASE("atomic_file: commit renames and replaces an existing file", "[atomic_
   CHECK_FALSE(f->commit());  // a second commit is a bug, reported
 }
 
-TEST_CASE("atomic_file: a process killed with SIGKILL never leaves the final name", "[atomic_file]") {
-  test::TempDir dir;
-  std::string out = dir.file("out.img");
+namespace {
+
+std::vector<std::string> temporaries(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().filename().string().find(".utsushi-") != std::string::npos) {
+      out.push_back(e.path().string());
+    }
+  }
+  return out;
+}
+
+// Forks a child that creates an AtomicFile for `out`, writes to it, and is
+// killed with SIGKILL; returns the child's PID (reaped).
+pid_t killed_writer(const std::string& out) {
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -52,7 +66,16 @@ TEST_CASE("atomic_file: a process killed with SIGKILL never leaves the final nam
   }
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);
-  CHECK(WIFSIGNALED(status));
+  REQUIRE(WIFSIGNALED(status));
+  return pid;
+}
+
+}  // namespace
+
+TEST_CASE("atomic_file: a process killed with SIGKILL never leaves the final name", "[atomic_file]") {
+  test::TempDir dir;
+  std::string out = dir.file("out.img");
+  killed_writer(out);
   CHECK_FALSE(fs::exists(out));
 }
 
@@ -77,4 +100,62 @@ TEST_CASE("atomic_file: commit_rename moves a finished file and keeps it on fail
   CHECK(fs::exists(from));  // left for a retry
   CHECK(bad.error().message().find("missing-dir") != std::string::npos);
   CHECK_FALSE(commit_rename(dir.file("absent"), to));
+}
+
+TEST_CASE("atomic_file: a killed writer's temporary is removed by the next create, a live one is kept", "[atomic_file]") {
+  test::TempDir dir;
+  killed_writer(dir.file("a.img"));
+  auto stale = temporaries(dir.path());
+  REQUIRE(stale.size() == 1);  // kill -9 leaves it...
+
+  auto live = AtomicFile::create(dir.file("b.img"));  // ...and the next create in the directory removes it
+  REQUIRE(live);
+  CHECK_FALSE(fs::exists(stale[0]));
+  CHECK(temporaries(dir.path()) == std::vector<std::string>{live->temp_path()});
+
+  // A live writer's temporary (locked, its process alive) survives any sweep.
+  auto removed = remove_stale_temporaries(dir.path());
+  REQUIRE(removed);
+  CHECK(*removed == 0);
+  CHECK(fs::exists(live->temp_path()));
+
+  // Unlocked but with a live PID (a writer between creating and locking): kept.
+  std::string ours = dir.file(".c.img.utsushi-" + std::to_string(::getpid()) + "-999.tmp");
+  test::make_sparse_file(ours, 10);
+  CHECK(*remove_stale_temporaries(dir.path()) == 0);
+  CHECK(fs::exists(ours));
+  // Locked by someone else, PID gone (a reused temporary name): kept while locked.
+  std::string held = dir.file(".d.img.utsushi-" + std::to_string(killed_writer(dir.file("d.img"))) + "-0.tmp");
+  for (const std::string& t : temporaries(dir.path())) {
+    if (t != live->temp_path() && t != ours) {
+      fs::rename(t, held);
+    }
+  }
+  {
+    Fd lock = *open_fd(held, O_RDONLY);
+    REQUIRE(::flock(lock.get(), LOCK_EX) == 0);
+    CHECK(*remove_stale_temporaries(dir.path()) == 0);
+    CHECK(fs::exists(held));
+  }
+  CHECK(*remove_stale_temporaries(dir.path()) == 1);
+  CHECK_FALSE(fs::exists(held));
+  // Names that only look alike are never touched.
+  // (PID 999999999 is beyond any pid_max: never alive.)
+  for (const char* name : {"x.utsushi-999999999-1.tmp", ".x.utsushi-999999999.tmp", ".x.utsushi-a-1.tmp",
+                           ".x.utsushi-999999999-1.tmpx", ".utsushi-999999999-1.tmp"}) {
+    test::make_sparse_file(dir.file(name), 1);
+  }
+  CHECK(*remove_stale_temporaries(dir.path()) == 0);
+  test::make_sparse_file(dir.file(".x.utsushi-999999999-1.tmp"), 1);
+  CHECK(*remove_stale_temporaries(dir.path()) == 1);
+  REQUIRE(live->commit());
+}
+
+TEST_CASE("atomic_file: two outputs of one name in one process get distinct temporaries", "[atomic_file]") {
+  test::TempDir dir;
+  auto a = AtomicFile::create(dir.file("o.img"));
+  auto b = AtomicFile::create(dir.file("o.img"));
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK(a->temp_path() != b->temp_path());
 }

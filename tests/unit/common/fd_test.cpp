@@ -1,9 +1,19 @@
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
 #include <catch2/catch.hpp>
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <optional>
+#include <thread>
 
 #include "test_support.h"
+#include "utsushi/common/cancel.h"
 #include "utsushi/common/fd.h"
 
 using namespace utsushi;
@@ -26,6 +36,69 @@ TEST_CASE("fd: open_fd names the path in its error", "[fd]") {
   REQUIRE_FALSE(r);
   CHECK(r.error().code() == Errc::not_found);
   CHECK(r.error().message().find("/nonexistent/utsushi") != std::string::npos);
+}
+
+TEST_CASE("fd: open_input refuses FIFOs, sockets, character devices and directories at once", "[fd]") {
+  test::TempDir dir;
+  std::string fifo = dir.file("fifo");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  // No writer: a plain blocking open would wait for ever; open_input answers at once.
+  for (int flags : {O_RDONLY, O_RDWR}) {
+    auto r = open_input(fifo, flags);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code() == Errc::invalid_argument);
+    CHECK(r.error().message().find("a FIFO") != std::string::npos);
+  }
+  auto chr = open_input("/dev/null", O_RDONLY);
+  REQUIRE_FALSE(chr);
+  CHECK(chr.error().message().find("'/dev/null' is a character device") != std::string::npos);
+  auto d = open_input(dir.path(), O_RDONLY);
+  REQUIRE_FALSE(d);
+  CHECK(d.error().message().find("a directory") != std::string::npos);
+  // A regular file opens, blocking again (O_NONBLOCK cleared).
+  std::string file = dir.file("f");
+  test::make_sparse_file(file, 10);
+  auto f = open_input(file, O_RDONLY);
+  REQUIRE(f);
+  CHECK((::fcntl(f->get(), F_GETFL) & O_NONBLOCK) == 0);
+}
+
+TEST_CASE("fd: a cancel signal ends an open that blocks", "[fd][cancel]") {
+  install_cancel_handlers();
+  reset_cancel();
+  test::TempDir dir;
+  std::string fifo = dir.file("fifo");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> done{false};
+  std::optional<Result<Fd>> result;
+  std::thread opener([&] {
+    tid = static_cast<pid_t>(::syscall(SYS_gettid));
+    result = open_fd(fifo, O_RDONLY);  // blocks: no writer
+    done = true;
+  });
+  // Signal once the thread sits in openat (x86-64 syscall 257), as seen by /proc.
+  auto in_openat = [&] {
+    std::ifstream f("/proc/self/task/" + std::to_string(tid.load()) + "/syscall");
+    long nr = -1;
+    return f >> nr && nr == SYS_openat;
+  };
+  for (int i = 0; i < 1000 && (tid == 0 || !in_openat()); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(in_openat());
+  ::syscall(SYS_tgkill, ::getpid(), tid.load(), SIGTERM);
+  for (int i = 0; i < 500 && !done; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!done) {
+    Fd writer = *open_fd(fifo, O_WRONLY | O_NONBLOCK);  // release the open so the test ends (and fails)
+  }
+  opener.join();
+  reset_cancel();
+  REQUIRE(result.has_value());
+  REQUIRE_FALSE(result->has_value());
+  CHECK(result->error().code() == Errc::cancelled);
 }
 
 TEST_CASE("fd: pread_full reports a short file as out_of_range", "[fd]") {

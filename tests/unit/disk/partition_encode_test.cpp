@@ -178,3 +178,38 @@ TEST_CASE("disk::encode_partition_table: tables sfdisk wrote encode to the same 
     }
   }
 }
+
+TEST_CASE("disk::encode_partition_table: GPT on 4096-byte sectors round trip", "[disk][gpt]") {
+  utsushi::test::TempDir dir;
+  std::string d = dir.file("gpt4k.raw");
+  PartitionTable t;
+  t.kind = TableKind::gpt;
+  t.sector_size = 4096;
+  t.disk_size = 64 * MiB;
+  t.disk_id = "0badf00d-89ab-cdef-0123-456789abcdef";
+  const std::uint64_t sectors = t.disk_size / 4096;
+  t.gpt = {256, sectors - 6, 2, sectors - 1, sectors - 5, 128, 128};  // 16 KiB arrays: 4 sectors each
+  t.partitions.push_back({1, 1 * MiB, 16 * MiB, "0fc63daf-8483-4772-8e79-3d69d8477de4", "data", false,
+                          "44444444-2222-3333-4444-555555555555", 0, 0});
+  REQUIRE(disk::test::write_table_file(t, d));
+  PartitionTable back = read_back(d);
+  CHECK(back.sector_size == 4096);
+  check_same_layout(t, back);
+  CHECK(back.metadata.contains(t.disk_size - 5 * 4096, 5 * 4096));
+}
+
+TEST_CASE("disk::encode_partition_table refuses what its on-disk form cannot hold", "[disk]") {
+  PartitionTable g = sample_gpt(64 * MiB);
+  g.partitions[0].type = "not-a-guid";
+  CHECK(encode_partition_table(g).error().code() == Errc::invalid_argument);
+  g = sample_gpt(64 * MiB);
+  g.partitions[0].name = std::string(40, 'n');
+  CHECK(encode_partition_table(g).error().code() == Errc::invalid_argument);
+  PartitionTable m = sample_mbr(64 * MiB);
+  m.partitions[0].type = "0x183";
+  CHECK(encode_partition_table(m).error().code() == Errc::invalid_argument);
+  m = sample_mbr(64 * MiB);
+  m.disk_id = "deadbeef";
+  CHECK(encode_partition_table(m).error().code() == Errc::invalid_argument);
+  CHECK(encode_partition_table(PartitionTable{}).error().code() == Errc::invalid_argument);
+}

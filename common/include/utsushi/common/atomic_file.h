@@ -2,8 +2,14 @@
 // AtomicFile: an output file written under a temporary name in the same
 // directory and renamed over the final name only by an explicit commit().
 // The destructor never commits: a run that fails, is cancelled or is killed
-// never leaves a file under the final name that looks complete. (After kill -9
-// the temporary ".NAME.utsushi-PID.tmp" may remain; it never has the final name.)
+// never leaves a file under the final name that looks complete.
+//
+// Temporaries are named ".NAME.utsushi-PID-N.tmp" and held under an
+// exclusive flock(2) while they exist. After kill -9 (or power loss) one may
+// remain; every AtomicFile::create in that directory removes such stale
+// temporaries: those whose lock is free and whose process is gone (both:
+// the lock cannot be fooled by a reused PID, the PID covers the instant
+// between creating a temporary and locking it).
 
 #include <string>
 
@@ -14,9 +20,10 @@ namespace utsushi {
 
 class AtomicFile {
  public:
-  // Creates the temporary file next to `final_path` (mode 0644). Fails when the
-  // directory does not exist or is not writable.
-  static Result<AtomicFile> create(const std::string& final_path);
+  // Creates the temporary file next to `final_path` (mode 0644), after removing
+  // the directory's stale temporaries. Fails when the directory does not
+  // exist or is not writable.
+  [[nodiscard]] static Result<AtomicFile> create(const std::string& final_path);
 
   AtomicFile(AtomicFile&& other) noexcept;
   AtomicFile& operator=(AtomicFile&&) = delete;
@@ -31,7 +38,7 @@ class AtomicFile {
 
   // fsync the data, rename to the final name (replacing any file there), fsync
   // the directory. After success the object no longer owns a temporary.
-  Result<void> commit();
+  [[nodiscard]] Result<void> commit();
 
  private:
   AtomicFile(Fd fd, std::string temp_path, std::string final_path)
@@ -42,6 +49,10 @@ class AtomicFile {
   std::string m_final_path;
   bool m_committed = false;
 };
+
+// Removes the stale AtomicFile temporaries in `dir` (see above) and returns
+// how many it removed. Temporaries of live writers are never touched.
+[[nodiscard]] Result<std::size_t> remove_stale_temporaries(const std::string& dir);
 
 // For a file already complete under a temporary name elsewhere on the same
 // filesystem (e.g. p2v serve's received data): fsync `from`, rename it over

@@ -12,7 +12,6 @@
 #include <string_view>
 
 #include "utsushi/common/error.h"
-#include "utsushi/common/virt_probe.h"
 
 namespace utsushi::cli {
 
@@ -70,10 +69,6 @@ struct Context {
 // {"type":"result","status":"error","error":{"code":...,"message":...}}.
 int run_program(std::string_view name, std::string_view description, int argc, char** argv,
                 const std::function<void(Context&)>& setup);
-
-// Adds "--accel kvm|tcg" to a command that starts QEMU guests; when given it
-// overrides UTSUSHI_ACCEL and the probe (pass the value to choose_accel).
-CLI::Option* add_accel_option(CLI::App& app, std::optional<Accel>& accel);
 
 // Prints one JSON value as a line on stdout (a program's final result).
 void print_json_line(const std::string& json_text);

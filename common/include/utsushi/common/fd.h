@@ -34,8 +34,20 @@ class Fd {
   int m_fd = -1;
 };
 
-// open(2) with O_CLOEXEC added; the error names `path`.
-Result<Fd> open_fd(const std::string& path, int flags, unsigned mode = 0644);
+// open(2) with O_CLOEXEC added; the error names `path`. An open interrupted
+// by a signal is retried unless cancellation was requested (then cancelled).
+[[nodiscard]] Result<Fd> open_fd(const std::string& path, int flags, unsigned mode = 0644);
+
+// Opens an existing image or device for reading (flags O_RDONLY) or writing
+// in place (O_RDWR, optionally O_EXCL): only regular files and block devices
+// are accepted. The open itself never blocks (O_NONBLOCK, cleared once the
+// type is checked), so a FIFO, socket or character device is refused at once
+// with invalid_argument naming its type, instead of waiting for a writer.
+[[nodiscard]] Result<Fd> open_input(const std::string& path, int flags);
+
+// "a FIFO", "a socket", "a character device", "a directory", "a symbolic
+// link", "a block device", "a regular file" for a stat mode.
+std::string_view file_type_name(unsigned mode) noexcept;
 
 // Reads exactly buf.size() bytes at `offset`. Reading past end of file is an
 // out_of_range error naming `what` (the file or device being read).

@@ -1,9 +1,7 @@
 #pragma once
-// Move-only owners for every C handle utsushi uses. Each is a unique_ptr with
+// Move-only owners for the C handles of the base library (libvirt's are in
+// utsushi/virt/handles.h, libguestfs's in utsushi/guest/guestfs_handle.h). Each is a unique_ptr with
 // the library's own release function, so a handle is freed on every path.
-// (libguestfs's owner lives in the guest library: utsushi/guest/guestfs_handle.h.)
-//   VirConnection  virConnectPtr   virConnectClose
-//   VirDomain      virDomainPtr    virDomainFree
 //   ArchiveReader  struct archive* archive_read_free
 //   ArchiveWriter  struct archive* archive_write_free
 //   ZstdCCtx       ZSTD_CCtx*      ZSTD_freeCCtx
@@ -11,23 +9,17 @@
 
 #include <memory>
 
-struct _virConnect;
-struct _virDomain;
 struct archive;
 struct ZSTD_CCtx_s;
 struct ZSTD_DCtx_s;
 
 namespace utsushi {
 
-struct VirConnectCloser { void operator()(_virConnect* c) const noexcept; };
-struct VirDomainFreer { void operator()(_virDomain* d) const noexcept; };
 struct ArchiveReadFreer { void operator()(archive* a) const noexcept; };
 struct ArchiveWriteFreer { void operator()(archive* a) const noexcept; };
 struct ZstdCCtxFreer { void operator()(ZSTD_CCtx_s* c) const noexcept; };
 struct ZstdDCtxFreer { void operator()(ZSTD_DCtx_s* d) const noexcept; };
 
-using VirConnection = std::unique_ptr<_virConnect, VirConnectCloser>;
-using VirDomain = std::unique_ptr<_virDomain, VirDomainFreer>;
 using ArchiveReader = std::unique_ptr<archive, ArchiveReadFreer>;
 using ArchiveWriter = std::unique_ptr<archive, ArchiveWriteFreer>;
 using ZstdCCtx = std::unique_ptr<ZSTD_CCtx_s, ZstdCCtxFreer>;

@@ -29,7 +29,7 @@ struct ImageInfo {
   std::vector<Backing> backing_chain;
 };
 
-Result<ImageInfo> image_info(const std::string& path, const std::optional<std::string>& format);
+[[nodiscard]] Result<ImageInfo> image_info(const std::string& path, const std::optional<std::string>& format);
 
 struct ConvertOptions {
   std::optional<std::string> input_format;  // probe when empty
@@ -48,21 +48,23 @@ struct ConvertResult {
   std::uint64_t bytes_read = 0;
   std::uint64_t bytes_written = 0;
   std::uint64_t bytes_zero = 0;
-  std::uint64_t output_file_size = 0;  // allocated bytes of the output
+  std::uint64_t output_file_size = 0;  // allocated bytes of an output file; a device's size
   double seconds = 0;
 };
 
-// Converts `input` to `output`. The output is written under a temporary name
-// and renamed into place only when complete; on any failure (including
-// cancellation) no file appears under `output`.
-Result<ConvertResult> convert_image(const std::string& input, const std::string& output,
+// Converts `input` to `output` through write_image (output.h): a new file,
+// written under a temporary name and renamed into place only when complete
+// (on any failure, cancellation included, no file appears under `output`),
+// or a block device written in place (raw). Format, options and the kind of
+// output are checked before the input is opened.
+[[nodiscard]] Result<ConvertResult> convert_image(const std::string& input, const std::string& output,
                                     const ConvertOptions& options);
 
 // Checks an image's consistency (qcow2: qemu-img check semantics). Fails with
 // not_supported for formats without a check.
-Result<Qcow2CheckReport> check_image(const std::string& path, const std::optional<std::string>& format);
+[[nodiscard]] Result<Qcow2CheckReport> check_image(const std::string& path, const std::optional<std::string>& format);
 
 // The guest-visible extents of an image.
-Result<std::vector<Extent>> image_map(const std::string& path, const std::optional<std::string>& format);
+[[nodiscard]] Result<std::vector<Extent>> image_map(const std::string& path, const std::optional<std::string>& format);
 
 }  // namespace utsushi::imagefmt

@@ -27,18 +27,19 @@ struct RawOpenOptions {
   bool probed = false;
 };
 
-// Opens an existing file or block device.
-Result<std::unique_ptr<BlockDriver>> open_raw(const std::string& path, const RawOpenOptions& options = {});
+// Opens an existing regular file or block device; anything else (FIFO,
+// socket, character device, directory) is refused at once without blocking.
+[[nodiscard]] Result<std::unique_ptr<BlockDriver>> open_raw(const std::string& path, const RawOpenOptions& options = {});
 
 // Wraps an already open descriptor (e.g. an AtomicFile's temporary, dup'ed).
 // `description` names it in errors.
-Result<std::unique_ptr<BlockDriver>> raw_from_fd(Fd fd, std::string description, Access access);
+[[nodiscard]] Result<std::unique_ptr<BlockDriver>> raw_from_fd(Fd fd, std::string description, Access access);
 
 // Whether `path` is a block device.
 bool is_block_device(const std::string& path);
 
 // Why a block device may not be written: "mounted at /x", "in use by dm-0", or
 // empty when it is free. Checks the device and its partitions.
-Result<std::string> block_device_busy_reason(const std::string& path);
+[[nodiscard]] Result<std::string> block_device_busy_reason(const std::string& path);
 
 }  // namespace utsushi::imagefmt

@@ -1,4 +1,4 @@
-#include "utsushi/common/virt_probe.h"
+#include "utsushi/virt/accel.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,7 +13,7 @@
 #include "utsushi/common/log.h"
 #include "utsushi/common/process.h"
 
-namespace utsushi {
+namespace utsushi::virt {
 namespace {
 
 constexpr const char* k_cache_path = "/var/tmp/utsushi-accel-probe";
@@ -121,4 +121,4 @@ Result<AccelChoice> choose_accel(std::optional<Accel> forced) {
   return AccelChoice{Accel::tcg, "KVM did not boot a probe guest: using TCG"};
 }
 
-}  // namespace utsushi
+}  // namespace utsushi::virt

@@ -1,9 +1,9 @@
-#include "utsushi/livemig/domain_xml.h"
+#include "utsushi/virt/domain_xml.h"
 
 #include <catch2/catch.hpp>
 
 using namespace utsushi;
-using namespace utsushi::livemig;
+using namespace utsushi::virt;
 using Catch::Matchers::Contains;
 
 namespace {
@@ -15,20 +15,20 @@ const char* const k_plain = R"(<domain type='qemu'>
 </domain>)";
 }  // namespace
 
-TEST_CASE("livemig::domain_identity reads name and uuid") {
+TEST_CASE("virt::domain_identity reads name and uuid") {
   auto id = domain_identity(k_plain);
   REQUIRE(id);
   CHECK(id->name == "web1");
   CHECK(id->uuid == "c4bd2b3c-9e1b-476e-8fb1-254de414bbcd");
 }
 
-TEST_CASE("livemig::domain_identity refuses what is not a domain") {
+TEST_CASE("virt::domain_identity refuses what is not a domain") {
   CHECK(domain_identity("<network><name>x</name></network>").error().code() == Errc::invalid_argument);
   CHECK(domain_identity("<domain><name>x</name>").error().code() == Errc::invalid_argument);
   CHECK(domain_identity("<domain type='qemu'/>").error().code() == Errc::invalid_argument);
 }
 
-TEST_CASE("livemig::incoming_domain_xml adds -incoming defer in the qemu namespace") {
+TEST_CASE("virt::incoming_domain_xml adds -incoming defer in the qemu namespace") {
   auto out = incoming_domain_xml(k_plain);
   REQUIRE(out);
   CHECK_THAT(*out, Contains("xmlns:qemu=\"http://libvirt.org/schemas/domain/qemu/1.0\""));
@@ -41,7 +41,7 @@ TEST_CASE("livemig::incoming_domain_xml adds -incoming defer in the qemu namespa
   CHECK(id->name == "web1");
 }
 
-TEST_CASE("livemig::incoming_domain_xml reuses an existing prefix and command line") {
+TEST_CASE("virt::incoming_domain_xml reuses an existing prefix and command line") {
   const char* xml = R"(<domain type='kvm' xmlns:q='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>db</name>
   <q:commandline><q:arg value='-no-hpet'/></q:commandline>
@@ -53,14 +53,14 @@ TEST_CASE("livemig::incoming_domain_xml reuses an existing prefix and command li
   CHECK(out->find("<q:commandline>") == out->rfind("<q:commandline>"));  // still one
 }
 
-TEST_CASE("livemig::incoming_domain_xml refuses a second -incoming") {
+TEST_CASE("virt::incoming_domain_xml refuses a second -incoming") {
   const char* xml = R"(<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>x</name><qemu:commandline><qemu:arg value='-incoming'/><qemu:arg value='tcp:0:4444'/></qemu:commandline>
 </domain>)";
   CHECK(incoming_domain_xml(xml).error().code() == Errc::not_supported);
 }
 
-TEST_CASE("livemig::incoming_domain_xml avoids a qemu prefix bound elsewhere") {
+TEST_CASE("virt::incoming_domain_xml avoids a qemu prefix bound elsewhere") {
   const char* xml = R"(<domain type='qemu' xmlns:qemu='urn:other'><name>x</name></domain>)";
   auto out = incoming_domain_xml(xml);
   REQUIRE(out);
@@ -68,7 +68,7 @@ TEST_CASE("livemig::incoming_domain_xml avoids a qemu prefix bound elsewhere") {
   CHECK_THAT(*out, Contains("<qemu1:arg value=\"defer\" />"));
 }
 
-TEST_CASE("livemig::without_incoming_defer undoes incoming_domain_xml") {
+TEST_CASE("virt::without_incoming_defer undoes incoming_domain_xml") {
   auto in = incoming_domain_xml(k_plain);
   REQUIRE(in);
   auto out = without_incoming_defer(*in);
@@ -82,7 +82,7 @@ TEST_CASE("livemig::without_incoming_defer undoes incoming_domain_xml") {
   CHECK_THAT(*again, Contains("<qemu:arg value=\"-incoming\" />\n    <qemu:arg value=\"defer\" />"));
 }
 
-TEST_CASE("livemig::without_incoming_defer keeps other arguments") {
+TEST_CASE("virt::without_incoming_defer keeps other arguments") {
   const char* xml = R"(<domain type='qemu' xmlns:q='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>web1</name>
   <q:commandline><q:arg value='-incoming'/><q:arg value='tcp:0:4444'/><q:arg value='-incoming'/><q:arg value='defer'/><q:arg value='-s'/></q:commandline>
@@ -101,7 +101,7 @@ Result<void> check_with(const std::string& extra, const std::string& ns = {}) {
 const std::string k_qemu_ns = " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'";
 }  // namespace
 
-TEST_CASE("livemig::check_incoming_domain accepts an ordinary guest") {
+TEST_CASE("virt::check_incoming_domain accepts an ordinary guest") {
   CHECK(check_incoming_domain(k_plain));
   CHECK(check_with("<seclabel type='dynamic' model='selinux' relabel='yes'><label>x</label></seclabel>"));
   CHECK(check_with("<seclabel type='none' model='none'/>"));  // a source host without a security driver
@@ -117,7 +117,7 @@ TEST_CASE("livemig::check_incoming_domain accepts an ordinary guest") {
   CHECK(check_incoming_domain("<network/>").error().code() == Errc::invalid_argument);
 }
 
-TEST_CASE("livemig::check_incoming_domain refuses what would reach the host") {
+TEST_CASE("virt::check_incoming_domain refuses what would reach the host") {
   struct Case {
     std::string extra, ns, element;
   };
@@ -151,7 +151,7 @@ TEST_CASE("livemig::check_incoming_domain refuses what would reach the host") {
   }
 }
 
-TEST_CASE("livemig::graphics_with_password finds protected consoles") {
+TEST_CASE("virt::graphics_with_password finds protected consoles") {
   auto none = graphics_with_password(k_plain);
   REQUIRE(none);
   CHECK(none->empty());

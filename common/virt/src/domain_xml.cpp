@@ -1,26 +1,19 @@
-#include "utsushi/livemig/domain_xml.h"
+#include "utsushi/virt/domain_xml.h"
 
 #include <fmt/core.h>
 #include <pugixml.hpp>
 
-#include <sstream>
 #include <vector>
 
-namespace utsushi::livemig {
+#include "xml_util.h"
+
+namespace utsushi::virt {
+
+using xml::local_name;
+using xml::namespace_of;
+using xml::parse_domain;
 
 namespace {
-
-Result<pugi::xml_node> parse_domain(pugi::xml_document& doc, std::string_view xml) {
-  auto r = doc.load_buffer(xml.data(), xml.size());
-  if (!r) {
-    return fail(Errc::invalid_argument, fmt::format("domain XML: {} at offset {}", r.description(), r.offset));
-  }
-  auto root = doc.document_element();
-  if (std::string_view(root.name()) != "domain") {
-    return fail(Errc::invalid_argument, fmt::format("domain XML: root element is <{}>, not <domain>", root.name()));
-  }
-  return root;
-}
 
 // The prefix bound to the QEMU namespace on the root, or "" when none is.
 std::string qemu_prefix(const pugi::xml_node& root) {
@@ -31,27 +24,6 @@ std::string qemu_prefix(const pugi::xml_node& root) {
     }
   }
   return {};
-}
-
-// The namespace URI of an element: the nearest declaration of its prefix (or
-// of the default namespace) on it or an ancestor; "" when none is.
-std::string_view namespace_of(const pugi::xml_node& element) {
-  std::string_view name = element.name();
-  auto colon = name.find(':');
-  std::string attr = colon == std::string_view::npos ? std::string("xmlns")
-                                                     : "xmlns:" + std::string(name.substr(0, colon));
-  for (auto n = element; n && n.type() == pugi::node_element; n = n.parent()) {
-    if (auto a = n.attribute(attr.c_str()); a) {
-      return a.value();
-    }
-  }
-  return {};
-}
-
-std::string_view local_name(const pugi::xml_node& element) {
-  std::string_view name = element.name();
-  auto colon = name.find(':');
-  return colon == std::string_view::npos ? name : name.substr(colon + 1);
 }
 
 // Why `element` may not be started by a receiver; empty when it may.
@@ -101,9 +73,9 @@ std::string refusal(const pugi::xml_node& element) {
 
 }  // namespace
 
-Result<void> check_incoming_domain(std::string_view xml) {
+Result<void> check_incoming_domain(std::string_view text) {
   pugi::xml_document doc;
-  auto root = UTSUSHI_TRY(parse_domain(doc, xml));
+  auto root = UTSUSHI_TRY(parse_domain(doc, text));
   std::string name = root.child_value("name");
   std::vector<pugi::xml_node> pending{root};
   while (!pending.empty()) {
@@ -126,9 +98,9 @@ Result<void> check_incoming_domain(std::string_view xml) {
   return {};
 }
 
-Result<std::vector<std::string>> graphics_with_password(std::string_view xml) {
+Result<std::vector<std::string>> graphics_with_password(std::string_view text) {
   pugi::xml_document doc;
-  auto root = UTSUSHI_TRY(parse_domain(doc, xml));
+  auto root = UTSUSHI_TRY(parse_domain(doc, text));
   std::vector<std::string> types;
   for (auto g : root.child("devices").children("graphics")) {
     if (g.attribute("passwd")) {
@@ -138,9 +110,9 @@ Result<std::vector<std::string>> graphics_with_password(std::string_view xml) {
   return types;
 }
 
-Result<DomainIdentity> domain_identity(std::string_view xml) {
+Result<DomainIdentity> domain_identity(std::string_view text) {
   pugi::xml_document doc;
-  auto root = UTSUSHI_TRY(parse_domain(doc, xml));
+  auto root = UTSUSHI_TRY(parse_domain(doc, text));
   DomainIdentity id{root.child_value("name"), root.child_value("uuid")};
   if (id.name.empty()) {
     return fail(Errc::invalid_argument, "domain XML: no <name>");
@@ -148,9 +120,9 @@ Result<DomainIdentity> domain_identity(std::string_view xml) {
   return id;
 }
 
-Result<std::string> incoming_domain_xml(std::string_view xml) {
+Result<std::string> incoming_domain_xml(std::string_view text) {
   pugi::xml_document doc;
-  auto root = UTSUSHI_TRY(parse_domain(doc, xml));
+  auto root = UTSUSHI_TRY(parse_domain(doc, text));
   std::string prefix = qemu_prefix(root);
   if (prefix.empty()) {
     prefix = "qemu";
@@ -172,14 +144,12 @@ Result<std::string> incoming_domain_xml(std::string_view xml) {
   }
   cmdline.append_child(arg_name.c_str()).append_attribute("value") = "-incoming";
   cmdline.append_child(arg_name.c_str()).append_attribute("value") = "defer";
-  std::ostringstream out;
-  doc.save(out, "  ", pugi::format_default | pugi::format_no_declaration);
-  return out.str();
+  return xml::save(doc);
 }
 
-Result<std::string> without_incoming_defer(std::string_view xml) {
+Result<std::string> without_incoming_defer(std::string_view text) {
   pugi::xml_document doc;
-  auto root = UTSUSHI_TRY(parse_domain(doc, xml));
+  auto root = UTSUSHI_TRY(parse_domain(doc, text));
   std::string prefix = qemu_prefix(root);
   if (!prefix.empty()) {
     const std::string arg_name = prefix + ":arg";
@@ -201,9 +171,27 @@ Result<std::string> without_incoming_defer(std::string_view xml) {
       }
     }
   }
-  std::ostringstream out;
-  doc.save(out, "  ", pugi::format_default | pugi::format_no_declaration);
-  return out.str();
+  return xml::save(doc);
 }
 
-}  // namespace utsushi::livemig
+Result<std::vector<std::string>> interface_macs(std::string_view text) {
+  pugi::xml_document doc;
+  auto root = UTSUSHI_TRY(parse_domain(doc, text));
+  std::vector<std::string> macs;
+  for (auto nic : root.child("devices").children("interface")) {
+    if (auto mac = nic.child("mac").attribute("address"); mac) {
+      macs.push_back(xml::lower(mac.value()));
+    }
+  }
+  return macs;
+}
+
+Result<Metadata> decode_metadata(std::string_view element_xml) {
+  pugi::xml_document doc;
+  if (auto r = doc.load_buffer(element_xml.data(), element_xml.size()); !r) {
+    return fail(Errc::invalid_argument, fmt::format("utsushi metadata: {} at offset {}", r.description(), r.offset));
+  }
+  return xml::read_metadata(doc.document_element());
+}
+
+}  // namespace utsushi::virt

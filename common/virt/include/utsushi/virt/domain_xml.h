@@ -1,6 +1,10 @@
 #pragma once
-// Editing libvirt domain XML for a libvirt destination (pure functions; no
-// libvirt calls). The destination domain is the source's migratable XML plus
+// Reading and editing libvirt domain XML (pure functions over pugixml; no
+// libvirt calls): the identity of a definition, the checks and edits of a
+// livemig destination, and a template domain turned into a clone's. Building
+// a definition from scratch: domain_spec.h.
+//
+// A livemig destination domain is the source's migratable XML plus
 // `-incoming defer` through libvirt's QEMU namespace
 // (https://libvirt.org/drvqemu.html#pass-through-of-arbitrary-qemu-commands):
 //
@@ -9,13 +13,16 @@
 //     <qemu:commandline><qemu:arg value='-incoming'/><qemu:arg value='defer'/></qemu:commandline>
 //   </domain>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "utsushi/common/error.h"
+#include "utsushi/virt/metadata.h"
 
-namespace utsushi::livemig {
+namespace utsushi::virt {
 
 inline constexpr std::string_view k_qemu_xml_namespace = "http://libvirt.org/schemas/domain/qemu/1.0";
 
@@ -63,4 +70,46 @@ struct DomainIdentity {
 // Errc::invalid_argument as domain_identity().
 [[nodiscard]] Result<std::string> without_incoming_defer(std::string_view xml);
 
-}  // namespace utsushi::livemig
+// The MAC addresses of the domain's <interface>s, lower case, in document
+// order (interfaces without one are skipped). Errc::invalid_argument as
+// domain_identity().
+[[nodiscard]] Result<std::vector<std::string>> interface_macs(std::string_view xml);
+
+// --- A template domain made into another (clone's `domain:NAME` golden) ----
+
+// A disk of the template that gets a new source.
+struct DiskSource {
+  std::string target;  // the template disk's <target dev>, e.g. "vda"
+  std::string path;    // the new image file
+  std::string format;  // its format: "qcow2", "raw"
+};
+
+struct TemplateEdits {
+  std::string name;  // required
+  std::string uuid;  // empty: none (libvirt makes one up)
+  // nullopt: every <mac> is dropped (libvirt picks them); otherwise exactly
+  // one MAC per <interface>, in document order.
+  std::optional<std::vector<std::string>> macs;
+  // Every writable disk (device 'disk', not <readonly/> nor <shareable/>) of
+  // the template must be named here: a copy never shares its template's
+  // writable disk. Read-only and shareable disks, CD-ROMs and floppies stay.
+  std::vector<DiskSource> disks;
+  std::optional<std::uint64_t> memory_bytes;  // rounded up to KiB
+  std::optional<unsigned> vcpus;              // drops a <cpu><topology> that would not match
+  std::optional<Metadata> metadata;           // replaces utsushi's element (metadata.h)
+};
+
+// `xml` (a template domain's definition, e.g. its inactive XML) with a new
+// identity: name and UUID set; the runtime id, <genid> value and the SMBIOS
+// system UUID dropped (libvirt makes new ones); MACs dropped or replaced and
+// interface target devices dropped; disk sources replaced (driver format set,
+// <backingStore> dropped); the NVRAM path dropped (libvirt makes a fresh
+// store from the template it names); domain-level <seclabel>s dropped;
+// graphics ports made automatic; UNIX channel paths dropped and other
+// device log/source paths holding the old name renamed. Everything else,
+// the devices above all, stays. Errc::invalid_argument naming what does not
+// fit: an empty name, a bad UUID or MAC, a MAC count other than the number of
+// interfaces, a disk target the template lacks, a writable disk left unnamed.
+[[nodiscard]] Result<std::string> instantiate_template(std::string_view xml, const TemplateEdits& edits);
+
+}  // namespace utsushi::virt

@@ -13,12 +13,12 @@
 
 #include "utsushi/common/error.h"
 
-namespace utsushi {
+namespace utsushi::virt {
 
 enum class Accel { kvm, tcg };
 
 std::string_view accel_name(Accel accel) noexcept;
-Result<Accel> parse_accel(std::string_view name);
+[[nodiscard]] Result<Accel> parse_accel(std::string_view name);
 
 struct AccelChoice {
   Accel accel;
@@ -27,14 +27,14 @@ struct AccelChoice {
 
 // The accelerator to use. `forced` (from a CLI option) wins, then the
 // UTSUSHI_ACCEL environment variable, then the (cached) probe.
-Result<AccelChoice> choose_accel(std::optional<Accel> forced = std::nullopt);
+[[nodiscard]] Result<AccelChoice> choose_accel(std::optional<Accel> forced = std::nullopt);
 
 // Boots the host's newest /boot/vmlinuz-* under `accel` with no disk and no
 // initramfs; true when it reaches the root-mount stage ("VFS: ") within the
 // timeout. With tcg this always works on a healthy host (~2 s).
-Result<bool> probe_guest_boots(Accel accel, int timeout_seconds);
+[[nodiscard]] Result<bool> probe_guest_boots(Accel accel, int timeout_seconds);
 
 // Runs the KVM probe now, ignoring the cache.
-Result<bool> probe_kvm_runs_guests(int timeout_seconds = 15);
+[[nodiscard]] Result<bool> probe_kvm_runs_guests(int timeout_seconds = 15);
 
-}  // namespace utsushi
+}  // namespace utsushi::virt

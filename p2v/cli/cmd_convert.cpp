@@ -10,6 +10,8 @@
 #include "utsushi/common/log.h"
 #include "utsushi/common/progress.h"
 #include "utsushi/p2v/convert.h"
+#include "utsushi/virt/accel_option.h"
+#include "utsushi/virt/machine_profile.h"
 
 namespace utsushi::p2v_cli {
 namespace {
@@ -48,27 +50,41 @@ void print_summary(const p2v::Conversion& c, bool dry_run) {
   }
 }
 
-p2v::ConvertOptions library_options(cli::Context& ctx, const ConvertCliOptions& o,
-                                    const std::vector<std::string>& images, ProgressReporter& progress) {
+p2v::ConvertOptions library_options(const ConvertCliOptions& o, const std::vector<std::string>& images,
+                                    ProgressReporter& progress) {
   p2v::ConvertOptions c;
   c.images = images;
   if (!o.profile.empty()) {
-    c.profile = cli::value_or_throw(p2v::read_profile_facts(o.profile));
+    c.profile = cli::value_or_throw(virt::read_profile(o.profile));
   }
   c.name = o.name;
   c.output_dir = o.output_dir;
   c.output = o.in_place ? p2v::OutputMode::in_place : o.copy ? p2v::OutputMode::copy : p2v::OutputMode::overlay;
   c.replace_outputs = o.replace;
-  c.bus = cli::value_or_throw(p2v::parse_disk_bus(o.bus));
-  c.nic = cli::value_or_throw(p2v::parse_nic_model(o.nic));
+  c.bus = cli::value_or_throw(virt::parse_disk_bus(o.bus));
+  c.nic = cli::value_or_throw(virt::parse_nic_model(o.nic));
   c.firmware = o.firmware == "uefi"   ? guest::Firmware::uefi
                : o.firmware == "bios" ? guest::Firmware::bios
                                       : guest::Firmware::unknown;
   c.dry_run = o.dry_run;
   c.threads = o.threads;
   c.progress = progress.callback();
-  (void)ctx;
   return c;
+}
+
+p2v::DomainOptions domain_options(const ConvertCliOptions& o) {
+  p2v::DomainOptions d;
+  d.uri = o.connect;
+  if (!o.bridge.empty()) {
+    d.nic_kind = virt::NicKind::bridge;
+    d.nic_source = o.bridge;
+  } else if (!o.network.empty()) {
+    d.nic_source = o.network;
+  }
+  d.replace = o.replace;
+  d.start = o.start;
+  d.accel = o.accel;
+  return d;
 }
 
 }  // namespace
@@ -80,22 +96,52 @@ void convert_images(cli::Context& ctx, const ConvertCliOptions& o, const std::ve
   if (o.copy && o.in_place) {
     throw cli::Failure(Error(Errc::invalid_argument, "--copy and --in-place exclude each other"));
   }
+  if (o.no_define && (o.start || !o.connect_given.empty())) {
+    throw cli::Failure(Error(Errc::invalid_argument, "--no-define excludes --start and --connect"));
+  }
+  const bool define = !o.no_define;
+  const p2v::DomainOptions dopts = domain_options(o);
   ProgressReporter progress(choose_progress_mode(ctx.options.json, ctx.options.quiet), "convert");
-  p2v::ConvertOptions c = library_options(ctx, o, images, progress);
+  p2v::ConvertOptions c = library_options(o, images, progress);
+  if (define && !o.name.empty()) {
+    cli::value_or_throw(p2v::check_domain_name(o.name, dopts));  // before any work
+  }
   p2v::Conversion conv = cli::value_or_throw(p2v::convert(c));
   progress.finish();
-  if (!o.dry_run) {
-    cli::value_or_throw(conv.commit());
+  nlohmann::json domain = nullptr;
+  if (define) {
+    cli::value_or_throw(p2v::check_domain_name(conv.name, dopts));
   }
-  // The domain: defined through utsushi_virt (common/virt) once it is in main.
+  if (o.dry_run) {
+    domain = {{"xml", cli::value_or_throw(p2v::domain_xml(conv, dopts))}, {"defined", false}};
+  } else {
+    cli::value_or_throw(conv.commit());
+    if (define) {
+      auto defined = p2v::define_domain(conv, dopts);
+      if (!defined) {
+        conv.discard();  // nothing half-made: no disks without their domain
+        throw cli::Failure(std::move(defined).error());
+      }
+      domain = {{"uri", defined->uri},       {"name", defined->name}, {"uuid", defined->uuid},
+                {"xml", defined->xml},       {"defined", true},       {"started", defined->started}};
+    } else {
+      domain = {{"xml", cli::value_or_throw(p2v::domain_xml(conv, dopts))}, {"defined", false}};
+    }
+  }
   if (ctx.options.json) {
     nlohmann::json j = p2v::to_json(conv);
     j["type"] = "result";
     j["status"] = "ok";
     j["dry-run"] = o.dry_run;
+    j["domain"] = domain;
     cli::print_json_line(j.dump());
   } else if (!ctx.options.quiet) {
     print_summary(conv, o.dry_run);
+    if (domain.value("defined", false)) {
+      fmt::print(stderr, "p2v: domain {} ({}) defined on {}{}\n", domain["name"].get<std::string>(),
+                 domain["uuid"].get<std::string>(), domain["uri"].get<std::string>(),
+                 domain["started"].get<bool>() ? " and started" : "");
+    }
   }
 }
 
@@ -108,10 +154,17 @@ void add_convert_options(CLI::App& sub, ConvertCliOptions& o) {
   sub.add_option("--bridge", o.bridge, "Host bridge the NICs join instead of a libvirt network")->excludes("--network");
   sub.add_option("--firmware", o.firmware, "Firmware of the VM (auto: the guest's own)")
       ->check(CLI::IsMember({"auto", "bios", "uefi"}));
-  sub.add_option("--connect", o.connect, "libvirt URI the domain is defined on");
+  sub.add_option_function<std::string>(
+      "--connect",
+      [&o](const std::string& uri) {
+        o.connect = uri;
+        o.connect_given = uri;
+      },
+      "libvirt URI the domain is defined on (default qemu:///system)");
   sub.add_flag("--replace", o.replace, "Replace a domain of that name and converted images already there");
   sub.add_flag("--start", o.start, "Start the domain once defined");
-  sub.add_flag("--no-define", o.no_define, "Convert the disks only; define no domain");
+  sub.add_flag("--no-define", o.no_define, "Convert the disks only; define no domain (its XML is in the --json result)");
+  virt::cli::add_accel_option(sub, o.accel);
 }
 
 void setup_convert(cli::Context& ctx) {

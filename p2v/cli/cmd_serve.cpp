@@ -1,4 +1,4 @@
-// p2v serve --listen ADDR:PORT --token-file FILE --output-dir DIR [--once]
+// p2v serve --listen ADDR:PORT --token-file FILE --output-dir DIR [--once] [--convert [--connect URI] ...]
 #include <fmt/core.h>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +17,8 @@ struct ServeOptions {
   std::string output_dir;
   bool once = false;
   unsigned threads = 0;
+  bool convert = false;
+  ConvertCliOptions conversion;  // with --convert
 };
 
 void run_serve(cli::Context& ctx, const ServeOptions& o) {
@@ -34,6 +36,20 @@ void run_serve(cli::Context& ctx, const ServeOptions& o) {
       fmt::print(stderr, "p2v: {}\n", line);
     }
   };
+  if (o.convert) {
+    // The end of a completed capture: its disks are converted as one machine
+    // and its domain defined, as `p2v convert` does.
+    s.on_complete = [&ctx, &o](const std::vector<std::string>& images) -> Result<void> {
+      ConvertCliOptions c = o.conversion;
+      c.output_dir = o.output_dir;
+      try {
+        convert_images(ctx, c, images);
+      } catch (const cli::Failure& e) {
+        return std::unexpected(e.error());
+      }
+      return {};
+    };
+  }
   cli::value_or_throw(p2v::serve(s));
   if (json) {
     cli::print_json_line(nlohmann::json({{"type", "result"}, {"status", "ok"}}).dump());
@@ -50,6 +66,9 @@ void setup_serve(cli::Context& ctx) {
   sub->add_option("--output-dir", o->output_dir, "Directory the images are written to")->required();
   sub->add_flag("--once", o->once, "Exit after the first session that completes");
   sub->add_option("-m,--threads", o->threads, "Worker threads for the final image (default: one per core)");
+  sub->add_flag("--convert", o->convert,
+                "Convert each completed capture into a guest and define its domain (as p2v convert)");
+  add_convert_options(*sub, o->conversion);
   sub->callback([&ctx, o] { run_serve(ctx, *o); });
 }
 

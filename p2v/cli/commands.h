@@ -1,9 +1,11 @@
 #pragma once
 // p2v subcommands: each adds itself to the app and calls the library.
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "utsushi/common/cli.h"
+#include "utsushi/virt/accel.h"
 
 namespace utsushi::p2v_cli {
 
@@ -24,6 +26,8 @@ struct ConvertCliOptions {
   std::string bridge;
   std::string firmware = "auto";
   std::string connect = "qemu:///system";
+  std::string connect_given;  // --connect as given ("" when not)
+  std::optional<virt::Accel> accel;
   bool replace = false;
   bool start = false;
   bool no_define = false;

@@ -75,8 +75,8 @@ std::string choose_name(const ConvertOptions& o, const guest::GuestOs& os) {
   if (!o.name.empty()) {
     return o.name;
   }
-  if (!o.profile.hostname.empty()) {
-    return o.profile.hostname;
+  if (o.profile && !o.profile->hostname.empty()) {
+    return o.profile->hostname;
   }
   if (!os.hostname.empty()) {
     return os.hostname;
@@ -91,9 +91,10 @@ struct NicPlan {
 
 // One VM NIC per physical NIC of the profile, with its MAC; without profile
 // NICs, one per interface name the guest's configuration binds, with a new MAC.
-Result<NicPlan> plan_nics(const ProfileFacts& profile, const guest::GuestOs& os) {
+Result<NicPlan> plan_nics(const std::optional<virt::MachineProfile>& profile, const guest::GuestOs& os) {
   NicPlan plan;
-  for (const ProfileFacts::Nic& n : profile.nics) {
+  const bool known = profile && profile->nics && !profile->nics->empty();
+  for (const virt::NicInfo& n : known ? *profile->nics : std::vector<virt::NicInfo>{}) {
     std::string mac = n.mac;
     if (!guest::normalise_mac(mac)) {
       return fail(Errc::invalid_argument, fmt::format("the profile's NIC {} has no valid MAC ('{}')", n.name, n.mac));
@@ -103,7 +104,7 @@ Result<NicPlan> plan_nics(const ProfileFacts& profile, const guest::GuestOs& os)
       plan.bindings.push_back({n.name, mac, ""});
     }
   }
-  if (!profile.nics.empty()) {
+  if (known) {
     return plan;
   }
   for (const guest::NetworkConfig& c : os.network) {
@@ -122,15 +123,17 @@ Result<NicPlan> plan_nics(const ProfileFacts& profile, const guest::GuestOs& os)
   return plan;
 }
 
-std::vector<std::string> drivers_for(DiskBus bus, NicModel nic) {
+std::vector<std::string> drivers_for(virt::DiskBus bus, virt::NicModel nic) {
   std::vector<std::string> d{"virtio_pci", "virtio_blk", "virtio_scsi", "virtio_net"};
-  if (bus == DiskBus::scsi) {
+  if (bus == virt::DiskBus::scsi) {
     d.emplace_back("sd_mod");
-  } else if (bus == DiskBus::sata) {
+  } else if (bus == virt::DiskBus::sata) {
     d.insert(d.end(), {"ahci", "sd_mod"});
   }
-  if (nic == NicModel::e1000e) {
+  if (nic == virt::NicModel::e1000e) {
     d.emplace_back("e1000e");
+  } else if (nic == virt::NicModel::e1000) {
+    d.emplace_back("e1000");
   }
   return d;
 }
@@ -206,13 +209,17 @@ Result<Conversion> convert(const ConvertOptions& o) {
   if (!o.dry_run && o.output != OutputMode::in_place && o.output_dir.empty()) {
     return fail(Errc::invalid_argument, "an output directory is required (--output-dir DIR, or --in-place)");
   }
+  if (o.bus == virt::DiskBus::ide) {
+    return fail(Errc::invalid_argument, "the disk bus must be virtio, scsi or sata");
+  }
   std::vector<Source> sources = UTSUSHI_TRY(probe_sources(o.images));
   Conversion c;
   c.replace = o.replace_outputs;
   c.bus = o.bus;
   c.nic = o.nic;
-  c.cpus = o.profile.cpus.value_or(2);
-  c.memory_bytes = o.profile.memory_bytes.value_or(2ULL << 30);
+  if (o.profile) {
+    c.profile = *o.profile;
+  }
 
   guest::SessionOptions so;
   so.identifier = "p2v-convert";
@@ -241,6 +248,15 @@ Result<Conversion> convert(const ConvertOptions& o) {
                                                          : guest::Firmware::bios;
   NicPlan nics = UTSUSHI_TRY(plan_nics(o.profile, c.os));
   c.nics = nics.nics;
+  // The domain gets exactly these NICs: from_profile() makes one per profile NIC, with its MAC.
+  c.profile.nics = std::vector<virt::NicInfo>();
+  for (const VmNic& n : c.nics) {
+    virt::NicInfo info;
+    info.name = n.guest_name;
+    info.mac = n.mac;
+    c.profile.nics->push_back(std::move(info));
+  }
+  c.profile.firmware = c.firmware == guest::Firmware::uefi ? virt::FirmwareKind::uefi : virt::FirmwareKind::bios;
 
   guest::OperationList ops = conversion_operations(c, std::move(nics.bindings));
   std::vector<const guest::Operation*> selected = guest::default_operations(ops);

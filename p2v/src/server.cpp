@@ -241,7 +241,8 @@ std::vector<std::uint8_t> json_bytes(const nlohmann::json& j) {
 // One session: any number of disks, one after another. Receive waits are
 // bounded, so one silent connection cannot hold the (one-session-at-a-time)
 // server forever.
-Result<bool> session(int fd, const ServeOptions& o) {
+// `written` receives the final image paths, in order.
+Result<bool> session(int fd, const ServeOptions& o, std::vector<std::string>& written) {
   UTSUSHI_TRY(net::set_receive_timeout(fd, std::chrono::seconds(30)));  // until the peer has authenticated
   UTSUSHI_TRY(authenticate(fd, o.token));
   UTSUSHI_TRY(net::set_receive_timeout(fd, std::chrono::minutes(10)));  // a client may pause to read its disk
@@ -310,6 +311,7 @@ Result<bool> session(int fd, const ServeOptions& o) {
       if (o.report) {
         o.report("wrote " + *path);
       }
+      written.push_back(*path);
       finished_any = true;
       break;
     }
@@ -338,13 +340,22 @@ Result<void> serve(const ServeOptions& o) {
       }
       return std::unexpected(std::move(conn).error());
     }
-    auto r = session(conn->get(), o);
+    std::vector<std::string> written;
+    auto r = session(conn->get(), o, written);
     if (!r) {
       if (r.error().code() == Errc::cancelled) {
         return std::unexpected(std::move(r).error());
       }
       UTSUSHI_LOG_WARN("session ended: {}", r.error().message());
       continue;
+    }
+    if (*r && o.on_complete) {
+      if (auto done = o.on_complete(written); !done) {
+        if (o.once || done.error().code() == Errc::cancelled) {
+          return done;
+        }
+        UTSUSHI_LOG_ERROR("{}", done.error().message());
+      }
     }
     if (o.once && *r) {
       return {};

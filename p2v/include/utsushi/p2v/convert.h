@@ -32,43 +32,24 @@
 #include "utsushi/common/progress.h"
 #include "utsushi/guest/change.h"
 #include "utsushi/guest/guest_os.h"
+#include "utsushi/virt/domain_spec.h"
+#include "utsushi/virt/machine_profile.h"
 
 namespace utsushi::p2v {
 
-enum class DiskBus { virtio, scsi, sata };
-enum class NicModel { virtio, e1000e };
-enum class OutputMode { overlay, copy, in_place };
-
-std::string_view name_of(DiskBus b) noexcept;
-std::string_view name_of(NicModel m) noexcept;
-[[nodiscard]] Result<DiskBus> parse_disk_bus(std::string_view s);
-[[nodiscard]] Result<NicModel> parse_nic_model(std::string_view s);
-
-// What conversion needs from the hardware profile (hw_profile.h): the
-// physical NICs (their names are what the guest's configuration binds to,
-// their MACs go to the VM), CPUs, memory, hostname.
-// ADAPTER: until utsushi_virt's typed MachineProfile is in main, read here.
-struct ProfileFacts {
-  struct Nic {
-    std::string name;
-    std::string mac;
-  };
-  std::string hostname;
-  std::optional<unsigned> cpus;
-  std::optional<std::uint64_t> memory_bytes;
-  std::vector<Nic> nics;  // empty: not known (a capture of image files)
-};
-[[nodiscard]] Result<ProfileFacts> read_profile_facts(const std::string& path);
-
 struct ConvertOptions {
   std::vector<std::string> images;  // the machine's disks, in its disk order
-  ProfileFacts profile;
+  // The capture's hardware profile: the physical NICs (their names are what
+  // the guest's configuration binds to; their MACs go to the VM), CPUs,
+  // memory, hostname. nullopt: images only (one VM NIC per interface name the
+  // guest's configuration binds, with a new MAC).
+  std::optional<virt::MachineProfile> profile;
   std::string name;                 // "" -> the profile's hostname, the guest's, the first image's name
   std::string output_dir;           // required unless in_place or dry_run
   OutputMode output = OutputMode::overlay;
   bool replace_outputs = false;     // overwrite converted images already in output_dir
-  DiskBus bus = DiskBus::virtio;
-  NicModel nic = NicModel::virtio;
+  virt::DiskBus bus = virt::DiskBus::virtio;  // ide is refused
+  virt::NicModel nic = virt::NicModel::virtio;
   guest::Firmware firmware = guest::Firmware::unknown;  // unknown: the guest's own
   bool dry_run = false;
   unsigned threads = 0;             // copying (OutputMode::copy)
@@ -94,10 +75,9 @@ class Conversion {
   std::vector<ConvertedDisk> disks;
   std::vector<VmNic> nics;
   guest::Firmware firmware = guest::Firmware::bios;
-  DiskBus bus = DiskBus::virtio;
-  NicModel nic = NicModel::virtio;
-  unsigned cpus = 2;
-  std::uint64_t memory_bytes = 2ULL << 30;
+  virt::DiskBus bus = virt::DiskBus::virtio;
+  virt::NicModel nic = virt::NicModel::virtio;
+  virt::MachineProfile profile;  // the given one, or one made from the images
   double seconds = 0;
 
   Conversion() = default;
@@ -126,8 +106,35 @@ class Conversion {
 // tool failed or the result failed its check), cancelled.
 [[nodiscard]] Result<Conversion> convert(const ConvertOptions& options);
 
-// The machine-readable result: name, OS, firmware, disks, NICs, CPUs,
-// memory and the change report.
+// The machine-readable result: name, OS, firmware, disks, NICs and the change report.
 nlohmann::json to_json(const Conversion& conversion);
+
+// The libvirt domain of a conversion: q35 sized like the machine (the
+// profile's CPUs and memory), one NIC per VM NIC with its MAC, the converted
+// disks on the chosen bus (the first boots), OVMF with the domain's own NVRAM
+// copy for UEFI, a serial console; marked as made by p2v (metadata.h).
+struct DomainOptions {
+  std::string uri = "qemu:///system";
+  virt::NicKind nic_kind = virt::NicKind::network;
+  std::string nic_source = "default";  // network name or bridge
+  bool replace = false;                // an existing domain of that name is replaced
+  bool start = false;
+  std::optional<virt::Accel> accel;    // --accel; nullopt: the probe decides kvm or qemu
+};
+
+struct DefinedDomain {
+  std::string uri;
+  std::string name;
+  std::string uuid;
+  std::string xml;
+  bool started = false;
+};
+
+// Errc::failed_precondition when a domain of that name exists and replacing was not asked.
+[[nodiscard]] Result<void> check_domain_name(const std::string& name, const DomainOptions& options);
+// The domain's XML (pure apart from the accelerator choice).
+[[nodiscard]] Result<std::string> domain_xml(const Conversion& conversion, const DomainOptions& options);
+// Defines (and starts) it. A failure leaves no domain defined by this call.
+[[nodiscard]] Result<DefinedDomain> define_domain(const Conversion& conversion, const DomainOptions& options);
 
 }  // namespace utsushi::p2v

@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "utsushi/common/error.h"
 
@@ -26,6 +27,10 @@ struct ServeOptions {
   unsigned threads = 0;    // for the final qcow2 write
   // Called with one line per event ("listening on ...", "wrote ...").
   std::function<void(const std::string&)> report;
+  // Called after a session has written all its disks and the client has gone,
+  // with their paths in the order they arrived (serve --convert converts them
+  // as one machine). Its error is logged, or with `once` returned by serve().
+  std::function<Result<void>(const std::vector<std::string>& images)> on_complete;
 };
 
 // Serves until cancelled (SIGINT/SIGTERM: returns Errc::cancelled) or, with

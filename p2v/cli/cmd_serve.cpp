@@ -1,11 +1,15 @@
-// p2v serve --listen ADDR:PORT --token-file FILE --output-dir DIR [--once] [--convert [--connect URI] ...]
+// p2v serve --listen ADDR:PORT --token-file FILE --output-dir DIR [--once] [--port-file FILE] [--sessions N]
+//           [--convert [convert options]]
 #include <fmt/core.h>
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+#include <memory>
+#include <mutex>
+
 #include "commands.h"
 #include "utsushi/common/auth.h"
-#include "utsushi/p2v/client.h"
 #include "utsushi/p2v/server.h"
 
 namespace utsushi::p2v_cli {
@@ -17,6 +21,8 @@ struct ServeOptions {
   std::string output_dir;
   bool once = false;
   unsigned threads = 0;
+  unsigned sessions = 4;
+  std::string port_file;
   bool convert = false;
   ConvertCliOptions conversion;  // with --convert
 };
@@ -28,6 +34,8 @@ void run_serve(cli::Context& ctx, const ServeOptions& o) {
   s.output_dir = o.output_dir;
   s.once = o.once;
   s.threads = o.threads;
+  s.sessions = o.sessions;
+  s.on_listening = [port_file = o.port_file](std::uint16_t port) { cli::write_port_file(port_file, port); };
   const bool json = ctx.options.json, quiet = ctx.options.quiet;
   s.report = [json, quiet](const std::string& line) {
     if (json) {
@@ -37,11 +45,15 @@ void run_serve(cli::Context& ctx, const ServeOptions& o) {
     }
   };
   if (o.convert) {
-    // The end of a completed capture: its disks are converted as one machine
-    // and its domain defined, as `p2v convert` does.
-    s.on_complete = [&ctx, &o](const std::vector<std::string>& images) -> Result<void> {
+    // The end of a completed capture: its disks are converted as one machine,
+    // beside them in the client's directory, and its domain defined, as
+    // `p2v convert` does. One conversion at a time: each launches an
+    // appliance, and their reports must not interleave.
+    auto converting = std::make_shared<std::mutex>();
+    s.on_complete = [&ctx, &o, converting](const std::vector<std::string>& images) -> Result<void> {
+      std::lock_guard lock(*converting);
       ConvertCliOptions c = o.conversion;
-      c.output_dir = o.output_dir;
+      c.output_dir = std::filesystem::path(images.front()).parent_path().string();
       try {
         convert_images(ctx, c, images);
       } catch (const cli::Failure& e) {
@@ -66,6 +78,9 @@ void setup_serve(cli::Context& ctx) {
   sub->add_option("--output-dir", o->output_dir, "Directory the images are written to")->required();
   sub->add_flag("--once", o->once, "Exit after the first session that completes");
   sub->add_option("-m,--threads", o->threads, "Worker threads for the final image (default: one per core)");
+  sub->add_option("--sessions", o->sessions, "Captures received at once (more clients are told to retry)")
+      ->check(CLI::Range(1, 64));
+  sub->add_option("--port-file", o->port_file, "Write the listening port to FILE once listening (useful with port 0)");
   sub->add_flag("--convert", o->convert,
                 "Convert each completed capture into a guest and define its domain (as p2v convert)");
   add_convert_options(*sub, o->conversion);

@@ -109,8 +109,8 @@ Result<NicPlan> plan_nics(const std::optional<virt::MachineProfile>& profile, co
   }
   for (const guest::NetworkConfig& c : os.network) {
     for (const std::string& name : c.interfaces) {
-      auto known = std::find_if(plan.nics.begin(), plan.nics.end(), [&](const VmNic& v) { return v.guest_name == name; });
-      if (known == plan.nics.end()) {
+      auto seen = std::find_if(plan.nics.begin(), plan.nics.end(), [&](const VmNic& v) { return v.guest_name == name; });
+      if (seen == plan.nics.end()) {
         std::string mac = random_mac();
         plan.nics.push_back({mac, name});
         plan.bindings.push_back({name, mac, ""});

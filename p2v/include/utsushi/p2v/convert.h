@@ -37,6 +37,13 @@
 
 namespace utsushi::p2v {
 
+// Where the converted disks go (see the file comment).
+enum class OutputMode {
+  overlay,   // new qcow2 overlays over the captured images
+  copy,      // new standalone qcow2 copies
+  in_place,  // the captured images themselves
+};
+
 struct ConvertOptions {
   std::vector<std::string> images;  // the machine's disks, in its disk order
   // The capture's hardware profile: the physical NICs (their names are what

@@ -103,8 +103,8 @@ void convert_images(cli::Context& ctx, const ConvertCliOptions& o, const std::ve
   const p2v::DomainOptions dopts = domain_options(o);
   ProgressReporter progress(choose_progress_mode(ctx.options.json, ctx.options.quiet), "convert");
   p2v::ConvertOptions c = library_options(o, images, progress);
-  if (define && !o.name.empty()) {
-    cli::value_or_throw(p2v::check_domain_name(o.name, dopts));  // before any work
+  if (std::string known = p2v::name_before_inspection(c); define && !known.empty()) {
+    cli::value_or_throw(p2v::check_domain_name(known, dopts));  // before any work
   }
   p2v::Conversion conv = cli::value_or_throw(p2v::convert(c));
   progress.finish();

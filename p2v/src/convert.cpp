@@ -72,11 +72,8 @@ std::string file_safe(std::string name) {
 }
 
 std::string choose_name(const ConvertOptions& o, const guest::GuestOs& os) {
-  if (!o.name.empty()) {
-    return o.name;
-  }
-  if (o.profile && !o.profile->hostname.empty()) {
-    return o.profile->hostname;
+  if (std::string known = name_before_inspection(o); !known.empty()) {
+    return known;
   }
   if (!os.hostname.empty()) {
     return os.hostname;
@@ -200,6 +197,16 @@ void name_outputs(const ConvertOptions& o, Conversion& c) {
 }
 
 }  // namespace
+
+std::string name_before_inspection(const ConvertOptions& o) {
+  if (!o.name.empty()) {
+    return o.name;
+  }
+  if (o.profile && !o.profile->hostname.empty()) {
+    return o.profile->hostname;
+  }
+  return {};
+}
 
 Result<Conversion> convert(const ConvertOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();

@@ -7,7 +7,6 @@ root is /dev/vda2 and the data manifest matches."""
 import json
 import os
 import secrets
-import socket
 import subprocess
 import time
 import unittest
@@ -16,23 +15,22 @@ from convert_common import (CONVERT_TIMEOUT, P2V, PrivateLibvirtd, VirshConsole,
                             fixture, host_bridge, log, p2v, workdir, write_profile)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port, proc, timeout=60):
+def wait_port(port_file, proc, timeout=120):
+    """The port `p2v serve --port-file` wrote once listening."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"p2v serve exited early: {proc.stderr.read()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
+        if os.path.exists(port_file):
+            with open(port_file) as f:
+                text = f.read().strip()
+            if text:
+                return int(text)
+        time.sleep(0.2)
     raise AssertionError("p2v serve did not listen")
+
+
+CLIENT = "rack-3"
 
 
 class ServeConvert(unittest.TestCase):
@@ -45,14 +43,15 @@ class ServeConvert(unittest.TestCase):
             os.chmod(token, 0o600)
             profile = write_profile(fx, os.path.join(d, "hw.json"))
             out = os.path.join(d, "received")
-            port = free_port()
-            serve = subprocess.Popen([P2V, "-v", "--json", "serve", "--listen", f"127.0.0.1:{port}", "--token-file",
-                                      token, "--output-dir", out, "--once", "--convert", "--profile", profile,
-                                      "--connect", lv.uri, "--bridge", bridge, "--start"],
+            port_file = os.path.join(d, "port")
+            serve = subprocess.Popen([P2V, "-v", "--json", "serve", "--listen", "127.0.0.1:0", "--port-file", port_file,
+                                      "--token-file", token, "--output-dir", out, "--once", "--convert", "--profile",
+                                      profile, "--connect", lv.uri, "--bridge", bridge, "--start"],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:
-                wait_listening(port, serve)
-                p2v("capture", fx["path"], "--to", f"127.0.0.1:{port}", "--token-file", token)
+                port = wait_port(port_file, serve)
+                p2v("capture", fx["path"], "--to", f"127.0.0.1:{port}", "--token-file", token, "--name", CLIENT,
+                    "-o", "disk.qcow2")
                 log("captured over the network; the server converts")
                 stdout, stderr = serve.communicate(timeout=CONVERT_TIMEOUT)
             finally:
@@ -67,7 +66,9 @@ class ServeConvert(unittest.TestCase):
             self.assertTrue(domain["defined"])
             self.assertTrue(domain["started"])
             disk = conv["disks"][0]["path"]
-            self.assertEqual(os.path.dirname(disk), out)
+            received = os.path.join(out, CLIENT, "disk.qcow2")
+            self.assertEqual(os.path.dirname(disk), os.path.dirname(received), "converted beside the received image")
+            self.assertEqual(conv["disks"][0]["source"], received)
             check_domain(self, lv, domain["name"], cpus=2, memory_mib=1024, macs=[fx["network"]["mac"]],
                          firmware="bios", disks=[disk])
             console = VirshConsole(lv, domain["name"])

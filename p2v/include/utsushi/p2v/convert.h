@@ -113,6 +113,10 @@ class Conversion {
 // tool failed or the result failed its check), cancelled.
 [[nodiscard]] Result<Conversion> convert(const ConvertOptions& options);
 
+// The domain's name as far as it is known before inspection: the given name,
+// else the profile's hostname, else "" (the guest's hostname decides).
+std::string name_before_inspection(const ConvertOptions& options);
+
 // The machine-readable result: name, OS, firmware, disks, NICs and the change report.
 nlohmann::json to_json(const Conversion& conversion);
 

@@ -146,6 +146,7 @@ void convert_images(cli::Context& ctx, const ConvertCliOptions& o, const std::ve
 }
 
 void add_convert_options(CLI::App& sub, ConvertCliOptions& o) {
+  const std::size_t before = sub.get_options().size();
   sub.add_option("--profile", o.profile, "Hardware profile written by p2v capture (NICs with their MACs, CPUs, memory)");
   sub.add_option("--name", o.name, "Name of the guest (default: the profile's or the guest's hostname)");
   sub.add_option("--bus", o.bus, "Disk bus of the VM")->check(CLI::IsMember({"virtio", "scsi", "sata"}));
@@ -165,6 +166,10 @@ void add_convert_options(CLI::App& sub, ConvertCliOptions& o) {
   sub.add_flag("--start", o.start, "Start the domain once defined");
   sub.add_flag("--no-define", o.no_define, "Convert the disks only; define no domain (its XML is in the --json result)");
   virt::cli::add_accel_option(sub, o.accel);
+  std::vector<CLI::Option*> all = sub.get_options();
+  for (std::size_t i = before; i < all.size(); ++i) {
+    all[i]->group(k_convert_group);
+  }
 }
 
 void setup_convert(cli::Context& ctx) {

@@ -81,9 +81,14 @@ void setup_serve(cli::Context& ctx) {
   sub->add_option("--sessions", o->sessions, "Captures received at once (more clients are told to retry)")
       ->check(CLI::Range(1, 64));
   sub->add_option("--port-file", o->port_file, "Write the listening port to FILE once listening (useful with port 0)");
-  sub->add_flag("--convert", o->convert,
-                "Convert each completed capture into a guest and define its domain (as p2v convert)");
+  auto* convert = sub->add_flag("--convert", o->convert,
+                                 "Convert each completed capture into a guest and define its domain (as p2v convert)");
   add_convert_options(*sub, o->conversion);
+  for (CLI::Option* opt : sub->get_options()) {
+    if (opt != convert && opt->get_group() == k_convert_group) {
+      opt->needs(convert);  // a convert option without --convert is a usage error, not ignored
+    }
+  }
   sub->callback([&ctx, o] { run_serve(ctx, *o); });
 }
 

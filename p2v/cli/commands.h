@@ -35,7 +35,9 @@ struct ConvertCliOptions {
   unsigned threads = 0;
 };
 
-// The options a conversion takes after a capture (serve --convert shares them).
+// The options a conversion takes after a capture (serve --convert shares them),
+// in the help group k_convert_group.
+inline constexpr const char* k_convert_group = "Conversion";
 void add_convert_options(CLI::App& sub, ConvertCliOptions& o);
 // Converts `images` (one machine) and defines its domain; throws cli::Failure.
 void convert_images(cli::Context& ctx, const ConvertCliOptions& o, const std::vector<std::string>& images);

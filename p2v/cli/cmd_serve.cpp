@@ -1,7 +1,12 @@
 // p2v serve --listen ADDR:PORT --token-file FILE --output-dir DIR [--once] [--port-file FILE] [--sessions N]
+//           [--convert [convert options]]
 #include <fmt/core.h>
 
 #include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
 
 #include "commands.h"
 #include "utsushi/common/auth.h"
@@ -18,6 +23,8 @@ struct ServeOptions {
   unsigned threads = 0;
   unsigned sessions = 4;
   std::string port_file;
+  bool convert = false;
+  ConvertCliOptions conversion;  // with --convert
 };
 
 void run_serve(cli::Context& ctx, const ServeOptions& o) {
@@ -37,6 +44,24 @@ void run_serve(cli::Context& ctx, const ServeOptions& o) {
       fmt::print(stderr, "p2v: {}\n", line);
     }
   };
+  if (o.convert) {
+    // The end of a completed capture: its disks are converted as one machine,
+    // beside them in the client's directory, and its domain defined, as
+    // `p2v convert` does. One conversion at a time: each launches an
+    // appliance, and their reports must not interleave.
+    auto converting = std::make_shared<std::mutex>();
+    s.on_complete = [&ctx, &o, converting](const std::vector<std::string>& images) -> Result<void> {
+      std::lock_guard lock(*converting);
+      ConvertCliOptions c = o.conversion;
+      c.output_dir = std::filesystem::path(images.front()).parent_path().string();
+      try {
+        convert_images(ctx, c, images);
+      } catch (const cli::Failure& e) {
+        return std::unexpected(e.error());
+      }
+      return {};
+    };
+  }
   cli::value_or_throw(p2v::serve(s));
   if (json) {
     cli::print_json_line(nlohmann::json({{"type", "result"}, {"status", "ok"}}).dump());
@@ -56,6 +81,14 @@ void setup_serve(cli::Context& ctx) {
   sub->add_option("--sessions", o->sessions, "Captures received at once (more clients are told to retry)")
       ->check(CLI::Range(1, 64));
   sub->add_option("--port-file", o->port_file, "Write the listening port to FILE once listening (useful with port 0)");
+  auto* convert = sub->add_flag("--convert", o->convert,
+                                 "Convert each completed capture into a guest and define its domain (as p2v convert)");
+  add_convert_options(*sub, o->conversion);
+  for (CLI::Option* opt : sub->get_options()) {
+    if (opt != convert && opt->get_group() == k_convert_group) {
+      opt->needs(convert);  // a convert option without --convert is a usage error, not ignored
+    }
+  }
   sub->callback([&ctx, o] { run_serve(ctx, *o); });
 }
 

@@ -9,5 +9,6 @@ int main(int argc, char** argv) {
         ctx.app.require_subcommand(1);
         utsushi::p2v_cli::setup_capture(ctx);
         utsushi::p2v_cli::setup_serve(ctx);
+        utsushi::p2v_cli::setup_convert(ctx);
       });
 }

@@ -14,7 +14,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <new>
+#include <optional>
 
 #include "utsushi/common/atomic_file.h"
 #include "utsushi/common/auth.h"
@@ -259,8 +261,8 @@ Result<std::string> receive_disk(Link& link, Receiver& r, const ServeOptions& o,
 }
 
 // One session: any number of disks, one after another. True when at least
-// one disk was written.
-Result<bool> session(Link& link, const ServeOptions& o) {
+// one disk was written; `written` receives the final image paths, in order.
+Result<bool> session(Link& link, const ServeOptions& o, std::vector<std::string>& written) {
   ZstdDCtx dctx(ZSTD_createDCtx());
   bool finished_any = false;
   for (;;) {
@@ -288,6 +290,7 @@ Result<bool> session(Link& link, const ServeOptions& o) {
     if (o.report) {
       o.report("wrote " + path);
     }
+    written.push_back(std::move(path));
     finished_any = true;
   }
 }
@@ -314,14 +317,32 @@ Result<void> serve(const ServeOptions& o) {
   if (o.report) {
     o.report("listening on " + net::format_host_port({address.host, std::to_string(server.port())}));
   }
-  return server.run([&o](Link& link) {
-    auto r = session(link, o);
+  // The first error of an on_complete hook under `once`, returned by serve().
+  std::mutex failed_mutex;
+  std::optional<Error> failed;
+  auto ran = server.run([&](Link& link) {
+    std::vector<std::string> written;
+    auto r = session(link, o, written);
     if (!r) {
       UTSUSHI_LOG_WARN("session ended: {}", r.error().message());
       return link::AfterSession::serve_on;
     }
+    if (*r && o.on_complete) {
+      if (auto done = o.on_complete(written); !done) {
+        UTSUSHI_LOG_ERROR("{}", done.error().message());
+        if (o.once) {
+          std::lock_guard lock(failed_mutex);
+          failed = std::move(done).error();
+        }
+      }
+    }
     return o.once && *r ? link::AfterSession::stop : link::AfterSession::serve_on;
   });
+  UTSUSHI_TRY(ran);
+  if (failed) {
+    return std::unexpected(std::move(*failed));
+  }
+  return {};
 }
 
 }  // namespace utsushi::p2v

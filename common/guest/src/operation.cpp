@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "utsushi/common/cancel.h"
 #include "utsushi/common/log.h"
@@ -184,6 +185,14 @@ void Target::note(std::string target, std::string detail) {
   m_changes.push_back(std::move(c));
 }
 
+void Target::check(std::string target, std::string detail) {
+  Change c;
+  c.kind = ChangeKind::check;
+  c.target = std::move(target);
+  c.detail = std::move(detail);
+  m_changes.push_back(std::move(c));
+}
+
 void Target::service(std::string unit, std::string detail) {
   Change c;
   c.kind = ChangeKind::service;
@@ -298,7 +307,9 @@ Report run_operations(Session& session, const GuestOs& os, std::span<const Opera
       continue;
     }
     UTSUSHI_LOG_INFO("{} {}: {}", mode == Mode::plan ? "planning" : "running", op->name(), op->description());
+    const auto t0 = std::chrono::steady_clock::now();
     Result<void> r = op->run(target);
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rep.changes = target.take_changes();
     if (!r) {
       rep.status = OperationStatus::failed;
@@ -308,7 +319,7 @@ Report run_operations(Session& session, const GuestOs& os, std::span<const Opera
       break;
     }
     bool changed = std::any_of(rep.changes.begin(), rep.changes.end(),
-                               [](const Change& c) { return c.kind != ChangeKind::note; });
+                               [](const Change& c) { return c.kind != ChangeKind::note && c.kind != ChangeKind::check; });
     rep.status = !changed ? OperationStatus::unchanged
                  : mode == Mode::plan ? OperationStatus::planned
                                       : OperationStatus::applied;

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "utsushi/common/error.h"
 
@@ -38,6 +39,12 @@ struct ServeOptions {
   std::function<void(std::uint16_t)> on_listening;
   // Called with one line per event ("listening on ...", "wrote ...").
   std::function<void(const std::string&)> report;
+  // Called after a session has written all its disks and the client has gone,
+  // with their paths in the order they arrived (serve --convert converts them
+  // as one machine), on that session's thread: with `sessions` > 1 it may run
+  // for several sessions at once. Its error is logged, and with `once`
+  // returned by serve().
+  std::function<Result<void>(const std::vector<std::string>& images)> on_complete;
 };
 
 // Serves until cancelled (SIGINT/SIGTERM: returns Errc::cancelled) or, with

@@ -211,6 +211,9 @@ Result<LayoutPlan> plan_layout(const disk::DiskPlan& image, std::uint64_t target
   }
   const std::uint64_t ss = t.sector_size;
   std::uint64_t new_len = r_end > rm.src_offset ? align_down(r_end - rm.src_offset, ss) : 0;
+  if (new_len > rm.src_length && new_len - rm.src_length < k_mib) {
+    new_len = rm.src_length;  // less than a MiB to gain: not worth a resize (growpart's fudge)
+  }
   // The smallest target: R at its minimum, everything else as it is.
   std::uint64_t spare = rm.src_length > rm.min_length ? rm.src_length - rm.min_length : 0;
   lp.minimum_target_size = disk::minimum_disk_size(t) - align_down(spare, k_mib);

@@ -94,6 +94,22 @@ class MountDir {
   bool m_mounted = false;
 };
 
+// The line of a tool's output that says what it did (the last line holding
+// `key`), else its last line.
+std::string summary_line(const std::string& out, std::string_view key) {
+  std::string found;
+  std::size_t start = 0;
+  while (start < out.size()) {
+    std::size_t nl = out.find('\n', start);
+    std::string_view line(out.data() + start, (nl == std::string::npos ? out.size() : nl) - start);
+    if (line.find(key) != std::string_view::npos) {
+      found = std::string(line);
+    }
+    start = nl == std::string::npos ? out.size() : nl + 1;
+  }
+  return found.empty() ? last_line(out) : found;
+}
+
 std::uint64_t parse_number_after(const std::string& text, const std::regex& re) {
   std::smatch m;
   return std::regex_search(text, m, re) ? std::stoull(m[1].str()) : 0;
@@ -120,7 +136,8 @@ std::unexpected<Error> too_small_for(const LayoutPlan& plan, const PartitionMove
     c.detail = last_line(UTSUSHI_TRY(run_tool({"xfs_growfs", dir.path()})));
     UTSUSHI_TRY(dir.umount());
   } else if (m.filesystem == "ntfs") {
-    c.detail = last_line(UTSUSHI_TRY(run_tool({"ntfsresize", "--force", "--no-progress-bar", loop.path()})));
+    c.detail = summary_line(UTSUSHI_TRY(run_tool({"ntfsresize", "--force", "--no-progress-bar", loop.path()})),
+                            "resized NTFS");
   } else if (m.filesystem == "LVM2_member") {
     c.detail = last_line(UTSUSHI_TRY(run_tool({"pvresize", "--devices", loop.path(), loop.path()})));
   } else {
@@ -250,8 +267,9 @@ Result<FsChange> shrink_staged(const LayoutPlan& plan, const PartitionMove& m, c
   if (is_ext(m.filesystem)) {
     c.detail = last_line(UTSUSHI_TRY(run_tool({"resize2fs", path, std::to_string(m.dst_length / 1024) + "K"})));
   } else {
-    c.detail = last_line(UTSUSHI_TRY(run_tool(
-        {"ntfsresize", "--force", "--no-progress-bar", "-s", std::to_string(m.dst_length), path})));
+    c.detail = summary_line(UTSUSHI_TRY(run_tool({"ntfsresize", "--force", "--no-progress-bar", "-s",
+                                                  std::to_string(m.dst_length), path})),
+                            "resized NTFS");
   }
   return c;
 }

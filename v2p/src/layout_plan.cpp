@@ -218,8 +218,7 @@ Result<LayoutPlan> plan_layout(const disk::DiskPlan& image, std::uint64_t target
   std::uint64_t spare = rm.src_length > rm.min_length ? rm.src_length - rm.min_length : 0;
   lp.minimum_target_size = disk::minimum_disk_size(t) - align_down(spare, k_mib);
   if (new_len < rm.min_length) {
-    std::uint64_t needed = align_up(target_size + (rm.min_length - new_len), k_mib);
-    return too_small(target_size, needed,
+    return too_small(target_size, lp.minimum_target_size,
                      fmt::format("partition {} ({}) holds about {} of data", rm.number, rm.filesystem,
                                  format_bytes(rm.min_length)));
   }

@@ -20,7 +20,7 @@ import subprocess
 import time
 import unittest
 
-from v2p_common import V2P, fixture, result, sha256_file, sparse_file, v2p, workdir
+from v2p_common import WorkdirCase, V2P, fixture, result, sha256_file, sparse_file, v2p, workdir
 
 MiB = 1 << 20
 
@@ -32,17 +32,11 @@ def random_file(path, size):
     return path
 
 
-class Refusals(unittest.TestCase):
+class Refusals(WorkdirCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = workdir()
-        cls.dir = cls.tmp.name
-        cls.state = os.path.join(cls.dir, "state")
+        super().setUpClass()
         cls.data = fixture("data-disk")["path"]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
 
     def test_mounted_target(self):
         img = sparse_file(os.path.join(self.dir, "mounted.raw"), 1536 * MiB)

@@ -17,7 +17,7 @@ import os
 import subprocess
 import unittest
 
-from v2p_common import (blkid, fixture, loop, manifest_ok, mounted, result, sfdisk_partitions, sparse_file, v2p,
+from v2p_common import (WorkdirCase, blkid, fixture, loop, manifest_ok, mounted, result, sfdisk_partitions, sparse_file, v2p,
                         workdir)
 
 MiB = 1 << 20
@@ -45,17 +45,11 @@ def marker_count(path, start, size):
     return n
 
 
-class Resize(unittest.TestCase):
+class Resize(WorkdirCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = workdir()
-        cls.dir = cls.tmp.name
-        cls.state = os.path.join(cls.dir, "state")
+        super().setUpClass()
         cls.fx = fixture("data-disk")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
 
     def restore(self, target, *args):
         proc = v2p("--json", "restore", "--no-prepare", "--state-dir", self.state, *args, self.fx["path"], target)

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
@@ -30,6 +31,20 @@ def result(proc):
 
 def workdir():
     return tempfile.TemporaryDirectory(prefix="v2p-e2e-", dir="/var/tmp")
+
+
+class WorkdirCase(unittest.TestCase):
+    """A test class with one scratch directory (self.dir) and a v2p state directory (self.state)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = workdir()
+        cls.dir = cls.tmp.name
+        cls.state = os.path.join(cls.dir, "state")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
 
 
 def sparse_file(path, size):

@@ -14,6 +14,7 @@ from harness.fixtures import fixture  # noqa: E402,F401
 
 BIN = os.environ.get("UTSUSHI_BIN", os.path.join(HERE, "..", "..", "..", "build", "bin"))
 V2P = os.path.join(BIN, "v2p")
+UTSUSHI_IMG = os.path.join(BIN, "utsushi-img")
 
 
 def v2p(*args, check=True, timeout=900):

@@ -126,7 +126,9 @@ Result<CopyStats> copy_device(BlockDevice& source, BlockDevice& target, const Co
   if (first_error) {
     return std::unexpected(std::move(*first_error));
   }
-  UTSUSHI_TRY(target.flush());
+  if (options.flush) {
+    UTSUSHI_TRY(target.flush());
+  }
   return CopyStats{read.load(), written.load(), zero.load(), discarded.load()};
 }
 

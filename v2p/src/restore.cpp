@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <thread>
 
 #include "utsushi/common/cancel.h"
@@ -104,10 +105,16 @@ std::vector<std::size_t> window_order(std::uint64_t size) {
   return order;
 }
 
+// Each window is flushed and then recorded in the journal on a second thread
+// while the next window is copied, so the flush never stalls the copy.
 [[nodiscard]] Result<void> write_data(BlockDevice& view, BlockDevice& target, Journal& journal,
                                       const RestoreOptions& options, RestoreStats& stats) {
   const std::uint64_t size = view.size();
   std::uint64_t done = 0;
+  std::future<Result<void>> recording;
+  auto wait_recording = [&]() -> Result<void> {
+    return recording.valid() ? recording.get() : Result<void>{};
+  };
   for (std::size_t i : window_order(size)) {
     const std::uint64_t off = i * k_window, len = std::min(k_window, size - off);
     if (journal.window_done(i)) {
@@ -115,23 +122,33 @@ std::vector<std::size_t> window_order(std::uint64_t size) {
       done += len;
       continue;
     }
-    UTSUSHI_TRY(check_cancelled());
+    if (auto c = check_cancelled(); !c) {
+      (void)wait_recording();
+      return c;
+    }
     BlockDevice vw(UTSUSHI_TRY(imagefmt::WindowFilter::create(view, off, len, view.description())));
     BlockDevice tw(UTSUSHI_TRY(imagefmt::WindowFilter::create(target, off, len, target.description())));
     imagefmt::CopyOptions c;
     c.target_is_zeroed = false;
     c.discard_holes = true;
+    c.flush = false;
     c.threads = options.threads ? options.threads : std::max(4u, std::thread::hardware_concurrency());
     if (options.progress) {
       c.progress = [&](std::uint64_t d, std::uint64_t) { options.progress(done + d, size); };
     }
-    imagefmt::CopyStats s = UTSUSHI_TRY(imagefmt::copy_device(vw, tw, c));  // flushes the target
+    auto copied = imagefmt::copy_device(vw, tw, c);
+    UTSUSHI_TRY(wait_recording());
+    imagefmt::CopyStats s = UTSUSHI_TRY(std::move(copied));
     stats.bytes_written += s.bytes_written;
     stats.bytes_discarded += s.bytes_discarded;
     stats.bytes_zeroed += s.bytes_zero - s.bytes_discarded;
-    UTSUSHI_TRY(journal.mark_window(i));
+    recording = std::async(std::launch::async, [&target, &journal, i]() -> Result<void> {
+      UTSUSHI_TRY(target.flush());
+      return journal.mark_window(i);
+    });
     done += len;
   }
+  UTSUSHI_TRY(wait_recording());
   if (options.progress) {
     options.progress(size, size);
   }

@@ -21,6 +21,9 @@ struct CopyOptions {
   // zero) are discarded rather than zeroed; they need not read as zeros
   // (v2p restore: space outside every partition).
   bool discard_holes = false;
+  // Flush the target at the end (false: the caller flushes, e.g. overlapped
+  // with the next copy).
+  bool flush = true;
   std::size_t chunk_size = 4u << 20;
   unsigned threads = 0;  // 0: one per core
   ProgressFn progress;   // bytes of the source processed / source size

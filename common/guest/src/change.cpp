@@ -11,6 +11,7 @@ std::string_view change_kind_name(ChangeKind k) noexcept {
     case ChangeKind::file: return "file";
     case ChangeKind::command: return "command";
     case ChangeKind::service: return "service";
+    case ChangeKind::check: return "check";
     case ChangeKind::note: return "note";
   }
   return "note";
@@ -60,6 +61,7 @@ nlohmann::json to_json(const Change& c) {
     case ChangeKind::service:
       j["unit"] = c.target;
       break;
+    case ChangeKind::check:
     case ChangeKind::note:
       j["subject"] = c.target;
       break;

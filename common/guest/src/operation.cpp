@@ -184,6 +184,14 @@ void Target::note(std::string target, std::string detail) {
   m_changes.push_back(std::move(c));
 }
 
+void Target::check(std::string target, std::string detail) {
+  Change c;
+  c.kind = ChangeKind::check;
+  c.target = std::move(target);
+  c.detail = std::move(detail);
+  m_changes.push_back(std::move(c));
+}
+
 void Target::service(std::string unit, std::string detail) {
   Change c;
   c.kind = ChangeKind::service;
@@ -308,7 +316,7 @@ Report run_operations(Session& session, const GuestOs& os, std::span<const Opera
       break;
     }
     bool changed = std::any_of(rep.changes.begin(), rep.changes.end(),
-                               [](const Change& c) { return c.kind != ChangeKind::note; });
+                               [](const Change& c) { return c.kind != ChangeKind::note && c.kind != ChangeKind::check; });
     rep.status = !changed ? OperationStatus::unchanged
                  : mode == Mode::plan ? OperationStatus::planned
                                       : OperationStatus::applied;

@@ -10,6 +10,8 @@
 //   command  a command run in the guest: `target` is the command line,
 //            `exit_code` and `output` its result (not run in a dry run)
 //   service  a service disabled or enabled: `target` is the unit
+//   check    a verification of the result: `target` what was checked,
+//            `detail` what was found (the modules of a new initramfs)
 //   note     something the user must know that changed nothing (a NIC name
 //            that no VM NIC will have, a kernel left without virtio)
 // `detail` says in words what and why ("root=/dev/sda2 -> root=UUID=...").
@@ -23,7 +25,7 @@
 
 namespace utsushi::guest {
 
-enum class ChangeKind { file, command, service, note };
+enum class ChangeKind { file, command, service, check, note };
 
 struct Change {
   ChangeKind kind = ChangeKind::note;

@@ -62,7 +62,9 @@ class Target {
   // Runs a command in the guest and records it with its result; in a dry run
   // only records it and returns nullopt.
   [[nodiscard]] Result<std::optional<CommandResult>> run(const std::vector<std::string>& argv, std::string detail);
+  // Records a warning the user must see (also logged) / a check made on the result.
   void note(std::string target, std::string detail);
+  void check(std::string target, std::string detail);
   void service(std::string unit, std::string detail);
 
   std::vector<Change> take_changes();

@@ -15,6 +15,23 @@ namespace utsushi::livemig {
 using namespace std::chrono;
 using nlohmann::json;
 
+namespace {
+
+// The longest message a monitor may send. QEMU's largest replies (query-block
+// with long chains, query-qmp-schema) stay well under it; a monitor that sends
+// more without a newline is not a QMP monitor.
+constexpr std::size_t k_max_message_bytes = 16u << 20;
+
+std::int64_t integer_member(const json& object, const char* key) {
+  if (!object.is_object()) {
+    return 0;
+  }
+  auto it = object.find(key);
+  return it != object.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
+}
+
+}  // namespace
+
 Result<QmpClient> QmpClient::connect(const std::string& path, milliseconds timeout) {
   sockaddr_un addr{};
   if (path.size() >= sizeof addr.sun_path) {
@@ -98,6 +115,10 @@ Result<json> QmpClient::read_message(milliseconds timeout) {
     if (r <= 0) {
       continue;
     }
+    if (m_buf.size() > k_max_message_bytes) {
+      return fail(Errc::corruption,
+                  fmt::format("QMP {}: a message longer than {} MiB", m_path, k_max_message_bytes >> 20));
+    }
     char chunk[8192];
     ssize_t n = ::recv(m_fd.get(), chunk, sizeof chunk, 0);
     if (n < 0 && errno == EINTR) {
@@ -114,11 +135,12 @@ Result<json> QmpClient::read_message(milliseconds timeout) {
 
 void QmpClient::record_event(const json& msg) {
   QmpEvent e;
-  e.name = msg.value("event", "");
-  e.data = msg.value("data", json::object());
+  const json& name = msg["event"];
+  e.name = name.is_string() ? name.get<std::string>() : std::string();
+  e.data = msg.contains("data") && msg["data"].is_object() ? msg["data"] : json::object();
   if (msg.contains("timestamp")) {
-    const auto& ts = msg["timestamp"];
-    e.timestamp_us = ts.value("seconds", std::int64_t{0}) * 1000000 + ts.value("microseconds", std::int64_t{0});
+    const json& ts = msg["timestamp"];
+    e.timestamp_us = integer_member(ts, "seconds") * 1000000 + integer_member(ts, "microseconds");
   }
   m_events.push_back(std::move(e));
   if (m_events.size() > 1000) {
@@ -143,10 +165,13 @@ Result<json> QmpClient::execute(const std::string& command, const json& argument
       continue;
     }
     if (msg.contains("error")) {
+      const json& error = msg["error"];
+      const json* desc = error.is_object() && error.contains("desc") ? &error["desc"] : nullptr;
       return fail(Errc::failed_precondition,
-                  fmt::format("QMP {} failed: {}", command, msg["error"].value("desc", std::string("unknown error"))));
+                  fmt::format("QMP {} failed: {}", command,
+                              desc != nullptr && desc->is_string() ? desc->get<std::string>() : "unknown error"));
     }
-    return msg.value("return", json::object());
+    return msg.contains("return") ? msg["return"] : json::object();
   }
 }
 

@@ -53,6 +53,14 @@ class RestoredBootsOnHardware(WorkdirCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        try:
+            cls.restore()
+        except BaseException:
+            cls.tmp.cleanup()  # tearDownClass does not run when setUpClass fails
+            raise
+
+    @classmethod
+    def restore(cls):
         name, size = CASES[CASE]
         cls.fx = fixture(name)
         cls.size = size

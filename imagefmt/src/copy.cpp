@@ -17,6 +17,7 @@ struct Chunk {
   std::uint64_t offset;
   std::uint64_t length;
   bool known_zero;  // from extents: no need to read
+  bool hole;        // a hole (not a zero extent): may be discarded
 };
 
 std::vector<Chunk> plan_chunks(const std::vector<Extent>& extents, std::size_t chunk_size) {
@@ -24,11 +25,11 @@ std::vector<Chunk> plan_chunks(const std::vector<Extent>& extents, std::size_t c
   for (const Extent& e : extents) {
     bool zero = e.type != ExtentType::data;
     if (zero) {
-      chunks.push_back({e.offset, e.length, true});
+      chunks.push_back({e.offset, e.length, true, e.type == ExtentType::hole});
       continue;
     }
     for (std::uint64_t off = e.offset; off < e.offset + e.length; off += chunk_size) {
-      chunks.push_back({off, std::min<std::uint64_t>(chunk_size, e.offset + e.length - off), false});
+      chunks.push_back({off, std::min<std::uint64_t>(chunk_size, e.offset + e.length - off), false, false});
     }
   }
   return chunks;
@@ -50,7 +51,7 @@ Result<CopyStats> copy_device(BlockDevice& source, BlockDevice& target, const Co
   threads = std::min<unsigned>(threads, static_cast<unsigned>(std::max<std::size_t>(chunks.size(), 1)));
 
   std::atomic<std::size_t> next{0};
-  std::atomic<std::uint64_t> done{0}, read{0}, written{0}, zero{0};
+  std::atomic<std::uint64_t> done{0}, read{0}, written{0}, zero{0}, discarded{0};
   std::atomic<bool> failed{false};
   std::mutex error_mutex;
   std::optional<Error> first_error;
@@ -95,7 +96,13 @@ Result<CopyStats> copy_device(BlockDevice& source, BlockDevice& target, const Co
       }
       if (is_zero) {
         zero += c.length;
-        if (!options.target_is_zeroed) {
+        if (!options.target_is_zeroed && options.discard_holes && c.hole) {
+          if (auto d = target.discard(c.offset, c.length); !d) {
+            record_error(std::move(d).error());
+            return;
+          }
+          discarded += c.length;
+        } else if (!options.target_is_zeroed) {
           if (auto z = target.zero(c.offset, c.length, ZeroMode::may_unmap); !z) {
             record_error(std::move(z).error());
             return;
@@ -119,8 +126,10 @@ Result<CopyStats> copy_device(BlockDevice& source, BlockDevice& target, const Co
   if (first_error) {
     return std::unexpected(std::move(*first_error));
   }
-  UTSUSHI_TRY(target.flush());
-  return CopyStats{read.load(), written.load(), zero.load()};
+  if (options.flush) {
+    UTSUSHI_TRY(target.flush());
+  }
+  return CopyStats{read.load(), written.load(), zero.load(), discarded.load()};
 }
 
 }  // namespace utsushi::imagefmt

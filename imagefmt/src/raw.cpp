@@ -150,7 +150,11 @@ class RawDriver final : public BlockDriver {
   }
 
   // BLKZEROOUT needs logical-block alignment; unaligned edges are written.
-  Result<void> zero_block(std::uint64_t offset, std::uint64_t length, ZeroMode) {
+  // may_unmap first tries fallocate(PUNCH_HOLE) on the device, which the
+  // kernel serves only by an unmapping zero-out that reads back as zeros
+  // (WRITE ZEROES with unmap, a loop device's punched backing file) and
+  // refuses otherwise; BLKZEROOUT then keeps the allocation.
+  Result<void> zero_block(std::uint64_t offset, std::uint64_t length, ZeroMode mode) {
     auto [start, end] = inner_blocks(offset, length);
     if (end <= start) {
       return fail(Errc::not_supported, m_description + ": zero range smaller than a block");
@@ -161,6 +165,11 @@ class RawDriver final : public BlockDriver {
     }
     if (offset + length > end) {
       UTSUSHI_TRY(pwrite_full(m_fd.get(), std::span(zeros).first(offset + length - end), end, m_description));
+    }
+    if (mode == ZeroMode::may_unmap &&
+        ::fallocate(m_fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(start),
+                    static_cast<off_t>(end - start)) == 0) {
+      return {};
     }
     std::uint64_t range[2] = {start, end - start};
     if (::ioctl(m_fd.get(), BLKZEROOUT, range) != 0) {

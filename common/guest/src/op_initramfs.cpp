@@ -242,9 +242,11 @@ class Initramfs final : public Operation {
       }
     }
     Names keep;
-    if (!m_params.generic && initramfs_tools_policy(confs) == "dep") {
+    if (m_params.generic || initramfs_tools_policy(confs) == "dep") {
       // MODULES=dep chooses drivers from the hardware it runs on (here: the
-      // conversion appliance), so the drivers the guest had are named.
+      // conversion appliance), so the drivers the guest had are named; a
+      // generic image (MODULES=most) lacks some a dep image had (evdev,
+      // serio_raw), and rebuild() requires every one it had.
       for (const KernelJob& job : jobs) {
         keep.merge(intersect(job.had, job.modules.available));
       }

@@ -17,6 +17,13 @@ struct CopyOptions {
   // The destination already reads as zeros everywhere (a fresh sparse file or
   // a new image): zero ranges are skipped instead of written.
   bool target_is_zeroed = true;
+  // With target_is_zeroed false: ranges the source reports as holes (not
+  // zero) are discarded rather than zeroed; they need not read as zeros
+  // (v2p restore: space outside every partition).
+  bool discard_holes = false;
+  // Flush the target at the end (false: the caller flushes, e.g. overlapped
+  // with the next copy).
+  bool flush = true;
   std::size_t chunk_size = 4u << 20;
   unsigned threads = 0;  // 0: one per core
   ProgressFn progress;   // bytes of the source processed / source size
@@ -26,6 +33,7 @@ struct CopyStats {
   std::uint64_t bytes_read = 0;     // read from the source
   std::uint64_t bytes_written = 0;  // data written to the destination
   std::uint64_t bytes_zero = 0;     // found zero (by extents or by content) and not written
+  std::uint64_t bytes_discarded = 0;  // holes discarded (discard_holes), included in bytes_zero
 };
 
 Result<CopyStats> copy_device(BlockDevice& source, BlockDevice& target, const CopyOptions& options = {});

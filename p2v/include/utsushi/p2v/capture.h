@@ -12,6 +12,7 @@
 #include "utsushi/imagefmt/block_device.h"
 #include "utsushi/imagefmt/output.h"
 #include "utsushi/disk/disk_plan.h"
+#include "utsushi/disk/verify.h"
 
 namespace utsushi::p2v {
 
@@ -45,10 +46,7 @@ imagefmt::OutputOptions output_options(const ImageOptions& options);
 // no file appears at `output`), or a block device in place (raw).
 [[nodiscard]] Result<ImageStats> write_image(imagefmt::BlockDevice& view, const std::string& output, const ImageOptions& options);
 
-struct VerifyStats {
-  std::uint64_t chunks = 0;
-  std::uint64_t bytes = 0;
-};
+using VerifyStats = disk::VerifyStats;
 
 // Re-reads every used range of `source` and of the image at `image_path` and
 // compares them chunk by chunk (XXH64). Errc::corruption names the first

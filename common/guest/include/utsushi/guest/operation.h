@@ -64,6 +64,10 @@ class Target {
   [[nodiscard]] Result<std::optional<CommandResult>> run(const std::vector<std::string>& argv, std::string detail);
   void note(std::string target, std::string detail);
   void service(std::string unit, std::string detail);
+  // Records a change an operation made (or plans) through the session itself,
+  // for work the methods above do not cover or must not record verbatim
+  // (removing trees without reading them, writing secrets).
+  void record(Change change);
 
   std::vector<Change> take_changes();
 

@@ -72,7 +72,11 @@ class Runner {
     guest::Session s = UTSUSHI_TRY(guest::Session::create(so));
     for (std::size_t i = b.first; i < b.last; ++i) {
       for (const guest::DiskSpec& d : m_jobs[i].disks) {
-        UTSUSHI_TRY(s.add_disk({d.path, d.format, guest::DiskAccess::writable}));
+        // A plan writes nothing: its disks are read-only (libguestfs keeps the
+        // mount's own writes in a throw-away overlay).
+        UTSUSHI_TRY(s.add_disk({d.path, d.format,
+                                m_options.mode == guest::Mode::apply ? guest::DiskAccess::writable
+                                                                     : guest::DiskAccess::read_only}));
       }
     }
     UTSUSHI_TRY(s.launch());

@@ -22,17 +22,19 @@ if [[ ! -f "$src" ]]; then
   mke2fs -q -t ext4 -d "$stage" "$src"
   rm -rf "$stage"
 fi
-drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
-# run NAME OUTPUT CMD...: cold cache, wall/user/sys via /usr/bin/time. Every
-# command ends with the output durable on disk: utsushi-img fsyncs before its
-# atomic rename; qemu-img (cache=unsafe by default for the target) gets a
-# `sync FILE` inside the timed region so both pay for the same writeback.
+benchlib() { python3 "$(dirname "$0")/../lib/benchlib.py" "$@"; }
+# run NAME OUTPUT CMD...: cold cache (warm=1: the input read once before), wall/user/sys
+# from bench/lib/benchlib.py. Every command ends with the output durable on disk:
+# utsushi-img fsyncs before its atomic rename; qemu-img (cache=unsafe by default for
+# the target) gets an fsync of the output inside the timed region so both pay for the
+# same writeback.
 run() {
-  local name="$1" out="$2"; shift 2
+  local name="$1" out="$2" timing mode=()
+  shift 2
   rm -f "$out"
-  [[ "${warm:-0}" == 1 ]] && cat "$src" > /dev/null || drop
-  /usr/bin/time -f "%e %U %S" -o "$work/time" sh -c '"$@" && sync "$0"' "$out" "$@" >/dev/null 2>&1
-  read -r wall user sys < "$work/time"
+  if [[ "${warm:-0}" == 1 ]]; then cat "$src" > /dev/null; mode=(--warm); fi
+  timing=$(benchlib time "${mode[@]}" --output "$out" -- "$@")
+  read -r wall user sys <<<"$timing"
   local size; size=$(stat -c %s "$out")
   local alloc; alloc=$(( $(stat -c %b "$out") * 512 ))
   printf '%s|%s|%s|%s|%s|%s\n' "$name" "$wall" "$user" "$sys" "$size" "$alloc" >> "$work/results"

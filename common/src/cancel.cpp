@@ -45,10 +45,6 @@ void install_cancel_handlers() {
 bool cancel_requested() noexcept { return g_cancelled.load(std::memory_order_relaxed); }
 int cancel_signal() noexcept { return g_cancel_signal.load(); }
 void request_cancel() noexcept { g_cancelled.store(true); }
-void reset_cancel() noexcept {
-  g_cancelled.store(false);
-  g_cancel_signal.store(0);
-}
 
 Result<void> check_cancelled() {
   if (cancel_requested()) {

@@ -1,9 +1,16 @@
 #include "utsushi/common/cli.h"
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+
+#include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "utsushi/common/atomic_file.h"
 #include "utsushi/common/cancel.h"
+#include "utsushi/common/endian.h"
+#include "utsushi/common/fd.h"
 #include "utsushi/common/log.h"
 #include "utsushi/version.h"
 
@@ -19,10 +26,37 @@ int exit_code_for(Errc code) noexcept {
   }
 }
 
+CLI::Validator seconds_between(double min, double max) {
+  return CLI::Validator(
+      [min, max](std::string& text) -> std::string {
+        char* end = nullptr;
+        double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v) || v < min || v > max) {
+          return fmt::format("'{}' is not a number of seconds from {} to {}", text, min, max);
+        }
+        return {};
+      },
+      fmt::format("SECONDS in [{} - {}]", min, max));
+}
+
+std::chrono::milliseconds to_milliseconds(double seconds) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(seconds * 1000)));
+}
+
 void print_json_line(const std::string& json_text) {
   std::fputs(json_text.c_str(), stdout);
   std::fputc('\n', stdout);
   std::fflush(stdout);
+}
+
+void write_port_file(const std::string& path, std::uint16_t port) {
+  if (path.empty()) {
+    return;
+  }
+  auto f = value_or_throw(AtomicFile::create(path));
+  std::string text = std::to_string(port) + "\n";
+  value_or_throw(write_full(f.fd(), as_bytes(text), path));
+  value_or_throw(f.commit());
 }
 
 namespace {
@@ -46,6 +80,9 @@ int run_program(std::string_view name, std::string_view description, int argc, c
   CLI::App app{std::string(description), std::string(name)};
   app.set_version_flag("--version", std::string(name) + " (utsushi) " + UTSUSHI_VERSION);
   app.option_defaults()->always_capture_default();
+  // -v, -q and --json are accepted after the subcommand too (subcommands
+  // inherit fallthrough: an option they do not know is matched on the app).
+  app.fallthrough();
   Context ctx{app, {}, k_exit_ok};
   app.add_flag("-v,--verbose", ctx.options.verbose, "More messages on stderr (repeat for debug output)");
   app.add_flag("-q,--quiet", ctx.options.quiet, "Only errors on stderr; no progress bar");

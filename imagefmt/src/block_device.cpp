@@ -192,6 +192,11 @@ Result<void> BlockDevice::flush() {
   return m_driver->flush();
 }
 
+Result<void> BlockDevice::verify_integrity() {
+  auto lock = maybe_lock();
+  return m_driver->verify_integrity();
+}
+
 Result<std::vector<Extent>> BlockDevice::extents(std::uint64_t offset, std::uint64_t length) {
   UTSUSHI_TRY(check_range(offset, length, "extents"));
   std::vector<Extent> result;

@@ -33,6 +33,7 @@ Result<void> BlockDriver::discard(std::uint64_t, std::uint64_t) {
   return fail(Errc::not_supported, description() + ": no discard");
 }
 Result<void> BlockDriver::flush() { return {}; }
+Result<void> BlockDriver::verify_integrity() { return {}; }
 Result<void> BlockDriver::extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out) {
   out.push_back({offset, length, ExtentType::data});
   return {};

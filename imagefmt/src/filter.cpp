@@ -26,6 +26,12 @@ Result<std::unique_ptr<BlockDriver>> WindowFilter::create(BlockDevice& below, st
   return std::unique_ptr<BlockDriver>(new WindowFilter(below, offset, length, std::move(description)));
 }
 
+Result<std::unique_ptr<BlockDriver>> WindowFilter::create(std::unique_ptr<BlockDevice> below, std::uint64_t offset,
+                                                          std::uint64_t length, std::string description) {
+  UTSUSHI_TRY_CTX(below->check_range(offset, length, "window"), description);
+  return std::unique_ptr<BlockDriver>(new WindowFilter(std::move(below), offset, length, std::move(description)));
+}
+
 Result<void> WindowFilter::extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out) {
   auto list = UTSUSHI_TRY(below().extents(offset + m_offset, length));
   for (Extent e : list) {

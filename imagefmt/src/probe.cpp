@@ -3,24 +3,17 @@
 #include <cstring>
 #include <string_view>
 
+#include "utsushi/common/endian.h"
+
 namespace utsushi::imagefmt {
 namespace {
-
-bool has_bytes_at(std::span<const std::uint8_t> head, std::size_t offset, std::string_view magic) {
-  return head.size() >= offset + magic.size() && std::memcmp(head.data() + offset, magic.data(), magic.size()) == 0;
-}
-
-std::uint32_t le32_at(std::span<const std::uint8_t> head, std::size_t offset) {
-  return static_cast<std::uint32_t>(head[offset]) | static_cast<std::uint32_t>(head[offset + 1]) << 8 |
-         static_cast<std::uint32_t>(head[offset + 2]) << 16 | static_cast<std::uint32_t>(head[offset + 3]) << 24;
-}
 
 // qcow2: "QFI\xfb" then version 2 or 3 (docs/interop/qcow2.txt).
 int score_qcow2(std::span<const std::uint8_t> h) {
   if (!has_bytes_at(h, 0, "QFI\xfb") || h.size() < 8) {
     return 0;
   }
-  std::uint32_t version = static_cast<std::uint32_t>(h[4]) << 24 | h[5] << 16 | h[6] << 8 | h[7];
+  std::uint32_t version = be32_at(h, 4);
   return version == 2 || version == 3 ? 100 : 50;
 }
 

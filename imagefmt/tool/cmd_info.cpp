@@ -12,7 +12,6 @@ namespace {
 struct InfoOptions {
   std::string image;
   std::string format;
-  bool json = false;
 };
 
 nlohmann::json details_json(const imagefmt::ImageInfo& info) {
@@ -44,7 +43,7 @@ nlohmann::json details_json(const imagefmt::ImageInfo& info) {
 void run_info(cli::Context& ctx, const InfoOptions& o) {
   auto format = o.format.empty() ? std::nullopt : std::optional<std::string>(o.format);
   auto info = cli::value_or_throw(imagefmt::image_info(o.image, format));
-  if (ctx.options.json || o.json) {
+  if (ctx.options.json) {
     nlohmann::json chain = nlohmann::json::array();
     for (const auto& b : info.backing_chain) {
       chain.push_back({{"filename", b.filename}, {"format", b.format}, {"virtual-size", b.virtual_size}});
@@ -95,7 +94,6 @@ void setup_info(cli::Context& ctx) {
   auto opts = std::make_shared<InfoOptions>();
   auto* sub = ctx.app.add_subcommand("info", "Show format, virtual size and allocation of an image");
   sub->add_option("-f,--format", opts->format, "Image format (probed when omitted)");
-  sub->add_flag("--json", opts->json, "JSON output (same as the global --json)");
   sub->add_option("IMAGE", opts->image, "Image file or block device")->required();
   sub->callback([&ctx, opts] { run_info(ctx, *opts); });
 }

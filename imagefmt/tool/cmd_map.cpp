@@ -11,13 +11,12 @@ namespace {
 struct MapOptions {
   std::string image;
   std::string format;
-  bool json = false;
 };
 
 void run_map(cli::Context& ctx, const MapOptions& o) {
   auto format = o.format.empty() ? std::nullopt : std::optional<std::string>(o.format);
   auto extents = cli::value_or_throw(imagefmt::image_map(o.image, format));
-  if (ctx.options.json || o.json) {
+  if (ctx.options.json) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& e : extents) {
       nlohmann::json item = {{"start", e.offset},
@@ -46,7 +45,6 @@ void setup_map(cli::Context& ctx) {
   auto opts = std::make_shared<MapOptions>();
   auto* sub = ctx.app.add_subcommand("map", "List the image's extents (data, zero, hole)");
   sub->add_option("-f,--format", opts->format, "Image format (probed when omitted)");
-  sub->add_flag("--json", opts->json, "JSON output (same as the global --json)");
   sub->add_option("IMAGE", opts->image, "Image file or block device")->required();
   sub->callback([&ctx, opts] { run_map(ctx, *opts); });
 }

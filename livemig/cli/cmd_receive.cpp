@@ -76,15 +76,16 @@ void setup_receive(cli::Context& ctx) {
   sessions->needs(uri);
   persistent->needs(uri);
   sub->add_option("--token-file", o->token_file, "File holding the shared token (>= 16 bytes)")->required();
-  sub->add_option("--accept-timeout", o->accept_timeout_s, "Give up when no sender authenticated within SECONDS");
+  sub->add_option("--accept-timeout", o->accept_timeout_s, "Give up when no sender authenticated within SECONDS")
+      ->check(cli::seconds_between(0.001, 31.0 * 86400));
   sub->add_option("--port-file", o->port_file, "Write the listening port to FILE once listening");
   add_hold_flags(*sub, o->hold);
   sub->callback([&ctx, o] {
     require_one_source(o->qmp, o->libvirt, "--qmp", "--libvirt");
     std::string token = cli::value_or_throw(livemig::read_token_file(o->token_file));
-    auto accept_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o->accept_timeout_s * 1000));
+    auto accept_timeout = cli::to_milliseconds(o->accept_timeout_s);
     std::string port_file = o->port_file;
-    auto on_listening = [port_file](std::uint16_t port) { write_port_file(port_file, port); };
+    auto on_listening = [port_file](std::uint16_t port) { cli::write_port_file(port_file, port); };
     if (!o->libvirt.empty()) {
       livemig::ReceiveLibvirtOptions opts;
       opts.uri = o->libvirt;

@@ -25,7 +25,6 @@ struct SendFlags {
   int zstd_level = 0;      // 0: adaptive
   int zstd_max_level = 9;
   bool keep_source = false;
-  bool trust_capabilities = false;
 };
 void add_send_flags(CLI::App& sub, SendFlags& flags);
 // Validates and converts; throws cli::Failure on bad values.
@@ -49,8 +48,5 @@ void finish(cli::Context& ctx, const livemig::Outcome& outcome, const std::strin
 
 // Exactly one of two alternative options must be given (else a usage error).
 void require_one_source(const std::string& a, const std::string& b, const char* a_name, const char* b_name);
-
-// Writes the listening port to `path` (atomically: temporary name + rename).
-void write_port_file(const std::string& path, std::uint16_t port);
 
 }  // namespace utsushi::livemig_cli

@@ -11,7 +11,7 @@ void add_send_flags(CLI::App& sub, SendFlags& f) {
   sub.add_option("--max-downtime", f.max_downtime_ms,
                  "Raise the downtime target step-wise up to MS when the guest does not converge (default: no raise)");
   sub.add_option("--time-limit", f.time_limit_s, "Cancel (guest keeps running on the source) after SECONDS")
-      ->check(CLI::Range(1.0, 86400.0));
+      ->check(cli::seconds_between(1, 86400));
   sub.add_flag("--auto-converge", f.auto_converge, "Let QEMU throttle the guest's vCPUs when it does not converge");
   sub.add_option("--max-throttle", f.max_throttle, "Upper bound of the vCPU throttle in percent (with --auto-converge)")
       ->check(CLI::Range(1u, 99u));
@@ -22,8 +22,6 @@ void add_send_flags(CLI::App& sub, SendFlags& f) {
                  "Highest zstd level the adaptive level may reach while the link is the bottleneck (default 9)")
       ->check(CLI::Range(1, 19));
   sub.add_flag("--keep-source", f.keep_source, "Leave the source QEMU paused after success instead of quitting it");
-  sub.add_flag("--trust-capabilities", f.trust_capabilities,
-               "Do not force QEMU's migration capabilities off (streams livemig cannot parse are still refused)");
 }
 
 std::array<CLI::Option*, 2> add_hold_flags(CLI::App& sub, HoldFlags& f) {
@@ -33,13 +31,13 @@ std::array<CLI::Option*, 2> add_hold_flags(CLI::App& sub, HoldFlags& f) {
   auto* go = sub.add_option("--go-timeout", f.go_timeout_s,
                             "With a paused destination: discard it when the sender's go does not come within SECONDS "
                             "(default 30)")
-                 ->check(CLI::Range(1.0, 3600.0));
+                 ->check(cli::seconds_between(1, 3600));
   return {hold, go};
 }
 
 void apply_hold_flags(const HoldFlags& f, livemig::ReceiveOptions& receive) {
   receive.hold = f.hold;
-  receive.go_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(f.go_timeout_s * 1000));
+  receive.go_timeout = cli::to_milliseconds(f.go_timeout_s);
 }
 
 std::uint64_t bandwidth_of(const SendFlags& f) {
@@ -53,13 +51,12 @@ livemig::SendOptions to_send_options(const SendFlags& f) {
   livemig::SendOptions o;
   o.policy.downtime_ms = f.downtime_ms;
   o.policy.max_downtime_ms = std::max(f.downtime_ms, f.max_downtime_ms);
-  o.policy.time_limit = std::chrono::milliseconds(static_cast<std::int64_t>(f.time_limit_s * 1000));
+  o.policy.time_limit = cli::to_milliseconds(f.time_limit_s);
   o.policy.auto_converge = f.auto_converge;
   o.policy.max_cpu_throttle = f.max_throttle;
   o.zstd_level = f.zstd_level;
   o.zstd_max_level = f.zstd_max_level;
   o.after = f.keep_source ? livemig::SourceAfter::keep : livemig::SourceAfter::quit;
-  o.capabilities = f.trust_capabilities ? livemig::Capabilities::trust : livemig::Capabilities::force;
   return o;
 }
 
@@ -86,18 +83,6 @@ void finish(cli::Context& ctx, const livemig::Outcome& outcome, const std::strin
 void require_one_source(const std::string& a, const std::string& b, const char* a_name, const char* b_name) {
   if (a.empty() == b.empty()) {
     throw cli::Failure(Error(Errc::invalid_argument, fmt::format("give exactly one of {} and {}", a_name, b_name)));
-  }
-}
-
-void write_port_file(const std::string& path, std::uint16_t port) {
-  if (path.empty()) {
-    return;
-  }
-  std::string tmp = path + ".tmp";
-  if (FILE* f = std::fopen(tmp.c_str(), "w")) {
-    std::fprintf(f, "%u\n", port);
-    std::fclose(f);
-    std::rename(tmp.c_str(), path.c_str());
   }
 }
 

@@ -4,15 +4,10 @@
 
 #include <fmt/core.h>
 
-#include <algorithm>
-#include <atomic>
-#include <condition_variable>
-#include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
-#include <vector>
 
+#include "utsushi/common/link/server.h"
 #include "utsushi/common/log.h"
 #include "utsushi/livemig/handshake.h"
 #include "utsushi/livemig/qmp.h"
@@ -24,10 +19,7 @@ using namespace std::chrono;
 namespace {
 
 constexpr milliseconds k_qmp_timeout{15000};
-constexpr milliseconds k_handshake_timeout{15000};
-// Connections in their handshake at once; more wait in the listen backlog.
-constexpr unsigned k_max_handshakes = 8;
-constexpr milliseconds k_accept_slice{200};
+constexpr milliseconds k_handshake_timeout{15000};  // the whole handshake
 
 Outcome failure(Error e, const char* status, std::string source = {}) {
   Outcome o;
@@ -102,99 +94,24 @@ Outcome receive_remote(const ReceiveRemoteOptions& options) {
 
 Result<void> serve_sessions(const ServeOptions& options, const std::function<void(Link&)>& session) {
   auto hp = UTSUSHI_TRY(parse_host_port(options.listen));
-  auto listener = UTSUSHI_TRY(Listener::listen(hp));
-  UTSUSHI_LOG_INFO("listening on {}:{}", hp.host, listener.port());
+  link::ServerOptions so;
+  so.protocol = k_protocol;
+  so.token = options.token;
+  so.greeting = receiver_greeting(options.kind);
+  so.link = LinkOptions{0, seconds(60)};
+  so.handshake_timeout = k_handshake_timeout;
+  so.max_sessions = options.sessions;
+  so.total_sessions = options.sessions;
+  so.accept_timeout = options.accept_timeout;
+  auto server = UTSUSHI_TRY(link::Server::listen(hp, std::move(so)));
+  UTSUSHI_LOG_INFO("listening on {}:{}", hp.host, server.port());
   if (options.on_listening) {
-    options.on_listening(listener.port());
+    options.on_listening(server.port());
   }
-  // Each connection authenticates on a thread of its own, which then runs
-  // its session: a silent peer (port scan, stuck sender) holds only its own
-  // thread for the handshake timeout, never the other senders.
-  std::mutex mutex;
-  std::condition_variable changed;
-  unsigned authenticated = 0;  // sessions claimed (guarded by mutex)
-  std::atomic<unsigned> handshaking{0};
-  std::vector<std::shared_ptr<Link>> pending;  // links still in their handshake (guarded by mutex)
-  std::vector<std::thread> running;
-  struct Joiner {
-    std::vector<std::thread>& threads;
-    ~Joiner() {
-      for (auto& t : threads) {
-        t.join();
-      }
-    }
-  } joiner{running};
-  // Runs before the joiner: handshakes still waiting when serving ends fail
-  // at once instead of holding the return for their timeout.
-  struct PendingCut {
-    std::mutex& mutex;
-    std::vector<std::shared_ptr<Link>>& links;
-    ~PendingCut() {
-      std::lock_guard lock(mutex);
-      for (auto& l : links) {
-        l->shutdown();
-      }
-    }
-  } cut{mutex, pending};
-  auto authenticate = [&](std::shared_ptr<Link> link) {
-    auto h = handshake_server(*link, options.token, k_handshake_timeout, options.kind);
-    bool claimed = false;
-    {
-      std::lock_guard lock(mutex);
-      std::erase(pending, link);
-      if (h && authenticated < options.sessions) {
-        ++authenticated;
-        claimed = true;
-      }
-      --handshaking;
-    }
-    changed.notify_all();
-    if (!h) {
-      // A peer without the right token is refused; keep waiting for the real senders.
-      UTSUSHI_LOG_WARN("refused a connection: {}", h.error().message());
-    } else if (!claimed) {
-      UTSUSHI_LOG_WARN("refused a sender: all {} sessions are taken", options.sessions);
-    } else {
-      session(*link);
-    }
-  };
-  auto deadline = steady_clock::now() + options.accept_timeout;
-  for (;;) {
-    {
-      std::unique_lock lock(mutex);
-      // Bound the connections in their handshake; wait for one to finish.
-      changed.wait_until(lock, deadline, [&] {
-        return authenticated >= options.sessions || handshaking.load() < k_max_handshakes;
-      });
-      if (authenticated >= options.sessions) {
-        return {};
-      }
-    }
-    auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
-    if (left.count() <= 0) {
-      std::lock_guard lock(mutex);
-      return fail(Errc::unavailable,
-                  fmt::format("only {} of {} senders authenticated in time", authenticated, options.sessions));
-    }
-    if (handshaking.load() >= k_max_handshakes) {
-      continue;
-    }
-    // Short waits, so the loop sees a handshake that claimed the last session.
-    auto fd = listener.accept(std::min(left, k_accept_slice));
-    if (!fd) {
-      if (fd.error().code() == Errc::unavailable) {
-        continue;  // nothing yet, or the peer left before accept
-      }
-      return std::unexpected(std::move(fd).error());
-    }
-    auto link = std::make_shared<Link>(std::move(*fd), LinkOptions{0, seconds(60)});
-    {
-      std::lock_guard lock(mutex);
-      pending.push_back(link);
-      ++handshaking;
-    }
-    running.emplace_back(authenticate, std::move(link));
-  }
+  return server.run([&](Link& l) {
+    session(l);
+    return link::AfterSession::serve_on;
+  });
 }
 
 Outcome migrate_local(const LocalOptions& options) {

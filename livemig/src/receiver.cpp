@@ -13,6 +13,7 @@
 
 #include "utsushi/common/handles.h"
 #include "utsushi/common/log.h"
+#include "utsushi/common/zstd_stream.h"
 #include "utsushi/livemig/frame_queue.h"
 #include "utsushi/livemig/qemu_control.h"
 #include "utsushi/livemig/session.h"
@@ -191,22 +192,9 @@ Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link) {
       }
       raw.resize(f.header.raw_len);
       if (f.header.flags & k_frame_zstd) {
-        ZSTD_inBuffer in{f.payload.data(), f.payload.size(), 0};
-        ZSTD_outBuffer zout{raw.data(), raw.size(), 0};
-        while (in.pos < in.size) {
-          std::size_t in_before = in.pos;
-          std::size_t out_before = zout.pos;
-          std::size_t r = ZSTD_decompressStream(dctx.get(), &zout, &in);
-          if (ZSTD_isError(r)) {
-            return fail(Errc::corruption, fmt::format("frame {}: zstd: {}", f.header.seq, ZSTD_getErrorName(r)));
-          }
-          if (in.pos == in_before && zout.pos == out_before) {
-            return fail(Errc::corruption, fmt::format("frame {}: more data than announced", f.header.seq));
-          }
-        }
-        if (zout.pos != zout.size) {
-          return fail(Errc::corruption,
-                      fmt::format("frame {}: decompressed to {} of {} bytes", f.header.seq, zout.pos, zout.size));
+        // Batches are blocks of one zstd stream (frames end when the level changes).
+        if (auto z = zstd_decompress_exact(dctx.get(), f.payload, raw, ZstdInput::whole); !z) {
+          return std::unexpected(std::move(z).error().with_context(fmt::format("frame {}", f.header.seq)));
         }
       } else {
         if (f.payload.size() != raw.size()) {

@@ -75,15 +75,22 @@ nlohmann::json report_json(const Report& r) {
   return j;
 }
 
+namespace {
+
+// A time in ms, or "-" when it was not measured (a migration that never started).
+std::string ms_text(std::int64_t ms) { return ms < 0 ? "-" : fmt::format("{} ms", ms); }
+
+}  // namespace
+
 std::string report_text(const Report& r) {
   std::string s = fmt::format(
       "status: {}\nrounds (dirty syncs): {}\nbytes from QEMU: {} ({})\nbytes on the link: {} ({}, {:.1f}x smaller)\n"
-      "total time: {} ms\ndowntime (source STOP to destination RESUME): {} ms (QEMU's own figure: {} ms)\n"
+      "total time: {}\ndowntime (source STOP to destination RESUME): {} (QEMU's own figure: {})\n"
       "source guest: {}\nstream hash (XXH3-64): {}\n",
       r.status, r.rounds, r.bytes_from_qemu, format_bytes(r.bytes_from_qemu), r.bytes_on_wire,
       format_bytes(r.bytes_on_wire),
       r.bytes_on_wire ? static_cast<double>(r.bytes_from_qemu) / static_cast<double>(r.bytes_on_wire) : 0.0,
-      r.total_ms, r.downtime_ms, r.qemu_downtime_ms, r.source_state.empty() ? "?" : r.source_state,
+      ms_text(r.total_ms), ms_text(r.downtime_ms), ms_text(r.qemu_downtime_ms), r.source_state.empty() ? "?" : r.source_state,
       r.stream_hash.empty() ? "-" : r.stream_hash);
   if (r.held) {
     s += "destination: held paused after loading (commit handshake)\n";

@@ -99,12 +99,9 @@ Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
   PolicyState pstate;
   pstate.target_ms = pol.downtime_ms;
   rep.downtime_limit_ms = qemu_downtime_limit(pol, pol.downtime_ms);
-  if (options.capabilities == Capabilities::force) {
-    auto r = force_capabilities(qmp, pol.auto_converge);
-    if (!r) {
-      link.send_abort(r.error().message());
-      return failed(r.error(), "failed");
-    }
+  if (auto r = force_capabilities(qmp, pol.auto_converge); !r) {
+    link.send_abort(r.error().message());
+    return failed(r.error(), "failed");
   }
   if (auto r = set_source_parameters(qmp, {rep.downtime_limit_ms, pol.max_cpu_throttle}); !r) {
     link.send_abort(r.error().message());

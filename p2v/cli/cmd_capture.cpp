@@ -29,6 +29,7 @@ struct CaptureOptions {
   unsigned threads = 0;
   std::string to;
   std::string token_file;
+  std::string client_name;
   bool no_profile = false;
   unsigned cpus = 2;
   std::uint64_t memory_mib = 2048;
@@ -88,10 +89,19 @@ void run_capture(cli::Context& ctx, const CaptureOptions& o) {
   if (o.compress && f != p2v::OutputFormat::qcow2) {
     throw cli::Failure(Error(Errc::invalid_argument, "-c needs --format qcow2"));
   }
-  const std::vector<std::string> names = image_names(o.sources, f);
+  std::vector<std::string> names = image_names(o.sources, f);
   if (!o.to.empty()) {
     if (o.token_file.empty()) {
       throw cli::Failure(Error(Errc::invalid_argument, "--to needs --token-file"));
+    }
+    if (!o.output.empty()) {
+      // With --to, -o names the image on the server (DIR/CLIENT/OUTPUT).
+      if (o.sources.size() > 1) {
+        throw cli::Failure(Error(Errc::invalid_argument,
+                                 "with --to, -o names one image: capture one source per command, or omit -o (the "
+                                 "images are then named after their sources)"));
+      }
+      names[0] = o.output;
     }
     if (o.verify) {
       throw cli::Failure(Error(Errc::invalid_argument,
@@ -105,6 +115,7 @@ void run_capture(cli::Context& ctx, const CaptureOptions& o) {
     c.compress_image = o.compress;
     c.verify = o.verify;
     c.threads = o.threads;
+    c.client_name = o.client_name;
     ProgressReporter progress(choose_progress_mode(ctx.options.json, ctx.options.quiet), "send");
     c.progress = progress.callback();
     for (std::size_t i = 0; i < o.sources.size(); ++i) {
@@ -215,6 +226,8 @@ void setup_capture(cli::Context& ctx) {
   sub->add_option("-m,--threads", o->threads, "Worker threads (default: one per core, at least 4)");
   sub->add_option("--to", o->to, "Stream to a 'p2v serve' at HOST:PORT instead of writing locally");
   sub->add_option("--token-file", o->token_file, "File holding the token shared with the server (with --to)");
+  sub->add_option("--name", o->client_name,
+                  "With --to: the name the server files this host's images under (default: the host name)");
   sub->add_flag("--no-profile", o->no_profile, "Do not write the hardware profile beside the images");
   sub->add_option("--cpus", o->cpus, "Virtual CPUs stated in an OVA's OVF (--format ova)")->check(CLI::Range(1, 4096));
   sub->add_option("--memory", o->memory_mib, "Memory in MiB stated in an OVA's OVF (--format ova)")

@@ -1,11 +1,10 @@
-// p2v serve --listen ADDR:PORT --token-file FILE --output-dir DIR [--once]
+// p2v serve --listen ADDR:PORT --token-file FILE --output-dir DIR [--once] [--port-file FILE] [--sessions N]
 #include <fmt/core.h>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "utsushi/common/auth.h"
-#include "utsushi/p2v/client.h"
 #include "utsushi/p2v/server.h"
 
 namespace utsushi::p2v_cli {
@@ -17,6 +16,8 @@ struct ServeOptions {
   std::string output_dir;
   bool once = false;
   unsigned threads = 0;
+  unsigned sessions = 4;
+  std::string port_file;
 };
 
 void run_serve(cli::Context& ctx, const ServeOptions& o) {
@@ -26,6 +27,8 @@ void run_serve(cli::Context& ctx, const ServeOptions& o) {
   s.output_dir = o.output_dir;
   s.once = o.once;
   s.threads = o.threads;
+  s.sessions = o.sessions;
+  s.on_listening = [port_file = o.port_file](std::uint16_t port) { cli::write_port_file(port_file, port); };
   const bool json = ctx.options.json, quiet = ctx.options.quiet;
   s.report = [json, quiet](const std::string& line) {
     if (json) {
@@ -50,6 +53,9 @@ void setup_serve(cli::Context& ctx) {
   sub->add_option("--output-dir", o->output_dir, "Directory the images are written to")->required();
   sub->add_flag("--once", o->once, "Exit after the first session that completes");
   sub->add_option("-m,--threads", o->threads, "Worker threads for the final image (default: one per core)");
+  sub->add_option("--sessions", o->sessions, "Captures received at once (more clients are told to retry)")
+      ->check(CLI::Range(1, 64));
+  sub->add_option("--port-file", o->port_file, "Write the listening port to FILE once listening (useful with port 0)");
   sub->callback([&ctx, o] { run_serve(ctx, *o); });
 }
 

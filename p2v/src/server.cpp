@@ -6,62 +6,79 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include <sys/statvfs.h>
+
+#include <fmt/core.h>
+
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <filesystem>
-#include <nlohmann/json.hpp>
+#include <fstream>
+#include <new>
 
 #include "utsushi/common/atomic_file.h"
 #include "utsushi/common/auth.h"
 #include "utsushi/common/cancel.h"
+#include "utsushi/common/endian.h"
 #include "utsushi/common/handles.h"
+#include "utsushi/common/link/server.h"
 #include "utsushi/common/log.h"
 #include "utsushi/common/net.h"
+#include "utsushi/common/zstd_stream.h"
 #include "utsushi/imagefmt/raw.h"
 #include "utsushi/p2v/capture.h"
-#include "utsushi/common/endian.h"
 #include "utsushi/p2v/wire_format.h"
 
 namespace utsushi::p2v {
 namespace {
 
 namespace fs = std::filesystem;
+using link::Link;
 using wire::MsgType;
 
 constexpr std::size_t k_journal_entry = 16;
 constexpr auto k_sync_interval = std::chrono::seconds(1);
+constexpr std::chrono::milliseconds k_client_pause = std::chrono::minutes(10);  // a client may pause to read its disk
 
-bool valid_name(const std::string& n) {
-  return !n.empty() && n.size() < 200 && n[0] != '.' && n.find('/') == std::string::npos &&
-         n.find('\0') == std::string::npos;
+// The free bytes of the filesystem holding `dir`.
+Result<std::uint64_t> free_space(const std::string& dir) {
+  struct statvfs v {};
+  if (::statvfs(dir.c_str(), &v) != 0) {
+    return fail_errno(errno, "statvfs " + dir);
+  }
+  return std::uint64_t{v.f_bavail} * v.f_frsize;
 }
 
 // One disk being received.
 class Receiver {
  public:
-  static Result<Receiver> open(const std::string& dir, const nlohmann::json& begin) {
+  // Refuses, before creating or allocating anything, a plan that cannot fit:
+  // each chunk holds at least one 512-byte sector, and the journal takes 16
+  // bytes per chunk.
+  static Result<Receiver> open(const std::string& dir, const wire::Begin& begin) {
     Receiver r;
-    r.m_name = begin.at("name").get<std::string>();
-    if (!valid_name(r.m_name)) {
-      return fail(Errc::invalid_argument, "bad image name '" + r.m_name + "'");
-    }
-    r.m_size = begin.at("size").get<std::uint64_t>();
-    r.m_chunks = begin.at("chunks").get<std::uint64_t>();
-    r.m_format = begin.at("format").get<std::string>();
-    r.m_compress = begin.value("compress", false);
-    r.m_final = (fs::path(dir) / r.m_name).string();
-    r.m_partial = (fs::path(dir) / ("." + r.m_name + ".p2v-partial")).string();
-    std::string plan = begin.at("plan_id").get<std::string>();
-    // Used ranges are whole sectors, so a disk of SIZE bytes has at most
-    // SIZE/512 + 1 chunks; anything more is a bad peer, refused before the
-    // count sizes the journal and the tables below.
-    if (r.m_size > (std::uint64_t{1} << 50) || r.m_chunks > r.m_size / 512 + 1) {
-      return fail(Errc::invalid_argument, "BEGIN: " + std::to_string(r.m_chunks) + " chunks for a disk of " +
-                                              std::to_string(r.m_size) + " bytes is not a valid plan");
-    }
+    r.m_name = begin.client + "/" + begin.name;
+    r.m_size = begin.size;
+    r.m_chunks = begin.chunks;
+    r.m_format = begin.format;
+    r.m_compress = begin.compress;
+    std::string client_dir = (fs::path(dir) / begin.client).string();
+    r.m_final = (fs::path(client_dir) / begin.name).string();
+    r.m_partial = (fs::path(client_dir) / ("." + begin.name + ".p2v-partial")).string();
     UTSUSHI_TRY_CTX(parse_output_format(r.m_format), "BEGIN");
+    std::uint64_t need = r.m_chunks * (512 + k_journal_entry);
+    std::uint64_t have = UTSUSHI_TRY(free_space(dir));
+    if (need > have) {
+      return fail(Errc::no_space, fmt::format("{}: the plan needs at least {} bytes; {} has {} free", r.m_name, need,
+                                              dir, have));
+    }
     std::error_code ec;
+    if (fs::exists(r.m_final, ec)) {
+      return fail(Errc::failed_precondition,
+                  fmt::format("{} already exists on the server: name this capture otherwise (capture -o NAME, or "
+                              "--name CLIENT), or remove it there",
+                              r.m_final));
+    }
     fs::create_directories(r.m_partial, ec);
     if (ec) {
       return fail(Errc::io_error, "cannot create " + r.m_partial + ": " + ec.message());
@@ -72,7 +89,7 @@ class Receiver {
     }
     // A partial capture of a different plan (the disk changed) is discarded.
     std::string meta_path = r.m_partial + "/plan";
-    std::string meta = plan + " " + std::to_string(r.m_size) + " " + std::to_string(r.m_chunks);
+    std::string meta = begin.plan_id + " " + std::to_string(r.m_size) + " " + std::to_string(r.m_chunks);
     std::string old;
     if (auto f = std::ifstream(meta_path); f) {
       std::getline(f, old);
@@ -95,50 +112,31 @@ class Receiver {
       UTSUSHI_TRY(pread_full(r.m_journal.get(), j, 0, r.m_partial + "/journal"));
     }
     for (std::uint64_t i = 0; i < r.m_chunks; ++i) {
-      r.m_hash[i] = load_le64(j.data() + static_cast<std::size_t>(i * k_journal_entry));
-      r.m_done[i] = load_le64(j.data() + static_cast<std::size_t>(i * k_journal_entry + 8)) == 1;
+      r.m_hash[i] = le64_at(j, static_cast<std::size_t>(i * k_journal_entry));
+      r.m_done[i] = le64_at(j, static_cast<std::size_t>(i * k_journal_entry + 8)) == 1;
     }
     return r;
   }
 
-  std::vector<std::uint8_t> state() const {
-    std::vector<std::uint8_t> s(8 + (m_chunks + 7) / 8, 0);
-    for (int b = 0; b < 8; ++b) {
-      s[static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(m_chunks >> (8 * b));
-    }
-    for (std::uint64_t i = 0; i < m_chunks; ++i) {
-      if (m_done[i]) {
-        s[8 + i / 8] |= static_cast<std::uint8_t>(1u << (i % 8));
-      }
-    }
-    return s;
-  }
+  Bytes state() const { return wire::encode_state(m_done); }
 
   std::uint64_t held() const { return static_cast<std::uint64_t>(std::count(m_done.begin(), m_done.end(), true)); }
 
-  // A CHUNK payload: verified, written, journalled at the next sync.
-  Result<void> chunk(std::span<const std::uint8_t> p, ZSTD_DCtx* dctx) {
-    if (p.size() < wire::k_chunk_header) {
-      return fail(Errc::corruption, "protocol error: short chunk");
-    }
-    std::uint64_t index = load_le64(p.data()), offset = load_le64(p.data() + 8);
-    std::uint32_t length = load_le32(p.data() + 16);
-    std::uint64_t hash = load_le64(p.data() + 20);
-    std::uint64_t end = 0;
-    if (index >= m_chunks || length == 0 || length > wire::k_chunk_size || __builtin_add_overflow(offset, length, &end) ||
-        end > m_size) {
-      return fail(Errc::corruption, "protocol error: chunk out of range");
-    }
-    m_buf.resize(length);
-    std::size_t n = ZSTD_decompressDCtx(dctx, m_buf.data(), m_buf.size(), p.data() + wire::k_chunk_header,
-                                        p.size() - wire::k_chunk_header);
-    if (ZSTD_isError(n) || n != length || XXH64(m_buf.data(), length, 0) != hash) {
-      UTSUSHI_LOG_WARN("{}: chunk {} at byte {} arrived corrupt; asking for it again", m_name, index, offset);
+  // A CHUNK payload: verified, written, journalled at the next sync. One
+  // that arrived damaged is left missing (asked for again after DONE).
+  Result<void> chunk(const link::Frame& f, ZSTD_DCtx* dctx) {
+    auto c = UTSUSHI_TRY(wire::decode_chunk(f.payload, m_chunks, m_size));
+    const wire::ChunkHeader& h = c.header;
+    m_buf.resize(h.length);
+    ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
+    if (f.damaged || !zstd_decompress_exact(dctx, c.compressed, m_buf, ZstdInput::whole) ||
+        XXH64(m_buf.data(), h.length, 0) != h.hash) {
+      UTSUSHI_LOG_WARN("{}: chunk {} at byte {} arrived corrupt; asking for it again", m_name, h.index, h.offset);
       return {};
     }
-    UTSUSHI_TRY(pwrite_full(m_data.get(), m_buf, offset, m_partial + "/data.raw"));
-    m_hash[index] = hash;
-    m_pending.push_back(index);
+    UTSUSHI_TRY(pwrite_full(m_data.get(), m_buf, h.offset, m_partial + "/data.raw"));
+    m_hash[h.index] = h.hash;
+    m_pending.push_back(h.index);
     if (std::chrono::steady_clock::now() - m_last_sync > k_sync_interval) {
       UTSUSHI_TRY(sync());
     }
@@ -156,10 +154,8 @@ class Receiver {
     }
     for (std::uint64_t i : m_pending) {
       std::uint8_t e[k_journal_entry];
-      for (int b = 0; b < 8; ++b) {
-        e[b] = static_cast<std::uint8_t>(m_hash[i] >> (8 * b));
-        e[8 + b] = b == 0 ? 1 : 0;
-      }
+      store_le64(e, m_hash[i]);
+      store_le64(e + 8, 1);
       UTSUSHI_TRY(pwrite_full(m_journal.get(), e, i * k_journal_entry, m_partial + "/journal"));
       m_done[i] = true;
     }
@@ -213,106 +209,86 @@ class Receiver {
   std::chrono::steady_clock::time_point m_last_sync = std::chrono::steady_clock::now();
 };
 
-Result<void> authenticate(int fd, const std::string& token) {
-  auto nonce = UTSUSHI_TRY(auth::random_nonce());
-  std::vector<std::uint8_t> hello(4 + nonce.size());
-  store_le32(hello.data(), wire::k_version);
-  std::copy(nonce.begin(), nonce.end(), hello.begin() + 4);
-  UTSUSHI_TRY(wire::send_frame(fd, MsgType::hello, hello));
-  auto f = UTSUSHI_TRY(wire::recv_frame(fd));
-  if (f.type != MsgType::auth || f.payload.size() != wire::k_nonce_size + wire::k_mac_size) {
-    return fail(Errc::permission_denied, "peer did not authenticate");
+Result<void> send_result(Link& link, const wire::Outcome& r) { return link.send(MsgType::result, wire::encode_result(r)); }
+
+// Opens the receiver for a BEGIN; never throws (a plan too large for memory
+// is refused like any other).
+Result<Receiver> open_receiver(const std::string& dir, const wire::Begin& begin) {
+  try {
+    return Receiver::open(dir, begin);
+  } catch (const std::bad_alloc&) {
+    return fail(Errc::no_space, "BEGIN: not enough memory for the plan's tables");
   }
-  std::span<const std::uint8_t> cn(f.payload.data(), wire::k_nonce_size);
-  std::span<const std::uint8_t> mac(f.payload.data() + wire::k_nonce_size, wire::k_mac_size);
-  if (!auth::equal_constant_time(mac, wire::auth_mac(token, "p2v-client", nonce, cn))) {
-    (void)wire::send_frame(fd, MsgType::error, "authentication failed: wrong token");
-    return fail(Errc::permission_denied, "a peer presented a wrong token; refused");
-  }
-  auto reply = wire::auth_mac(token, "p2v-server", cn, nonce);
-  return wire::send_frame(fd, MsgType::auth_ok, reply);
 }
 
-std::vector<std::uint8_t> json_bytes(const nlohmann::json& j) {
-  std::string s = j.dump();
-  return {s.begin(), s.end()};
+// Receives one disk's chunks until it is complete; the image's path.
+Result<std::string> receive_disk(Link& link, Receiver& r, const ServeOptions& o, ZSTD_DCtx* dctx) {
+  for (;;) {
+    auto m = link.recv(k_client_pause);
+    if (!m) {
+      (void)r.sync();  // keep what arrived intact for a resume
+      return std::unexpected(std::move(m).error());
+    }
+    if (m->header.type == MsgType::chunk) {
+      if (auto c = r.chunk(*m, dctx); !c) {
+        (void)r.sync();
+        return std::unexpected(std::move(c).error());
+      }
+      continue;
+    }
+    if (m->damaged || m->header.type != MsgType::done) {
+      (void)r.sync();
+      return fail(Errc::corruption, m->header.type == link::k_type_abort
+                                        ? "the client aborted: " + m->text()
+                                        : std::string("protocol error: unexpected message"));
+    }
+    UTSUSHI_TRY(r.sync());
+    auto missing = r.missing();
+    if (!missing.empty()) {
+      UTSUSHI_TRY(send_result(link, {wire::Outcome::Status::resend, std::move(missing), {}, {}}));
+      continue;
+    }
+    auto path = r.finish(o.threads);
+    if (!path) {
+      (void)send_result(link, {wire::Outcome::Status::error, {}, {}, path.error().message()});
+      return std::unexpected(std::move(path).error());
+    }
+    UTSUSHI_TRY(send_result(link, {wire::Outcome::Status::ok, {}, *path, {}}));
+    return path;
+  }
 }
 
-// One session: any number of disks, one after another. Receive waits are
-// bounded, so one silent connection cannot hold the (one-session-at-a-time)
-// server forever.
-Result<bool> session(int fd, const ServeOptions& o) {
-  UTSUSHI_TRY(net::set_receive_timeout(fd, std::chrono::seconds(30)));  // until the peer has authenticated
-  UTSUSHI_TRY(authenticate(fd, o.token));
-  UTSUSHI_TRY(net::set_receive_timeout(fd, std::chrono::minutes(10)));  // a client may pause to read its disk
+// One session: any number of disks, one after another. True when at least
+// one disk was written.
+Result<bool> session(Link& link, const ServeOptions& o) {
   ZstdDCtx dctx(ZSTD_createDCtx());
   bool finished_any = false;
   for (;;) {
-    auto f = wire::recv_frame(fd);
+    auto f = link.recv(k_client_pause);
     if (!f) {
       if (f.error().code() == Errc::unavailable && finished_any) {
         return true;  // the client closed after its last disk
       }
       return std::unexpected(std::move(f).error());
     }
-    if (f->type != MsgType::begin) {
+    if (f->damaged || f->header.type != MsgType::begin) {
       return fail(Errc::corruption, "protocol error: expected BEGIN");
     }
-    nlohmann::json begin = nlohmann::json::parse(f->payload.begin(), f->payload.end(), nullptr, false);
-    if (begin.is_discarded() || !begin.is_object()) {
-      return fail(Errc::corruption, "protocol error: bad BEGIN");
-    }
-    Result<Receiver> rr = fail(Errc::internal, "");
-    try {
-      rr = Receiver::open(o.output_dir, begin);
-    } catch (const nlohmann::json::exception& e) {
-      rr = fail(Errc::corruption, std::string("protocol error: bad BEGIN: ") + e.what());
-    }
+    auto begin = wire::decode_begin(f->payload);
+    auto rr = begin ? open_receiver(o.output_dir, *begin) : Result<Receiver>(std::unexpected(begin.error()));
     if (!rr) {
-      (void)wire::send_frame(fd, MsgType::error, rr.error().message());
+      link.send_abort(rr.error().message());
       return std::unexpected(std::move(rr).error());
     }
-    Receiver& r = *rr;
     if (o.report) {
-      o.report("receiving " + r.name() + " (" + std::to_string(r.held()) + " chunks already held)");
+      o.report("receiving " + rr->name() + " (" + std::to_string(rr->held()) + " chunks already held)");
     }
-    UTSUSHI_TRY(wire::send_frame(fd, MsgType::state, r.state()));
-    for (;;) {
-      auto m = wire::recv_frame(fd);
-      if (!m) {
-        (void)r.sync();  // keep what arrived intact for a resume
-        return std::unexpected(std::move(m).error());
-      }
-      if (m->type == MsgType::chunk) {
-        if (auto c = r.chunk(m->payload, dctx.get()); !c) {
-          (void)r.sync();
-          return std::unexpected(std::move(c).error());
-        }
-        continue;
-      }
-      if (m->type != MsgType::done) {
-        (void)r.sync();
-        return fail(Errc::corruption, "protocol error: unexpected message");
-      }
-      UTSUSHI_TRY(r.sync());
-      auto missing = r.missing();
-      if (!missing.empty()) {
-        UTSUSHI_TRY(wire::send_frame(fd, MsgType::result, json_bytes({{"status", "resend"}, {"resend", missing}})));
-        continue;
-      }
-      auto path = r.finish(o.threads);
-      if (!path) {
-        (void)wire::send_frame(fd, MsgType::result,
-                               json_bytes({{"status", "error"}, {"message", path.error().message()}}));
-        return std::unexpected(std::move(path).error());
-      }
-      UTSUSHI_TRY(wire::send_frame(fd, MsgType::result, json_bytes({{"status", "ok"}, {"path", *path}})));
-      if (o.report) {
-        o.report("wrote " + *path);
-      }
-      finished_any = true;
-      break;
+    UTSUSHI_TRY(link.send(MsgType::state, rr->state()));
+    auto path = UTSUSHI_TRY(receive_disk(link, *rr, o, dctx.get()));
+    if (o.report) {
+      o.report("wrote " + path);
     }
+    finished_any = true;
   }
 }
 
@@ -326,30 +302,26 @@ Result<void> serve(const ServeOptions& o) {
   if (ec) {
     return fail(Errc::io_error, "cannot create " + o.output_dir + ": " + ec.message());
   }
-  auto listener = UTSUSHI_TRY(net::Listener::listen(address));
+  link::ServerOptions so;
+  so.protocol = wire::k_protocol;
+  so.token = o.token;
+  so.link = link::LinkOptions{0, std::chrono::seconds(60), wire::k_max_payload, true};
+  so.max_sessions = std::max(1u, o.sessions);
+  auto server = UTSUSHI_TRY(link::Server::listen(address, std::move(so)));
+  if (o.on_listening) {
+    o.on_listening(server.port());
+  }
   if (o.report) {
-    o.report("listening on " + o.listen);
+    o.report("listening on " + net::format_host_port({address.host, std::to_string(server.port())}));
   }
-  for (;;) {
-    auto conn = listener.accept(std::chrono::seconds(1));
-    if (!conn) {
-      if (conn.error().code() == Errc::unavailable) {
-        continue;  // nobody connected yet, or the peer left before accept
-      }
-      return std::unexpected(std::move(conn).error());
-    }
-    auto r = session(conn->get(), o);
+  return server.run([&o](Link& link) {
+    auto r = session(link, o);
     if (!r) {
-      if (r.error().code() == Errc::cancelled) {
-        return std::unexpected(std::move(r).error());
-      }
       UTSUSHI_LOG_WARN("session ended: {}", r.error().message());
-      continue;
+      return link::AfterSession::serve_on;
     }
-    if (o.once && *r) {
-      return {};
-    }
-  }
+    return o.once && *r ? link::AfterSession::stop : link::AfterSession::serve_on;
+  });
 }
 
 }  // namespace utsushi::p2v

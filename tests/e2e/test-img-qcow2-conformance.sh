@@ -109,6 +109,19 @@ done
 writes_ok "$tmp/chain/top.qcow2" "backing chain -> qcow2 -c"
 writes_ok "$tmp/x.qcow2" "extended L2 -> qcow2"
 
+# A raw input whose size is not a multiple of 512: the virtual size rounds up
+# to a sector as qemu-img's does, so QEMU sees the tail (zero-padded).
+python3 -c "import sys, random; r = random.Random(5); sys.stdout.buffer.write(r.randbytes(3 * 1048576 + 700))" > "$tmp/odd.raw"
+"$img" -q convert -O qcow2 "$tmp/odd.raw" "$tmp/odd.qcow2"
+qemu-img convert -O qcow2 "$tmp/odd.raw" "$tmp/qodd.qcow2"
+vs() { qemu-img info --output=json "$1" | python3 -c "import json, sys; print(json.load(sys.stdin)['virtual-size'])"; }
+[[ $(vs "$tmp/odd.qcow2") == $(vs "$tmp/qodd.qcow2") ]] && pass "odd size: virtual size $(vs "$tmp/odd.qcow2") as qemu-img's" ||
+  fail "odd size: virtual size $(vs "$tmp/odd.qcow2"), qemu-img $(vs "$tmp/qodd.qcow2")"
+cp "$tmp/odd.raw" "$tmp/odd-padded.raw" && truncate -s %512 "$tmp/odd-padded.raw"
+qemu-img compare -q -f raw "$tmp/odd-padded.raw" -F qcow2 "$tmp/odd.qcow2" && pass "odd size: qemu-img reads every byte" ||
+  fail "odd size: qemu-img compare of the zero-padded input differs"
+qemu-img check -q "$tmp/odd.qcow2" && pass "odd size: qemu-img check clean" || fail "odd size: qemu-img check"
+
 # Sizes against qemu-img on the same input.
 qemu-img convert -O qcow2 "$tmp/src.raw" "$tmp/qp.qcow2"
 qemu-img convert -c -O qcow2 -o compression_type=zstd "$tmp/src.raw" "$tmp/qz.qcow2"

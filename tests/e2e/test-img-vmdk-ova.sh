@@ -33,6 +33,21 @@ for v in qs qm; do
 done
 qemu-img convert -O vmdk -o subformat=monolithicFlat "$tmp/src.raw" "$tmp/flat.vmdk"
 expect_status 3 "descriptor-only vmdk refused" -- "$img" convert -O raw "$tmp/flat.vmdk" "$tmp/x.raw"
+expect_contains "$err" '"monolithicFlat"' "the subformat is named"
+# Descriptor files of any size (qemu-img's are under 512 bytes), probed or
+# named, get the unsupported-format refusal naming their subformat.
+n=0
+for sf in monolithicFlat twoGbMaxExtentSparse twoGbMaxExtentFlat; do
+  n=$((n + 1))
+  qemu-img create -q -f vmdk -o subformat=$sf "$tmp/d$n.vmdk" 1M
+  size=$(stat -c %s "$tmp/d$n.vmdk")
+  expect_status 3 "$sf descriptor ($size bytes): info refused as unsupported" -- "$img" info "$tmp/d$n.vmdk"
+  expect_contains "$err" "\"$sf\"" "the subformat $sf is named"
+  expect_status 3 "$sf descriptor: convert -f vmdk refused" -- "$img" convert -f vmdk -O raw "$tmp/d$n.vmdk" "$tmp/x.raw"
+done
+[[ ! -e "$tmp/x.raw" ]] && pass "nothing written" || fail "x.raw written"
+printf '# Disk DescriptorFile\nversion=1\n' > "$tmp/notype.vmdk"
+expect_status 3 "a descriptor without createType refused as unsupported" -- "$img" info "$tmp/notype.vmdk"
 
 # OVA.
 expect_status 0 "convert -O ova" -- "$img" -q convert -O ova -o cpus=4 -o memory=4096 "$tmp/src.raw" "$tmp/app.ova"

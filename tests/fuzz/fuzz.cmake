@@ -12,7 +12,9 @@ add_executable(fuzz_image_parsers ${utsushi_fuzz_dir}/fuzz_image_parsers.cpp ${i
 target_include_directories(fuzz_image_parsers PRIVATE ${imagefmt_dir}/include)
 target_compile_options(fuzz_image_parsers PRIVATE -fsanitize=address,undefined -fno-sanitize-recover=all -O1 -g)
 target_link_options(fuzz_image_parsers PRIVATE -fsanitize=address,undefined)
-target_link_libraries(fuzz_image_parsers PRIVATE utsushi_common ZLIB::ZLIB PkgConfig::ZSTD PkgConfig::ARCHIVE)
+# The same libraries as utsushi_imagefmt itself links, whatever they become.
+get_target_property(imagefmt_links utsushi_imagefmt LINK_LIBRARIES)
+target_link_libraries(fuzz_image_parsers PRIVATE ${imagefmt_links})
 # add_test must wait for enable_testing() (include(CTest) at the top level).
 function(utsushi_imagefmt_add_fuzz_test)
   if(BUILD_TESTING)

@@ -17,8 +17,8 @@ Contract:
     QEMU also gets SIGKILL through PR_SET_PDEATHSIG if the test process dies abruptly.
   - Fixture images are never written: disks are added through a qcow2 overlay unless
     overlay=False is passed explicitly.
-  - The serial console (ttyS0) is logged to `serial_log` from the first byte; wait_for()
-    scans that log; send_serial() types into the console.
+  - The serial console (ttyS0) is logged to `serial_log` from the first byte, every byte
+    once (SerialPipe); wait_for() scans that log; send_serial() types into the console.
   - qmp is a connected QMPClient after start(); add_qmp() before start() adds further
     monitors (e.g. for a tool under test), each on its own UNIX socket.
 """
@@ -26,9 +26,9 @@ import atexit
 import ctypes
 import os
 import re
+import select
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -88,6 +88,46 @@ class QemuError(RuntimeError):
     pass
 
 
+class SerialPipe:
+    """A guest serial port through QEMU's pipe chardev (FIFOs PATH.in and PATH.out): a thread
+    appends every byte QEMU writes to `log` as it comes; write() types into the guest.
+
+    Not a socket chardev with logfile=: QEMU logs a byte when writing it to the socket
+    fails with EAGAIN and again when its retry succeeds, so a client that reads late (a
+    loaded host) doubles bytes in the log ("xxfs.ko" seen for "xfs.ko"). Both FIFOs are
+    held open read-write here, so neither side blocks on open and the copy never sees EOF;
+    close() copies what is still in the pipe, then stops."""
+
+    def __init__(self, path, log):
+        os.mkfifo(path + ".in", 0o600)
+        os.mkfifo(path + ".out", 0o600)
+        self._in = os.open(path + ".in", os.O_RDWR)
+        self._out = os.open(path + ".out", os.O_RDWR)
+        self._log = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._copy, name=f"serial {path}", daemon=True)
+        self._thread.start()
+
+    def _copy(self):
+        while True:
+            ready, _, _ = select.select([self._out], [], [], 0.2)
+            if ready:
+                os.write(self._log, os.read(self._out, 65536))
+            elif self._stop.is_set():
+                return
+
+    def write(self, data):
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._in, view):]
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(10)
+        for fd in (self._in, self._out, self._log):
+            os.close(fd)
+
+
 class Machine:
     def __init__(self, name="guest", memory_mib=1024, smp=1, machine="pc", accel=None,
                  firmware="bios", extra_args=(), no_reboot=True, workdir_parent=None):
@@ -104,14 +144,15 @@ class Machine:
         self.serial_log = os.path.join(self.workdir, "serial.log")
         self.qemu_log = os.path.join(self.workdir, "qemu.log")
         self.qmp_path = os.path.join(self.workdir, "qmp.sock")
-        self.serial_sock_path = os.path.join(self.workdir, "serial.sock")
+        self.serial_path = os.path.join(self.workdir, "serial")  # FIFOs serial.in, serial.out
         self.extra_qmp_paths = []
         self.proc = None
+        self.argv = None  # QEMU's command line, once started
         self.qmp = None
         self._disks = []
         self._nics = []
         self._kernel = None
-        self._serial_sock = None
+        self._serial = None
         self._done_counter = 0
         _live_machines.add(self)
         _install_cleanup_handlers()
@@ -152,8 +193,7 @@ class Machine:
                 "-m", str(self.memory_mib), "-smp", str(self.smp),
                 "-nodefaults", "-no-user-config", "-display", "none",
                 "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
-                "-chardev", f"socket,id=serial0,path={self.serial_sock_path},server=on,wait=off,"
-                            f"logfile={self.serial_log}",
+                "-chardev", f"pipe,id=serial0,path={self.serial_path}",
                 "-serial", "chardev:serial0"]
         if self.accel == "kvm":
             args += ["-cpu", "host"]
@@ -206,9 +246,10 @@ class Machine:
     # ---- lifecycle ----
 
     def start(self, qmp_timeout=30.0):
-        args = self.command_line()
+        args = self.argv = self.command_line()
         with open(os.path.join(self.workdir, "cmdline"), "w") as f:
             f.write(" ".join(args) + "\n")
+        self._serial = SerialPipe(self.serial_path, self.serial_log)
         log = open(self.qemu_log, "wb")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True, preexec_fn=_set_pdeathsig)
@@ -265,13 +306,13 @@ class Machine:
                     break
                 except subprocess.TimeoutExpired:
                     continue
-        for closer in (self.qmp, self._serial_sock):
+        for closer in (self.qmp, self._serial):
             try:
                 if closer:
                     closer.close()
             except Exception:
                 pass
-        self.qmp = self._serial_sock = None
+        self.qmp = self._serial = None
         if os.environ.get("UTSUSHI_KEEP_TMP") != "1":
             shutil.rmtree(self.workdir, ignore_errors=True)
         _live_machines.discard(self)
@@ -301,10 +342,15 @@ class Machine:
             return ""
 
     def wait_for(self, pattern, timeout, since=0, regex=False, fail_on=()):
-        """Wait until `pattern` (text, or a regex if regex=True) appears on the serial console
-        after byte offset `since`. Returns the match (re.Match). Raises TimeoutError on
-        timeout, QemuError if QEMU exits first or a `fail_on` text appears first."""
-        rx = re.compile(pattern if regex else re.escape(pattern))
+        """Wait until `pattern` (text; a regex if regex=True; or a compiled re.Pattern, flags
+        and all) appears on the serial console after byte offset `since`. Returns the match
+        (re.Match). Raises TimeoutError on timeout, QemuError if QEMU exits first or a
+        `fail_on` text appears first."""
+        if isinstance(pattern, re.Pattern):
+            rx = pattern
+        else:
+            rx = re.compile(pattern if regex else re.escape(pattern))
+        pattern = rx.pattern
         deadline = time.monotonic() + timeout
         while True:
             text = self.serial_text(since)
@@ -324,47 +370,42 @@ class Machine:
                                    f"--- serial tail ---\n{text[-2000:]}")
             time.sleep(0.2)
 
-    def _serial_connect(self):
-        if self._serial_sock is None:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(self.serial_sock_path)
-            self._serial_sock = s
-
-            def drain():  # QEMU also writes to the socket while connected; keep it flowing
-                try:
-                    while s.recv(65536):
-                        pass
-                except OSError:
-                    pass
-            threading.Thread(target=drain, daemon=True).start()
-        return self._serial_sock
-
     def send_serial(self, text, char_delay=0.0):
         """Type `text` into the serial console."""
-        sock = self._serial_connect()
+        if self._serial is None:
+            raise QemuError(f"{self.name}: not started")
         data = text.encode()
         if not char_delay:
-            sock.sendall(data)
+            self._serial.write(data)
             return
         for b in data:
-            sock.sendall(bytes([b]))
+            self._serial.write(bytes([b]))
             time.sleep(char_delay)
 
-    def login(self, user="root", password="utsushi", timeout=240.0):
+    def login(self, user="root", password="utsushi", timeout=240.0, attempts=3):
         """Log in on the serial getty and wait for a root shell prompt; then silence the
         kernel's and systemd's console messages, which would otherwise land between a
-        command's output lines."""
-        mark = self.serial_mark()
+        command's output lines. A username typed while the getty still sets up its terminal
+        can be lost: when no "Password:" follows, or the login is refused, it starts over."""
         self.wait_for("login:", timeout)
-        time.sleep(0.5)
-        self.send_serial(user + "\n")
-        self.wait_for("Password:", 30, since=mark)
-        self.send_serial(password + "\n")
-        self.wait_for(r"[#$] $", 60, since=mark, regex=True)
-        self.run("stty -echo cols 200; export PS1='# ' TERM=dumb; dmesg -n 1; kill -s RTMIN+21 1",
-                 timeout=60)
+        for _ in range(attempts):
+            mark = self.serial_mark()
+            self.send_serial(user + "\n")
+            try:
+                self.wait_for("Password:", 60, since=mark)
+            except TimeoutError:
+                continue
+            self.send_serial(password + "\n")
+            answer = self.wait_for(r"[#$] $|Login incorrect", 180, since=mark, regex=True)
+            if answer.group(0) != "Login incorrect":
+                break
+            self.wait_for(r"Login incorrect[\s\S]*login:", 180, since=mark, regex=True)
+        else:
+            raise QemuError(f"{self.name}: no shell after {attempts} login attempts\n"
+                            f"--- serial tail ---\n{self.serial_text()[-2000:]}")
+        self.run("stty -echo cols 200; export PS1='# ' TERM=dumb; dmesg -n 1; kill -s RTMIN+21 1")
 
-    def run(self, command, timeout=60.0):
+    def run(self, command, timeout=180.0):
         """Run a shell command on a logged-in serial console; returns (status, output).
 
         The output is what the command wrote between two markers that only the shell can
@@ -374,7 +415,7 @@ class Machine:
         n = self._done_counter
         mark = self.serial_mark()
         self.send_serial(console_command(command, n))
-        self.wait_for(rf"@UTSUSHI-END-{n}=\d+@", timeout, since=mark, regex=True)
+        self.wait_for(console_output_regex(n), timeout, since=mark)
         return parse_console_output(self.serial_text(mark), n)
 
 

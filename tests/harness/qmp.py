@@ -8,7 +8,8 @@ Contract:
   - events are dicts as QEMU sends them ({"event", "data", "timestamp": {seconds,
     microseconds}}); event_time(e) gives the timestamp as float seconds (host clock).
   - wait_event(name, timeout) returns the first queued-or-arriving event of that name
-    (removing it from the queue) or raises TimeoutError.
+    (removing it from the queue) or raises TimeoutError; event_seen(name) returns the
+    first one received so far without waiting or removing it (None if none).
   - Not thread-safe: one client per thread.
 """
 import json
@@ -74,13 +75,14 @@ class QMPClient:
         self.close()
 
     def _read_message(self, deadline):
-        """Return the next JSON message (response or event) from the socket."""
+        """Return the next JSON message (response or event) from the socket. What has
+        already arrived is read even when the deadline has passed."""
         while b"\n" not in self._buf:
             left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"no QMP message on {self.path} in time")
-            ready, _, _ = select.select([self.sock], [], [], left)
+            ready, _, _ = select.select([self.sock], [], [], max(0.0, left))
             if not ready:
+                if left <= 0:
+                    raise TimeoutError(f"no QMP message on {self.path} in time")
                 continue
             chunk = self.sock.recv(65536)
             if not chunk:
@@ -123,6 +125,12 @@ class QMPClient:
                 return self.events
             if "event" in msg:
                 self.events.append(msg)
+
+    def event_seen(self, name, timeout=0.0):
+        """The first event `name` received so far (left in the queue), after reading
+        whatever arrives within `timeout` seconds; None when there is none."""
+        self.poll_events(timeout)
+        return next((e for e in self.events if e.get("event") == name), None)
 
     def wait_event(self, name, timeout=60.0):
         deadline = time.monotonic() + timeout

@@ -3,6 +3,7 @@
 // deterministic test data, and a loop device attached to a file (root only).
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +37,11 @@ bool is_root();
 int sh(const std::string& cmd);
 // Whether `tool` is on PATH.
 bool have(const std::string& tool);
+// Runs `check` in a forked child and returns its result (false when the
+// child died). For what changes process-wide state for good, such as a
+// cancellation request (common/cancel.h: the product has no way to take one
+// back, and needs none).
+bool in_child_process(const std::function<bool()>& check);
 
 // A loop device over a file, detached on destruction. Empty when loop devices
 // cannot be used here (not root, no /dev/loop-control); `why_not` says why.

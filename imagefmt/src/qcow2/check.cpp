@@ -13,15 +13,26 @@ namespace {
 
 using namespace qcow2;
 
+// Reads as QEMU's block layer does: bytes past the end of the file read as
+// zeros (a truncated table is an empty one, not an I/O error).
+[[nodiscard]] Result<void> read_zero_filled(BlockDevice& file, std::span<std::uint8_t> buf, std::uint64_t offset) {
+  std::fill(buf.begin(), buf.end(), 0);
+  if (offset >= file.size()) {
+    return {};
+  }
+  auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), file.size() - offset));
+  return file.pread(buf.first(n), offset);
+}
+
 class Checker {
  public:
   Checker(BlockDevice& file, std::string path, const Header& h)
       : m_file(file), m_path(std::move(path)), m_h(h), m_cs(h.cluster_size()), m_file_size(file.size()) {
-    m_file_clusters = (m_file_size + m_cs - 1) / m_cs;
-    m_ref.assign(static_cast<std::size_t>(m_file_clusters), 0);
+    m_file_len = (m_file_size + k_sector_size - 1) / k_sector_size * k_sector_size;
+    m_ref.assign(static_cast<std::size_t>((m_file_len + m_cs - 1) / m_cs), 0);
   }
 
-  Result<Qcow2CheckReport> run(bool has_bitmaps);
+  [[nodiscard]] Result<Qcow2CheckReport> run(bool has_bitmaps);
 
  private:
   void error(std::string msg) {
@@ -34,17 +45,24 @@ class Checker {
     ++m_report.check_errors;
     m_report.messages.push_back("ERROR: cannot read " + std::string(what) + ": " + e.message());
   }
-  // Counts one reference to every cluster of [offset, offset + length).
-  void inc(std::uint64_t offset, std::uint64_t length, const char* what) {
+  // Counts one reference to every cluster of [offset, offset + length). As
+  // qemu-img check (qcow2_inc_refcounts_imrt): the last cluster of an image
+  // may be partly past the end of the file, but a region reaching a whole
+  // cluster or more past it is a corruption and is not counted (a truncated
+  // image reports every such reference).
+  void inc(std::uint64_t offset, std::uint64_t length) {
     if (length == 0) {
+      return;
+    }
+    if (offset > k_max_virtual_size || length > k_max_virtual_size || offset + length >= m_file_len + m_cs) {
+      ++m_report.corruptions;
+      m_report.messages.push_back(
+          "ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x" +
+          fmt_hex(offset) + " size 0x" + fmt_hex(length));
       return;
     }
     std::uint64_t first = offset / m_cs;
     std::uint64_t last = (offset + length - 1) / m_cs;
-    if (offset > k_max_virtual_size || length > k_max_virtual_size || last >= m_file_clusters + 1024 * 1024) {
-      error(std::string(what) + " at offset " + std::to_string(offset) + " is far outside the image");
-      return;
-    }
     if (last >= m_ref.size()) {
       m_ref.resize(static_cast<std::size_t>(last + 1), 0);
     }
@@ -53,20 +71,21 @@ class Checker {
     }
   }
   ReadAt read_at() {
-    return [this](std::span<std::uint8_t> buf, std::uint64_t offset) { return m_file.pread(buf, offset); };
+    return [this](std::span<std::uint8_t> buf, std::uint64_t offset) { return read_zero_filled(m_file, buf, offset); };
   }
-  Result<std::vector<std::uint64_t>> read_table(std::uint64_t offset, std::uint64_t entries);
-  Result<void> walk_l1(std::uint64_t l1_offset, std::uint64_t l1_size, bool active);
-  Result<void> walk_l2(std::uint64_t l2_offset, bool active);
-  Result<void> count_refcount_metadata();
-  Result<std::uint64_t> stored_refcount(std::uint64_t cluster);
+  [[nodiscard]] Result<std::vector<std::uint64_t>> read_table(std::uint64_t offset, std::uint64_t entries);
+  [[nodiscard]] Result<void> walk_l1(std::uint64_t l1_offset, std::uint64_t l1_size, bool active);
+  [[nodiscard]] Result<void> walk_l2(std::uint64_t l2_offset, bool active);
+  [[nodiscard]] Result<void> walk_snapshots();
+  [[nodiscard]] Result<void> count_refcount_metadata();
+  [[nodiscard]] Result<std::uint64_t> stored_refcount(std::uint64_t cluster);
 
   BlockDevice& m_file;
   std::string m_path;
   Header m_h;
   std::uint64_t m_cs;
   std::uint64_t m_file_size;
-  std::uint64_t m_file_clusters;
+  std::uint64_t m_file_len;  // as QEMU sees it: the size rounded up to 512 bytes
   std::vector<std::uint64_t> m_ref;
   std::vector<std::uint64_t> m_reftable;
   std::uint64_t m_cached_block_off = 0;
@@ -82,18 +101,18 @@ class Checker {
 };
 
 Result<std::vector<std::uint64_t>> Checker::read_table(std::uint64_t offset, std::uint64_t entries) {
-  std::vector<std::uint8_t> raw(static_cast<std::size_t>(entries * 8));
-  UTSUSHI_TRY(m_file.pread(raw, offset));
+  std::vector<std::uint8_t> raw(static_cast<std::size_t>(entries * k_table_entry_bytes));
+  UTSUSHI_TRY(read_zero_filled(m_file, raw, offset));
   std::vector<std::uint64_t> t(static_cast<std::size_t>(entries));
   for (std::size_t i = 0; i < t.size(); ++i) {
-    t[i] = load_be64(raw.data() + i * 8);
+    t[i] = load_be64(raw.data() + i * k_table_entry_bytes);
   }
   return t;
 }
 
 Result<void> Checker::walk_l2(std::uint64_t l2_offset, bool active) {
   const bool ext = m_h.extended_l2();
-  auto tr = read_table(l2_offset, m_cs / 8);
+  auto tr = read_table(l2_offset, m_cs / k_table_entry_bytes);
   if (!tr) {
     check_error(tr.error(), "L2 table at offset " + std::to_string(l2_offset));
     return {};
@@ -112,16 +131,17 @@ Result<void> Checker::walk_l2(std::uint64_t l2_offset, bool active) {
         error("compressed cluster with a non-zero subcluster bitmap: l2_entry=0x" + fmt_hex(e));
       }
       auto ref = decode_compressed(e, layout);
-      inc(ref.host_offset, ref.max_bytes, "compressed cluster");
+      inc(ref.host_offset, ref.max_bytes);
       if (active) {
         ++m_report.allocated_clusters;
         ++m_report.compressed_clusters;
       }
       continue;
     }
+    // As qemu-img check: a damaged entry is reported and then counted as
+    // what it points at, so later counts match qemu-img's.
     if (!ext && (e & k_l2e_std_reserved_mask) != 0) {
       error("L2 entry with reserved bits set: l2_entry=0x" + fmt_hex(e));
-      continue;
     }
     std::uint64_t off = e & k_l2e_offset_mask;
     if (off == 0) {
@@ -132,9 +152,8 @@ Result<void> Checker::walk_l2(std::uint64_t l2_offset, bool active) {
     }
     if ((off & (m_cs - 1)) != 0) {
       error("data cluster is not properly aligned: l2_entry=0x" + fmt_hex(e));
-      continue;
     }
-    inc(off, m_cs, "data cluster");
+    inc(off, m_cs);
     if (active) {
       ++m_report.allocated_clusters;
       m_copied.push_back({off / m_cs, e, false});
@@ -147,38 +166,34 @@ Result<void> Checker::walk_l1(std::uint64_t l1_offset, std::uint64_t l1_size, bo
   if (l1_size == 0) {
     return {};
   }
-  if ((l1_offset & (m_cs - 1)) != 0 || l1_size * 8 > k_max_l1_bytes || l1_offset > m_file_size ||
-      l1_size * 8 > m_file_size - l1_offset) {
-    error("L1 table at offset " + std::to_string(l1_offset) + " is invalid or outside the image");
+  if ((l1_offset & (m_cs - 1)) != 0 || l1_size * k_table_entry_bytes > k_max_l1_bytes ||
+      l1_offset > k_max_virtual_size) {
+    error("L1 table at offset " + std::to_string(l1_offset) + " is invalid");
     return {};
   }
-  inc(l1_offset, l1_size * 8, "L1 table");
+  inc(l1_offset, l1_size * k_table_entry_bytes);
   auto l1r = read_table(l1_offset, l1_size);
   if (!l1r) {
     check_error(l1r.error(), "L1 table at offset " + std::to_string(l1_offset));
     return {};
   }
   const auto& l1 = *l1r;
+  // As qemu-img check (check_refcounts_l1): any non-zero entry is walked,
+  // after its damage (reserved bits, misalignment) is reported.
   for (std::size_t i = 0; i < l1.size(); ++i) {
     std::uint64_t e = l1[i];
-    std::uint64_t off = e & k_l1e_offset_mask;
-    if (off == 0) {
+    if (e == 0) {
       continue;
     }
     if ((e & k_l1e_reserved_mask) != 0) {
       error("found L1 entry with reserved bits set: l1_entry=0x" + fmt_hex(e));
-      continue;
     }
+    std::uint64_t off = e & k_l1e_offset_mask;
+    inc(off, m_cs);
     if ((off & (m_cs - 1)) != 0) {
       error("l2_offset=" + fmt_hex(off) + ": Table is not cluster aligned; L1 entry corrupted");
-      continue;
     }
-    if (off + m_cs > m_file_size) {
-      error("l2_offset=" + fmt_hex(off) + ": L2 table is outside the image");
-      continue;
-    }
-    inc(off, m_cs, "L2 table");
-    if (active) {
+    if (active && off != 0) {
       m_copied.push_back({off / m_cs, e, true});
     }
     UTSUSHI_TRY(walk_l2(off, active));
@@ -187,8 +202,8 @@ Result<void> Checker::walk_l1(std::uint64_t l1_offset, std::uint64_t l1_size, bo
 }
 
 Result<void> Checker::count_refcount_metadata() {
-  std::uint64_t entries = std::uint64_t{m_h.refcount_table_clusters} * m_cs / 8;
-  inc(m_h.refcount_table_offset, std::uint64_t{m_h.refcount_table_clusters} * m_cs, "refcount table");
+  std::uint64_t entries = std::uint64_t{m_h.refcount_table_clusters} * m_cs / k_table_entry_bytes;
+  inc(m_h.refcount_table_offset, std::uint64_t{m_h.refcount_table_clusters} * m_cs);
   auto rt = read_table(m_h.refcount_table_offset, entries);
   if (!rt) {
     // Without it no stored refcount is known: every reference would look
@@ -197,28 +212,31 @@ Result<void> Checker::count_refcount_metadata() {
     return std::unexpected(std::move(rt).error());
   }
   m_reftable = std::move(*rt);
+  // As qemu-img check (check_refblocks): a damaged entry is reported and not
+  // counted; stored refcounts are still read through it (stored_refcount).
   for (std::size_t i = 0; i < m_reftable.size(); ++i) {
     std::uint64_t e = m_reftable[i];
     std::uint64_t off = e & k_reft_offset_mask;
     if ((e & k_reft_reserved_mask) != 0) {
       error("reftable entry " + std::to_string(i) + " has reserved bits set");
-      m_reftable[i] = 0;
+      continue;
+    }
+    if ((off & (m_cs - 1)) != 0) {
+      error("refcount block " + std::to_string(i) + " is not cluster aligned; refcount table entry corrupted");
+      continue;
+    }
+    const std::uint64_t cluster = off / m_cs;
+    if (cluster >= m_ref.size()) {
+      error("refcount block " + std::to_string(i) + " is outside image");
       continue;
     }
     if (off == 0) {
       continue;
     }
-    if ((off & (m_cs - 1)) != 0) {
-      error("refcount block " + std::to_string(i) + " is not cluster aligned; refcount table entry corrupted");
-      m_reftable[i] = 0;
-      continue;
+    inc(off, m_cs);
+    if (m_ref[static_cast<std::size_t>(cluster)] != 1) {
+      error("refcount block " + std::to_string(i) + " refcount=" + std::to_string(m_ref[static_cast<std::size_t>(cluster)]));
     }
-    if (off + m_cs > m_file_size) {
-      error("refcount block " + std::to_string(i) + " is outside image");
-      m_reftable[i] = 0;
-      continue;
-    }
-    inc(off, m_cs, "refcount block");
   }
   return {};
 }
@@ -227,13 +245,18 @@ Result<std::uint64_t> Checker::stored_refcount(std::uint64_t cluster) {
   const unsigned order = m_h.refcount_order;
   const std::uint64_t per_block = m_cs * 8 / (1u << order);
   std::uint64_t ti = cluster / per_block;
-  if (ti >= m_reftable.size() || m_reftable[ti] == 0) {
+  std::uint64_t off = ti < m_reftable.size() ? m_reftable[ti] & k_reft_offset_mask : 0;
+  if (off == 0) {
     return 0;
   }
-  std::uint64_t off = m_reftable[ti] & k_reft_offset_mask;
+  if ((off & (m_cs - 1)) != 0) {
+    // qemu-img check cannot read through it either: a check error per cluster.
+    return fail(Errc::corruption, "refcount block " + std::to_string(ti) + " at offset " + std::to_string(off) +
+                                      " is not cluster aligned");
+  }
   if (m_cached_block.empty() || m_cached_block_off != off) {
     m_cached_block.resize(static_cast<std::size_t>(m_cs));
-    if (auto r = m_file.pread(m_cached_block, off); !r) {
+    if (auto r = read_zero_filled(m_file, m_cached_block, off); !r) {
       m_cached_block.clear();
       return std::unexpected(std::move(r).error());
     }
@@ -242,22 +265,39 @@ Result<std::uint64_t> Checker::stored_refcount(std::uint64_t cluster) {
   return get_refcount(m_cached_block, cluster % per_block, order);
 }
 
+// The snapshot table read as qemu-img check reads it: past the end of the
+// file it reads as zeros (so a truncated entry names no L1 table and its
+// table length is that of empty entries), and every entry whose fixed part
+// does not end inside the file is reported as incomplete.
+Result<void> Checker::walk_snapshots() {
+  std::uint64_t consumed = 0;
+  // The table's length comes from its entries, not from the file's size.
+  auto snaps = load_snapshots(read_at(), m_h, k_max_virtual_size, m_path, consumed);
+  if (!snaps) {
+    if (snaps.error().code() != Errc::corruption) {
+      check_error(snaps.error(), "the snapshot table");
+      return {};
+    }
+    error(snaps.error().message());
+    return {};
+  }
+  for (std::size_t i = 0; i < snaps->size(); ++i) {
+    if (m_h.snapshots_offset + (*snaps)[i].entry_offset + k_snapshot_header_bytes > m_file_size) {
+      error("snapshot table entry " + std::to_string(i) + " is incomplete");
+    }
+  }
+  for (const Snapshot& s : *snaps) {
+    UTSUSHI_TRY(walk_l1(s.l1_table_offset, s.l1_size, false));
+  }
+  inc(m_h.snapshots_offset, consumed);
+  return {};
+}
+
 Result<Qcow2CheckReport> Checker::run(bool has_bitmaps) {
-  inc(0, m_cs, "header");
+  inc(0, m_cs);
   UTSUSHI_TRY(walk_l1(m_h.l1_table_offset, m_h.l1_size, true));
   if (m_h.nb_snapshots > 0) {
-    std::uint64_t consumed = 0;
-    auto snaps = load_snapshots(read_at(), m_h, m_file_size, m_path, consumed);
-    if (!snaps && snaps.error().code() == Errc::corruption) {
-      error(snaps.error().message());
-    } else if (!snaps) {
-      check_error(snaps.error(), "the snapshot table");
-    } else {
-      inc(m_h.snapshots_offset, consumed, "snapshot table");
-      for (const Snapshot& s : *snaps) {
-        UTSUSHI_TRY(walk_l1(s.l1_table_offset, s.l1_size, false));
-      }
-    }
+    UTSUSHI_TRY(walk_snapshots());
   }
   if (auto r = count_refcount_metadata(); !r) {
     return m_report;  // counted as a check error
@@ -267,7 +307,7 @@ Result<Qcow2CheckReport> Checker::run(bool has_bitmaps) {
   }
   const std::uint64_t max_ref =
       m_h.refcount_order >= 6 ? UINT64_MAX : (std::uint64_t{1} << (1u << m_h.refcount_order)) - 1;
-  std::uint64_t highest = 0;
+  std::uint64_t highest = 0;  // as qemu-img: the last cluster counted or stored, else 0
   for (std::uint64_t c = 0; c < m_ref.size(); ++c) {
     auto sr = stored_refcount(c);
     if (!sr) {
@@ -276,8 +316,8 @@ Result<Qcow2CheckReport> Checker::run(bool has_bitmaps) {
     }
     std::uint64_t stored = *sr;
     std::uint64_t computed = m_ref[static_cast<std::size_t>(c)];
-    if (computed > 0) {
-      highest = c + 1;
+    if (computed > 0 || stored > 0) {
+      highest = c;
     }
     if (m_h.refcount_order < 6 && computed > max_ref) {
       error("overflow cluster offset=0x" + fmt_hex(c * m_cs));
@@ -303,7 +343,7 @@ Result<Qcow2CheckReport> Checker::run(bool has_bitmaps) {
             (cp.l1 ? "l1_entry=" : "l2_entry=") + fmt_hex(cp.entry) + " refcount=" + std::to_string(stored));
     }
   }
-  m_report.image_end_offset = highest * m_cs;
+  m_report.image_end_offset = (highest + 1) * m_cs;
   m_report.total_clusters = (m_h.size + m_cs - 1) / m_cs;
   return m_report;
 }
@@ -311,8 +351,14 @@ Result<Qcow2CheckReport> Checker::run(bool has_bitmaps) {
 }  // namespace
 
 Result<Qcow2CheckReport> check_qcow2(BlockDevice& file, const std::string& name) {
-  auto read = [&file](std::span<std::uint8_t> buf, std::uint64_t offset) { return file.pread(buf, offset); };
-  auto block = UTSUSHI_TRY(load_header(read, file.size(), name));
+  // Cluster 0 as qemu-img check sees it: zero-filled past the end of a
+  // truncated file (a backing file name cut off reads as zeros), tables
+  // allowed anywhere (references past the end are reported, not refused).
+  auto read = [&file](std::span<std::uint8_t> buf, std::uint64_t offset) {
+    return read_zero_filled(file, buf, offset);
+  };
+  const std::uint64_t largest_cluster0 = std::uint64_t{1} << k_max_cluster_bits;
+  auto block = UTSUSHI_TRY(load_header(read, std::max(file.size(), largest_cluster0), name, TableBounds::anywhere));
   Checker checker(file, name, block.header);
   return checker.run(block.extensions.has_bitmaps);
 }

@@ -17,17 +17,12 @@ namespace utsushi::imagefmt::qcow2 {
 
 // Fills `out` exactly from the compressed stream in `in` (which may carry
 // trailing garbage). Errc::corruption when the stream is invalid or short.
-Result<void> decompress_cluster(CompressionType type, std::span<const std::uint8_t> in, std::span<std::uint8_t> out);
+[[nodiscard]] Result<void> decompress_cluster(CompressionType type, std::span<const std::uint8_t> in,
+                                              std::span<std::uint8_t> out);
 
 // Compresses `in` into `out`; returns the compressed length, or nothing when
 // the result does not fit in out.size() bytes (store the cluster uncompressed).
 std::optional<std::size_t> compress_cluster(CompressionType type, int level, std::span<const std::uint8_t> in,
                                             std::span<std::uint8_t> out);
-
-// Raw deflate / zlib-wrapped helpers shared with VMDK (window_bits as for zlib's
-// deflateInit2: negative = raw, 15 = zlib wrapper).
-std::optional<std::size_t> deflate_buffer(std::span<const std::uint8_t> in, std::span<std::uint8_t> out,
-                                          int window_bits, int level);
-Result<std::size_t> inflate_buffer(std::span<const std::uint8_t> in, std::span<std::uint8_t> out, int window_bits);
 
 }  // namespace utsushi::imagefmt::qcow2

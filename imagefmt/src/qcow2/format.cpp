@@ -1,4 +1,4 @@
-// Pure encode/decode of qcow2 structures (docs/interop/qcow2.txt).
+// Pure encode/decode of qcow2 structures (QEMU's docs/interop/qcow2.txt).
 #include "utsushi/imagefmt/qcow2_format.h"
 
 #include <algorithm>
@@ -13,9 +13,9 @@ std::unexpected<Error> refuse(const std::string& what) { return fail(Errc::not_s
 bool aligned(std::uint64_t v, std::uint64_t cluster_size) { return (v & (cluster_size - 1)) == 0; }
 
 // Checks that a table of `bytes` at `offset` is cluster aligned, does not
-// overflow and lies inside the file.
-Result<void> check_table(const char* name, std::uint64_t offset, std::uint64_t bytes, std::uint64_t cluster_size,
-                         std::uint64_t file_size) {
+// overflow and (with TableBounds::inside_file) lies inside the file.
+[[nodiscard]] Result<void> check_table(const char* name, std::uint64_t offset, std::uint64_t bytes,
+                                       std::uint64_t cluster_size, std::uint64_t file_size, TableBounds bounds) {
   if (!aligned(offset, cluster_size)) {
     return corrupt(std::string(name) + " offset " + std::to_string(offset) + " is not cluster aligned");
   }
@@ -23,7 +23,7 @@ Result<void> check_table(const char* name, std::uint64_t offset, std::uint64_t b
     return corrupt(std::string(name) + " at offset " + std::to_string(offset) + " with " + std::to_string(bytes) +
                    " bytes is out of range");
   }
-  if (offset + bytes > file_size) {
+  if (bounds == TableBounds::inside_file && offset + bytes > file_size) {
     return corrupt(std::string(name) + " at offset " + std::to_string(offset) + " (" + std::to_string(bytes) +
                    " bytes) extends past the end of the file (" + std::to_string(file_size) + " bytes)");
   }
@@ -39,7 +39,7 @@ std::uint64_t l1_entries_for(std::uint64_t size, std::uint32_t cluster_bits, boo
   return (clusters + per_l2 - 1) / per_l2;
 }
 
-Result<Header> decode_header(std::span<const std::uint8_t> c0, std::uint64_t file_size) {
+Result<Header> decode_header(std::span<const std::uint8_t> c0, std::uint64_t file_size, TableBounds bounds) {
   if (c0.size() < k_v2_header_length) {
     return corrupt("file too small for a header");
   }
@@ -118,17 +118,18 @@ Result<Header> decode_header(std::span<const std::uint8_t> c0, std::uint64_t fil
   if (h.l1_size < l1_entries_for(h.size, h.cluster_bits, h.extended_l2())) {
     return corrupt("L1 table (" + std::to_string(h.l1_size) + " entries) too small for the virtual size");
   }
-  if (std::uint64_t{h.l1_size} * 8 > k_max_l1_bytes) {
+  if (std::uint64_t{h.l1_size} * k_table_entry_bytes > k_max_l1_bytes) {
     return corrupt("L1 table of " + std::to_string(h.l1_size) + " entries is too large");
   }
   if (h.l1_size > 0) {
-    UTSUSHI_TRY(check_table("L1 table", h.l1_table_offset, std::uint64_t{h.l1_size} * 8, cs, file_size));
+    UTSUSHI_TRY(check_table("L1 table", h.l1_table_offset, std::uint64_t{h.l1_size} * k_table_entry_bytes, cs,
+                            file_size, bounds));
   }
   if (h.refcount_table_clusters == 0 || std::uint64_t{h.refcount_table_clusters} * cs > k_max_reftable_bytes) {
     return corrupt("refcount table of " + std::to_string(h.refcount_table_clusters) + " clusters is invalid");
   }
   UTSUSHI_TRY(check_table("refcount table", h.refcount_table_offset, std::uint64_t{h.refcount_table_clusters} * cs,
-                          cs, file_size));
+                          cs, file_size, bounds));
   if (h.nb_snapshots > k_max_snapshots) {
     return corrupt("too many snapshots (" + std::to_string(h.nb_snapshots) + ")");
   }
@@ -245,11 +246,12 @@ Result<std::vector<Snapshot>> decode_snapshots(std::span<const std::uint8_t> t, 
   std::vector<Snapshot> out;
   std::uint64_t pos = 0;
   for (std::uint32_t i = 0; i < count; ++i) {
-    if (t.size() < 40 || pos > t.size() - 40) {
+    if (t.size() < k_snapshot_header_bytes || pos > t.size() - k_snapshot_header_bytes) {
       return corrupt("snapshot table truncated at entry " + std::to_string(i));
     }
     const std::uint8_t* p = t.data() + pos;
     Snapshot s;
+    s.entry_offset = pos;
     s.l1_table_offset = load_be64(p);
     s.l1_size = load_be32(p + 8);
     std::uint16_t id_len = load_be16(p + 12);
@@ -262,7 +264,7 @@ Result<std::vector<Snapshot>> decode_snapshots(std::span<const std::uint8_t> t, 
     if (extra > 1024) {
       return corrupt("snapshot extra data too large");
     }
-    std::uint64_t entry = 40 + std::uint64_t{extra} + id_len + name_len;
+    std::uint64_t entry = k_snapshot_header_bytes + std::uint64_t{extra} + id_len + name_len;
     if (entry > t.size() - pos) {
       return corrupt("snapshot table truncated at entry " + std::to_string(i));
     }

@@ -10,11 +10,12 @@ constexpr std::uint64_t k_max_snapshot_table = 64u << 20;
 constexpr std::uint64_t k_first_snapshot_read = 64u << 10;
 }  // namespace
 
-Result<HeaderBlock> load_header(const ReadAt& read, std::uint64_t file_size, const std::string& name) {
+Result<HeaderBlock> load_header(const ReadAt& read, std::uint64_t file_size, const std::string& name,
+                                TableBounds bounds) {
   HeaderBlock b;
   b.cluster0.resize(static_cast<std::size_t>(std::min(file_size, k_max_cluster0)));
   UTSUSHI_TRY(read(b.cluster0, 0));
-  b.header = UTSUSHI_TRY_CTX(decode_header(b.cluster0, file_size), name);
+  b.header = UTSUSHI_TRY_CTX(decode_header(b.cluster0, file_size, bounds), name);
   b.extensions = UTSUSHI_TRY_CTX(decode_extensions(b.header, b.cluster0), name);
   return b;
 }

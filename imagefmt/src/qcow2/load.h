@@ -24,7 +24,8 @@ struct HeaderBlock {
 };
 
 // Reads and decodes the header and its extensions; decoding errors name `name`.
-[[nodiscard]] Result<HeaderBlock> load_header(const ReadAt& read, std::uint64_t file_size, const std::string& name);
+[[nodiscard]] Result<HeaderBlock> load_header(const ReadAt& read, std::uint64_t file_size, const std::string& name,
+                                              TableBounds bounds = TableBounds::inside_file);
 
 // Reads and decodes the h.nb_snapshots entries of the snapshot table (at most
 // 64 MiB, read in growing steps from 64 KiB); `consumed` is the table's size

@@ -38,8 +38,8 @@ std::string real_path(const std::string& p) {
 
 class Qcow2Driver final : public BlockDriver {
  public:
-  static Result<std::unique_ptr<BlockDriver>> open(const std::string& path, int depth,
-                                                   std::set<std::string>& chain);
+  [[nodiscard]] static Result<std::unique_ptr<BlockDriver>> open(const std::string& path, int depth,
+                                                                 std::set<std::string>& chain);
 
   std::string_view format_name() const override { return "qcow2"; }
   const std::string& description() const override { return m_path; }
@@ -51,16 +51,20 @@ class Qcow2Driver final : public BlockDriver {
     c.preferred_io_size = std::max<std::uint32_t>(4u << 20, static_cast<std::uint32_t>(m_cs));
     return c;
   }
-  Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset) override;
-  Result<void> extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out) override;
+  [[nodiscard]] Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset) override;
+  [[nodiscard]] Result<void> extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out) override;
+  // qcow2 carries no whole-file checks of its own; its backing file may.
+  [[nodiscard]] Result<void> verify_integrity() override {
+    return m_backing ? m_backing->verify_integrity() : Result<void>{};
+  }
 
   const Qcow2Details& details() const { return m_details; }
   BlockDevice* backing() { return m_backing.get(); }
 
  private:
-  Result<void> load(int depth, std::set<std::string>& chain);
-  Result<void> open_backing(const std::string& name, const std::optional<std::string>& fmt, int depth,
-                            std::set<std::string>& chain);
+  [[nodiscard]] Result<void> load(int depth, std::set<std::string>& chain);
+  [[nodiscard]] Result<void> open_backing(const std::string& name, const std::optional<std::string>& fmt, int depth,
+                                          std::set<std::string>& chain);
   Result<void> load_snapshots();
   // Reads of the image file for load.h.
   ReadAt read_at() {
@@ -69,15 +73,15 @@ class Qcow2Driver final : public BlockDriver {
     };
   }
   // The L2 table for L1 index `i`, or nullptr when unallocated.
-  Result<std::shared_ptr<const L2Table>> l2_table(std::uint64_t i);
+  [[nodiscard]] Result<std::shared_ptr<const L2Table>> l2_table(std::uint64_t i);
   // Classifies guest cluster `ci` given its L2 table; for extended L2 `sub`
   // selects the subcluster. host = data offset of the (sub)cluster.
-  Result<Kind> classify(const L2Table* t, std::uint64_t ci, unsigned sub, std::uint64_t& host,
-                        std::uint64_t& raw) const;
-  Result<void> read_host(std::span<std::uint8_t> buf, std::uint64_t host);
-  Result<void> read_backing(std::span<std::uint8_t> buf, std::uint64_t guest);
-  Result<void> read_compressed(std::span<std::uint8_t> buf, std::uint64_t raw, std::uint64_t in_cluster);
-  Result<void> backing_extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out);
+  [[nodiscard]] Result<Kind> classify(const L2Table* t, std::uint64_t ci, unsigned sub, std::uint64_t& host,
+                                      std::uint64_t& raw) const;
+  [[nodiscard]] Result<void> read_host(std::span<std::uint8_t> buf, std::uint64_t host);
+  [[nodiscard]] Result<void> read_backing(std::span<std::uint8_t> buf, std::uint64_t guest);
+  [[nodiscard]] Result<void> read_compressed(std::span<std::uint8_t> buf, std::uint64_t raw, std::uint64_t in_cluster);
+  [[nodiscard]] Result<void> backing_extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out);
 
   std::string m_path;
   Fd m_fd;
@@ -139,10 +143,10 @@ Result<void> Qcow2Driver::load(int depth, std::set<std::string>& chain) {
 
   m_l1.resize(m_h.l1_size);
   if (m_h.l1_size > 0) {
-    std::vector<std::uint8_t> raw(std::size_t{m_h.l1_size} * 8);
+    std::vector<std::uint8_t> raw(std::size_t{m_h.l1_size} * k_table_entry_bytes);
     UTSUSHI_TRY(pread_full(m_fd.get(), raw, m_h.l1_table_offset, m_path));
     for (std::size_t i = 0; i < m_l1.size(); ++i) {
-      m_l1[i] = load_be64(raw.data() + i * 8);
+      m_l1[i] = load_be64(raw.data() + i * k_table_entry_bytes);
     }
   }
   if (m_h.nb_snapshots > 0) {
@@ -221,9 +225,9 @@ Result<std::shared_ptr<const L2Table>> Qcow2Driver::l2_table(std::uint64_t i) {
   }
   std::vector<std::uint8_t> raw(static_cast<std::size_t>(m_cs));
   UTSUSHI_TRY(pread_full(m_fd.get(), raw, off, m_path));
-  auto t = std::make_shared<L2Table>(raw.size() / 8);
+  auto t = std::make_shared<L2Table>(raw.size() / k_table_entry_bytes);
   for (std::size_t k = 0; k < t->size(); ++k) {
-    (*t)[k] = load_be64(raw.data() + k * 8);
+    (*t)[k] = load_be64(raw.data() + k * k_table_entry_bytes);
   }
   std::lock_guard lock(m_cache_mutex);
   while (m_cache_bytes + m_cs > k_l2_cache_bytes && !m_cache.empty()) {

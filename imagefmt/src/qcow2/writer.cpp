@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "../data_runs.h"
-#include "../ordered_pipeline.h"
+#include "utsushi/common/ordered_pipeline.h"
 #include "codec.h"
 #include "utsushi/common/cancel.h"
 #include "utsushi/common/zero.h"
@@ -49,22 +49,24 @@ class Writer {
     m_cb = o.cluster_bits;
     m_cs = 1ull << m_cb;
     m_layout = compressed_layout(m_cb);
-    m_l2_entries = m_cs / 8;
+    m_l2_entries = m_cs / k_table_entry_bytes;
     m_l1.assign(std::max<std::uint64_t>(1, l1_entries_for(size, m_cb, false)), 0);
     m_end = m_cs;  // cluster 0: the header
     m_refcounts.assign(1, 1);
   }
 
-  Result<void> add_chunk(const ChunkJob& job, ChunkResult& r);
-  Result<std::uint64_t> finish();
+  [[nodiscard]] Result<void> add_chunk(const ChunkJob& job, ChunkResult& r);
+  [[nodiscard]] Result<std::uint64_t> finish();
 
  private:
-  Result<void> set_l2(std::uint64_t guest_cluster, std::uint64_t entry);
-  Result<void> flush_l2();
+  [[nodiscard]] Result<void> set_l2(std::uint64_t guest_cluster, std::uint64_t entry);
+  [[nodiscard]] Result<void> flush_l2();
   std::uint64_t alloc_clusters(std::uint64_t n);
-  Result<void> append_compressed(std::span<const std::uint8_t> bytes, std::uint64_t& host);
-  Result<void> flush_pending(bool all);
-  Result<void> write(std::span<const std::uint8_t> b, std::uint64_t off) { return pwrite_full(m_fd, b, off, m_desc); }
+  [[nodiscard]] Result<void> append_compressed(std::span<const std::uint8_t> bytes, std::uint64_t& host);
+  [[nodiscard]] Result<void> flush_pending(bool all);
+  [[nodiscard]] Result<void> write(std::span<const std::uint8_t> b, std::uint64_t off) {
+    return pwrite_full(m_fd, b, off, m_desc);
+  }
   void add_ref(std::uint64_t cluster) {
     if (cluster >= m_refcounts.size()) {
       m_refcounts.resize(cluster + 1, 0);
@@ -104,7 +106,7 @@ Result<void> Writer::flush_l2() {
   }
   std::vector<std::uint8_t> raw(static_cast<std::size_t>(m_cs));
   for (std::size_t i = 0; i < m_l2.size(); ++i) {
-    store_be64(raw.data() + i * 8, m_l2[i]);
+    store_be64(raw.data() + i * k_table_entry_bytes, m_l2[i]);
   }
   std::uint64_t off = alloc_clusters(1);
   UTSUSHI_TRY(write(raw, off));
@@ -219,13 +221,13 @@ Result<std::uint64_t> Writer::finish() {
   // a fixed point (QEMU qcow2_refcount_metadata_size does the same).
   const unsigned order = 4;
   const std::uint64_t per_block = m_cs * 8 / 16;
-  const std::uint64_t l1_clusters = (m_l1.size() * 8 + m_cs - 1) / m_cs;
+  const std::uint64_t l1_clusters = (m_l1.size() * k_table_entry_bytes + m_cs - 1) / m_cs;
   const std::uint64_t data_clusters = m_end / m_cs + l1_clusters;
   std::uint64_t blocks = 0, table = 0;
   for (;;) {
     std::uint64_t total = data_clusters + blocks + table;
     std::uint64_t nb = (total + per_block - 1) / per_block;
-    std::uint64_t nt = (nb * 8 + m_cs - 1) / m_cs;
+    std::uint64_t nt = (nb * k_table_entry_bytes + m_cs - 1) / m_cs;
     if (nb == blocks && nt == table) {
       break;
     }
@@ -255,10 +257,10 @@ Result<std::uint64_t> Writer::finish() {
       set_refcount(buf, k, order, m_refcounts[c]);
     }
     UTSUSHI_TRY(write(buf, blocks_off + b * m_cs));
-    store_be64(reftable.data() + b * 8, blocks_off + b * m_cs);
+    store_be64(reftable.data() + b * k_table_entry_bytes, blocks_off + b * m_cs);
   }
   UTSUSHI_TRY(write(reftable, table_off));
-  std::vector<std::uint8_t> l1(static_cast<std::size_t>(m_l1.size() * 8));
+  std::vector<std::uint8_t> l1(static_cast<std::size_t>(m_l1.size() * k_table_entry_bytes));
   for (std::size_t i = 0; i < m_l1.size(); ++i) {
     store_be64(l1.data() + i * 8, m_l1[i]);
   }
@@ -294,12 +296,17 @@ Result<Qcow2WriteStats> write_qcow2(BlockDevice& source, int fd, const std::stri
   if (size > k_max_virtual_size) {
     return fail(Errc::invalid_argument, "qcow2: virtual size too large");
   }
+  // QEMU sizes a qcow2 image in whole 512-byte sectors and drops a partial
+  // last one (block/qcow2.c qcow2_do_open: total_sectors = size / 512), so
+  // the virtual size rounds up, as qemu-img convert's does; the tail reads as
+  // zeros.
+  const std::uint64_t virtual_size = (size + k_sector_size - 1) / k_sector_size * k_sector_size;
   const int level = o.level != 0 ? o.level : (o.compression_type == CompressionType::zstd ? 3 : -1);
   std::uint64_t chunk_bytes = std::max<std::uint64_t>(cs, o.compress ? (1u << 20) : (4u << 20));
   const std::uint64_t per_chunk = chunk_bytes / cs;
   auto jobs = UTSUSHI_TRY(plan_data_runs(source, cs, per_chunk));
 
-  Writer writer(fd, description, size, o);
+  Writer writer(fd, description, virtual_size, o);
   unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
   threads = std::min<unsigned>(threads, static_cast<unsigned>(std::max<std::size_t>(1, jobs.size())));
   const std::size_t window = std::size_t{threads} * 4;

@@ -72,4 +72,42 @@ void encode_header(const Header& h, std::span<std::uint8_t> s) {
   store_le16(p + 77, h.compress_algorithm);
 }
 
+bool is_descriptor(std::span<const std::uint8_t> head) noexcept {
+  return head.size() >= k_descriptor_signature.size() &&
+         std::memcmp(head.data(), k_descriptor_signature.data(), k_descriptor_signature.size()) == 0;
+}
+
+// Lines are "key = value" or key="value" (spaces around '=' optional).
+std::string descriptor_create_type(std::string_view text) {
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    auto eq = line.find('=');
+    if (eq == std::string_view::npos) {
+      continue;
+    }
+    auto trim = [](std::string_view v) {
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\r')) v.remove_suffix(1);
+      return v;
+    };
+    if (trim(line.substr(0, eq)) != "createType") {
+      continue;
+    }
+    std::string_view value = trim(line.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+      value = value.substr(1, value.size() - 2);
+    }
+    std::string out(value);
+    for (char& c : out) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+        c = '?';  // it goes into a message
+      }
+    }
+    return out;
+  }
+  return {};
+}
+
 }  // namespace utsushi::imagefmt::vmdk

@@ -6,7 +6,7 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "../qcow2/codec.h"
+#include "../deflate.h"
 #include "utsushi/imagefmt/vmdk.h"
 
 namespace utsushi::imagefmt {
@@ -14,9 +14,12 @@ namespace {
 
 using namespace vmdk;
 
+constexpr std::uint64_t k_max_descriptor_read = 64u << 10;  // where a createType line may be
+
 class VmdkDriver final : public BlockDriver {
  public:
-  static Result<std::unique_ptr<BlockDriver>> open(std::unique_ptr<BlockDevice> file, std::string description);
+  [[nodiscard]] static Result<std::unique_ptr<BlockDriver>> open(std::unique_ptr<BlockDevice> file,
+                                                                 std::string description);
 
   std::string_view format_name() const override { return "vmdk"; }
   const std::string& description() const override { return m_desc; }
@@ -27,14 +30,16 @@ class VmdkDriver final : public BlockDriver {
     c.thread_safe = true;
     return c;
   }
-  Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset) override;
-  Result<void> extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out) override;
+  [[nodiscard]] Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset) override;
+  [[nodiscard]] Result<void> extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out) override;
+  [[nodiscard]] Result<void> verify_integrity() override { return m_file->verify_integrity(); }
 
  private:
-  Result<void> load();
-  Result<std::uint32_t> gte(std::uint64_t grain);
-  Result<void> read_grain(std::uint64_t grain, std::uint32_t sector, std::span<std::uint8_t> out,
-                          std::uint64_t in_grain);
+  [[nodiscard]] Result<void> load();
+  [[nodiscard]] Result<void> refuse_descriptor();
+  [[nodiscard]] Result<std::uint32_t> gte(std::uint64_t grain);
+  [[nodiscard]] Result<void> read_grain(std::uint64_t grain, std::uint32_t sector, std::span<std::uint8_t> out,
+                                        std::uint64_t in_grain);
   std::unexpected<Error> corrupt(const std::string& what) const {
     return fail(Errc::corruption, m_desc + ": vmdk: " + what);
   }
@@ -57,16 +62,27 @@ Result<std::unique_ptr<BlockDriver>> VmdkDriver::open(std::unique_ptr<BlockDevic
   return std::unique_ptr<BlockDriver>(std::move(d));
 }
 
+// A descriptor file: the disk lives in the extent files it names, which this
+// driver does not open. Its createType names the subformat for the refusal.
+Result<void> VmdkDriver::refuse_descriptor() {
+  std::vector<std::uint8_t> text(static_cast<std::size_t>(std::min(m_file->size(), k_max_descriptor_read)));
+  UTSUSHI_TRY(m_file->pread(text, 0));
+  std::string type = descriptor_create_type(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()));
+  return fail(Errc::not_supported, m_desc + ": vmdk: descriptor-only VMDKs (" +
+                                       (type.empty() ? std::string("no createType") : "createType \"" + type + "\"") +
+                                       ") are not supported; only monolithicSparse and streamOptimized");
+}
+
 Result<void> VmdkDriver::load() {
   std::vector<std::uint8_t> sector(k_sector);
   const std::uint64_t fsize = m_file->size();
+  auto head = std::span(sector).first(static_cast<std::size_t>(std::min(fsize, k_sector)));
+  UTSUSHI_TRY(m_file->pread(head, 0));
+  if (is_descriptor(head)) {
+    return refuse_descriptor();
+  }
   if (fsize < k_sector) {
     return corrupt("file too small");
-  }
-  UTSUSHI_TRY(m_file->pread(sector, 0));
-  if (std::string_view(reinterpret_cast<const char*>(sector.data()), 21) == "# Disk DescriptorFile") {
-    return fail(Errc::not_supported, m_desc + ": vmdk: descriptor-only (flat/split/ESXi) VMDKs are not supported; "
-                                              "only monolithicSparse and streamOptimized");
   }
   m_h = UTSUSHI_TRY_CTX(decode_header(sector), m_desc);
   if (m_h.gd_offset == k_gd_at_end) {
@@ -88,7 +104,7 @@ Result<void> VmdkDriver::load() {
   m_grain_bytes = m_h.grain_size * k_sector;
   std::uint64_t grains = (m_h.capacity + m_h.grain_size - 1) / m_h.grain_size;
   std::uint64_t gts = (grains + m_h.num_gtes_per_gt - 1) / m_h.num_gtes_per_gt;
-  std::uint64_t gd_bytes = gts * 4;
+  std::uint64_t gd_bytes = gts * k_gte_bytes;
   if (gd_bytes > (64u << 20)) {
     return corrupt("grain directory too large");
   }
@@ -99,7 +115,7 @@ Result<void> VmdkDriver::load() {
   UTSUSHI_TRY(m_file->pread(raw, m_h.gd_offset * k_sector));
   m_gd.resize(static_cast<std::size_t>(gts));
   for (std::size_t i = 0; i < m_gd.size(); ++i) {
-    m_gd[i] = load_le32(raw.data() + i * 4);
+    m_gd[i] = load_le32(raw.data() + i * k_gte_bytes);
   }
   return {};
 }
@@ -118,7 +134,7 @@ Result<std::uint32_t> VmdkDriver::gte(std::uint64_t grain) {
     }
   }
   if (!table) {
-    std::uint64_t bytes = std::uint64_t{m_h.num_gtes_per_gt} * 4;
+    std::uint64_t bytes = std::uint64_t{m_h.num_gtes_per_gt} * k_gte_bytes;
     std::uint64_t off = std::uint64_t{gt_sector} * k_sector;
     if (off > m_file->size() || bytes > m_file->size() - off) {
       return corrupt("grain table " + std::to_string(gi) + " is past the end of the file");
@@ -127,7 +143,7 @@ Result<std::uint32_t> VmdkDriver::gte(std::uint64_t grain) {
     UTSUSHI_TRY(m_file->pread(raw, off));
     auto t = std::make_shared<std::vector<std::uint32_t>>(m_h.num_gtes_per_gt);
     for (std::size_t i = 0; i < t->size(); ++i) {
-      (*t)[i] = load_le32(raw.data() + i * 4);
+      (*t)[i] = load_le32(raw.data() + i * k_gte_bytes);
     }
     std::lock_guard lock(m_mutex);
     if (m_gts.size() > 4096) {
@@ -152,8 +168,8 @@ Result<void> VmdkDriver::read_grain(std::uint64_t grain, std::uint32_t sector, s
     return {};
   }
   thread_local std::vector<std::uint8_t> t_in, t_out;
-  std::uint8_t marker[12];
-  if (fsize - off < 12) {
+  std::uint8_t marker[k_marker_bytes];
+  if (fsize - off < k_marker_bytes) {
     return corrupt("grain marker past the end of the file");
   }
   UTSUSHI_TRY(m_file->pread(marker, off));
@@ -163,22 +179,25 @@ Result<void> VmdkDriver::read_grain(std::uint64_t grain, std::uint32_t sector, s
     return corrupt("grain marker at sector " + std::to_string(sector) + " names LBA " + std::to_string(lba) +
                    ", expected " + std::to_string(grain * m_h.grain_size));
   }
-  if (csize == 0 || csize > fsize - off - 12 || csize > 2 * m_grain_bytes + 1024) {
+  if (csize == 0 || csize > fsize - off - k_marker_bytes || csize > 2 * m_grain_bytes + 1024) {
     return corrupt("grain at sector " + std::to_string(sector) + " has an invalid size " + std::to_string(csize));
   }
   t_in.resize(csize);
-  UTSUSHI_TRY(m_file->pread(t_in, off + 12));
+  UTSUSHI_TRY(m_file->pread(t_in, off + k_marker_bytes));
   t_out.assign(static_cast<std::size_t>(m_grain_bytes), 0);
   // The last grain may decode short when the capacity is not a grain multiple.
-  auto n = qcow2::inflate_buffer(t_in, t_out, 15);
+  auto n = inflate_buffer(t_in, t_out, 15);
   if (!n) {
     return corrupt("grain " + std::to_string(grain) + ": " + n.error().message());
   }
-  // A grain decodes to a full grain, or to the rest of the disk for the last one.
-  const std::uint64_t want = std::min(m_grain_bytes, m_size - grain * m_grain_bytes);
-  if (*n != want) {
+  // A grain decodes to a full grain. The last grain of a disk that is not a
+  // grain multiple is a full grain too when qemu-img or utsushi wrote it
+  // (zero-padded), but some writers store only the rest of the disk: both are
+  // accepted, the bytes past the disk's end are not read.
+  const std::uint64_t rest = std::min(m_grain_bytes, m_size - grain * m_grain_bytes);
+  if (*n != m_grain_bytes && *n != rest) {
     return corrupt("grain " + std::to_string(grain) + " decodes to " + std::to_string(*n) + " bytes, not " +
-                   std::to_string(want));
+                   std::to_string(m_grain_bytes) + " (or " + std::to_string(rest) + " for the last)");
   }
   std::copy_n(t_out.begin() + static_cast<std::ptrdiff_t>(in_grain), out.size(), out.begin());
   return {};

@@ -4,8 +4,8 @@
 #include <thread>
 
 #include "../data_runs.h"
-#include "../ordered_pipeline.h"
-#include "../qcow2/codec.h"
+#include "utsushi/common/ordered_pipeline.h"
+#include "../deflate.h"
 #include "utsushi/common/cancel.h"
 #include "utsushi/common/zero.h"
 #include "utsushi/imagefmt/vmdk.h"
@@ -73,8 +73,8 @@ Result<VmdkWriteStats> write_vmdk_stream_optimized(BlockDevice& source, int fd, 
   const std::uint64_t grain_bytes = h.grain_size * k_sector;
   const std::uint64_t grains = (h.capacity + h.grain_size - 1) / h.grain_size;
   const std::uint64_t gts = std::max<std::uint64_t>(1, (grains + h.num_gtes_per_gt - 1) / h.num_gtes_per_gt);
-  const std::uint64_t gd_sectors = (gts * 4 + k_sector - 1) / k_sector;
-  const std::uint64_t gt_sectors = std::uint64_t{h.num_gtes_per_gt} * 4 / k_sector;
+  const std::uint64_t gd_sectors = (gts * k_gte_bytes + k_sector - 1) / k_sector;
+  const std::uint64_t gt_sectors = std::uint64_t{h.num_gtes_per_gt} * k_gte_bytes / k_sector;
   h.gd_offset = h.descriptor_offset + h.descriptor_size;
   const std::uint64_t gt_start = h.gd_offset + gd_sectors;
   h.overhead = gt_start + gts * gt_sectors;
@@ -109,17 +109,17 @@ Result<VmdkWriteStats> write_vmdk_stream_optimized(BlockDevice& source, int fd, 
       if (is_all_zero(grain)) {
         continue;
       }
-      auto n = qcow2::deflate_buffer(grain, std::span(out).subspan(12), 15, o.level);
+      auto n = deflate_buffer(grain, std::span(out).subspan(k_marker_bytes), 15, o.level);
       if (!n) {
         return fail(Errc::internal, "vmdk: deflate failed");
       }
       store_le64(out.data(), (run.first + g) * h.grain_size);
       store_le32(out.data() + 8, static_cast<std::uint32_t>(*n));
-      std::uint64_t rec = (12 + *n + k_sector - 1) / k_sector * k_sector;
+      std::uint64_t rec = (k_marker_bytes + *n + k_sector - 1) / k_sector * k_sector;
       p.grain_offset[static_cast<std::size_t>(g)] = p.bytes.size();
       ++p.grains_stored;
-      p.bytes.insert(p.bytes.end(), out.begin(), out.begin() + static_cast<std::ptrdiff_t>(12 + *n));
-      p.bytes.resize(p.bytes.size() + (rec - 12 - *n), 0);
+      p.bytes.insert(p.bytes.end(), out.begin(), out.begin() + static_cast<std::ptrdiff_t>(k_marker_bytes + *n));
+      p.bytes.resize(p.bytes.size() + (rec - k_marker_bytes - *n), 0);
     }
     return {};
   };
@@ -153,10 +153,10 @@ Result<VmdkWriteStats> write_vmdk_stream_optimized(BlockDevice& source, int fd, 
   cursor += k_sector;
   std::vector<std::uint8_t> meta(static_cast<std::size_t>((h.overhead - h.gd_offset) * k_sector), 0);
   for (std::uint64_t t = 0; t < gts; ++t) {
-    store_le32(meta.data() + t * 4, static_cast<std::uint32_t>(gt_start + t * gt_sectors));
+    store_le32(meta.data() + t * k_gte_bytes, static_cast<std::uint32_t>(gt_start + t * gt_sectors));
   }
   for (std::size_t k = 0; k < gte.size(); ++k) {
-    store_le32(meta.data() + (gt_start - h.gd_offset) * k_sector + k * 4, gte[k]);
+    store_le32(meta.data() + (gt_start - h.gd_offset) * k_sector + k * k_gte_bytes, gte[k]);
   }
   UTSUSHI_TRY(pwrite_full(fd, meta, h.gd_offset * k_sector, description));
   std::vector<std::uint8_t> dsc(static_cast<std::size_t>(h.descriptor_size * k_sector), 0);

@@ -46,9 +46,7 @@ import tempfile
 import time
 
 import lmtest
-
-sys.path.insert(0, os.path.join(lmtest.SOURCE, "tests", "harness"))
-from libvirtd import PrivateLibvirtd, kernel_domain_xml  # noqa: E402
+from harness.libvirtd import PrivateLibvirtd, kernel_domain_xml  # noqa: E402
 
 GUESTS = ("lm-a", "lm-b", "lm-c")   # lm-c's name is taken on the destination
 PAUSED = "lm-d"                      # paused before the evacuation: skipped

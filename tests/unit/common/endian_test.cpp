@@ -32,3 +32,30 @@ TEST_CASE("endian: stores round-trip through loads", "[endian]") {
   store_be32(buf, 1);
   CHECK(buf[3] == 1);
 }
+
+TEST_CASE("endian: Cursor reads in both orders and refuses to read past the end", "[endian]") {
+  Bytes b;
+  put_be16(b, 0x0102);
+  put_le32(b, 0x03040506);
+  put_be64(b, 7);
+  put_varint(b, 300);
+  put_string(b, "ab");
+  Cursor c(b, "test record");
+  CHECK(c.be16().value() == 0x0102);
+  CHECK(c.le32().value() == 0x03040506u);
+  CHECK(c.be64().value() == 7);
+  CHECK(c.varint().value() == 300);
+  CHECK(c.remaining() == 2);
+  auto over = c.be32();
+  REQUIRE_FALSE(over);
+  CHECK(over.error().code() == Errc::corruption);
+  CHECK_THAT(over.error().message(), Catch::Matchers::Contains("test record"));
+  CHECK(c.remaining() == 2);  // a failed read consumes nothing
+  CHECK(as_text(c.take(2).value()) == "ab");
+  CHECK(c.done());
+  CHECK(has_bytes_at(b, b.size() - 2, "ab"));
+  CHECK_FALSE(has_bytes_at(b, b.size() - 1, "ab"));
+  CHECK_FALSE(has_bytes_at(b, b.size() + 5, ""));
+  CHECK(be16_at(b, 0) == 0x0102);
+  CHECK(le32_at(b, 2) == 0x03040506u);
+}

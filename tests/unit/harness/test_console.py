@@ -7,10 +7,11 @@ continuation prompts, and markers of other commands.
 """
 import os
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from harness.qemu import console_command, parse_console_output  # noqa: E402
+from harness.qemu import Machine, SerialPipe, console_command, console_output_regex, parse_console_output  # noqa: E402
 
 
 def shell_output(command, n, body, status, before="", after=""):
@@ -56,6 +57,46 @@ class ConsoleOutput(unittest.TestCase):
         text = shell_output("echo x", 11, "x\n", 0) + shell_output("echo y", 1, "y\n", 0)
         self.assertEqual(parse_console_output(text, 1), (0, "y"))
         self.assertEqual(parse_console_output(text, 11), (0, "x"))
+
+
+class WaitingForOutput(unittest.TestCase):
+    """Machine.run() waits with console_output_regex before parsing: that wait must see
+    multi-line output as complete (the regex's flags kept), or every command with output
+    would time out."""
+
+    def test_wait_sees_output_spanning_lines(self):
+        m = Machine("unit-console")
+        try:
+            with open(m.serial_log, "w") as f:
+                f.write("# " + shell_output("hostname; uname -r", 2, "utsushi-lvm\n6.1.0\n", 0, after="# "))
+            match = m.wait_for(console_output_regex(2), 5)
+            self.assertEqual(parse_console_output(m.serial_text()[match.start():], 2), (0, "utsushi-lvm\n6.1.0"))
+        finally:
+            m.stop()
+
+
+class SerialPipeCopiesEveryByteOnce(unittest.TestCase):
+    """What QEMU writes to PATH.out reaches the log once, even when the copy starts late and
+    the writer has filled much of the pipe; what the test types comes out of PATH.in."""
+
+    def test_log_and_input(self):
+        with tempfile.TemporaryDirectory() as d:
+            path, log = os.path.join(d, "serial"), os.path.join(d, "serial.log")
+            pipe = SerialPipe(path, log)
+            try:
+                qemu_out = os.open(path + ".out", os.O_WRONLY)
+                stream = b"".join(b"line %05d xfs.ko\r\n" % i for i in range(3000))  # about 60 KiB
+                for i in range(0, len(stream), 4096):
+                    os.write(qemu_out, stream[i:i + 4096])
+                os.close(qemu_out)
+                pipe.write(b"hostname\n")
+                qemu_in = os.open(path + ".in", os.O_RDONLY | os.O_NONBLOCK)
+                self.assertEqual(os.read(qemu_in, 100), b"hostname\n")
+                os.close(qemu_in)
+            finally:
+                pipe.close()
+            with open(log, "rb") as f:
+                self.assertEqual(f.read(), stream)
 
 
 if __name__ == "__main__":

@@ -34,3 +34,22 @@ TEST_CASE("filter: a window maps offsets and refuses to reach outside", "[filter
                               {12288, 131072 - 12288, ExtentType::hole}};
   CHECK(*e == want);
 }
+
+TEST_CASE("filter: an owning window keeps the device below alive and checks the range first", "[filter]") {
+  Capabilities c;
+  auto disk = std::make_unique<BlockDevice>(std::make_unique<test::MemoryDriver>(1 << 16, c));
+  auto* raw = dynamic_cast<test::MemoryDriver*>(&disk->driver());
+  REQUIRE(raw != nullptr);
+  auto data = test::pattern(4096, 5);
+  std::copy(data.begin(), data.end(), raw->data().begin() + 8192);
+  auto refused = WindowFilter::create(std::make_unique<BlockDevice>(std::make_unique<test::MemoryDriver>(4096, c)),
+                                      4096, 1, "member");
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code() == Errc::out_of_range);
+  auto w = WindowFilter::create(std::move(disk), 8192, 4096, "member");
+  REQUIRE(w);
+  BlockDevice member(std::move(*w));  // the only owner of the disk now
+  std::vector<std::uint8_t> buf(4096);
+  REQUIRE(member.pread(buf, 0));
+  CHECK(buf == data);
+}

@@ -1,16 +1,16 @@
 // qcow2 reader/writer/overlay round trips with qemu-img as the oracle.
-#include <catch2/catch.hpp>
-
-#include "utsushi/common/process.h"
 #include <fcntl.h>
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 
 #include "memory_driver.h"
+#include "oracle.h"
 #include "test_support.h"
-#include "utsushi/common/endian.h"
 #include "utsushi/common/atomic_file.h"
+#include "utsushi/common/endian.h"
+#include "utsushi/common/process.h"
 #include "utsushi/imagefmt/image_ops.h"
 #include "utsushi/imagefmt/qcow2.h"
 #include "utsushi/imagefmt/registry.h"
@@ -18,28 +18,8 @@
 using namespace utsushi;
 using namespace utsushi::imagefmt;
 
-namespace {
-
-// Runs a shell command; on failure its output is attached to the test report.
-int sh(const std::string& cmd) {
-  auto r = utsushi::run_process({"sh", "-c", cmd});
-  if (!r) {
-    FAIL_CHECK("cannot run: " << cmd << ": " << r.error().message());
-    return -1;
-  }
-  if (!r->ok()) {
-    WARN("command failed (exit " << r->exit_code << "): " << cmd << "\n" << r->output);
-  }
-  return r->ok() ? 0 : (r->exit_code ? r->exit_code : 128 + r->term_signal);
-}
-
-std::vector<std::uint8_t> read_all(BlockDevice& d) {
-  std::vector<std::uint8_t> v(d.size());
-  REQUIRE(d.pread(v, 0));
-  return v;
-}
-
-}  // namespace
+using test::read_all;
+using test::sh;
 
 TEST_CASE("qcow2 writer: parallel compressed output reads back and passes qemu-img check", "[qcow2]") {
   test::TempDir dir;

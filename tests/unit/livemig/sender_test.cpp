@@ -185,6 +185,29 @@ TEST_CASE_METHOD(Qemus, "livemig sender: a refused migrate closes the passed des
   CHECK(ends.receiver.report.source_state == "discarded");
 }
 
+TEST_CASE("livemig sender: a stream layout it does not know (QEMU_VM_COMMAND, the return path) is refused and "
+          "the source keeps its guest",
+          "[livemig][sender][fake]") {
+  // What a source QEMU whose return-path capability could not be turned off
+  // writes: a command record right after the header.
+  std::vector<std::uint8_t> foreign = return_path_stream();
+  std::vector<std::uint8_t> stream = sample_stream();
+  ScriptedSource source;
+  ScriptedDestination dest{stream, k_resume_us};
+  auto ends = migrate(source, dest, test_send_options(), test_receive_options(),
+                      [&source, &foreign](Fd fd, const std::atomic<bool>&) {
+                        if (source.qmp.wait_answered("migrate", seconds(10))) {
+                          send_all(fd.get(), foreign);
+                          (void)wait_shut(fd.get(), seconds(10));
+                        }
+                      });
+  const Report& rep = ends.sender.report;
+  CHECK(rep.status == "refused");
+  CHECK_THAT(rep.error, Contains("QEMU_VM_COMMAND"));
+  CHECK(rep.source_state != "paused");
+  CHECK(ends.receiver.report.source_state == "discarded");
+}
+
 TEST_CASE("livemig: the destination gets QEMU_VM_EOF only after the stream verified, however QEMU paces the tail",
           "[livemig][fake][sender]") {
   // The receiver feeds its last batch only after the sender's END matched; the pump keeps the

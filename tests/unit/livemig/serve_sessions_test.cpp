@@ -10,6 +10,7 @@
 #include "utsushi/livemig/endpoints.h"
 #include "utsushi/livemig/handshake.h"
 #include "utsushi/livemig/link.h"
+#include "session_fixtures.h"
 
 using namespace utsushi;
 using namespace utsushi::livemig;
@@ -114,4 +115,43 @@ TEST_CASE("livemig: a sender and a receiver of different kinds both stop at once
     CHECK(receiver_saw == "abort: " + r.error().message());
     CHECK(took < 1.0);  // the receiver's own wait is 30 s
   }
+}
+
+TEST_CASE("livemig handshake: the sender learns the receiver's kind; a wrong token or another protocol is refused",
+          "[livemig][handshake]") {
+  auto run = [](ReceiverKind kind, const std::string& token, link::Protocol client_protocol) {
+    auto lp = test::link_pair();
+    Result<void> server_result;
+    std::thread server([&] { server_result = handshake_server(*lp.receiver, k_serve_token, seconds(5), kind); });
+    Result<ReceiverKind> client_result = fail(Errc::internal, "not run");
+    if (client_protocol.name == k_protocol.name && client_protocol.version == k_protocol.version) {
+      client_result = handshake_client(*lp.sender, token, seconds(5));
+    } else {
+      auto g = link::handshake_client(*lp.sender, client_protocol, token, seconds(5));
+      client_result = g ? Result<ReceiverKind>(ReceiverKind::unknown) : std::unexpected(g.error());
+    }
+    server.join();
+    return std::make_pair(client_result, server_result);
+  };
+  for (auto kind : {ReceiverKind::qmp, ReceiverKind::libvirt}) {
+    auto [c, s] = run(kind, k_serve_token, k_protocol);
+    REQUIRE(c);
+    CHECK(*c == kind);
+    CHECK(s);
+  }
+  auto [wc, ws] = run(ReceiverKind::qmp, "another-token-of-16+bytes", k_protocol);
+  CHECK(wc.error().code() == Errc::permission_denied);
+  CHECK(ws.error().code() == Errc::permission_denied);
+  // p2v's client (protocol "p2v", p2v/wire_format.h) and an older livemig.
+  for (link::Protocol other : {link::Protocol{"p2v", 2}, link::Protocol{"livemig", 2}}) {
+    auto [pc, ps] = run(ReceiverKind::qmp, k_serve_token, other);
+    REQUIRE_FALSE(pc);
+    CHECK(pc.error().code() == Errc::not_supported);
+    CHECK_THAT(pc.error().message(), Contains("livemig (protocol version 3)"));
+    CHECK(ps.error().code() == Errc::not_supported);
+  }
+  auto lp = test::link_pair();
+  CHECK(expect_receiver(*lp.sender, ReceiverKind::qmp, ReceiverKind::qmp, "127.0.0.1:1"));
+  CHECK(expect_receiver(*lp.sender, ReceiverKind::libvirt, ReceiverKind::unknown, "127.0.0.1:1"));
+  CHECK(lp.sender->frames_sent() == 0);
 }

@@ -253,14 +253,18 @@ struct LinkPair {
   std::unique_ptr<Link> sender;
   std::unique_ptr<Link> receiver;
 };
-// Two Links over a socketpair (a short I/O timeout: tests fail fast).
+// Two Links over a socketpair (a short I/O timeout: tests fail fast), as
+// after a handshake.
 inline LinkPair link_pair() {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
     throw std::system_error(errno, std::generic_category(), "socketpair");
   }
-  return {std::make_unique<Link>(Fd(sv[0]), LinkOptions{0, std::chrono::seconds(5)}),
-          std::make_unique<Link>(Fd(sv[1]), LinkOptions{0, std::chrono::seconds(5)})};
+  LinkPair p{std::make_unique<Link>(Fd(sv[0]), LinkOptions{0, std::chrono::seconds(5)}),
+             std::make_unique<Link>(Fd(sv[1]), LinkOptions{0, std::chrono::seconds(5)})};
+  p.sender->set_authenticated();
+  p.receiver->set_authenticated();
+  return p;
 }
 
 // Timeouts short enough for tests, long enough for a loaded machine.

@@ -122,14 +122,7 @@ TEST_CASE("livemig::parse_stream refuses layouts it does not know", "[livemig][s
     CHECK(refusal(s.bytes) == Errc::not_supported);
   }
   SECTION("QEMU_VM_COMMAND (return path)") {
-    StreamBuilder s;
-    s.header();
-    s.u8(0x08);
-    s.u8(0);
-    s.u8(1);
-    s.u8(0);
-    s.u8(0);
-    CHECK(refusal(s.bytes) == Errc::not_supported);
+    CHECK(refusal(test::return_path_stream()) == Errc::not_supported);
   }
   SECTION("device state before RAM") {
     StreamBuilder s;

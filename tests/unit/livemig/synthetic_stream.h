@@ -146,4 +146,17 @@ inline std::vector<std::uint8_t> sample_stream() {
   return s.bytes;
 }
 
+// A stream whose header is followed by a QEMU_VM_COMMAND record (what a
+// source with the return path on writes): a layout livemig refuses.
+inline std::vector<std::uint8_t> return_path_stream() {
+  StreamBuilder s;
+  s.header();
+  s.u8(0x08);  // QEMU_VM_COMMAND
+  s.u8(0);
+  s.u8(1);     // MIG_CMD_OPEN_RETURN_PATH
+  s.u8(0);
+  s.u8(0);     // no payload
+  return s.bytes;
+}
+
 }  // namespace utsushi::livemig::test

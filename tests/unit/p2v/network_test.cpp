@@ -3,6 +3,7 @@
 // are tested from outside, through a fault relay: tests/e2e/p2v.)
 #include <catch2/catch.hpp>
 
+#include <future>
 #include <thread>
 
 #include "p2v_test_util.h"
@@ -17,16 +18,6 @@ using utsushi::Errc;
 using namespace utsushi::p2v;
 using utsushi::disk::ByteRanges;
 
-namespace {
-
-std::string free_port_address() {
-  auto l = utsushi::net::Listener::listen({"127.0.0.1", "0"});
-  REQUIRE(l);
-  return "127.0.0.1:" + std::to_string(l->port());  // closed again: free a moment ago
-}
-
-}  // namespace
-
 TEST_CASE("p2v::wire chunks and plan ids", "[p2v][net]") {
   ByteRanges used;
   used.add(0, 4096);
@@ -36,11 +27,52 @@ TEST_CASE("p2v::wire chunks and plan ids", "[p2v][net]") {
   CHECK(chunks[1].length == 100);
   CHECK(chunks[2].offset == 4u << 20);
   CHECK(wire::plan_id(1 << 30, chunks) != wire::plan_id(2 << 30, chunks));
-  auto n = utsushi::auth::random_nonce().value();
-  auto a = wire::auth_mac("token", "x", n, n);
-  CHECK(a == wire::auth_mac("token", "x", n, n));
-  CHECK(a != wire::auth_mac("tokeN", "x", n, n));
-  CHECK(a != wire::auth_mac("token", "y", n, n));
+}
+
+namespace {
+std::span<const std::uint8_t> bytes_of(const std::string& s) { return utsushi::as_bytes(s); }
+}  // namespace
+
+TEST_CASE("p2v::wire messages round-trip, and hostile ones are errors, never exceptions", "[p2v][net]") {
+  wire::Begin b{"host-1", "sda.qcow2", 1 << 30, "qcow2", true, 5, "00ff"};
+  auto d = wire::decode_begin(wire::encode_begin(b));
+  REQUIRE(d);
+  CHECK(d->client == "host-1");
+  CHECK(d->name == "sda.qcow2");
+  CHECK(d->chunks == 5);
+  CHECK(d->compress);
+  for (const char* hostile : {
+           R"({"client":"h","name":"n","size":"big","format":"raw","chunk_size":4194304,"chunks":1,"plan_id":"x"})",
+           R"({"client":"h","name":"../etc/passwd","size":1024,"format":"raw","chunk_size":4194304,"chunks":1,"plan_id":"x"})",
+           R"({"client":"h","name":"n","size":1024,"format":"raw","chunk_size":4194304,"chunks":1,"plan_id":"x"})",
+           R"({"client":".","name":"n","size":1024,"format":"raw","chunk_size":4194304,"chunks":1,"plan_id":"x"})",
+           R"({"client":"h","name":"n","size":1024,"format":"raw","chunk_size":4194304,"chunks":99,"plan_id":"x"})",
+           R"({"client":"h","name":"n","size":2199023255552,"format":"raw","chunk_size":4194304,"chunks":4294967296,"plan_id":"x"})",
+           R"([1,2])", "{", ""}) {
+    CHECK_FALSE(wire::decode_begin(bytes_of(hostile)));
+  }
+  auto r = wire::decode_result(wire::encode_result({wire::Outcome::Status::resend, {1, 3}, {}, {}}), 4);
+  REQUIRE(r);
+  CHECK(r->resend == std::vector<std::uint64_t>{1, 3});
+  // The type_error of p2v 1: a "resend" that is not an array of indexes.
+  for (const char* hostile : {R"({"status":"resend","resend":"all"})", R"({"status":"resend","resend":[1,"x"]})",
+                              R"({"status":"resend","resend":[9]})", R"({"status":7})", R"({"status":"ok","path":1})"}) {
+    auto h = wire::decode_result(bytes_of(hostile), 4);
+    REQUIRE_FALSE(h);
+    CHECK(h.error().code() == Errc::corruption);
+  }
+  std::vector<bool> held{true, false, true};
+  CHECK(wire::decode_state(wire::encode_state(held), 3).value() == held);
+  CHECK_FALSE(wire::decode_state(wire::encode_state(held), 4));
+  utsushi::Bytes chunk;
+  wire::encode_chunk_header(chunk, {2, 4096, 512, 7});
+  CHECK(wire::decode_chunk(chunk, 3, 8192));
+  CHECK_FALSE(wire::decode_chunk(chunk, 2, 8192));         // index
+  CHECK_FALSE(wire::decode_chunk(chunk, 3, 4096));         // past the disk
+  CHECK_FALSE(wire::decode_chunk(std::span(chunk).first(20), 3, 8192));  // short
+  CHECK(wire::check_name("web-01", "n"));
+  CHECK_FALSE(wire::check_name("a/b", "n"));
+  CHECK_FALSE(wire::check_name(std::string(129, 'a'), "n"));
 }
 
 TEST_CASE("p2v serve refuses a short token", "[p2v][net]") {
@@ -64,16 +96,18 @@ TEST_CASE("p2v serve + send_disk: short and wrong tokens refused, identical imag
                         dir.file("f") + " f' " + disk) == 0);
   std::string out_dir = dir.file("srv");
   ServeOptions so;
-  so.listen = free_port_address();
   so.token = "correct horse battery";
   so.output_dir = out_dir;
   so.once = true;
+  so.listen = "127.0.0.1:0";
+  std::promise<std::uint16_t> listening;
+  so.on_listening = [&](std::uint16_t port) { listening.set_value(port); };
   utsushi::Result<void> served;
   std::thread server([&] { served = serve(so); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
 
   ClientOptions co;
-  co.address = so.listen;
+  co.address = "127.0.0.1:" + std::to_string(listening.get_future().get());
+  co.client_name = "host1";
   co.token = "short";
   co.format = OutputFormat::raw;
   auto too_short = send_disk(disk, "disk.raw", co);
@@ -93,6 +127,6 @@ TEST_CASE("p2v serve + send_disk: short and wrong tokens refused, identical imag
   CHECK(good->resent == 0);
   auto local = utsushi::p2v::test::capture_raw(disk, dir.file("local.raw"), false);
   REQUIRE(local);
-  CHECK(utsushi::p2v::test::sh("cmp " + dir.file("local.raw") + " " + out_dir + "/disk.raw") == 0);
-  CHECK(utsushi::p2v::test::sh("e2fsck -fn " + out_dir + "/disk.raw") == 0);
+  CHECK(utsushi::p2v::test::sh("cmp " + dir.file("local.raw") + " " + out_dir + "/host1/disk.raw") == 0);
+  CHECK(utsushi::p2v::test::sh("e2fsck -fn " + out_dir + "/host1/disk.raw") == 0);
 }

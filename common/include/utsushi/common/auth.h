@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "utsushi/common/endian.h"
 #include "utsushi/common/error.h"
 
 namespace utsushi::auth {
@@ -47,9 +48,7 @@ using Mac = std::array<std::uint8_t, k_mac_size>;
 [[nodiscard]] Mac hmac_sha256(std::string_view key, std::initializer_list<std::span<const std::uint8_t>> parts);
 
 // `text` as bytes (for a label among hmac_sha256's parts).
-inline std::span<const std::uint8_t> as_bytes(std::string_view text) noexcept {
-  return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
-}
+using ::utsushi::as_bytes;
 
 // k_nonce_size bytes from the system's cryptographic generator (libcrypto,
 // falling back to getrandom(2)); internal when neither yields bytes.

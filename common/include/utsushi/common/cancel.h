@@ -18,8 +18,6 @@ bool cancel_requested() noexcept;
 // The signal number that cancelled us, 0 if none (or request_cancel()).
 int cancel_signal() noexcept;
 void request_cancel() noexcept;
-// Test hook: clears the flag.
-void reset_cancel() noexcept;
 
 // Returns Errc::cancelled when cancellation was requested, success otherwise.
 Result<void> check_cancelled();

@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -70,7 +72,18 @@ struct Context {
 int run_program(std::string_view name, std::string_view description, int argc, char** argv,
                 const std::function<void(Context&)>& setup);
 
+// A CLI11 check for a duration in seconds: a finite number from `min` to
+// `max` (so "nan", "inf", "-1" and "1e10" are usage errors, exit 2).
+CLI::Validator seconds_between(double min, double max);
+// `seconds` (checked by seconds_between) as milliseconds, rounded up.
+std::chrono::milliseconds to_milliseconds(double seconds);
+
 // Prints one JSON value as a line on stdout (a program's final result).
 void print_json_line(const std::string& json_text);
+
+// Writes a server's listening port to `path` ("PORT\n", through AtomicFile:
+// a reader never sees a partial file); nothing when `path` is empty. Throws
+// Failure when the file cannot be written.
+void write_port_file(const std::string& path, std::uint16_t port);
 
 }  // namespace utsushi::cli

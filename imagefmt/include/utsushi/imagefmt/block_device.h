@@ -30,26 +30,30 @@ class BlockDevice {
   const Capabilities& capabilities() const noexcept { return m_caps; }
   BlockDriver& driver() noexcept { return *m_driver; }
 
-  Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset);
-  Result<void> pwrite(std::span<const std::uint8_t> buf, std::uint64_t offset);
-  Result<void> zero(std::uint64_t offset, std::uint64_t length, ZeroMode mode = ZeroMode::write_zeroes);
-  Result<void> discard(std::uint64_t offset, std::uint64_t length);
-  Result<void> flush();
+  [[nodiscard]] Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset);
+  [[nodiscard]] Result<void> pwrite(std::span<const std::uint8_t> buf, std::uint64_t offset);
+  [[nodiscard]] Result<void> zero(std::uint64_t offset, std::uint64_t length,
+                                  ZeroMode mode = ZeroMode::write_zeroes);
+  [[nodiscard]] Result<void> discard(std::uint64_t offset, std::uint64_t length);
+  [[nodiscard]] Result<void> flush();
   // Extents covering exactly [offset, offset + length), in order, adjacent
   // extents of the same type merged.
-  Result<std::vector<Extent>> extents(std::uint64_t offset, std::uint64_t length);
-  Result<std::vector<Extent>> extents() { return extents(0, m_size); }
+  [[nodiscard]] Result<std::vector<Extent>> extents(std::uint64_t offset, std::uint64_t length);
+  [[nodiscard]] Result<std::vector<Extent>> extents() { return extents(0, m_size); }
+  // The driver's whole-image checks (BlockDriver::verify_integrity): call
+  // after reading everything that will be read, before trusting the result.
+  [[nodiscard]] Result<void> verify_integrity();
 
   // Checks that [offset, offset + length) lies inside the device.
-  Result<void> check_range(std::uint64_t offset, std::uint64_t length, std::string_view op) const;
+  [[nodiscard]] Result<void> check_range(std::uint64_t offset, std::uint64_t length, std::string_view op) const;
 
  private:
-  Result<void> read_aligned(std::span<std::uint8_t> buf, std::uint64_t offset);
-  Result<void> write_aligned(std::span<const std::uint8_t> buf, std::uint64_t offset);
-  Result<void> read_unaligned(std::span<std::uint8_t> buf, std::uint64_t offset);
-  Result<void> write_unaligned(std::span<const std::uint8_t> buf, std::uint64_t offset);
-  Result<void> emulate_zero(std::uint64_t offset, std::uint64_t length);
-  Result<void> require_writable(std::string_view op) const;
+  [[nodiscard]] Result<void> read_aligned(std::span<std::uint8_t> buf, std::uint64_t offset);
+  [[nodiscard]] Result<void> write_aligned(std::span<const std::uint8_t> buf, std::uint64_t offset);
+  [[nodiscard]] Result<void> read_unaligned(std::span<std::uint8_t> buf, std::uint64_t offset);
+  [[nodiscard]] Result<void> write_unaligned(std::span<const std::uint8_t> buf, std::uint64_t offset);
+  [[nodiscard]] Result<void> emulate_zero(std::uint64_t offset, std::uint64_t length);
+  [[nodiscard]] Result<void> require_writable(std::string_view op) const;
   std::unique_lock<std::mutex> maybe_lock();
 
   std::unique_ptr<BlockDriver> m_driver;

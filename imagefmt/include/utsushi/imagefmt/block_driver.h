@@ -12,6 +12,11 @@
 //  - zero/discard/extents are called only when can_zero/can_discard/can_extents;
 //  - calls are serialised unless capabilities().thread_safe.
 // Drivers therefore never repeat these checks.
+//
+// verify_integrity() is the one call that is about the whole image rather
+// than a range: a driver whose format carries checks over whole files (an OVA
+// manifest's digests) makes them there. Drivers stacked on other devices
+// (filters, formats over a file) forward it.
 
 #include <cstdint>
 #include <span>
@@ -83,17 +88,22 @@ class BlockDriver {
   virtual Capabilities capabilities() const = 0;
 
   // Fills buf with the bytes at [offset, offset + buf.size()).
-  virtual Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset) = 0;
-  virtual Result<void> pwrite(std::span<const std::uint8_t> buf, std::uint64_t offset);
+  [[nodiscard]] virtual Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset) = 0;
+  [[nodiscard]] virtual Result<void> pwrite(std::span<const std::uint8_t> buf, std::uint64_t offset);
   // Makes the range read as zeros. Errc::not_supported means "emulate me".
-  virtual Result<void> zero(std::uint64_t offset, std::uint64_t length, ZeroMode mode);
-  virtual Result<void> discard(std::uint64_t offset, std::uint64_t length);
+  [[nodiscard]] virtual Result<void> zero(std::uint64_t offset, std::uint64_t length, ZeroMode mode);
+  [[nodiscard]] virtual Result<void> discard(std::uint64_t offset, std::uint64_t length);
   // Makes every completed write durable.
-  virtual Result<void> flush();
+  [[nodiscard]] virtual Result<void> flush();
   // Appends extents describing [offset, offset + length) to `out`, in order,
   // contiguous, starting exactly at `offset`. It may stop early (at least one
   // extent) or run past the end of the range; the core clips and asks again.
-  virtual Result<void> extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out);
+  [[nodiscard]] virtual Result<void> extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out);
+  // Called once a caller has read everything it is going to read (a whole
+  // conversion, a check): completes the checks that need whole files, reading
+  // what was not read yet, and fails with Errc::corruption when one fails.
+  // Safe to call more than once (the verdict is kept). Default: nothing to check.
+  [[nodiscard]] virtual Result<void> verify_integrity();
 };
 
 }  // namespace utsushi::imagefmt

@@ -21,20 +21,21 @@ class FilterDriver : public BlockDriver {
   const std::string& description() const override { return m_below.description(); }
   std::uint64_t size() const override { return m_below.size(); }
   Capabilities capabilities() const override;
-  Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset) override {
+  [[nodiscard]] Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset) override {
     return m_below.pread(buf, offset);
   }
-  Result<void> pwrite(std::span<const std::uint8_t> buf, std::uint64_t offset) override {
+  [[nodiscard]] Result<void> pwrite(std::span<const std::uint8_t> buf, std::uint64_t offset) override {
     return m_below.pwrite(buf, offset);
   }
-  Result<void> zero(std::uint64_t offset, std::uint64_t length, ZeroMode mode) override {
+  [[nodiscard]] Result<void> zero(std::uint64_t offset, std::uint64_t length, ZeroMode mode) override {
     return m_below.zero(offset, length, mode);
   }
-  Result<void> discard(std::uint64_t offset, std::uint64_t length) override {
+  [[nodiscard]] Result<void> discard(std::uint64_t offset, std::uint64_t length) override {
     return m_below.discard(offset, length);
   }
-  Result<void> flush() override { return m_below.flush(); }
-  Result<void> extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out) override;
+  [[nodiscard]] Result<void> flush() override { return m_below.flush(); }
+  [[nodiscard]] Result<void> extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out) override;
+  [[nodiscard]] Result<void> verify_integrity() override { return m_below.verify_integrity(); }
 
  protected:
   BlockDevice& below() noexcept { return m_below; }
@@ -48,28 +49,36 @@ class FilterDriver : public BlockDriver {
 class WindowFilter final : public FilterDriver {
  public:
   // Fails (out_of_range) when the window does not lie inside `below`.
-  static Result<std::unique_ptr<BlockDriver>> create(BlockDevice& below, std::uint64_t offset, std::uint64_t length,
-                                                     std::string description);
+  // `below` must outlive the filter.
+  [[nodiscard]] static Result<std::unique_ptr<BlockDriver>> create(BlockDevice& below, std::uint64_t offset,
+                                                                   std::uint64_t length, std::string description);
+  // The same, owning `below`.
+  [[nodiscard]] static Result<std::unique_ptr<BlockDriver>> create(std::unique_ptr<BlockDevice> below,
+                                                                   std::uint64_t offset, std::uint64_t length,
+                                                                   std::string description);
 
   const std::string& description() const override { return m_description; }
   std::uint64_t size() const override { return m_length; }
-  Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset) override {
+  [[nodiscard]] Result<void> pread(std::span<std::uint8_t> buf, std::uint64_t offset) override {
     return below().pread(buf, offset + m_offset);
   }
-  Result<void> pwrite(std::span<const std::uint8_t> buf, std::uint64_t offset) override {
+  [[nodiscard]] Result<void> pwrite(std::span<const std::uint8_t> buf, std::uint64_t offset) override {
     return below().pwrite(buf, offset + m_offset);
   }
-  Result<void> zero(std::uint64_t offset, std::uint64_t length, ZeroMode mode) override {
+  [[nodiscard]] Result<void> zero(std::uint64_t offset, std::uint64_t length, ZeroMode mode) override {
     return below().zero(offset + m_offset, length, mode);
   }
-  Result<void> discard(std::uint64_t offset, std::uint64_t length) override {
+  [[nodiscard]] Result<void> discard(std::uint64_t offset, std::uint64_t length) override {
     return below().discard(offset + m_offset, length);
   }
-  Result<void> extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out) override;
+  [[nodiscard]] Result<void> extents(std::uint64_t offset, std::uint64_t length, std::vector<Extent>& out) override;
 
  private:
   WindowFilter(BlockDevice& below, std::uint64_t offset, std::uint64_t length, std::string description)
       : FilterDriver(below), m_offset(offset), m_length(length), m_description(std::move(description)) {}
+  WindowFilter(std::unique_ptr<BlockDevice> below, std::uint64_t offset, std::uint64_t length,
+               std::string description)
+      : FilterDriver(std::move(below)), m_offset(offset), m_length(length), m_description(std::move(description)) {}
 
   std::uint64_t m_offset;
   std::uint64_t m_length;

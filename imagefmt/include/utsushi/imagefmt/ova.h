@@ -8,8 +8,21 @@
 // (ovf:size); the archive is written with libarchive (pax_restricted: plain
 // ustar unless a member needs pax headers), uid/gid 0, mode 0644.
 // Reading: the archive is validated with libarchive (absolute paths, "..",
-// links and device entries are refused; the .ovf must come first), the OVF's
-// first disk is located and read in place through the VMDK driver.
+// links, device entries and names used twice are refused; the .ovf must come
+// first), the OVF's first disk is located and read in place through the VMDK
+// driver.
+//
+// Integrity: a manifest (.mf, after the .ovf or at the end of the archive)
+// must be well-formed, list only members of the archive, and list the
+// descriptor and the disk. The descriptor's digest is compared when the
+// archive is opened. The disk's digest is computed while the disk is read, in
+// the same pass (no second read of a multi-GB member), and compared once all
+// of its bytes have been hashed: when a reader has read (nearly) all of it,
+// or at BlockDevice::verify_integrity(). A mismatch is Errc::corruption
+// naming the member, the algorithm and the manifest line. So a conversion
+// verifies the disk; `info`, which reads only headers and tables, verifies
+// the descriptor and the manifest's form but not the disk's bytes.
+// Certificates (.cert) are not verified.
 
 #include <cstdint>
 #include <memory>
@@ -17,10 +30,18 @@
 
 #include "utsushi/common/progress.h"
 #include "utsushi/imagefmt/block_device.h"
+#include "utsushi/imagefmt/check_report.h"
 #include "utsushi/imagefmt/vmdk.h"
 #include "utsushi/imagefmt/registry.h"
 
 namespace utsushi::imagefmt {
+
+// The disk's digest is computed over its bytes in order: a read starting at
+// most this far past the bytes hashed so far extends the hash (the gap read
+// once more); once the hash is this close to the member's end, the rest is
+// hashed and the digest compared. A disk member smaller than this is
+// therefore verified as soon as the archive is opened.
+inline constexpr std::uint64_t k_ova_digest_window = 16u << 20;
 
 struct OvaWriteOptions {
   std::string name = "vm";           // VirtualSystem name; files are NAME.ovf, NAME.mf, NAME-disk1.vmdk
@@ -33,24 +54,16 @@ struct OvaWriteOptions {
 // Writes an OVA holding `source` as its only disk to the empty regular file
 // `fd`. `temp_dir` receives the temporary VMDK (removed on return).
 // Returns the statistics of the disk it wrote.
-Result<VmdkWriteStats> write_ova(BlockDevice& source, int fd, const std::string& temp_dir, const OvaWriteOptions& options);
+[[nodiscard]] Result<VmdkWriteStats> write_ova(BlockDevice& source, int fd, const std::string& temp_dir, const OvaWriteOptions& options);
 
 // Opens the first disk of an OVA read-only (registry entry point).
-Result<std::unique_ptr<BlockDriver>> open_ova(const std::string& path, const OpenOptions& options, bool probed);
+[[nodiscard]] Result<std::unique_ptr<BlockDriver>> open_ova(const std::string& path, const OpenOptions& options,
+                                                            bool probed);
 
-// SHA-256 of a byte stream (FIPS 180-4), for the manifest.
-class Sha256 {
- public:
-  Sha256();
-  void update(const std::uint8_t* data, std::size_t n);
-  std::string hex_digest();  // finishes the hash
-
- private:
-  void block(const std::uint8_t* p);
-  std::uint32_t m_h[8];
-  std::uint8_t m_buf[64];
-  std::size_t m_len = 0;
-  std::uint64_t m_total = 0;
-};
+// Verifies an OVA whole: the digest of every member the manifest lists (each
+// read once), and the disk read through the VMDK driver (every grain
+// inflated). Mismatches and corrupt grains are corruptions in the report;
+// fails only when the archive cannot be indexed.
+[[nodiscard]] Result<CheckReport> check_ova(const std::string& path);
 
 }  // namespace utsushi::imagefmt

@@ -18,6 +18,7 @@
 
 #include "utsushi/common/progress.h"
 #include "utsushi/imagefmt/block_device.h"
+#include "utsushi/imagefmt/check_report.h"
 #include "utsushi/imagefmt/qcow2_format.h"
 #include "utsushi/imagefmt/registry.h"
 
@@ -43,7 +44,8 @@ struct Qcow2Details {
 
 // Opens a qcow2 image read-only (registry entry point). Fails with
 // not_supported for read_write access.
-Result<std::unique_ptr<BlockDriver>> open_qcow2(const std::string& path, const OpenOptions& options, bool probed);
+[[nodiscard]] Result<std::unique_ptr<BlockDriver>> open_qcow2(const std::string& path, const OpenOptions& options,
+                                                              bool probed);
 
 // The qcow2 details of an open device, or nullptr when it is not qcow2.
 const Qcow2Details* qcow2_details(BlockDevice& device);
@@ -73,35 +75,31 @@ struct Qcow2WriteStats {
 // every core when asked and written in order; L2 tables, refcounts and the L1
 // are written after the data and the header last. The caller makes the file
 // visible (AtomicFile) only after success. `fd` is not closed.
-Result<Qcow2WriteStats> write_qcow2(BlockDevice& source, int fd, const std::string& description,
-                                    const Qcow2WriteOptions& options);
+[[nodiscard]] Result<Qcow2WriteStats> write_qcow2(BlockDevice& source, int fd, const std::string& description,
+                                                  const Qcow2WriteOptions& options);
 
 // Creates an empty qcow2 v3 overlay at `path` (atomically) whose backing file is
 // `backing` (stored as given; relative names resolve from `path`'s directory)
 // with format `backing_format`. The virtual size is the backing's unless
 // `size` is given.
-Result<void> create_qcow2_overlay(const std::string& path, const std::string& backing,
-                                  const std::string& backing_format, std::optional<std::uint64_t> size = {});
+[[nodiscard]] Result<void> create_qcow2_overlay(const std::string& path, const std::string& backing,
+                                                const std::string& backing_format,
+                                                std::optional<std::uint64_t> size = {});
 
-struct Qcow2CheckReport {
-  std::uint64_t corruptions = 0;
-  std::uint64_t leaks = 0;
-  std::uint64_t check_errors = 0;        // structures that could not be read (the check is incomplete)
-  std::uint64_t image_end_offset = 0;
-  std::uint64_t total_clusters = 0;      // guest clusters
-  std::uint64_t allocated_clusters = 0;  // guest clusters with data or compressed
-  std::uint64_t compressed_clusters = 0;
-  std::vector<std::string> messages;  // qemu-img-style lines ("ERROR cluster 5 refcount=0 reference=1")
-};
+// The check's report (check_report.h); the qcow2 name stays for callers.
+using Qcow2CheckReport = CheckReport;
 
 // Rebuilds the refcounts of the image at `path` from its metadata and compares
-// them with the stored ones, as `qemu-img check` does: under-counted clusters,
-// bad OFLAG_COPIED bits, misaligned or out-of-file tables are corruptions;
-// over-counted clusters are leaks. A table that cannot be read (I/O error) is
-// a check error: the check goes on without it. Fails only when the image
-// cannot be opened or its header read.
-Result<Qcow2CheckReport> check_qcow2(const std::string& path);
+// them with the stored ones, as `qemu-img check` does, with its counts:
+// under-counted clusters, bad OFLAG_COPIED bits, damaged entries (reserved
+// bits, misalignment: reported, then counted as what they point at) and every
+// region reaching a cluster or more past the end of the file (a truncated
+// image; the file reads as zeros past its end) are corruptions; over-counted
+// clusters are leaks. A structure that cannot be read (I/O error, a
+// misaligned refcount block) is a check error: the check goes on without it.
+// Fails only when the image cannot be opened or its header decoded.
+[[nodiscard]] Result<Qcow2CheckReport> check_qcow2(const std::string& path);
 // The same on an open file (`name` for messages).
-Result<Qcow2CheckReport> check_qcow2(BlockDevice& file, const std::string& name);
+[[nodiscard]] Result<Qcow2CheckReport> check_qcow2(BlockDevice& file, const std::string& name);
 
 }  // namespace utsushi::imagefmt

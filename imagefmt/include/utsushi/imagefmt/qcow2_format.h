@@ -32,6 +32,20 @@ inline constexpr std::uint64_t k_max_l1_bytes = 32u << 20;        // QEMU QCOW_M
 inline constexpr std::uint64_t k_max_reftable_bytes = 8u << 20;   // QEMU QCOW_MAX_REFTABLE_SIZE
 inline constexpr std::uint32_t k_max_snapshots = 65536;           // QEMU QCOW_MAX_SNAPSHOTS
 inline constexpr std::uint64_t k_max_virtual_size = 1ull << 56;   // offsets use bits 9-55
+inline constexpr std::uint64_t k_sector_size = 512;  // QEMU's unit of image size and of compressed lengths
+// Table entries (qcow2.txt "Cluster mapping", "Host cluster management"): L1,
+// standard L2 and refcount table entries are one big-endian 64-bit word;
+// extended L2 entries are two.
+inline constexpr std::uint64_t k_table_entry_bytes = 8;
+static_assert(k_table_entry_bytes == sizeof(std::uint64_t), "qcow2 table entries are 64-bit words");
+// The header fields decode_header and encode_header use: the v2 header ends
+// after snapshots_offset (byte 64 + 8), v3 adds five fields up to
+// header_length (byte 100 + 4), QEMU's adds the compression type byte and
+// seven bytes of padding. The smallest cluster holds QEMU's header.
+static_assert(k_v2_header_length == 64 + 8, "v2 header ends after snapshots_offset");
+static_assert(k_v3_min_header_length == 100 + 4, "v3 header ends after header_length");
+static_assert(k_qemu_header_length == k_v3_min_header_length + 1 + 7, "compression type and padding");
+static_assert(k_qemu_header_length <= (1u << k_min_cluster_bits), "the header fits in the smallest cluster 0");
 
 // Incompatible feature bits (qcow2.txt "incompatible_features").
 inline constexpr std::uint64_t k_incompat_dirty = 1ull << 0;
@@ -92,12 +106,19 @@ struct Header {
   std::uint32_t refcount_bits() const noexcept { return 1u << refcount_order; }
 };
 
+// Whether decode_header requires the L1 and refcount tables inside the file:
+// a reader does; a check (like qemu-img check) opens a truncated image and
+// reports every reference past its end instead.
+enum class TableBounds : std::uint8_t { inside_file, anywhere };
+
 // Decodes and validates the fixed header (first 72/104+ bytes of `cluster0`),
 // given the image file size. Checks: magic, version, cluster_bits range,
 // header_length, feature bits, refcount_order, compression type byte vs bit 3,
 // L1 size covers the virtual size, table offsets aligned and their byte
-// ranges free of overflow. Refuses encryption and external data files.
-Result<Header> decode_header(std::span<const std::uint8_t> cluster0, std::uint64_t file_size);
+// ranges free of overflow (and inside the file, per `bounds`). Refuses
+// encryption and external data files.
+[[nodiscard]] Result<Header> decode_header(std::span<const std::uint8_t> cluster0, std::uint64_t file_size,
+                                           TableBounds bounds = TableBounds::inside_file);
 
 // Encodes a v3 header of QEMU's length (112 bytes) into `out` (resized to at least 112).
 void encode_header(const Header& h, std::vector<std::uint8_t>& out);
@@ -110,7 +131,7 @@ struct HeaderExtensions {
 
 // Parses the extension area after the header, up to the end of cluster 0 (or
 // the backing file name, whichever comes first).
-Result<HeaderExtensions> decode_extensions(const Header& h, std::span<const std::uint8_t> cluster0);
+[[nodiscard]] Result<HeaderExtensions> decode_extensions(const Header& h, std::span<const std::uint8_t> cluster0);
 
 // Minimum L1 entries for a virtual size (qcow2.txt: L1 must cover the image).
 std::uint64_t l1_entries_for(std::uint64_t size, std::uint32_t cluster_bits, bool extended_l2) noexcept;
@@ -142,11 +163,17 @@ struct Snapshot {
   std::uint64_t vm_clock_nsec = 0;
   std::uint64_t vm_state_size = 0;
   std::uint64_t disk_size = 0;  // 0 when absent
+  std::uint64_t entry_offset = 0;  // where this entry starts, from the start of the table
 };
+// The fixed part of an entry: l1_table_offset (8), l1_size, id_str_size,
+// name_size (4, 2, 2), date_sec, date_nsec (4, 4), vm_clock_nsec (8),
+// vm_state_size, extra_data_size (4, 4).
+inline constexpr std::uint64_t k_snapshot_header_bytes = 40;
+static_assert(k_snapshot_header_bytes == 8 + 4 + 2 + 2 + 4 + 4 + 8 + 4 + 4, "snapshot table entry, fixed part");
 // Decodes `count` entries from `table` (read from snapshots_offset); sets
 // `consumed` to the table's length in bytes.
-Result<std::vector<Snapshot>> decode_snapshots(std::span<const std::uint8_t> table, std::uint32_t count,
-                                               std::uint64_t& consumed);
+[[nodiscard]] Result<std::vector<Snapshot>> decode_snapshots(std::span<const std::uint8_t> table, std::uint32_t count,
+                                                             std::uint64_t& consumed);
 
 // --- Refcount blocks (qcow2.txt "Host cluster management") -------------------
 // Reads entry `index` of a refcount block with 2^order-bit entries.

@@ -46,7 +46,7 @@
 
 #include "utsushi/common/error.h"
 #include "utsushi/common/handles.h"
-#include "utsushi/livemig/bytes.h"
+#include "utsushi/common/endian.h"
 
 namespace utsushi::livemig {
 

@@ -56,10 +56,10 @@ struct ServeOptions {
   ReceiverKind kind = ReceiverKind::qmp;
 };
 // Listens until `sessions` senders have authenticated, and runs `session` for
-// each (so sessions overlap). Each connection authenticates on a thread of its
-// own, which then runs its session: a silent peer holds only its own thread
-// (for the handshake timeout, 15 s), and accepting goes on meanwhile, with at
-// most 8 handshakes at once (more connections wait in the listen backlog). A
+// each (so sessions overlap), through the link layer's accept loop
+// (common/link/server.h: concurrent handshakes under one 15 s deadline each,
+// at most 32 unauthenticated connections with the oldest cut for a new one,
+// threads joined as they end; no number of bad peers ends the receiver). A
 // peer without the token, or one that authenticates after all sessions are
 // taken, is refused and does not count. Returns once every session ended
 // (handshakes still pending then are cut); an error means listening failed or

@@ -10,7 +10,7 @@
 #include <optional>
 
 #include "utsushi/common/error.h"
-#include "utsushi/livemig/bytes.h"
+#include "utsushi/common/endian.h"
 
 namespace utsushi::livemig {
 

@@ -73,7 +73,6 @@ struct Outcome {
 };
 
 enum class SourceAfter { quit, keep };
-enum class Capabilities { force, trust };
 
 struct SendOptions {
   PolicyConfig policy;
@@ -83,9 +82,6 @@ struct SendOptions {
   int zstd_max_level = 9;
   std::size_t batch_bytes = 1 << 20;
   SourceAfter after = SourceAfter::quit;
-  // trust: do not force capabilities off; the parser still refuses what it
-  // does not know (used to test refusal of foreign layouts).
-  Capabilities capabilities = Capabilities::force;
   std::chrono::milliseconds result_timeout{std::chrono::seconds(120)};
   // After "go": how long to wait for "running".
   std::chrono::milliseconds running_timeout{std::chrono::seconds(30)};

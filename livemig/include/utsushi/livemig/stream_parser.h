@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "utsushi/common/error.h"
-#include "utsushi/livemig/bytes.h"
+#include "utsushi/common/endian.h"
 
 namespace utsushi::livemig {
 

@@ -15,6 +15,9 @@ namespace utsushi::p2v {
 struct ClientOptions {
   std::string address;  // HOST:PORT
   std::string token;     // at least auth::k_min_token_size bytes (common/auth.h)
+  // The name the server files this host's images under (DIR/CLIENT/IMAGE);
+  // empty: this host's name (default_client_name).
+  std::string client_name;
   OutputFormat format = OutputFormat::qcow2;
   bool compress_image = false;  // the server writes zstd qcow2 clusters
   bool verify = false;          // the server re-reads its image against the chunk hashes
@@ -33,10 +36,15 @@ struct SendResult {
   double seconds = 0;
 };
 
-// Sends one disk as image `image_name` (a plain file name). Fails with
-// permission_denied when the server refuses the token, unavailable when it
-// cannot be reached or the link drops, corruption when a chunk stays corrupt
-// after max_retries re-sends.
-Result<SendResult> send_disk(const std::string& source, const std::string& image_name, const ClientOptions& options);
+// This host's name, as a client name (wire::check_name).
+[[nodiscard]] Result<std::string> default_client_name();
+
+// Sends one disk as image `image_name` (a plain file name: wire::check_name).
+// Fails with permission_denied when the server refuses the token,
+// not_supported when it speaks another protocol version, unavailable when it
+// cannot be reached, is busy or the link drops, failed_precondition when it
+// refuses the image (it exists there; no room), corruption when a chunk stays
+// corrupt after max_retries re-sends or a reply is malformed.
+[[nodiscard]] Result<SendResult> send_disk(const std::string& source, const std::string& image_name, const ClientOptions& options);
 
 }  // namespace utsushi::p2v

@@ -1,8 +1,10 @@
 #pragma once
-// run_ordered: a parallel map with in-order consumption. Worker threads call
-// produce(i, r) for job indices 0..jobs-1 in any order (at most `window` jobs
-// ahead of the consumer); the calling thread calls consume(i, r) strictly in
-// index order. The first error stops everything and is returned.
+// run_ordered: the one producer/consumer pipeline of utsushi (image writers,
+// p2v's network sender): a parallel map with in-order consumption. Worker
+// threads call produce(i, r) for job indices 0..jobs-1 in any order (at most
+// `window` jobs ahead of the consumer); the calling thread calls consume(i, r)
+// strictly in index order. The first error stops everything and is returned
+// once every worker has stopped.
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -13,12 +15,12 @@
 
 #include "utsushi/common/error.h"
 
-namespace utsushi::imagefmt {
+namespace utsushi {
 
 template <class R>
-Result<void> run_ordered(std::size_t jobs, unsigned threads, std::size_t window,
-                         const std::function<Result<void>(std::size_t, R&)>& produce,
-                         const std::function<Result<void>(std::size_t, R&)>& consume) {
+[[nodiscard]] Result<void> run_ordered(std::size_t jobs, unsigned threads, std::size_t window,
+                                       const std::function<Result<void>(std::size_t, R&)>& produce,
+                                       const std::function<Result<void>(std::size_t, R&)>& consume) {
   std::mutex mu;
   std::condition_variable cv;
   std::map<std::size_t, R> ready;
@@ -89,4 +91,4 @@ Result<void> run_ordered(std::size_t jobs, unsigned threads, std::size_t window,
   return {};
 }
 
-}  // namespace utsushi::imagefmt
+}  // namespace utsushi

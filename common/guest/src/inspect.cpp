@@ -121,6 +121,32 @@ Result<std::string> disk_of(Session& s, const std::string& device) {
   return s.disk_device(0);
 }
 
+// libguestfs resolves fstab's UUID= and LABEL= to the first filesystem that
+// carries it, which for clones sharing a golden's filesystems may lie on
+// another clone's disk. With the root known, a partition resolved onto another
+// disk is taken from the root's disk instead (same partition number); the
+// root itself is always `root`.
+Result<std::string> on_root_disk(Session& s, const std::string& root, const std::string& device) {
+  if (device == root) {
+    return device;
+  }
+  std::vector<std::string> parts = UTSUSHI_TRY(s.list_partitions());
+  if (std::find(parts.begin(), parts.end(), device) == parts.end() ||
+      std::find(parts.begin(), parts.end(), root) == parts.end()) {
+    return device;  // a logical volume or whole disk: not tied to one disk by name
+  }
+  std::string disk = UTSUSHI_TRY(s.partition_disk(device));
+  std::string root_disk = UTSUSHI_TRY(s.partition_disk(root));
+  if (disk == root_disk) {
+    return device;
+  }
+  std::string same = root_disk + device.substr(disk.size());
+  if (std::find(parts.begin(), parts.end(), same) == parts.end()) {
+    return device;
+  }
+  return same;
+}
+
 // The session disks holding this guest's filesystems (all disks when one is
 // on LVM or MD, which may span several).
 Result<std::vector<std::string>> guest_disks(Session& s, const GuestOs& os) {
@@ -264,7 +290,11 @@ Result<GuestOs> inspect(Session& session, const InspectOptions& options) {
   }
   std::vector<std::string> mps = take_list(mps_c);
   for (std::size_t i = 0; i + 1 < mps.size(); i += 2) {
-    os.mounts.push_back(MountPoint{mps[i], mps[i + 1], UTSUSHI_TRY(session.vfs_type(mps[i + 1]))});
+    std::string device = mps[i + 1];
+    if (options.root_disk) {
+      device = UTSUSHI_TRY(on_root_disk(session, os.root, device));
+    }
+    os.mounts.push_back(MountPoint{mps[i], device, UTSUSHI_TRY(session.vfs_type(device))});
   }
   std::sort(os.mounts.begin(), os.mounts.end(), [](const MountPoint& a, const MountPoint& b) {
     return a.mountpoint.size() != b.mountpoint.size() ? a.mountpoint.size() < b.mountpoint.size()

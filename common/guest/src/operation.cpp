@@ -201,6 +201,8 @@ void Target::service(std::string unit, std::string detail) {
   m_changes.push_back(std::move(c));
 }
 
+void Target::record(Change change) { m_changes.push_back(std::move(change)); }
+
 std::vector<Change> Target::take_changes() { return std::exchange(m_changes, {}); }
 
 std::vector<const Operation*> default_operations(const OperationList& all) {

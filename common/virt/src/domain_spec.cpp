@@ -119,7 +119,7 @@ Result<void> check_spec(const DomainSpec& s) {
     if (!n.mac.empty() && !xml::is_mac(n.mac)) {
       return bad(fmt::format("'{}' is not a MAC address", n.mac));
     }
-    if (n.source.empty()) {
+    if (n.source.empty() && n.kind != NicKind::user) {
       return bad("an interface without a network or bridge");
     }
   }
@@ -206,11 +206,13 @@ void add_disk(pugi::xml_node devices, const DiskSpec& d, const std::string& targ
 void add_nic(pugi::xml_node devices, const NicSpec& n) {
   bool bridge = n.kind == NicKind::bridge;
   auto nic = devices.append_child("interface");
-  nic.append_attribute("type") = bridge ? "bridge" : "network";
+  nic.append_attribute("type") = n.kind == NicKind::user ? "user" : bridge ? "bridge" : "network";
   if (!n.mac.empty()) {
     nic.append_child("mac").append_attribute("address") = xml::lower(n.mac).c_str();
   }
-  nic.append_child("source").append_attribute(bridge ? "bridge" : "network") = n.source.c_str();
+  if (n.kind != NicKind::user) {
+    nic.append_child("source").append_attribute(bridge ? "bridge" : "network") = n.source.c_str();
+  }
   nic.append_child("model").append_attribute("type") = std::string(name_of(n.model)).c_str();
   if (n.boot_order) {
     nic.append_child("boot").append_attribute("order") = *n.boot_order;

@@ -127,17 +127,17 @@ Result<std::optional<DiskSpec>> read_disk(const pugi::xml_node& disk) {
 
 Result<std::optional<NicSpec>> read_nic(const pugi::xml_node& nic) {
   std::string_view type = nic.attribute("type").value();
-  if (type != "network" && type != "bridge") {
+  if (type != "network" && type != "bridge" && type != "user") {
     return std::nullopt;
   }
   NicSpec n;
-  n.kind = type == "bridge" ? NicKind::bridge : NicKind::network;
-  n.source = nic.child("source").attribute(type == "bridge" ? "bridge" : "network").value();
+  n.kind = type == "bridge" ? NicKind::bridge : type == "user" ? NicKind::user : NicKind::network;
+  n.source = type == "user" ? std::string() : nic.child("source").attribute(type == "bridge" ? "bridge" : "network").value();
   n.mac = xml::lower(nic.child("mac").attribute("address").value());
   if (!n.mac.empty() && !xml::is_mac(n.mac)) {
     return fail(Errc::invalid_argument, fmt::format("domain XML: '{}' is not a MAC address", n.mac));
   }
-  if (n.source.empty()) {
+  if (n.source.empty() && n.kind != NicKind::user) {
     return fail(Errc::invalid_argument, fmt::format("domain XML: a {} interface without its source", type));
   }
   std::string_view model = nic.child("model").attribute("type").value();

@@ -182,10 +182,16 @@ void set_host_resources(pugi::xml_node devices, const std::string& old_name, con
       continue;
     }
     auto source = dev.child("source");
-    if (std::string_view(dev.attribute("type").value()) == "unix") {
-      source.remove_attribute("path");
+    bool unix_socket = std::string_view(dev.attribute("type").value()) == "unix";
+    if (unix_socket && kind == "channel") {
+      source.remove_attribute("path");  // libvirt makes a channel's socket per domain
     } else if (auto path = source.attribute("path"); path) {
-      path = renamed(path.value(), old_name, new_name).c_str();
+      std::string p = renamed(path.value(), old_name, new_name);
+      if (unix_socket && p == path.value()) {  // a socket the template's name is not in: one per clone
+        auto slash = p.rfind('/');
+        p.insert(slash == std::string::npos ? 0 : slash + 1, new_name + "-");
+      }
+      path = p.c_str();
     }
     if (auto file = dev.child("log").attribute("file"); file) {
       file = renamed(file.value(), old_name, new_name).c_str();

@@ -7,6 +7,8 @@
 #include <pugixml.hpp>
 
 #include <cstdlib>
+#include <filesystem>
+#include <vector>
 
 #include "utsushi/virt/libvirt_error.h"
 #include "xml_util.h"
@@ -165,6 +167,29 @@ Result<PoolInfo> ensure_dir_pool(Connection& conn, const std::string& name, cons
     return pool_failure("refreshing " + what);  // files made since libvirt last looked
   }
   return PoolInfo{name, dir};
+}
+
+Result<std::optional<PoolInfo>> find_dir_pool(Connection& conn, const std::string& path) {
+  std::error_code ec;
+  const std::string wanted = std::filesystem::weakly_canonical(path, ec).string();
+  virStoragePoolPtr* pools = nullptr;
+  int n = virConnectListAllStoragePools(conn.get(), &pools, VIR_CONNECT_LIST_STORAGE_POOLS_DIR);
+  if (n < 0) {
+    return pool_failure("listing the storage pools of " + conn.uri());
+  }
+  std::vector<VirPool> owned;
+  for (int i = 0; i < n; ++i) {
+    owned.emplace_back(pools[i]);
+  }
+  std::free(pools);
+  for (const VirPool& p : owned) {
+    std::string name = virStoragePoolGetName(p.get());
+    auto dir = pool_directory(p.get(), fmt::format("storage pool {} on {}", name, conn.uri()));
+    if (dir && (*dir == path || std::filesystem::weakly_canonical(*dir, ec).string() == wanted)) {
+      return PoolInfo{name, *dir};
+    }
+  }
+  return std::nullopt;
 }
 
 Result<VolumeInfo> volume_info(Connection& conn, const std::string& pool, const std::string& name) {

@@ -43,6 +43,8 @@ const char* const k_golden = R"(<domain type='kvm' id='7'>
       <mac address='52:54:00:aa:bb:cc'/><source network='default'/><target dev='vnet3'/><model type='virtio'/>
     </interface>
     <serial type='file'><source path='/var/log/golden-serial.log'/><target port='0'/></serial>
+    <serial type='unix'><source mode='bind' path='/run/console/golden.sock'/><target port='1'/></serial>
+    <parallel type='unix'><source mode='bind' path='/run/console/par.sock'/><target port='0'/></parallel>
     <channel type='unix'><source mode='bind' path='/run/libvirt/qemu/channel/7-golden/org.qemu.guest_agent.0'/>
       <target type='virtio' name='org.qemu.guest_agent.0'/></channel>
     <graphics type='vnc' port='5901' autoport='no' listen='127.0.0.1'/>
@@ -86,7 +88,8 @@ TEST_CASE("virt::instantiate_template gives a template a new identity and keeps 
   }
   // Kept: the devices and settings of the golden.
   for (const char* kept : {"/srv/tools.iso", "<readonly />", "<video>", "host-model", "ACME", "pc-q35-7.2",
-                           "autoport=\"yes\"", "/var/log/web-01-serial.log", "org.qemu.guest_agent.0"}) {
+                           "autoport=\"yes\"", "/var/log/web-01-serial.log", "org.qemu.guest_agent.0",
+                           "/run/console/web-01.sock", "/run/console/web-01-par.sock"}) {
     CHECK_THAT(*out, Contains(kept));
   }
 }

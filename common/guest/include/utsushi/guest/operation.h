@@ -66,6 +66,10 @@ class Target {
   void note(std::string target, std::string detail);
   void check(std::string target, std::string detail);
   void service(std::string unit, std::string detail);
+  // Records a change an operation made (or plans) through the session itself,
+  // for work the methods above do not cover or must not record verbatim
+  // (removing trees without reading them, writing secrets).
+  void record(Change change);
 
   std::vector<Change> take_changes();
 

@@ -34,7 +34,7 @@ enum class Machine { q35, pc };     // decode() maps libvirt's versioned pc-q35-
 enum class Firmware { bios, uefi };
 enum class DiskBus { virtio, scsi, sata, ide };
 enum class DiskSourceKind { file, block };
-enum class NicKind { network, bridge };
+enum class NicKind { network, bridge, user };  // user: QEMU's user-mode networking (no source)
 enum class NicModel { virtio, e1000e, e1000 };
 
 std::string_view name_of(VirtType v) noexcept;  // "kvm", "qemu"
@@ -83,7 +83,7 @@ struct DiskSpec {
 
 struct NicSpec {
   NicKind kind = NicKind::network;
-  std::string source = "default";   // network name or bridge device
+  std::string source = "default";   // network name or bridge device (unused for user)
   NicModel model = NicModel::virtio;
   std::string mac;                  // empty: libvirt picks one
   std::optional<unsigned> boot_order;

@@ -8,6 +8,7 @@
 // Errc::failed_precondition when libvirt refuses the operation.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "utsushi/common/error.h"
@@ -37,6 +38,11 @@ struct VolumeInfo {
 // is none). Errc::failed_precondition when the pool exists with another
 // directory, or is not a directory pool.
 [[nodiscard]] Result<PoolInfo> ensure_dir_pool(Connection& conn, const std::string& name, const std::string& path);
+
+// The directory pool whose directory is `path` (compared after resolving
+// both), whatever its name; nullopt when there is none. For tools given a
+// directory (clone --pool DIR): libvirt refuses a second pool on a directory.
+[[nodiscard]] Result<std::optional<PoolInfo>> find_dir_pool(Connection& conn, const std::string& path);
 
 [[nodiscard]] Result<VolumeInfo> volume_info(Connection& conn, const std::string& pool, const std::string& name);
 

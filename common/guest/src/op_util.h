@@ -18,7 +18,7 @@ inline std::string join_edits(const std::vector<std::string>& edits) {
 // Applies `edit` (text -> Edited) to a guest file if it exists; writes and
 // records the result when anything changed.
 template <class EditFn>
-Result<void> edit_file(Target& t, const std::string& path, EditFn edit) {
+[[nodiscard]] Result<void> edit_file(Target& t, const std::string& path, EditFn edit) {
   std::optional<std::string> text = UTSUSHI_TRY(t.read(path));
   if (!text) {
     return {};

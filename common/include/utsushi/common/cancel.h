@@ -20,6 +20,6 @@ int cancel_signal() noexcept;
 void request_cancel() noexcept;
 
 // Returns Errc::cancelled when cancellation was requested, success otherwise.
-Result<void> check_cancelled();
+[[nodiscard]] Result<void> check_cancelled();
 
 }  // namespace utsushi

@@ -182,7 +182,7 @@ class Cursor {
 
  private:
   template <class T>
-  Result<T> read(T (*load)(const std::uint8_t*) noexcept) {
+  [[nodiscard]] Result<T> read(T (*load)(const std::uint8_t*) noexcept) {
     auto s = UTSUSHI_TRY(take(sizeof(T)));
     return load(s.data());
   }

@@ -28,7 +28,7 @@ class Fd {
   // Gives up ownership without closing.
   int release() noexcept { return std::exchange(m_fd, -1); }
   // Closes now and reports the error close() returned (data may be lost on NFS).
-  Result<void> close();
+  [[nodiscard]] Result<void> close();
 
  private:
   int m_fd = -1;
@@ -51,20 +51,20 @@ std::string_view file_type_name(unsigned mode) noexcept;
 
 // Reads exactly buf.size() bytes at `offset`. Reading past end of file is an
 // out_of_range error naming `what` (the file or device being read).
-Result<void> pread_full(int fd, std::span<std::uint8_t> buf, std::uint64_t offset,
+[[nodiscard]] Result<void> pread_full(int fd, std::span<std::uint8_t> buf, std::uint64_t offset,
                         std::string_view what);
 // Reads up to buf.size() bytes at `offset`; returns how many were read (less only at EOF).
-Result<std::size_t> pread_some(int fd, std::span<std::uint8_t> buf, std::uint64_t offset,
+[[nodiscard]] Result<std::size_t> pread_some(int fd, std::span<std::uint8_t> buf, std::uint64_t offset,
                                std::string_view what);
 // Writes all of buf at `offset`.
-Result<void> pwrite_full(int fd, std::span<const std::uint8_t> buf, std::uint64_t offset,
+[[nodiscard]] Result<void> pwrite_full(int fd, std::span<const std::uint8_t> buf, std::uint64_t offset,
                          std::string_view what);
 // Fails with invalid_argument when `output` names the same file or device as
 // `input` (same device and inode, through any path or link): writing the
 // output would destroy the input. A missing output is fine.
-Result<void> check_distinct_output(const std::string& input, const std::string& output);
+[[nodiscard]] Result<void> check_distinct_output(const std::string& input, const std::string& output);
 
 // Writes all of buf at the current position (pipes, sockets).
-Result<void> write_full(int fd, std::span<const std::uint8_t> buf, std::string_view what);
+[[nodiscard]] Result<void> write_full(int fd, std::span<const std::uint8_t> buf, std::string_view what);
 
 }  // namespace utsushi

@@ -32,7 +32,7 @@ struct ProcessResult {
 
 // Runs argv[0] (looked up in PATH) with stdin from /dev/null. Fails only when
 // the program cannot be started or waited for; a non-zero exit is a result.
-Result<ProcessResult> run_process(const std::vector<std::string>& argv, const ProcessOptions& options = {});
+[[nodiscard]] Result<ProcessResult> run_process(const std::vector<std::string>& argv, const ProcessOptions& options = {});
 
 // Whether `program` is found in PATH (or is an executable path).
 bool program_exists(const std::string& program);

@@ -36,6 +36,6 @@ struct CopyStats {
   std::uint64_t bytes_discarded = 0;  // holes discarded (discard_holes), included in bytes_zero
 };
 
-Result<CopyStats> copy_device(BlockDevice& source, BlockDevice& target, const CopyOptions& options = {});
+[[nodiscard]] Result<CopyStats> copy_device(BlockDevice& source, BlockDevice& target, const CopyOptions& options = {});
 
 }  // namespace utsushi::imagefmt

@@ -85,10 +85,10 @@ class PageEncoder final : public StreamSink {
   using FlushFn = std::function<Result<void>(Bytes& batch, const std::array<std::uint64_t, k_page_kinds>& share)>;
   PageEncoder(std::size_t batch_limit, FlushFn flush);
 
-  Result<void> on_raw(std::span<const std::uint8_t> bytes) override;
-  Result<void> on_blocks(const std::vector<RamBlock>& blocks) override;
-  Result<void> on_page(const PageRecord& record) override;
-  Result<void> on_section_end(bool last) override;
+  [[nodiscard]] Result<void> on_raw(std::span<const std::uint8_t> bytes) override;
+  [[nodiscard]] Result<void> on_blocks(const std::vector<RamBlock>& blocks) override;
+  [[nodiscard]] Result<void> on_page(const PageRecord& record) override;
+  [[nodiscard]] Result<void> on_section_end(bool last) override;
   // Emits the pending batch, if any.
   [[nodiscard]] Result<void> flush();
   // As flush(), except in the tail (kept whole for the last batch).

@@ -20,7 +20,7 @@ enum class SlotState : std::uint8_t { unsent, zero, data };
 class Mapping {
  public:
   Mapping() = default;
-  static Result<Mapping> anonymous(std::size_t size);
+  [[nodiscard]] static Result<Mapping> anonymous(std::size_t size);
   Mapping(Mapping&& other) noexcept;
   Mapping& operator=(Mapping&& other) noexcept;
   Mapping(const Mapping&) = delete;

@@ -39,7 +39,7 @@ class SpanReader final : public ByteReader {
   // `chunk` limits each read, to exercise record splits across reads.
   explicit SpanReader(std::span<const std::uint8_t> data, std::size_t chunk = SIZE_MAX)
       : m_data(data), m_chunk(chunk) {}
-  Result<std::size_t> read_some(std::span<std::uint8_t> buf) override;
+  [[nodiscard]] Result<std::size_t> read_some(std::span<std::uint8_t> buf) override;
 
  private:
   std::span<const std::uint8_t> m_data;

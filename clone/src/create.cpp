@@ -232,32 +232,32 @@ Result<CreateReport> create_clones(const CreateOptions& o, const CreateEvents& e
   common.run = UTSUSHI_TRY(read_scripts(o.run_scripts));
   common.firstboot = UTSUSHI_TRY(read_scripts(o.firstboot_scripts));
   std::vector<PlannedClone> plan = UTSUSHI_TRY(plan_clones(o, golden, hosts));
-  std::vector<PlannedClone*> todo;
+  std::vector<PlannedClone*> to_make;  // the planned clones that do not exist yet
   for (PlannedClone& c : plan) {
     if (c.action == Action::skip) {
       clone_event(c.record.name, "skipped: exists");
     } else {
-      todo.push_back(&c);
+      to_make.push_back(&c);
     }
   }
 
   guest::GuestOs os;
-  if (!todo.empty()) {
+  if (!to_make.empty()) {
     // 2. Staging, with host keys made meanwhile.
     std::vector<std::string> comments;
-    for (PlannedClone* c : todo) {
+    for (PlannedClone* c : to_make) {
       comments.push_back("root@" + c->record.hostname);
     }
     KeyMaker keys(comments);
-    phases.begin("stage", fmt::format("staging {} {} clone{}", todo.size(),
-                                      o.kind == CloneKind::linked ? "linked" : "full", todo.size() == 1 ? "" : "s"));
+    phases.begin("stage", fmt::format("staging {} {} clone{}", to_make.size(),
+                                      o.kind == CloneKind::linked ? "linked" : "full", to_make.size() == 1 ? "" : "s"));
     StagingDir staging = UTSUSHI_TRY(StagingDir::create(o.work_dir));
     if (o.kind == CloneKind::linked) {
       UTSUSHI_TRY(link_golden(golden, staging));
     }
     std::vector<disk::DiskPlan> used_plans;
     std::vector<CustomiseJob> jobs;
-    for (PlannedClone* c : todo) {
+    for (PlannedClone* c : to_make) {
       UTSUSHI_TRY(check_cancelled());
       CustomiseJob job;
       job.name = c->record.name;
@@ -274,7 +274,7 @@ Result<CreateReport> create_clones(const CreateOptions& o, const CreateEvents& e
     }
 
     // 3. Every clone's identity, in one launch.
-    phases.begin("customise", fmt::format("customising {} clone{}", todo.size(), todo.size() == 1 ? "" : "s"));
+    phases.begin("customise", fmt::format("customising {} clone{}", to_make.size(), to_make.size() == 1 ? "" : "s"));
     CustomiseOptions co;
     co.operations = o.operations;
     co.max_disks = o.max_disks;
@@ -286,24 +286,24 @@ Result<CreateReport> create_clones(const CreateOptions& o, const CreateEvents& e
     co.same = same;
     co.prepare = [&](std::size_t job, guest::IdentityParams& params) -> Result<void> {
       for (GeneratedKey& k : UTSUSHI_TRY(keys.get(job))) {
-        todo[job]->record.host_keys[k.key.type] = k.fingerprint;
+        to_make[job]->record.host_keys[k.key.type] = k.fingerprint;
         params.host_keys.push_back(std::move(k.key));
       }
       return {};
     };
-    co.on_guest = [&](std::size_t job, const guest::Report&) { clone_event(todo[job]->record.name, "customised"); };
+    co.on_guest = [&](std::size_t job, const guest::Report&) { clone_event(to_make[job]->record.name, "customised"); };
     co.on_stage = [&](const std::string& what) { UTSUSHI_LOG_INFO("{}", what); };
     CustomiseResult customised = UTSUSHI_TRY(customise(jobs, co));
     os = customised.os;
-    for (std::size_t i = 0; i < todo.size(); ++i) {
-      todo[i]->record.customisation = std::move(customised.reports[i]);
+    for (std::size_t i = 0; i < to_make.size(); ++i) {
+      to_make[i]->record.customisation = std::move(customised.reports[i]);
     }
 
     // 4. The hosts: pools, the golden once per host, then clone by clone.
     phases.begin("publish", "defining the clones on their hosts");
     if (o.kind == CloneKind::linked) {
       std::vector<bool> used(hosts.size(), false);
-      for (PlannedClone* c : todo) {
+      for (PlannedClone* c : to_make) {
         used[c->host] = true;
       }
       for (std::size_t h = 0; h < hosts.size(); ++h) {
@@ -312,9 +312,9 @@ Result<CreateReport> create_clones(const CreateOptions& o, const CreateEvents& e
         }
       }
     }
-    for (std::size_t i = 0; i < todo.size(); ++i) {
+    for (std::size_t i = 0; i < to_make.size(); ++i) {
       UTSUSHI_TRY(check_cancelled());
-      PlannedClone& c = *todo[i];
+      PlannedClone& c = *to_make[i];
       HostState& host = hosts[c.host];
       if (c.action == Action::redo) {
         UTSUSHI_TRY(remove_incomplete(host, c));

@@ -49,6 +49,17 @@ void print_json_line(const std::string& json_text) {
   std::fflush(stdout);
 }
 
+std::function<void(const std::string& line)> event_reporter(const Context& ctx, std::string_view program) {
+  const bool json = ctx.options.json, quiet = ctx.options.quiet;
+  return [json, quiet, program = std::string(program)](const std::string& line) {
+    if (json) {
+      print_json_line(nlohmann::json({{"type", "event"}, {"message", line}}).dump());
+    } else if (!quiet) {
+      fmt::print(stderr, "{}: {}\n", program, line);
+    }
+  };
+}
+
 void write_port_file(const std::string& path, std::uint16_t port) {
   if (path.empty()) {
     return;

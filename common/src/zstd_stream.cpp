@@ -27,4 +27,16 @@ Result<void> zstd_decompress_exact(ZSTD_DCtx* ctx, std::span<const std::uint8_t>
   }
 }
 
+Result<void> zstd_compress_append(ZSTD_CCtx* ctx, std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out) {
+  const std::size_t at = out.size(), bound = ZSTD_compressBound(in.size());
+  out.resize(at + bound);
+  std::size_t z = ZSTD_compress2(ctx, out.data() + at, bound, in.data(), in.size());
+  if (ZSTD_isError(z)) {
+    out.resize(at);
+    return fail(Errc::internal, fmt::format("zstd: {}", ZSTD_getErrorName(z)));
+  }
+  out.resize(at + z);
+  return {};
+}
+
 }  // namespace utsushi

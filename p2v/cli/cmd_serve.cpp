@@ -36,14 +36,7 @@ void run_serve(cli::Context& ctx, const ServeOptions& o) {
   s.threads = o.threads;
   s.sessions = o.sessions;
   s.on_listening = [port_file = o.port_file](std::uint16_t port) { cli::write_port_file(port_file, port); };
-  const bool json = ctx.options.json, quiet = ctx.options.quiet;
-  s.report = [json, quiet](const std::string& line) {
-    if (json) {
-      cli::print_json_line(nlohmann::json({{"type", "event"}, {"message", line}}).dump());
-    } else if (!quiet) {
-      fmt::print(stderr, "p2v: {}\n", line);
-    }
-  };
+  s.report = cli::event_reporter(ctx, "p2v");
   if (o.convert) {
     // The end of a completed capture: its disks are converted as one machine,
     // beside them in the client's directory, and its domain defined, as
@@ -63,7 +56,7 @@ void run_serve(cli::Context& ctx, const ServeOptions& o) {
     };
   }
   cli::value_or_throw(p2v::serve(s));
-  if (json) {
+  if (ctx.options.json) {
     cli::print_json_line(nlohmann::json({{"type", "result"}, {"status", "ok"}}).dump());
   }
 }

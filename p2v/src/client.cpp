@@ -16,6 +16,7 @@
 #include "utsushi/common/log.h"
 #include "utsushi/common/net.h"
 #include "utsushi/common/ordered_pipeline.h"
+#include "utsushi/common/zstd_stream.h"
 #include "utsushi/p2v/wire_format.h"
 
 namespace utsushi::p2v {
@@ -81,16 +82,9 @@ class ChunkSender {
     const wire::ChunkRef& c = m_chunks[index];
     plain.resize(c.length);
     UTSUSHI_TRY(m_disk.pread(plain, c.offset));
-    std::size_t bound = ZSTD_compressBound(c.length);
-    frame.reserve(wire::k_chunk_header + bound);
+    frame.reserve(wire::k_chunk_header + ZSTD_compressBound(c.length));
     wire::encode_chunk_header(frame, {index, c.offset, c.length, XXH64(plain.data(), plain.size(), 0)});
-    frame.resize(wire::k_chunk_header + bound);
-    std::size_t z = ZSTD_compress2(cctx.get(), frame.data() + wire::k_chunk_header, bound, plain.data(), plain.size());
-    if (ZSTD_isError(z)) {
-      return fail(Errc::internal, std::string("zstd: ") + ZSTD_getErrorName(z));
-    }
-    frame.resize(wire::k_chunk_header + z);
-    return {};
+    return zstd_compress_append(cctx.get(), plain, frame);
   }
 
   imagefmt::BlockDevice& m_disk;

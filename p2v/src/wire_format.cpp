@@ -11,14 +11,7 @@
 
 namespace utsushi::p2v::wire {
 
-namespace {
-
-Bytes json_bytes(const nlohmann::json& j) {
-  std::string s = j.dump();
-  return Bytes(s.begin(), s.end());
-}
-
-}  // namespace
+using link::json_payload;
 
 Result<void> check_name(std::string_view name, std::string_view what) {
   if (name.empty() || name.size() > k_max_name) {
@@ -38,7 +31,7 @@ Result<void> check_name(std::string_view name, std::string_view what) {
 }
 
 Bytes encode_begin(const Begin& b) {
-  return json_bytes({{"client", b.client},
+  return json_payload({{"client", b.client},
                      {"name", b.name},
                      {"size", b.size},
                      {"format", b.format},
@@ -137,7 +130,7 @@ Bytes encode_result(const Outcome& r) {
   if (!r.message.empty()) {
     j["message"] = r.message;
   }
-  return json_bytes(j);
+  return json_payload(j);
 }
 
 Result<Outcome> decode_result(std::span<const std::uint8_t> payload, std::uint64_t chunks) {

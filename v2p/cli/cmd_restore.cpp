@@ -1,11 +1,13 @@
 // v2p restore IMAGE TARGET [--verify] [--grow auto|none|N] [--boot auto|bios|uefi|none]
 //                          [--nic-mac MAC | --nic-name NAME | --nic-dhcp] [--force]
-// v2p plan IMAGE TARGET [same options]
+// v2p restore --from HOST:PORT --token-file FILE TARGET [same options]
+// v2p plan IMAGE TARGET | --from HOST:PORT --token-file FILE TARGET [same options]
 #include <fmt/core.h>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "utsushi/common/auth.h"
 #include "utsushi/common/progress.h"
 #include "utsushi/guest/network_config.h"
 #include "utsushi/v2p/restore.h"
@@ -25,12 +27,36 @@ struct Options {
   bool force = false;
   bool verify = false;
   std::string format;
+  std::string from;
+  std::string token_file;
+  unsigned retry_for = 60;
   std::string state_dir = std::string(v2p::k_default_state_dir);
   unsigned threads = 0;
 };
 
+// IMAGE TARGET, or only TARGET with --from (CLI11 then put it in IMAGE).
+void settle_positionals(Options& o) {
+  if (!o.from.empty()) {
+    if (!o.target.empty()) {
+      throw cli::Failure(Error(Errc::invalid_argument, "--from serves the image: give only TARGET"));
+    }
+    if (o.token_file.empty()) {
+      throw cli::Failure(Error(Errc::invalid_argument, "--from needs --token-file"));
+    }
+    o.target = std::exchange(o.image, std::string());
+  }
+  if (o.target.empty()) {
+    throw cli::Failure(Error(Errc::invalid_argument, o.from.empty() ? "IMAGE and TARGET are required"
+                                                                    : "TARGET is required"));
+  }
+}
+
 v2p::RestoreOptions library_options(const Options& o) {
   v2p::RestoreOptions r;
+  if (!o.from.empty()) {
+    r.from = v2p::RemoteOptions{o.from, cli::value_or_throw(auth::read_token_file(o.token_file)),
+                                std::chrono::seconds(o.retry_for)};
+  }
   r.grow = cli::value_or_throw(v2p::parse_grow(o.grow));
   r.prepare.enabled = !o.no_prepare;
   r.prepare.boot = cli::value_or_throw(v2p::parse_boot(o.boot));
@@ -85,7 +111,10 @@ void print_boot(const guest::Report& report) {
   }
 }
 
-void run_restore(cli::Context& ctx, const Options& o) {
+std::string image_name(const Options& o) { return o.from.empty() ? o.image : o.from; }
+
+void run_restore(cli::Context& ctx, Options o) {
+  settle_positionals(o);
   v2p::RestoreOptions r = library_options(o);
   ProgressReporter progress(choose_progress_mode(ctx.options.json, ctx.options.quiet), "restore");
   r.progress = progress.callback();
@@ -102,7 +131,7 @@ void run_restore(cli::Context& ctx, const Options& o) {
     return;
   }
   print_layout(result.layout);
-  fmt::print(stderr, "v2p: {} -> {}: {} written, {} zeroed, {} discarded{}{} in {:.1f} s\n", o.image, o.target,
+  fmt::print(stderr, "v2p: {} -> {}: {} written, {} zeroed, {} discarded{}{} in {:.1f} s\n", image_name(o), o.target,
              format_bytes(result.stats.bytes_written), format_bytes(result.stats.bytes_zeroed),
              format_bytes(result.stats.bytes_discarded), result.resumed ? " (resumed)" : "",
              result.stats.verified_bytes ? ", verified" : "", result.seconds);
@@ -115,7 +144,8 @@ void run_restore(cli::Context& ctx, const Options& o) {
   }
 }
 
-void run_plan(cli::Context& ctx, const Options& o) {
+void run_plan(cli::Context& ctx, Options o) {
+  settle_positionals(o);
   v2p::RestoreOptions r = library_options(o);
   v2p::PlanResult result = cli::value_or_throw(v2p::plan_restore(o.image, o.target, r, !o.no_prepare));
   if (ctx.options.json) {
@@ -133,9 +163,13 @@ void run_plan(cli::Context& ctx, const Options& o) {
 }
 
 void add_common(CLI::App* sub, Options& o) {
-  sub->add_option("IMAGE", o.image, "Guest image: qcow2 (with its backing chain), raw, VMDK or OVA")->required();
-  sub->add_option("TARGET", o.target, "Block device to restore onto (or an existing file of the disk's size)")
-      ->required();
+  sub->add_option("IMAGE", o.image, "Guest image: qcow2 (with its backing chain), raw, VMDK or OVA (not with --from)");
+  sub->add_option("TARGET", o.target, "Block device to restore onto (or an existing file of the disk's size)");
+  sub->add_option("--from", o.from, "Read the image `v2p serve` serves at HOST:PORT instead of IMAGE");
+  sub->add_option("--token-file", o.token_file, "File holding the token shared with the server (with --from)");
+  sub->add_option("--retry-for", o.retry_for,
+                  "With --from: how long to keep reconnecting to a server that stopped answering, in seconds")
+      ->check(CLI::Range(0u, 86400u));
   sub->add_option("--grow", o.grow,
                   "The partition that takes the difference in size: auto (the last resizable one), none, or a "
                   "partition number");

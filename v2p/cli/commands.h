@@ -6,5 +6,6 @@ namespace utsushi::v2p_cli {
 
 void setup_restore(cli::Context& ctx);
 void setup_plan(cli::Context& ctx);
+void setup_serve(cli::Context& ctx);
 
 }  // namespace utsushi::v2p_cli

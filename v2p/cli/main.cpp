@@ -9,5 +9,6 @@ int main(int argc, char** argv) {
         ctx.app.require_subcommand(1);
         utsushi::v2p_cli::setup_restore(ctx);
         utsushi::v2p_cli::setup_plan(ctx);
+        utsushi::v2p_cli::setup_serve(ctx);
       });
 }

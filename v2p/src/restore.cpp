@@ -1,7 +1,6 @@
 #include "utsushi/v2p/restore.h"
 
 #include <fmt/core.h>
-#include <sys/stat.h>
 
 #include <chrono>
 #include <filesystem>
@@ -14,10 +13,11 @@
 #include "utsushi/disk/used_blocks_filter.h"
 #include "utsushi/imagefmt/copy.h"
 #include "utsushi/imagefmt/filter.h"
-#include "utsushi/imagefmt/qcow2.h"
-#include "utsushi/imagefmt/registry.h"
+#include "utsushi/imagefmt/raw.h"
 #include "utsushi/v2p/journal.h"
+#include "utsushi/v2p/remote_image.h"
 #include "utsushi/v2p/restore_view.h"
+#include "utsushi/v2p/source_image.h"
 #include "utsushi/v2p/target.h"
 
 namespace utsushi::v2p {
@@ -33,50 +33,19 @@ struct OpenedImage {
   std::string identity;
 };
 
-std::string file_identity(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return path + ":?";
-  }
-  return fmt::format("{}:{}:{}:{}:{}.{}", fs::absolute(path).lexically_normal().string(), st.st_dev, st.st_ino,
-                     st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-}
-
-// A qcow2 (and each qcow2 of its backing chain) is checked as qemu-img check
-// does; the identity covers every file of the chain.
-[[nodiscard]] Result<std::string> check_chain(const std::string& path, BlockDevice& image) {
-  std::string identity;
-  std::string file = path;
-  for (BlockDevice* d = &image; d != nullptr; d = imagefmt::qcow2_backing(*d)) {
-    const imagefmt::Qcow2Details* q = imagefmt::qcow2_details(*d);
-    if (d != &image && q == nullptr) {
-      identity.append("|").append(file_identity(file));  // a raw (or other) base
-      break;
-    }
-    identity.append(identity.empty() ? "" : "|").append(file_identity(file));
-    if (q == nullptr) {
-      break;
-    }
-    auto report = UTSUSHI_TRY(imagefmt::check_qcow2(file));
-    if (report.corruptions > 0 || report.check_errors > 0) {
-      return fail(Errc::corruption,
-                  fmt::format("image '{}' is corrupt ({} corruptions, {} unreadable structures{}{}): nothing was "
-                              "written", file, report.corruptions, report.check_errors,
-                              report.messages.empty() ? "" : "; first: ",
-                              report.messages.empty() ? "" : report.messages.front()));
-    }
-    file = q->backing_file_resolved;
-  }
-  return identity;
-}
-
+// The image named by `path`, or the one served at options.from.
 [[nodiscard]] Result<OpenedImage> open_and_plan(const std::string& path, const RestoreOptions& options) {
   OpenedImage img;
-  imagefmt::OpenOptions oo;
-  oo.format = options.image_format;
-  img.device = UTSUSHI_TRY(imagefmt::open_image(path, oo));
-  img.identity = UTSUSHI_TRY(check_chain(path, *img.device));
-  img.plan = UTSUSHI_TRY(disk::plan_disk(*img.device, path));
+  if (options.from) {
+    RemoteImage remote = UTSUSHI_TRY(open_remote_image(*options.from));
+    img.device = std::move(remote.device);
+    img.identity = std::move(remote.identity);
+  } else {
+    SourceImage local = UTSUSHI_TRY(open_source_image(path, options.image_format));
+    img.device = std::move(local.device);
+    img.identity = std::move(local.identity);
+  }
+  img.plan = UTSUSHI_TRY(disk::plan_disk(*img.device, img.device->description()));
   img.used_view = disk::make_used_view(*img.device, img.plan.used);
   return img;
 }
@@ -231,7 +200,7 @@ Result<PlanResult> plan_restore(const std::string& image, const std::string& tar
   OpenedImage img = UTSUSHI_TRY(open_and_plan(image, options));
   TargetInfo info = UTSUSHI_TRY(describe_target(target));
   PlanResult r;
-  r.image = image;
+  r.image = options.from ? options.from->address : image;
   r.target = target;
   r.layout = UTSUSHI_TRY(plan_layout(img.plan, info.size, options.grow));
   {
@@ -240,7 +209,10 @@ Result<PlanResult> plan_restore(const std::string& image, const std::string& tar
   }
   if (with_preparation && options.prepare.enabled) {
     std::string format(img.device->format_name());
-    if (format == "ova") {
+    if (options.from) {
+      r.layout.notes.push_back("the boot preparation cannot be planned from a served image (libguestfs reads the "
+                               "system only after the restore)");
+    } else if (format == "ova") {
       r.layout.notes.push_back("the boot preparation cannot be planned from an OVA (libguestfs reads its disk only "
                                "after the restore)");
     } else {
@@ -258,7 +230,7 @@ Result<RestoreResult> restore(const std::string& image, const std::string& targe
   TargetInfo info = UTSUSHI_TRY(describe_target(target));
   UTSUSHI_TRY(check_target_free(info));
   RestoreResult r;
-  r.image = image;
+  r.image = options.from ? options.from->address : image;
   r.target = target;
   r.layout = UTSUSHI_TRY(plan_layout(img.plan, info.size, options.grow));
   if (std::string missing = missing_tools(r.layout); !missing.empty()) {

@@ -60,6 +60,11 @@ Result<bool> JsonMessage::boolean_or(std::string_view key, bool fallback) const 
   return has(key) ? boolean(key) : Result<bool>(fallback);
 }
 
+std::vector<std::uint8_t> json_payload(const nlohmann::json& j) {
+  std::string s = j.dump();
+  return std::vector<std::uint8_t>(s.begin(), s.end());
+}
+
 Result<JsonMessage> parse_json_object(std::span<const std::uint8_t> payload, std::string_view what) {
   auto j = nlohmann::json::parse(payload.begin(), payload.end(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) {

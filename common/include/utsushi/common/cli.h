@@ -81,6 +81,11 @@ std::chrono::milliseconds to_milliseconds(double seconds);
 // Prints one JSON value as a line on stdout (a program's final result).
 void print_json_line(const std::string& json_text);
 
+// A server's event reporter: each line as {"type":"event","message":LINE}
+// on stdout with --json, as "PROGRAM: LINE" on stderr otherwise, nothing
+// with --quiet.
+std::function<void(const std::string& line)> event_reporter(const Context& ctx, std::string_view program);
+
 // Writes a server's listening port to `path` ("PORT\n", through AtomicFile:
 // a reader never sees a partial file); nothing when `path` is empty. Throws
 // Failure when the file cannot be written.

@@ -3,9 +3,10 @@
 //
 // Steps, each recorded in the journal (journal.h) so a re-run resumes:
 //  1. image: opened through imagefmt (qcow2 with its backing chain, raw,
-//     VMDK, OVA); a qcow2 is checked (qemu-img check semantics) and its
-//     partition table and used-block maps read: a corrupt image is refused
-//     before anything is written;
+//     VMDK, OVA) and checked (source_image.h), or read from `v2p serve` on
+//     another host (remote_image.h: the server checked it); its partition
+//     table and used-block maps read: a corrupt image is refused before
+//     anything is written;
 //  2. layout (layout_plan.h) for the target's size; a target that is too
 //     small is refused naming the size it needs, before anything is written;
 //  3. target checks (target.h), then a partition to shrink is staged and
@@ -34,6 +35,7 @@
 #include "utsushi/v2p/fs_resize.h"
 #include "utsushi/v2p/layout_plan.h"
 #include "utsushi/v2p/prepare.h"
+#include "utsushi/v2p/remote_image.h"
 
 namespace utsushi::v2p {
 
@@ -46,6 +48,7 @@ struct RestoreOptions {
   bool force = false;              // overwrite a target that carries a partition table
   bool verify = false;
   std::optional<std::string> image_format;  // probed when empty
+  std::optional<RemoteOptions> from;        // the image served by `v2p serve` there (the path is then ignored)
   std::string state_dir = std::string(k_default_state_dir);
   unsigned threads = 0;            // 0: one per core, at least 4
   ProgressFn progress;             // target bytes processed / target size

@@ -45,6 +45,9 @@ class JsonMessage {
   std::string m_what;
 };
 
+// `j` serialised as a message payload (UTF-8 JSON).
+[[nodiscard]] std::vector<std::uint8_t> json_payload(const nlohmann::json& j);
+
 // Parses `payload` as one JSON object; corruption naming `what` otherwise.
 [[nodiscard]] Result<JsonMessage> parse_json_object(std::span<const std::uint8_t> payload, std::string_view what);
 

@@ -116,6 +116,7 @@ std::string image_name(const Options& o) { return o.from.empty() ? o.image : o.f
 void run_restore(cli::Context& ctx, Options o) {
   settle_positionals(o);
   v2p::RestoreOptions r = library_options(o);
+  r.prepare.report = cli::event_reporter(ctx, "v2p");
   ProgressReporter progress(choose_progress_mode(ctx.options.json, ctx.options.quiet), "restore");
   r.progress = progress.callback();
   ProgressReporter vprogress(choose_progress_mode(ctx.options.json, ctx.options.quiet), "verify");

@@ -31,6 +31,12 @@ Result<guest::Report> prepare_system(const guest::DiskSpec& disk, const PrepareO
   so.identifier = "v2p-prepare";
   auto session = UTSUSHI_TRY(guest::Session::create(so));
   UTSUSHI_TRY(session.add_disk(disk));
+  auto report = [&options](const std::string& line) {
+    if (options.report) {
+      options.report("boot preparation: " + line);
+    }
+  };
+  report("starting the libguestfs appliance");
   UTSUSHI_TRY(session.launch());
   guest::GuestOs os = UTSUSHI_TRY(guest::inspect(session));
   const auto mount_mode = mode == guest::Mode::apply ? guest::MountMode::read_write : guest::MountMode::read_only;
@@ -41,10 +47,12 @@ Result<guest::Report> prepare_system(const guest::DiskSpec& disk, const PrepareO
   for (const auto& op : ops) {
     list.push_back(op.get());
   }
-  guest::Report report = guest::run_operations(session, os, list, mode);
+  guest::Report done = guest::run_operations(session, os, list, mode, [&](const guest::Operation& op) {
+    report(fmt::format("{}: {}", op.name(), op.description()));
+  });
   UTSUSHI_TRY(session.umount_all());
   UTSUSHI_TRY(session.shutdown());
-  return report;
+  return done;
 }
 
 }  // namespace utsushi::v2p

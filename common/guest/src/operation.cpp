@@ -287,7 +287,8 @@ std::string list_operations(const OperationList& all) {
   return out;
 }
 
-Report run_operations(Session& session, const GuestOs& os, std::span<const Operation* const> operations, Mode mode) {
+Report run_operations(Session& session, const GuestOs& os, std::span<const Operation* const> operations, Mode mode,
+                      const OperationStarted& started) {
   Report report;
   report.dry_run = mode == Mode::plan;
   Target target(session, os, mode);
@@ -309,6 +310,9 @@ Report run_operations(Session& session, const GuestOs& os, std::span<const Opera
       continue;
     }
     UTSUSHI_LOG_INFO("{} {}: {}", mode == Mode::plan ? "planning" : "running", op->name(), op->description());
+    if (started) {
+      started(*op);
+    }
     const auto t0 = std::chrono::steady_clock::now();
     Result<void> r = op->run(target);
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -19,6 +19,7 @@
 // `v2p plan` runs the same list as a dry run over a throw-away overlay of the
 // image.
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -45,6 +46,8 @@ struct PrepareOptions {
   BootChoice boot = BootChoice::automatic;
   NicChoice nic;
   std::string serial_tty = "ttyS0";
+  // One line per step (appliance launch, each operation as it starts).
+  std::function<void(const std::string& line)> report;
 };
 
 // The operations for `os` (inspected and probed), in order.

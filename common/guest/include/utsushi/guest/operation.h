@@ -12,6 +12,7 @@
 // what depends on command results (a plan cannot check an initramfs that was
 // not built). An operation's parameters are given to its constructor.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -115,6 +116,10 @@ std::string list_operations(const OperationList& all);
 // Runs the operations in order on the mounted guest. Stops at the first
 // failure: the report then ends with that operation (status failed) and
 // carries the error. Cancellation between operations is a failure too.
-Report run_operations(Session& session, const GuestOs& os, std::span<const Operation* const> operations, Mode mode);
+// `started`, when set, is called as each operation that applies starts (a
+// rebuild under emulation takes minutes: the caller tells its user).
+using OperationStarted = std::function<void(const Operation& op)>;
+Report run_operations(Session& session, const GuestOs& os, std::span<const Operation* const> operations, Mode mode,
+                      const OperationStarted& started = {});
 
 }  // namespace utsushi::guest

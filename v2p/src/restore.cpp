@@ -45,7 +45,7 @@ struct OpenedImage {
     img.device = std::move(local.device);
     img.identity = std::move(local.identity);
   }
-  img.plan = UTSUSHI_TRY(disk::plan_disk(*img.device, img.device->description()));
+  img.plan = UTSUSHI_TRY(disk::plan_disk(*img.device, options.from ? img.device->description() : path));
   img.used_view = disk::make_used_view(*img.device, img.plan.used);
   return img;
 }

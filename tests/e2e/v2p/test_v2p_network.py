@@ -97,6 +97,7 @@ class NetworkRestore(WorkdirCase):
         target = sparse_file(os.path.join(self.dir, "client-killed.raw"), TARGET_SIZE)
         relay = FaultRelay(self.server.port, rate=40 << 20)
         proc = self.start_restore(relay.address, target)
+        self.addCleanup(proc.kill)
         self.wait_bytes(relay, proc, 300 << 20)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -106,9 +107,11 @@ class NetworkRestore(WorkdirCase):
 
     def test_server_killed_mid_transfer_resumes(self):
         server = Server(self.image, self.token, self.dir)
+        self.addCleanup(server.kill)
         target = sparse_file(os.path.join(self.dir, "server-killed.raw"), TARGET_SIZE)
         relay = FaultRelay(server.port, rate=40 << 20)
         proc = self.start_restore(relay.address, target, "--retry-for", "3")
+        self.addCleanup(proc.kill)
         self.wait_bytes(relay, proc, 300 << 20)
         server.kill()
         t0 = time.monotonic()
@@ -117,10 +120,8 @@ class NetworkRestore(WorkdirCase):
         self.assertIn("did not answer", err)
         self.assertLess(time.monotonic() - t0, 60)
         again = Server(self.image, self.token, self.dir)  # another port: the journal knows the image, not the address
-        try:
-            r = result(self.restore_from(again.address, target))
-        finally:
-            again.kill()
+        self.addCleanup(again.kill)
+        r = result(self.restore_from(again.address, target))
         self.assertTrue(r["resumed"], r)
         self.assertEqual(sha256_file(target), self.local_sha)
 

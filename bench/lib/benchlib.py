@@ -45,6 +45,7 @@ if TESTS not in sys.path:
 # name -> (Debian package, arguments that print the version)
 PEERS = {
     "qemu-img": ("qemu-utils", ["--version"]),
+    "qemu-nbd": ("qemu-utils", ["--version"]),
     "partclone.extfs": ("partclone", ["-v"]),
     "partclone.xfs": ("partclone", ["-v"]),
     "partclone.restore": ("partclone", ["-v"]),

@@ -18,7 +18,8 @@ Contract:
   - Fixture images are never written: disks are added through a qcow2 overlay unless
     overlay=False is passed explicitly.
   - The serial console (ttyS0) is logged to `serial_log` from the first byte, every byte
-    once (SerialPipe); wait_for() scans that log; send_serial() types into the console.
+    once (SerialPipe); wait_for() scans that log; send_serial() types into the console;
+    login() and run() are harness.console.SerialShell's.
   - qmp is a connected QMPClient after start(); add_qmp() before start() adds further
     monitors (e.g. for a tool under test), each on its own UNIX socket.
 """
@@ -34,6 +35,7 @@ import tempfile
 import threading
 import time
 
+from .console import SerialShell, console_command, console_output_regex, parse_console_output  # noqa: F401
 from .qmp import QMPClient
 
 QEMU = os.environ.get("UTSUSHI_QEMU", "qemu-system-x86_64")
@@ -128,7 +130,7 @@ class SerialPipe:
             os.close(fd)
 
 
-class Machine:
+class Machine(SerialShell):
     def __init__(self, name="guest", memory_mib=1024, smp=1, machine="pc", accel=None,
                  firmware="bios", extra_args=(), no_reboot=True, workdir_parent=None):
         self.name = name
@@ -153,7 +155,6 @@ class Machine:
         self._nics = []
         self._kernel = None
         self._serial = None
-        self._done_counter = 0
         _live_machines.add(self)
         _install_cleanup_handlers()
 
@@ -381,61 +382,3 @@ class Machine:
         for b in data:
             self._serial.write(bytes([b]))
             time.sleep(char_delay)
-
-    def login(self, user="root", password="utsushi", timeout=240.0, attempts=3):
-        """Log in on the serial getty and wait for a root shell prompt; then silence the
-        kernel's and systemd's console messages, which would otherwise land between a
-        command's output lines. A username typed while the getty still sets up its terminal
-        can be lost: when no "Password:" follows, or the login is refused, it starts over."""
-        self.wait_for("login:", timeout)
-        for _ in range(attempts):
-            mark = self.serial_mark()
-            self.send_serial(user + "\n")
-            try:
-                self.wait_for("Password:", 60, since=mark)
-            except TimeoutError:
-                continue
-            self.send_serial(password + "\n")
-            answer = self.wait_for(r"[#$] $|Login incorrect", 180, since=mark, regex=True)
-            if answer.group(0) != "Login incorrect":
-                break
-            self.wait_for(r"Login incorrect[\s\S]*login:", 180, since=mark, regex=True)
-        else:
-            raise QemuError(f"{self.name}: no shell after {attempts} login attempts\n"
-                            f"--- serial tail ---\n{self.serial_text()[-2000:]}")
-        self.run("stty -echo cols 200; export PS1='# ' TERM=dumb; dmesg -n 1; kill -s RTMIN+21 1")
-
-    def run(self, command, timeout=180.0):
-        """Run a shell command on a logged-in serial console; returns (status, output).
-
-        The output is what the command wrote between two markers that only the shell can
-        produce (console_command/parse_console_output), so prompts, the echoed command
-        line and anything printed before or after never reach the caller."""
-        self._done_counter += 1
-        n = self._done_counter
-        mark = self.serial_mark()
-        self.send_serial(console_command(command, n))
-        self.wait_for(console_output_regex(n), timeout, since=mark)
-        return parse_console_output(self.serial_text(mark), n)
-
-
-# Markers around a command's output on a serial console. The typed line carries
-# "$((N))", the shell prints the number: a marker in the output can only come from the
-# shell running the command, never from echo of the typed line, a prompt, or an earlier
-# command. The end marker starts on a line of its own and carries the exit status.
-def console_command(command, n):
-    return (f"printf '\\n@UTSUSHI-BEGIN-%d@\\n' $(({n})); {{ {command}\n}}; "
-            f"printf '\\n@UTSUSHI-END-%d=%d@\\n' $(({n})) $?\n")
-
-
-def console_output_regex(n):
-    return re.compile(rf"@UTSUSHI-BEGIN-{n}@\r?\n(.*?)\r?\n@UTSUSHI-END-{n}=(\d+)@", re.S)
-
-
-def parse_console_output(text, n):
-    """(status, output) of command number n in console text, output without carriage
-    returns and surrounding blank lines. ValueError when the markers are not there."""
-    m = console_output_regex(n).search(text)
-    if not m:
-        raise ValueError(f"no complete output of console command {n}")
-    return int(m.group(2)), m.group(1).replace("\r", "").strip("\n")

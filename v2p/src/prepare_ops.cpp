@@ -75,16 +75,18 @@ Result<guest::OperationList> preparation_operations(const PrepareOptions& option
   guest::OperationList ops;
   ops.push_back(guest::make_stale_caches_op());
   ops.push_back(guest::make_device_names_op());
-  ops.push_back(guest::make_initramfs_op({.add_drivers = hardware_storage_drivers(), .generic = true}));
-  ops.push_back(guest::make_boot_loader_op({.cmdline_add = {"console=" + options.serial_tty + ",115200n8"}}));
-  if (options.boot != BootChoice::none) {
-    ops.push_back(guest::make_boot_fallback_op({.firmware = firmware_of(options.boot), .reinstall_bios = false}));
-  }
+  // The NIC operations come before the initramfs: its udev holds the .link
+  // files and persistent-net rules they write, and names the NIC by them.
   if (auto binding = UTSUSHI_TRY(nic_binding(options.nic, os))) {
     ops.push_back(guest::make_nic_names_op({.nics = {*binding}}));
   }
   if (options.nic.kind == NicChoice::Kind::dhcp) {
     ops.push_back(guest::make_nic_dhcp_op());
+  }
+  ops.push_back(guest::make_initramfs_op({.add_drivers = hardware_storage_drivers(), .generic = true}));
+  ops.push_back(guest::make_boot_loader_op({.cmdline_add = {"console=" + options.serial_tty + ",115200n8"}}));
+  if (options.boot != BootChoice::none) {
+    ops.push_back(guest::make_boot_fallback_op({.firmware = firmware_of(options.boot), .reinstall_bios = false}));
   }
   ops.push_back(guest::make_serial_console_op({.tty = options.serial_tty, .speed = 115200}));
   ops.push_back(guest::make_vm_services_op());

@@ -6,25 +6,19 @@
 - inspect_clones(volumes, facts): ONE guestfish launch reading, from each clone's disk,
   what identity it carries (machine ids, host name, hosts, network config, host key,
   random seed, leftovers of the golden's secrets, journal, leases).
-- DomainConsole: a libvirt domain's serial console (a UNIX socket and its log file, set up
-  by use_socket_console before the domain starts), driven with Machine's login/run.
 - ssh_fingerprint(pub_line): SHA256 fingerprint as ssh-keygen -l prints it.
 """
 import base64
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from harness.fixtures import fixture, load_all  # noqa: E402
 from harness.guestfs import Script, guestfs_env  # noqa: E402
-from harness.qemu import Machine  # noqa: E402
 
 BIN = os.path.join(os.environ.get("UTSUSHI_BIN", "build/bin"), "clone")
 
@@ -118,68 +112,6 @@ def inspect_clones(volumes, facts):
                           if c.get(f"exists:{p}", "").strip() == "true"]
         clones.append(c)
     return clones
-
-
-def use_socket_console(lv, name, directory):
-    """Points the domain's serial console at a UNIX socket QEMU listens on, logged to a
-    file (both in `directory`), keeping everything else of its definition."""
-    root = ET.fromstring(lv.virsh("dumpxml", "--inactive", "--security-info", name))
-    ET.register_namespace("utsushi", "urn:utsushi:libvirt:domain:1")
-    devices = root.find("devices")
-    for tag in ("serial", "console"):
-        for old in devices.findall(tag):
-            devices.remove(old)
-    sock, log = os.path.join(directory, f"{name}.sock"), os.path.join(directory, f"{name}.log")
-    for tag in ("serial", "console"):
-        dev = ET.SubElement(devices, tag, type="unix")
-        ET.SubElement(dev, "source", mode="bind", path=sock)
-        ET.SubElement(dev, "log", file=log, append="off")
-        ET.SubElement(dev, "target", port="0", **({"type": "serial"} if tag == "console" else {}))
-    path = os.path.join(directory, f"{name}.xml")
-    ET.ElementTree(root).write(path)
-    lv.virsh("define", path)
-    return sock, log
-
-
-class DomainConsole(Machine):
-    """The serial console of a running libvirt domain (use_socket_console), with Machine's
-    wait_for/login/run. It starts and stops nothing: the domain is libvirt's."""
-
-    def __init__(self, lv, name, sock, log):
-        super().__init__(name=name)
-        self.lv, self.domain = lv, name
-        self.serial_log, self.serial_sock_path = log, sock
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(sock)
-        self._serial_sock = s                           # what Machine's send_serial writes to
-        self._serial = s.makefile("wb", buffering=0)    # (either version of the harness)
-
-        def drain():  # QEMU writes the console to the socket too; keep it flowing
-            try:
-                while s.recv(65536):
-                    pass
-            except OSError:
-                pass
-        threading.Thread(target=drain, daemon=True).start()
-
-    def alive(self):
-        try:
-            return self.lv.virsh("domstate", self.domain, timeout=30).strip() == "running"
-        except Exception:
-            return False
-
-    def qemu_output(self):
-        return ""
-
-    def stop(self, timeout=10.0):
-        for closer in (getattr(self, "_serial", None), getattr(self, "_serial_sock", None)):
-            try:
-                if closer:
-                    closer.close()
-            except Exception:
-                pass
-        self._serial = self._serial_sock = None
-        super().stop(timeout)
 
 
 def new_ssh_key(directory):

@@ -21,6 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clonetest as ct  # noqa: E402
+from harness.console import SocketConsole  # noqa: E402
 from harness.libvirtd import PrivateLibvirtd  # noqa: E402
 
 TEMPLATE = """<domain type='qemu'>
@@ -103,9 +104,8 @@ def run(a, b, facts, work):
             ct.check(c["mac"] in g["udev"] and mac not in g["udev"], f"{c['name']}: the udev rule follows its MAC")
 
     c = clones[1]
-    sock, log = f"{work}/{c['name']}.sock", f"{work}/{c['name']}.log"
     b.virsh("start", c["name"])
-    with ct.DomainConsole(b, c["name"], sock, log) as con:
+    with SocketConsole(f"{work}/{c['name']}.sock", c["name"]) as con:  # the clone's own console socket
         con.login(password=facts["root_password"], timeout=600)
         con.run(f"for i in $(seq 90); do ip -4 -o addr | grep -q '{c['address']}' && break; sleep 1; done", timeout=150)
         status, out = con.run("hostname; cat /etc/machine-id; ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub;"

@@ -22,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clonetest as ct  # noqa: E402
+from harness.console import VirshConsole  # noqa: E402
 from harness.libvirtd import PrivateLibvirtd  # noqa: E402
 
 COUNT = 8
@@ -107,8 +108,6 @@ def run(lv, facts, golden, work):
     ct.check(len({g["seed"] for g in inside}) == COUNT, "each clone has its own random seed")
 
     # Re-run with the first names and --start: nothing redone, 3 started at once.
-    for c in clones[:BOOT]:
-        c["console"] = ct.use_socket_console(lv, c["name"], work)
     rc, again, events, err = ct.run_clone("create", golden, "--names", ",".join(names[:BOOT]), "--start",
                                           "--start-batch", str(BOOT), *common)
     ct.check(rc == 0, f"the re-run with --start succeeds{'' if rc == 0 else err[-2000:]}")
@@ -118,7 +117,7 @@ def run(lv, facts, golden, work):
              "the re-run reports the existing clones as they were made")
     seen = {}
     for c in clones[:BOOT]:
-        with ct.DomainConsole(lv, c["name"], *c["console"]) as con:
+        with VirshConsole(lv.uri, c["name"]) as con:
             con.login(password=PASSWORD, timeout=600)
             status, out = con.run("hostname; cat /etc/machine-id; ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub;"
                                   " ip -4 -o addr show scope global | awk '{print $4}'", timeout=120)

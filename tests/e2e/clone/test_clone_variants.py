@@ -20,6 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clonetest as ct  # noqa: E402
+from harness.console import VirshConsole  # noqa: E402
 from harness.libvirtd import PrivateLibvirtd  # noqa: E402
 
 IMG = os.path.join(os.environ.get("UTSUSHI_BIN", "build/bin"), "utsushi-img")
@@ -92,9 +93,8 @@ def run(lv, facts, ova, work):
             ct.check(f"Address={c['address']}" in g["network"], f"{n}: its static address {c['address']}")
 
     for c in (full["clones"][0], linked["clones"][0]):
-        sock, log = ct.use_socket_console(lv, c["name"], work)
         lv.virsh("start", c["name"])
-        with ct.DomainConsole(lv, c["name"], sock, log) as con:
+        with VirshConsole(lv.uri, c["name"]) as con:
             con.login(password=facts["root_password"], timeout=600)
             want = "10.0.2.15/24" if c["address"] == "dhcp" else c["address"]
             con.run(f"for i in $(seq 90); do ip -4 -o addr | grep -q '{want}' && break; sleep 1; done", timeout=150)

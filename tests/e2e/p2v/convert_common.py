@@ -1,11 +1,10 @@
 """Shared steps of the p2v convert end-to-end tests: capture a fixture, write the hardware
 profile a capture of the running server would have written (its NIC's name and MAC), run
-`p2v convert`, boot the result under QEMU (TCG) with only virtio devices and check it
-from inside, and boot it again on the server's own AHCI controller."""
+`p2v convert`, boot the result on the server's own AHCI controller under QEMU (TCG), then
+start the libvirt domain p2v defined (only virtio devices) and check it from inside."""
 import hashlib
 import json
 import os
-import re
 import sys
 import time
 
@@ -116,22 +115,6 @@ def check_inside(tc, fx, run, mac, root_dev):
     tc.assertEqual(out.strip(), manifest_digest(manifest["path"]))
 
 
-def boot_virtio_and_check(tc, fx, disk, mac, root_dev, firmware="bios"):
-    """Boots the converted disk on q35 with ONLY a virtio-blk disk and a virtio-net NIC
-    carrying `mac`; logs in on the serial console and checks from inside."""
-    t0 = time.monotonic()
-    m = Machine(f"conv-{fx['name']}", memory_mib=1024, smp=2, machine="q35", firmware=firmware)
-    m.add_disk(disk, fmt="qcow2", bus="virtio")
-    m.add_nic(model="virtio-net-pci", mac=mac)
-    with m:
-        m.start()
-        m.wait_for(fx["markers"]["login"], BOOT_TIMEOUT, fail_on=tuple(filter(None, [fx["markers"].get("no_root_device")])))
-        log(f"virtio boot: login prompt after {time.monotonic() - t0:.0f} s")
-        m.login()
-        check_inside(tc, fx, lambda cmd, timeout: m.run(cmd, timeout=timeout), mac, root_dev)
-        m.powerdown(timeout=300)
-
-
 def boot_ahci(tc, fx, disk, firmware="bios"):
     """The converted disk still boots on the server's own hardware: AHCI and its e1000 NIC."""
     t0 = time.monotonic()
@@ -148,14 +131,11 @@ def boot_ahci(tc, fx, disk, firmware="bios"):
 # ---- libvirt ----
 
 import contextlib  # noqa: E402
-import pty  # noqa: E402
-import select  # noqa: E402
 import subprocess  # noqa: E402
-import threading  # noqa: E402
 import xml.etree.ElementTree as ET  # noqa: E402
 
+from harness.console import VirshConsole  # noqa: E402
 from harness.libvirtd import PrivateLibvirtd  # noqa: E402,F401
-from harness.qemu import console_command, parse_console_output  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -168,94 +148,6 @@ def host_bridge():
         yield name
     finally:
         subprocess.run(["ip", "link", "del", name], capture_output=True)
-
-
-class VirshConsole:
-    """A domain's serial console through `virsh console` on a pty: everything it prints
-    from the moment of connecting is kept; login() and run() as harness.qemu.Machine's."""
-
-    def __init__(self, lv, name):
-        self.name = name
-        master, slave = pty.openpty()
-        self.proc = subprocess.Popen(["virsh", "-c", lv.uri, "console", name, "--force"], stdin=slave,
-                                     stdout=slave, stderr=slave, start_new_session=True)
-        os.close(slave)
-        self.master = master
-        self.buf = b""
-        self.lock = threading.Lock()
-        self.counter = 0
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        while True:
-            try:
-                r, _, _ = select.select([self.master], [], [], 1.0)
-                if not r:
-                    if self.proc.poll() is not None:
-                        return
-                    continue
-                data = os.read(self.master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            with self.lock:
-                self.buf += data
-
-    def text(self, since=0):
-        with self.lock:
-            return self.buf[since:].decode("utf-8", "replace")
-
-    def mark(self):
-        with self.lock:
-            return len(self.buf)
-
-    def send(self, text):
-        os.write(self.master, text.encode())
-
-    def wait_for(self, pattern, timeout, since=0, regex=False):
-        rx = re.compile(pattern if regex else re.escape(pattern))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = rx.search(self.text(since))
-            if m:
-                return m
-            time.sleep(0.2)
-        raise TimeoutError(f"{self.name}: {pattern!r} not on the console within {timeout}s\n"
-                           f"--- console tail ---\n{self.text(since)[-2000:]}")
-
-    def login(self, login_marker, password="utsushi", timeout=BOOT_TIMEOUT):
-        """Waits for the getty's prompt; Enter makes a getty print it again, in case it
-        came before this console connected."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.wait_for(login_marker, 20, since=max(0, self.mark() - 4096))
-                break
-            except TimeoutError:
-                if time.monotonic() > deadline:
-                    raise
-                self.send("\r")
-        time.sleep(0.5)
-        mark = self.mark()
-        self.send("root\r")
-        self.wait_for("Password:", 60, since=mark)
-        self.send(password + "\r")
-        self.wait_for(r"[#$] $", 60, since=mark, regex=True)
-        self.run("stty -echo cols 200; export PS1='# ' TERM=dumb; dmesg -n 1; kill -s RTMIN+21 1")
-
-    def run(self, command, timeout=120):
-        self.counter += 1
-        mark = self.mark()
-        self.send(console_command(command, self.counter).replace("\n", "\r"))
-        self.wait_for(rf"@UTSUSHI-END-{self.counter}=\d+@", timeout, since=mark, regex=True)
-        return parse_console_output(self.text(mark), self.counter)
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        os.close(self.master)
 
 
 def check_domain(tc, lv, name, cpus, memory_mib, macs, firmware, disks):
@@ -285,20 +177,15 @@ def check_domain(tc, lv, name, cpus, memory_mib, macs, firmware, disks):
     tc.assertIn("urn:utsushi:libvirt:domain:1", lv.virsh("dumpxml", "--inactive", name))
 
 
-def start_and_login(tc, lv, fx, name):
-    """Starts the domain, waits for the login prompt on its serial console, logs in and
-    checks that root came up from the virtio disk; destroys it again."""
+def start_and_check(tc, lv, fx, name, mac, root_dev):
+    """Starts the domain as p2v defined it (virtio disk and NIC), logs in on its serial
+    console, checks from inside (check_inside), and destroys it again."""
     t0 = time.monotonic()
-    console = None
+    lv.virsh("start", name)
     try:
-        lv.virsh("start", name)
-        console = VirshConsole(lv, name)
-        console.login(fx["markers"]["login"])
-        log(f"libvirt domain {name}: logged in on its serial console after {time.monotonic() - t0:.0f} s")
-        status, out = console.run("findmnt -n -o SOURCE /")
-        tc.assertEqual(status, 0)
-        tc.assertTrue(out.strip().startswith("/dev/vd") or out.strip().startswith("/dev/mapper/"), out)
+        with VirshConsole(lv.uri, name) as console:
+            console.login(timeout=BOOT_TIMEOUT)
+            log(f"libvirt domain {name}: logged in on its serial console after {time.monotonic() - t0:.0f} s")
+            check_inside(tc, fx, console.run, mac, root_dev)
     finally:
-        if console:
-            console.close()
         subprocess.run(["virsh", "-c", lv.uri, "destroy", name], capture_output=True)

@@ -10,8 +10,8 @@ import os
 import subprocess
 import unittest
 
-from convert_common import (PrivateLibvirtd, boot_ahci, boot_virtio_and_check, capture, changes, check_domain,
-                            convert, fixture, host_bridge, log, sha256_file, start_and_login, workdir,
+from convert_common import (PrivateLibvirtd, boot_ahci, capture, changes, check_domain,
+                            convert, fixture, host_bridge, log, sha256_file, start_and_check, workdir,
                             write_profile)
 
 
@@ -48,12 +48,10 @@ class ConvertPhysicalServer(unittest.TestCase):
             nic = changes(res, "nic-names")
             self.assertTrue(any(c.get("path") == "/etc/systemd/network/05-utsushi-ens3.link" for c in nic["changes"]))
             self.assertEqual(sha256_file(image), before, "the captured image was written")
-            log("converted; booting on virtio")
-            boot_virtio_and_check(self, fx, disk, fx["network"]["mac"], "/dev/vda2")
-            log("booting on AHCI")
+            log("converted; booting on AHCI")
             boot_ahci(self, fx, disk)
             log("starting the libvirt domain")
-            start_and_login(self, lv, fx, name)
+            start_and_check(self, lv, fx, name, fx["network"]["mac"], "/dev/vda2")
             self.assertEqual(sha256_file(image), before)
 
 

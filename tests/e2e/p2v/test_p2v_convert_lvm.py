@@ -8,8 +8,8 @@ still boots on AHCI with its e1000e; its libvirt domain starts and reaches login
 import os
 import unittest
 
-from convert_common import (PrivateLibvirtd, boot_ahci, boot_virtio_and_check, capture, changes, check_domain,
-                            convert, fixture, host_bridge, log, sha256_file, start_and_login, workdir,
+from convert_common import (PrivateLibvirtd, boot_ahci, capture, changes, check_domain,
+                            convert, fixture, host_bridge, log, sha256_file, start_and_check, workdir,
                             write_profile)
 
 
@@ -39,12 +39,10 @@ class ConvertPhysicalServerLvm(unittest.TestCase):
             check_domain(self, lv, name, cpus=2, memory_mib=1024, macs=[fx["network"]["mac"]], firmware="bios",
                          disks=[disk])
             self.assertEqual(sha256_file(image), before, "the captured image was written")
-            log("converted; booting on virtio")
-            boot_virtio_and_check(self, fx, disk, fx["network"]["mac"], fx["root"]["device"])
-            log("booting on AHCI")
+            log("converted; booting on AHCI")
             boot_ahci(self, fx, disk)
             log("starting the libvirt domain")
-            start_and_login(self, lv, fx, name)
+            start_and_check(self, lv, fx, name, fx["network"]["mac"], fx["root"]["device"])
 
 
 if __name__ == "__main__":

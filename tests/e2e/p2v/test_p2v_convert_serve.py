@@ -11,7 +11,7 @@ import subprocess
 import time
 import unittest
 
-from convert_common import (CONVERT_TIMEOUT, P2V, PrivateLibvirtd, VirshConsole, check_domain, check_inside,
+from convert_common import (BOOT_TIMEOUT, CONVERT_TIMEOUT, P2V, PrivateLibvirtd, VirshConsole, check_domain, check_inside,
                             fixture, host_bridge, log, p2v, workdir, write_profile)
 
 
@@ -71,13 +71,12 @@ class ServeConvert(unittest.TestCase):
             self.assertEqual(conv["disks"][0]["source"], received)
             check_domain(self, lv, domain["name"], cpus=2, memory_mib=1024, macs=[fx["network"]["mac"]],
                          firmware="bios", disks=[disk])
-            console = VirshConsole(lv, domain["name"])
             try:
-                console.login(fx["markers"]["login"])
-                log("logged in on the domain's serial console")
-                check_inside(self, fx, console.run, fx["network"]["mac"], "/dev/vda2")
+                with VirshConsole(lv.uri, domain["name"]) as console:
+                    console.login(timeout=BOOT_TIMEOUT)
+                    log("logged in on the domain's serial console")
+                    check_inside(self, fx, console.run, fx["network"]["mac"], "/dev/vda2")
             finally:
-                console.close()
                 subprocess.run(["virsh", "-c", lv.uri, "destroy", domain["name"]], capture_output=True)
 
 

@@ -11,8 +11,8 @@ import os
 import subprocess
 import unittest
 
-from convert_common import (PrivateLibvirtd, boot_ahci, boot_virtio_and_check, capture, changes, check_domain,
-                            convert, fixture, host_bridge, log, sha256_file, start_and_login, workdir,
+from convert_common import (PrivateLibvirtd, boot_ahci, capture, changes, check_domain,
+                            convert, fixture, host_bridge, log, sha256_file, start_and_check, workdir,
                             write_profile)
 from harness.guestfs import Script
 
@@ -65,12 +65,10 @@ class ConvertPhysicalServerUefi(unittest.TestCase):
             name = res["domain"]["name"]
             check_domain(self, lv, name, cpus=2, memory_mib=1024, macs=[fx["network"]["mac"]], firmware="uefi",
                          disks=[disk])
-            log("converted; booting on virtio (OVMF)")
-            boot_virtio_and_check(self, fx, disk, fx["network"]["mac"], "/dev/vda3", firmware="uefi")
-            log("booting on AHCI (OVMF)")
+            log("converted; booting on AHCI (OVMF)")
             boot_ahci(self, fx, disk, firmware="uefi")
             log("starting the libvirt domain (OVMF, its own NVRAM)")
-            start_and_login(self, lv, fx, name)
+            start_and_check(self, lv, fx, name, fx["network"]["mac"], "/dev/vda3")
 
 
 if __name__ == "__main__":

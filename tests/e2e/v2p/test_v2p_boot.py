@@ -16,6 +16,7 @@ new partition size, the NIC is the e1000e with the new MAC carrying the guest's 
 under its configured name, the AHCI driver came from the initramfs. Checked on the restored
 disk afterwards: the data manifest, and the report lists the initramfs and NIC changes.
 """
+import json
 import os
 import subprocess
 import sys
@@ -79,6 +80,8 @@ class RestoredBootsOnHardware(WorkdirCase):
         finally:
             subprocess.run(["losetup", "-d", dev], check=True)
         cls.report = result(proc)
+        cls.events = [j["message"] for j in map(json.loads, filter(lambda l: l.startswith("{"), proc.stdout.splitlines()))
+                      if j.get("type") == "event"]
 
     def root_partition(self):
         return next(p for p in self.fx["partition_table"]["partitions"] if p.get("mountpoint") == "/")
@@ -126,6 +129,11 @@ class RestoredBootsOnHardware(WorkdirCase):
                     mounted(dev, "ext4") as d:
                 ok, out = manifest_ok(os.path.join(d, man["directory"].lstrip("/")), man["path"])
                 self.assertTrue(ok, out[-2000:])
+
+    def test_boot_preparation_is_announced_step_by_step(self):
+        """Minutes of the guest's own tools (TCG: the initramfs rebuild) are not silent."""
+        self.assertIn("boot preparation: starting the libguestfs appliance", self.events)
+        self.assertTrue(any(e.startswith("boot preparation: initramfs: ") for e in self.events), self.events)
 
     def test_report_lists_the_hardware_changes(self):
         r = self.report

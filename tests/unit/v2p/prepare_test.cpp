@@ -28,6 +28,7 @@ std::vector<std::string> names(const guest::OperationList& ops) {
 
 }  // namespace
 
+// The NIC operations precede the initramfs, which holds the .link files they write.
 TEST_CASE("v2p::preparation_operations: the bare-metal list in order", "[v2p][prepare]") {
   PrepareOptions o;
   auto ops = preparation_operations(o, os_with_nics({"ens3"}));
@@ -39,14 +40,14 @@ TEST_CASE("v2p::preparation_operations: the bare-metal list in order", "[v2p][pr
   o.nic = {NicChoice::Kind::mac, "52:54:00:12:34:56"};
   ops = preparation_operations(o, os_with_nics({"ens3"}));
   REQUIRE(ops);
-  CHECK(names(*ops) == std::vector<std::string>{"stale-caches", "device-names", "initramfs", "boot-loader",
-                                                "nic-names", "serial-console", "vm-services"});
+  CHECK(names(*ops) == std::vector<std::string>{"stale-caches", "device-names", "nic-names", "initramfs",
+                                                "boot-loader", "serial-console", "vm-services"});
 
   o.nic = {NicChoice::Kind::dhcp, ""};
   ops = preparation_operations(o, os_with_nics({"ens3", "ens4"}));
   REQUIRE(ops);
-  CHECK(names(*ops) == std::vector<std::string>{"stale-caches", "device-names", "initramfs", "boot-loader",
-                                                "nic-dhcp", "serial-console", "vm-services"});
+  CHECK(names(*ops) == std::vector<std::string>{"stale-caches", "device-names", "nic-dhcp", "initramfs",
+                                                "boot-loader", "serial-console", "vm-services"});
 }
 
 TEST_CASE("v2p::preparation_operations: --nic-mac/--nic-name need exactly one configured NIC", "[v2p][prepare]") {

@@ -4,15 +4,16 @@
 // order, and reports every change:
 //   stale-caches     blkid and LVM caches removed
 //   device-names     fstab, crypttab, RESUME by UUID=
-//   initramfs        rebuilt by the guest's own tool as a generic image
-//                    (initramfs-tools MODULES=most, dracut --no-hostonly), the
-//                    storage drivers of real machines checked inside it
-//   boot-loader      GRUB's configuration regenerated and checked
-//   boot-fallback    BIOS: GRUB's boot code in the MBR and core image;
-//                    UEFI: \EFI\BOOT\BOOTX64.EFI (no NVRAM entry needed)
 //   nic-names        the VM's NIC name pinned to the hardware NIC's MAC
 //                    (--nic-mac) or renamed (--nic-name) in every config;
 //   nic-dhcp         or DHCP on any NIC (--nic-dhcp; v2p's own operation)
+//   initramfs        rebuilt by the guest's own tool as a generic image
+//                    (initramfs-tools MODULES=most, dracut --no-hostonly), the
+//                    storage drivers of real machines checked inside it; after
+//                    the NIC operations, whose .link files and udev rules it holds
+//   boot-loader      GRUB's configuration regenerated and checked
+//   boot-fallback    BIOS: GRUB's boot code in the MBR and core image;
+//                    UEFI: \EFI\BOOT\BOOTX64.EFI (no NVRAM entry needed)
 //   serial-console   the getty on the serial console kept
 //   vm-services      services of hypervisors listed (they stay idle on
 //                    hardware; v2p's own operation, notes only)

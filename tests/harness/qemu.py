@@ -35,7 +35,7 @@ import tempfile
 import threading
 import time
 
-from .console import SerialShell, console_command, console_output_regex, parse_console_output  # noqa: F401
+from .console import SerialShell
 from .qmp import QMPClient
 
 QEMU = os.environ.get("UTSUSHI_QEMU", "qemu-system-x86_64")

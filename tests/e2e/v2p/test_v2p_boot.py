@@ -16,14 +16,14 @@ new partition size, the NIC is the e1000e with the new MAC carrying the guest's 
 under its configured name, the AHCI driver came from the initramfs. Checked on the restored
 disk afterwards: the data manifest, and the report lists the initramfs and NIC changes.
 """
-import json
 import os
 import subprocess
 import sys
 import time
 import unittest
 
-from v2p_common import BIN, WorkdirCase, fixture, loop, manifest_ok, mounted, result, sfdisk_partitions, sparse_file, v2p
+from v2p_common import (BIN, WorkdirCase, events, fixture, loop, manifest_ok, mounted, result, sfdisk_partitions,
+                        sparse_file, v2p)
 from harness.qemu import Machine  # noqa: E402
 
 GiB = 1 << 30
@@ -80,8 +80,7 @@ class RestoredBootsOnHardware(WorkdirCase):
         finally:
             subprocess.run(["losetup", "-d", dev], check=True)
         cls.report = result(proc)
-        cls.events = [j["message"] for j in map(json.loads, filter(lambda l: l.startswith("{"), proc.stdout.splitlines()))
-                      if j.get("type") == "event"]
+        cls.events = events(proc)
 
     def root_partition(self):
         return next(p for p in self.fx["partition_table"]["partitions"] if p.get("mountpoint") == "/")

@@ -24,10 +24,18 @@ def v2p(*args, check=True, timeout=900):
     return proc
 
 
+def json_lines(proc):
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
 def result(proc):
     """The final JSON result line of a --json run."""
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    return [j for j in lines if j.get("type") == "result"][-1]
+    return [j for j in json_lines(proc) if j.get("type") == "result"][-1]
+
+
+def events(proc):
+    """The messages of a --json run's event lines, in order."""
+    return [j["message"] for j in json_lines(proc) if j.get("type") == "event"]
 
 
 def workdir():

@@ -11,7 +11,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from harness.qemu import Machine, SerialPipe, console_command, console_output_regex, parse_console_output  # noqa: E402
+from harness.console import console_command, console_output_regex, parse_console_output  # noqa: E402
+from harness.qemu import Machine, SerialPipe  # noqa: E402
 
 
 def shell_output(command, n, body, status, before="", after=""):

@@ -89,7 +89,8 @@ class SerialShell:
             except TimeoutError:
                 continue
             self.send_serial(password + "\n")
-            answer = self.wait_for(r"[#$] $|Login incorrect", 180, since=mark, regex=True)
+            # The prompt need not be the console's last text: kernel messages may follow it.
+            answer = self.wait_for(r"[#$] |Login incorrect", 180, since=mark, regex=True)
             if answer.group(0) != "Login incorrect":
                 break
             self.wait_for(r"Login incorrect[\s\S]*login:", 180, since=mark, regex=True)

@@ -17,8 +17,10 @@ from harness.console import ConsoleError, SocketConsole  # noqa: E402
 NEUTERED = "stty() { :; }; dmesg() { :; }; kill() { :; }\n"
 
 
-def fake_getty(conn, lose_first_username):
-    """Silent until Enter; then a getty's dialogue; then a real sh reading the connection."""
+def fake_getty(conn, lose_first_username, after_prompt=b""):
+    """Silent until Enter; then a getty's dialogue; then a real sh reading the connection.
+    `after_prompt` is printed right after the shell's prompt, as the kernel's console
+    messages are when a driver loads while the shell starts."""
     f = conn.makefile("rwb", buffering=0)
     f.readline()                                    # the Enter that makes a getty re-prompt
     f.write(b"\r\nguest login: ")
@@ -29,7 +31,7 @@ def fake_getty(conn, lose_first_username):
     f.write(b"Password: ")
     if f.readline().strip() != b"secret":
         return                                      # hangs up: the console closes
-    f.write(b"\r\nroot@guest:~# ")
+    f.write(b"\r\nroot@guest:~# " + after_prompt)
     shell = subprocess.Popen(["sh"], stdin=subprocess.PIPE, stdout=conn.fileno(), stderr=subprocess.STDOUT)
     shell.stdin.write(NEUTERED.encode())
     shell.stdin.flush()
@@ -41,7 +43,7 @@ def fake_getty(conn, lose_first_username):
 
 
 class LateConsole(unittest.TestCase):
-    def serve(self, lose_first_username):
+    def serve(self, lose_first_username, after_prompt=b""):
         d = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, d, True)
         path = os.path.join(d, "console.sock")
@@ -52,7 +54,7 @@ class LateConsole(unittest.TestCase):
         def accept():
             conn, _ = server.accept()
             try:
-                fake_getty(conn, lose_first_username)
+                fake_getty(conn, lose_first_username, after_prompt)
             finally:
                 conn.close()
         threading.Thread(target=accept, daemon=True).start()
@@ -69,6 +71,13 @@ class LateConsole(unittest.TestCase):
     def test_lost_username_is_typed_again(self):
         with SocketConsole(self.serve(lose_first_username=True)) as con:
             con.password_prompt_timeout = 3
+            con.login(password="secret", timeout=60)
+            self.assertEqual(con.run("echo ok"), (0, "ok"))
+
+    def test_kernel_messages_after_the_prompt(self):
+        # fixtures.boot_born_virtual once timed out: the prompt was not the console's last text.
+        kernel = b"[   24.136929] kvm: Nested Virtualization enabled\r\n[   24.458460] powernow_k8: x\r\n\r\n"
+        with SocketConsole(self.serve(lose_first_username=False, after_prompt=kernel)) as con:
             con.login(password="secret", timeout=60)
             self.assertEqual(con.run("echo ok"), (0, "ok"))
 

@@ -13,7 +13,7 @@ namespace {
 
 // /var/log entries removed whole (files, rotations, directories of one
 // service). Directories of the log tree itself are kept so services can write.
-constexpr std::array k_log_globs = {
+constexpr std::array<std::string_view, 26> k_log_globs = {
     "/var/log/*.log",       "/var/log/*.log.*",       "/var/log/*.old",      "/var/log/*.gz",
     "/var/log/messages*",   "/var/log/syslog*",       "/var/log/secure*",    "/var/log/maillog*",
     "/var/log/mail.*",      "/var/log/cron*",         "/var/log/debug*",     "/var/log/dmesg*",
@@ -43,9 +43,7 @@ Result<void> cloud_init_state(Target& t) {
 }
 
 Result<void> logfiles(Target& t) {
-  for (const char* pattern : k_log_globs) {
-    UTSUSHI_TRY(remove_glob(t, pattern, "a log of the golden machine"));
-  }
+  UTSUSHI_TRY(remove_glob(t, k_log_globs, "a log of the golden machine"));
   // The journal: one directory per machine id; /var/log/journal itself stays
   // so journald keeps storing persistently.
   UTSUSHI_TRY(empty_dir(t, "/var/log/journal", "the golden machine's journal"));
@@ -66,7 +64,7 @@ Result<void> shell_history(Target& t) {
         UTSUSHI_TRY(remove_path(t, home + "/" + n, "a history of the golden machine"));
       }
     }
-    UTSUSHI_TRY(remove_glob(t, home + "/.local/share/fish/fish_history", "a history of the golden machine"));
+    UTSUSHI_TRY(remove_path(t, home + "/.local/share/fish/fish_history", "a history of the golden machine"));
   }
   return {};
 }

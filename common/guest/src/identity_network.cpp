@@ -1,6 +1,8 @@
 // udev-persistent-net, net-hwaddr, net-address, nm-connection-uuids,
 // dhcp-client-state (identity_ops.h).
 #include <fmt/core.h>
+
+#include <array>
 #include <fmt/ranges.h>
 
 #include <algorithm>
@@ -25,12 +27,11 @@ std::string joined(const std::vector<std::string>& edits) { return fmt::format("
 
 // Every regular file the patterns match, in order.
 Result<std::vector<std::string>> files(Target& t, std::initializer_list<const char*> patterns) {
+  std::vector<std::string_view> globs(patterns.begin(), patterns.end());
   std::vector<std::string> out;
-  for (const char* pattern : patterns) {
-    for (std::string& p : UTSUSHI_TRY(t.session().glob(pattern))) {
-      if (UTSUSHI_TRY(t.session().is_file(p))) {
-        out.push_back(std::move(p));
-      }
+  for (std::string& p : UTSUSHI_TRY(t.session().glob(globs))) {
+    if (UTSUSHI_TRY(t.session().is_file(p))) {
+      out.push_back(std::move(p));
     }
   }
   return out;
@@ -165,12 +166,11 @@ Result<void> nm_connection_uuids(Target& t) {
 }
 
 Result<void> dhcp_client_state(Target& t) {
-  for (const char* pattern : {"/var/lib/dhcp/*", "/var/lib/dhclient/*", "/var/lib/NetworkManager/*.lease",
-                              "/var/lib/NetworkManager/dhclient-*", "/var/lib/NetworkManager/internal-*",
-                              "/var/lib/NetworkManager/secret_key", "/var/lib/dhcpcd/*", "/var/lib/dhcpcd5/*",
-                              "/var/lib/wicked/*"}) {
-    UTSUSHI_TRY(remove_glob(t, pattern, "DHCP client state (leases, client ids) of the old machine"));
-  }
+  static constexpr std::array<std::string_view, 9> k_state = {
+      "/var/lib/dhcp/*",  "/var/lib/dhclient/*", "/var/lib/NetworkManager/*.lease", "/var/lib/NetworkManager/dhclient-*",
+      "/var/lib/NetworkManager/internal-*", "/var/lib/NetworkManager/secret_key", "/var/lib/dhcpcd/*",
+      "/var/lib/dhcpcd5/*", "/var/lib/wicked/*"};
+  UTSUSHI_TRY(remove_glob(t, k_state, "DHCP client state (leases, client ids) of the old machine"));
   return {};
 }
 

@@ -27,23 +27,22 @@ Result<void> remove_path(Target& t, const std::string& path, std::string detail)
   c.kind = ChangeKind::file;
   c.target = path;
   c.detail = std::move(detail);
-  guestfs_h* g = t.session().handle();
-  if (struct guestfs_statns* st = guestfs_lstatns(g, path.c_str()); st != nullptr) {
-    bool dir = (st->st_mode & 0170000) == 0040000;
-    c.before = dir ? std::string("<directory>") : fmt::format("<{} bytes>", st->st_size);
-    guestfs_free_statns(st);
-  } else {
+  std::optional<FileStat> st = UTSUSHI_TRY(t.session().lstat(path));
+  if (!st) {
     return {};  // gone already
   }
-  if (t.applying() && guestfs_rm_rf(g, path.c_str()) == -1) {
+  c.before = st->is_dir() ? std::string("<directory>") : fmt::format("<{} bytes>", st->size);
+  // rm_f unlinks in the appliance's daemon; rm_rf runs rm(1) (~30 ms under TCG).
+  guestfs_h* g = t.session().handle();
+  if (t.applying() && (st->is_dir() ? guestfs_rm_rf(g, path.c_str()) : guestfs_rm_f(g, path.c_str())) == -1) {
     return std::unexpected(t.session().error("removing " + path));
   }
   t.record(std::move(c));
   return {};
 }
 
-Result<std::size_t> remove_glob(Target& t, const std::string& pattern, const std::string& detail) {
-  std::vector<std::string> paths = UTSUSHI_TRY(t.session().glob(pattern));
+Result<std::size_t> remove_glob(Target& t, std::span<const std::string_view> patterns, const std::string& detail) {
+  std::vector<std::string> paths = UTSUSHI_TRY(t.session().glob(patterns));
   for (const std::string& p : paths) {
     UTSUSHI_TRY(remove_path(t, p, detail));
   }
@@ -68,14 +67,14 @@ Result<void> write_secret(Target& t, const std::string& path, const std::string&
   Session& s = t.session();
   guestfs_h* g = s.handle();
   int uid = 0, gid = 0;
-  if (struct guestfs_statns* st = guestfs_statns(g, path.c_str()); st != nullptr) {
+  std::optional<FileStat> st = UTSUSHI_TRY(s.lstat(path));
+  if (st) {
     c.before = "<secret>";
-    uid = static_cast<int>(st->st_uid);
-    gid = static_cast<int>(st->st_gid);
+    uid = static_cast<int>(st->uid);
+    gid = static_cast<int>(st->gid);
     if (mode < 0) {
-      mode = static_cast<int>(st->st_mode & 07777);
+      mode = static_cast<int>(st->permissions());
     }
-    guestfs_free_statns(st);
   }
   if (mode < 0) {
     mode = 0600;
@@ -83,14 +82,17 @@ Result<void> write_secret(Target& t, const std::string& path, const std::string&
   c.after = fmt::format("<secret: {} bytes>", content.size());
   c.detail = std::move(detail);
   if (t.applying()) {
-    std::string dir = path.substr(0, path.rfind('/'));
-    UTSUSHI_TRY(s.mkdir_p(dir.empty() ? "/" : dir));
-    // The temporary has its mode and owner before any content is written.
+    if (!st) {
+      std::string dir = path.substr(0, path.rfind('/'));
+      UTSUSHI_TRY(s.mkdir_p(dir.empty() ? "/" : dir));
+    }
+    // The temporary has its mode and owner before any content is written (a
+    // stale one, left by an interrupted run, is removed first: it keeps its own).
     const std::string temp = path + ".utsushi-tmp";
-    if (guestfs_touch(g, temp.c_str()) == -1 || guestfs_chmod(g, mode, temp.c_str()) == -1 ||
+    if (guestfs_rm_f(g, temp.c_str()) == -1 || guestfs_touch(g, temp.c_str()) == -1 || guestfs_chmod(g, mode, temp.c_str()) == -1 ||
         ((uid != 0 || gid != 0) && guestfs_chown(g, uid, gid, temp.c_str()) == -1) ||
         guestfs_write(g, temp.c_str(), content.data(), content.size()) == -1 ||
-        guestfs_mv(g, temp.c_str(), path.c_str()) == -1) {
+        guestfs_rename(g, temp.c_str(), path.c_str()) == -1) {
       Error e = s.error("writing " + path);
       (void)guestfs_rm_f(g, temp.c_str());
       return std::unexpected(std::move(e));

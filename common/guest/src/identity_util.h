@@ -4,7 +4,9 @@
 // Target does not cover (modes, trees removed unread, secrets written
 // without their contents in the report).
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "utsushi/guest/identity_ops.h"
@@ -61,8 +63,10 @@ std::unique_ptr<Operation> make_op(std::string_view name, std::string_view descr
 // Removes `path` (a file, symlink or a whole directory tree) without reading
 // it; records "<directory>" or its size as what was there.
 [[nodiscard]] Result<void> remove_path(Target& t, const std::string& path, std::string detail);
-// Removes what a glob matches in the guest (remove_path each); returns how many.
-[[nodiscard]] Result<std::size_t> remove_glob(Target& t, const std::string& pattern, const std::string& detail);
+// Removes what the globs match in the guest (remove_path each, Session::glob's
+// one listing per directory); returns how many.
+[[nodiscard]] Result<std::size_t> remove_glob(Target& t, std::span<const std::string_view> patterns,
+                                              const std::string& detail);
 // Empties a directory (its entries removed, the directory kept).
 [[nodiscard]] Result<std::size_t> empty_dir(Target& t, const std::string& dir, const std::string& detail);
 // Writes a file whose content must not appear in the report (a private key,

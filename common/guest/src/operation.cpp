@@ -60,10 +60,7 @@ Result<std::optional<std::string>> Target::read(const std::string& path) {
   if (auto it = m_planned.find(path); it != m_planned.end()) {
     return it->second;
   }
-  if (!UTSUSHI_TRY(m_session.exists(path))) {
-    return std::optional<std::string>();
-  }
-  return std::optional<std::string>(UTSUSHI_TRY(m_session.read_file(path)));
+  return m_session.read_file_if_exists(path);
 }
 
 Result<bool> Target::write(const std::string& path, const std::string& content, std::string detail) {
@@ -72,7 +69,6 @@ Result<bool> Target::write(const std::string& path, const std::string& content, 
     return false;
   }
   if (applying()) {
-    UTSUSHI_TRY(m_session.mkdir_p(parent_dir(path)));
     UTSUSHI_TRY(m_session.write_file(path, content));
   } else {
     m_planned[path] = content;

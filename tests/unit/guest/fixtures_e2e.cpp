@@ -5,6 +5,7 @@
 // utsushi_fixtures); registered as e2e.guest.session.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -161,6 +162,43 @@ TEST_CASE("a session over three fixtures: inspection, probing, device names, tar
     ok(s.write_file("/etc/shadow", shadow + "\n"));
     CHECK(ok(s.run({"stat", "-c", "%a %g", "/etc/shadow"})).output == before);
     CHECK(apply.take_changes().size() == 2);
+
+    // One-round-trip forms answer as their longer equivalents.
+    CHECK(ok(s.read_file_if_exists("/etc/hostname")) == ok(s.read_file("/etc/hostname")));
+    CHECK_FALSE(ok(s.read_file_if_exists("/etc/no-such-file")).has_value());
+    CHECK_FALSE(ok(s.read_file_if_exists("/etc/hostname/below-a-file")).has_value());
+    CHECK_FALSE(ok(s.lstat("/no-such-dir/x")).has_value());
+    std::optional<FileStat> etc = ok(s.lstat("/etc"));
+    REQUIRE(etc);
+    CHECK(etc->is_dir());
+    // A new file is 0644 root:root even over a stale temporary with another mode and owner.
+    ok(s.run({"sh", "-c", "echo x > /etc/utsushi-test/fresh.utsushi-tmp; chmod 600 /etc/utsushi-test/fresh.utsushi-tmp; "
+                          "chown 1000:1000 /etc/utsushi-test/fresh.utsushi-tmp"}));
+    ok(s.write_file("/etc/utsushi-test/fresh", "a\n"));
+    CHECK(ok(s.run({"stat", "-c", "%a %u %g", "/etc/utsushi-test/fresh"})).output == "644 0 0\n");
+    CHECK_FALSE(ok(s.exists("/etc/utsushi-test/fresh.utsushi-tmp")));
+    ok(s.write_file("/etc/utsushi-test/deeper/still/new", "b\n"));  // parents created
+    CHECK(ok(s.read_file("/etc/utsushi-test/deeper/still/new")) == "b\n");
+    // A replaced file keeps an unusual mode and owner.
+    ok(s.run({"sh", "-c", "chmod 640 /etc/utsushi-test/fresh; chown 1000:1000 /etc/utsushi-test/fresh"}));
+    ok(s.write_file("/etc/utsushi-test/fresh", "c\n"));
+    CHECK(ok(s.run({"stat", "-c", "%a %u %g", "/etc/utsushi-test/fresh"})).output == "640 1000 1000\n");
+    // Many globs: the union of each one's matches, in pattern order, once each.
+    std::vector<std::string_view> globs = {"/etc/host*", "/etc/no-such-dir/*", "/etc/no-such-dir/deeper/*",
+                                           "/etc/hostname", "/etc/*/interfaces", "/etc/ssh/ssh_host_*", "/*bin"};
+    std::vector<std::string> want;
+    for (std::string_view g : globs) {
+      for (std::string& m : ok(s.glob(std::string(g)))) {
+        if (m.size() > 1 && m.back() == '/') {
+          m.pop_back();  // glob_expand marks directories
+        }
+        if (std::find(want.begin(), want.end(), m) == want.end()) {
+          want.push_back(std::move(m));
+        }
+      }
+    }
+    CHECK(want.size() > 4);
+    CHECK(ok(s.glob(std::span<const std::string_view>(globs))) == want);
   }
 
   // The UEFI server, then mounted again by layout alone.

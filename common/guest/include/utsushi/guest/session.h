@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +57,16 @@ struct CommandResult {
   bool ok() const noexcept { return exit_code == 0; }
 };
 
+// What lstat() reports of a guest path.
+struct FileStat {
+  unsigned mode = 0;  // type and permission bits, as st_mode
+  long uid = 0, gid = 0;
+  long long size = 0;
+  bool is_dir() const noexcept { return (mode & 0170000) == 0040000; }
+  bool is_symlink() const noexcept { return (mode & 0170000) == 0120000; }
+  unsigned permissions() const noexcept { return mode & 07777; }
+};
+
 class Session {
  public:
   // Creates a handle (nothing is launched). Fails when libguestfs cannot be
@@ -87,9 +98,15 @@ class Session {
   [[nodiscard]] Result<bool> is_dir(const std::string& path);   // follows symlinks
   [[nodiscard]] Result<bool> is_symlink(const std::string& path);
   [[nodiscard]] Result<std::string> read_file(const std::string& path);
+  // The file's content, or nullopt when it does not exist (one appliance round
+  // trip, where exists() + read_file() take two).
+  [[nodiscard]] Result<std::optional<std::string>> read_file_if_exists(const std::string& path);
+  // The path's own metadata (a symlink is not followed), or nullopt when it does
+  // not exist.
+  [[nodiscard]] Result<std::optional<FileStat>> lstat(const std::string& path);
   // Replaces `path` atomically inside the guest (temporary + rename), keeping the
-  // mode and owner of the file it replaces (new files: 0644 root:root); a symlink
-  // is followed and its target replaced.
+  // mode and owner of the file it replaces (new files: 0644 root:root, missing
+  // parent directories created); a symlink is followed and its target replaced.
   [[nodiscard]] Result<void> write_file(const std::string& path, std::string_view content);
   [[nodiscard]] Result<void> copy_file(const std::string& from, const std::string& to);
   [[nodiscard]] Result<void> remove(const std::string& path);  // a file or symlink; absent is fine
@@ -100,6 +117,12 @@ class Session {
   [[nodiscard]] Result<std::vector<std::string>> ls(const std::string& dir);
   // Paths matching a glob, sorted; none is an empty list.
   [[nodiscard]] Result<std::vector<std::string>> glob(const std::string& pattern);
+  // Paths matching any of the globs, each pattern's sorted matches in pattern
+  // order, each path once. Patterns whose wildcards are in the last component
+  // cost one listing per directory, not one round trip per pattern; a directory
+  // missing from its parent's listing costs none. Directories carry no
+  // trailing slash (glob() marks them with one).
+  [[nodiscard]] Result<std::vector<std::string>> glob(std::span<const std::string_view> patterns);
   // The path with each component's case as it exists (FAT: \EFI\BOOT), or the
   // path itself when some component does not exist.
   [[nodiscard]] Result<std::string> case_sensitive_path(const std::string& path);
@@ -158,6 +181,7 @@ class Session {
  private:
   Session(GuestfsHandle handle, std::unique_ptr<State> state);
   [[nodiscard]] Result<void> check_launched(std::string_view what) const;
+  [[nodiscard]] Result<bool> absent(const Error& e, const std::string& path);
   void close() noexcept;
 
   GuestfsHandle m_handle;

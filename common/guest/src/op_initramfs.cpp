@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <array>
 #include <set>
 
 #include "op_util.h"
@@ -117,6 +118,29 @@ Names intersect(const Names& a, const Names& b) {
   return out;
 }
 
+// initramfs-tools' configuration texts: initramfs.conf, then conf.d in order.
+Result<std::vector<std::string>> initramfs_tools_confs(Target& t) {
+  std::vector<std::string> confs;
+  if (auto c = UTSUSHI_TRY(t.read("/etc/initramfs-tools/initramfs.conf"))) {
+    confs.push_back(*c);
+  }
+  for (const std::string& f : UTSUSHI_TRY(t.session().glob("/etc/initramfs-tools/conf.d/*"))) {
+    if (auto c = UTSUSHI_TRY(t.read(f))) {
+      confs.push_back(*c);
+    }
+  }
+  return confs;
+}
+
+// Guest files an initramfs copies or is built from (its configuration, udev's
+// rules and .link files that name NICs, module options, what mounts the root):
+// a change to any of them needs a rebuild.
+constexpr std::array<std::string_view, 11> k_embedded = {
+    "/etc/initramfs-tools/", "/etc/dracut.conf", "/etc/systemd/network/", "/etc/udev/", "/etc/modprobe.d/",
+    "/etc/modules",          "/etc/crypttab",    "/etc/fstab",            "/etc/mdadm/", "/etc/lvm/",
+    "/etc/default/",
+};
+
 // One kernel's part of the job.
 struct KernelJob {
   std::string kver;
@@ -156,9 +180,11 @@ class Initramfs final : public Operation {
         jobs.push_back(std::move(*job));
       }
     }
-    UTSUSHI_TRY(write_config(t, itools, jobs));
+    // initramfs-tools' module policy before this run changes it.
+    const std::string policy = itools ? initramfs_tools_policy(UTSUSHI_TRY(initramfs_tools_confs(t))) : "";
+    UTSUSHI_TRY(write_config(t, itools, policy, jobs));
     for (const KernelJob& job : jobs) {
-      UTSUSHI_TRY(rebuild(t, itools, job));
+      UTSUSHI_TRY(rebuild(t, itools, policy, job));
     }
     return {};
   }
@@ -216,9 +242,12 @@ class Initramfs final : public Operation {
   }
 
   // The persistent configuration, so later kernel updates keep the drivers.
-  Result<void> write_config(Target& t, bool itools, const std::vector<KernelJob>& jobs) const {
+  Result<void> write_config(Target& t, bool itools, const std::string& policy, const std::vector<KernelJob>& jobs) const {
     if (jobs.empty()) {
       return {};
+    }
+    if (itools && m_params.generic && policy == "most") {
+      return {};  // generic already: every image it makes, later kernels' too, holds every storage driver
     }
     Names drivers = jobs.back().needed;
     if (!itools) {
@@ -232,21 +261,13 @@ class Initramfs final : public Operation {
       UTSUSHI_TRY(t.write("/etc/dracut.conf.d/90-utsushi.conf", conf, "dracut: drivers for the new hardware"));
       return {};
     }
-    std::vector<std::string> confs;
-    if (auto c = UTSUSHI_TRY(t.read("/etc/initramfs-tools/initramfs.conf"))) {
-      confs.push_back(*c);
-    }
-    for (const std::string& f : UTSUSHI_TRY(t.session().glob("/etc/initramfs-tools/conf.d/*"))) {
-      if (auto c = UTSUSHI_TRY(t.read(f))) {
-        confs.push_back(*c);
-      }
-    }
     Names keep;
-    if (m_params.generic || initramfs_tools_policy(confs) == "dep") {
+    if (policy == "dep" || (m_params.generic && policy != "most")) {
       // MODULES=dep chooses drivers from the hardware it runs on (here: the
       // conversion appliance), so the drivers the guest had are named; a
       // generic image (MODULES=most) lacks some a dep image had (evdev,
-      // serio_raw), and rebuild() requires every one it had.
+      // serio_raw), and rebuild() requires every one it had. An image that
+      // is generic already keeps them without a list.
       for (const KernelJob& job : jobs) {
         keep.merge(intersect(job.had, job.modules.available));
       }
@@ -287,12 +308,21 @@ class Initramfs final : public Operation {
     return {};
   }
 
-  Result<void> rebuild(Target& t, bool itools, const KernelJob& job) const {
+  Result<void> rebuild(Target& t, bool itools, const std::string& policy, const KernelJob& job) const {
     Names keep = intersect(job.had, job.modules.available);
-    if (job.image_exists && !m_params.generic && minus(job.needed, job.had).empty()) {
+    const bool holds_needed = job.image_exists && minus(job.needed, job.had).empty();
+    if (holds_needed && !m_params.generic) {
       // A generic initramfs (Debian's MODULES=most) has them already: rebuilding
       // (minutes under TCG) would change nothing the new hardware needs.
       t.check(job.image, fmt::format("already holds {}; not rebuilt", list_names(job.needed)));
+      return {};
+    }
+    if (holds_needed && itools && policy == "most" && !t.changed_files_under(k_embedded)) {
+      // Generic already (an image prepared before, restored again): a rebuild
+      // (~6 min under TCG) would make the same image.
+      t.check(job.image, fmt::format("generic already (MODULES=most, {} modules, including {}) and nothing it is "
+                                     "built from changed; not rebuilt",
+                                     job.had.size(), list_names(job.needed)));
       return {};
     }
     std::vector<std::string> argv;

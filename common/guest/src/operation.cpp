@@ -81,7 +81,7 @@ Result<bool> Target::write(const std::string& path, const std::string& content, 
   }
   c.after = summarise_content(content);
   c.detail = std::move(detail);
-  m_changes.push_back(std::move(c));
+  record(std::move(c));
   return true;
 }
 
@@ -104,7 +104,7 @@ Result<bool> Target::remove(const std::string& path, std::string detail) {
   } else {
     m_planned[path] = std::nullopt;
   }
-  m_changes.push_back(std::move(c));
+  record(std::move(c));
   return true;
 }
 
@@ -123,7 +123,7 @@ Result<void> Target::copy(const std::string& from, const std::string& to, std::s
   } else {
     m_planned[to] = fmt::format("<copy of {}>", from);
   }
-  m_changes.push_back(std::move(c));
+  record(std::move(c));
   return {};
 }
 
@@ -148,7 +148,7 @@ Result<bool> Target::symlink(const std::string& target, const std::string& link,
   } else {
     m_planned[link] = fmt::format("<symlink to {}>", target);
   }
-  m_changes.push_back(std::move(c));
+  record(std::move(c));
   return true;
 }
 
@@ -168,7 +168,7 @@ Result<std::optional<CommandResult>> Target::run(const std::vector<std::string>&
     c.exit_code = result->exit_code;
     c.output = tail(result->output, 4096);
   }
-  m_changes.push_back(std::move(c));
+  record(std::move(c));
   return result;
 }
 
@@ -178,7 +178,7 @@ void Target::note(std::string target, std::string detail) {
   c.kind = ChangeKind::note;
   c.target = std::move(target);
   c.detail = std::move(detail);
-  m_changes.push_back(std::move(c));
+  record(std::move(c));
 }
 
 void Target::check(std::string target, std::string detail) {
@@ -186,7 +186,7 @@ void Target::check(std::string target, std::string detail) {
   c.kind = ChangeKind::check;
   c.target = std::move(target);
   c.detail = std::move(detail);
-  m_changes.push_back(std::move(c));
+  record(std::move(c));
 }
 
 void Target::service(std::string unit, std::string detail) {
@@ -194,10 +194,21 @@ void Target::service(std::string unit, std::string detail) {
   c.kind = ChangeKind::service;
   c.target = std::move(unit);
   c.detail = std::move(detail);
-  m_changes.push_back(std::move(c));
+  record(std::move(c));
 }
 
-void Target::record(Change change) { m_changes.push_back(std::move(change)); }
+void Target::record(Change change) {
+  if (change.kind == ChangeKind::file) {
+    m_files_changed.insert(change.target);
+  }
+  m_changes.push_back(std::move(change));
+}
+
+bool Target::changed_files_under(std::span<const std::string_view> prefixes) const {
+  return std::any_of(m_files_changed.begin(), m_files_changed.end(), [&](const std::string& path) {
+    return std::any_of(prefixes.begin(), prefixes.end(), [&](std::string_view p) { return path.starts_with(p); });
+  });
+}
 
 std::vector<Change> Target::take_changes() { return std::exchange(m_changes, {}); }
 

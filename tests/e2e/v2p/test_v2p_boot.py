@@ -5,7 +5,8 @@ metal: ONLY an AHCI disk and an e1000e NIC with another MAC (issue 12, "make it 
 hardware").
 
 One case per run (argv[1], one ctest each):
-  bios-larger   born-virtual onto twice its size: root grown
+  bios-larger   born-virtual onto twice its size: root grown; then that restored disk, as an
+                image, onto 3 GiB: root shrunk, its generic initramfs kept, booted again
   bios-smaller  born-virtual onto 3 GiB (smaller than the image, larger than its data): root shrunk
   bios-same     born-virtual onto its own size
   uefi-larger   born-virtual-uefi onto 6 GiB, booted by OVMF through \\EFI\\BOOT\\BOOTX64.EFI
@@ -86,19 +87,45 @@ class RestoredBootsOnHardware(WorkdirCase):
         return next(p for p in self.fx["partition_table"]["partitions"] if p.get("mountpoint") == "/")
 
     def test_boots_on_ahci_and_e1000e_with_root_data_and_network(self):
+        self.boots_on_hardware(self.target, CASE)
+
+    @unittest.skipUnless(CASE == "bios-larger", "one chained restore, after the case whose target it restores")
+    def test_prepared_disk_restored_again_smaller_without_rebuild(self):
+        """The restored disk is itself an image: restored onto 3 GiB (smaller than it and than the
+        fixture, larger than its data) with the same NIC choice, its generic initramfs is kept
+        (nothing it is built from changed) and the shrunk system boots on the same hardware."""
+        target = sparse_file(os.path.join(self.dir, "again.raw"), 3 * GiB)
+        dev = loop_device(target)
+        try:
+            t0 = time.monotonic()
+            proc = v2p("restore", "--json", "--nic-mac", NEW_MAC, "--state-dir", os.path.join(self.dir, "state-again"),
+                       "--format", "raw", self.target, dev, timeout=2400)
+            print(f"{CASE}: restored again onto 3 GiB in {time.monotonic() - t0:.1f} s", file=sys.stderr)
+        finally:
+            subprocess.run(["losetup", "-d", dev], check=True)
+        r = result(proc)
+        self.assertEqual(r["layout"]["target-size"], 3 * GiB)
+        self.assertEqual(changes(r, "initramfs"), [], "the generic initramfs was rebuilt or reconfigured")
+        checks = [c for op in r["boot"]["operations"] if op["name"] == "initramfs" for c in op.get("changes", [])
+                  if c["kind"] == "check"]
+        self.assertTrue(any("not rebuilt" in c.get("detail", "") for c in checks), checks)
+        self.assertEqual(changes(r, "nic-names"), [], "the NIC was already pinned to this MAC")
+        self.boots_on_hardware(target, f"{CASE}-again")
+
+    def boots_on_hardware(self, disk, label):
         fx = self.fx
         root = self.root_partition()
-        parts, _ = sfdisk_partitions(self.target)
+        parts, _ = sfdisk_partitions(disk)
         root_size = int(parts[root["number"]]["size"]) * 512
-        m = Machine(f"v2p-{CASE}", memory_mib=1024, smp=2, machine=fx["qemu"]["machine"],
+        m = Machine(f"v2p-{label}", memory_mib=1024, smp=2, machine=fx["qemu"]["machine"],
                     firmware="uefi" if fx["firmware"] == "uefi" else "bios")
-        m.add_disk(self.target, fmt="raw", bus="ahci")  # booted through an overlay: the target stays as restored
+        m.add_disk(disk, fmt="raw", bus="ahci")  # booted through an overlay: the disk stays as restored
         m.add_nic(model="e1000e", mac=NEW_MAC)
         t0 = time.monotonic()
         with m:
             m.start()
             m.wait_for(fx["markers"]["login"], BOOT_TIMEOUT, fail_on=(fx["markers"]["no_root_device"],))
-            print(f"{CASE}: login prompt after {time.monotonic() - t0:.1f} s", file=sys.stderr)
+            print(f"{label}: login prompt after {time.monotonic() - t0:.1f} s", file=sys.stderr)
             m.login(password=fx["root_password"])
             self.assertEqual(m.run("findmnt -n -o UUID /")[1], root["fs_uuid"])
             source = m.run("findmnt -n -o SOURCE /")[1]
@@ -121,10 +148,10 @@ class RestoredBootsOnHardware(WorkdirCase):
             self.assertIn("state UP", m.run(f"ip -o link show {iface}")[1])
             if fx["firmware"] == "uefi":
                 self.assertEqual(m.run("test -d /sys/firmware/efi")[0], 0, "not booted through UEFI")
-        print(f"{CASE}: checked from inside in {time.monotonic() - t0:.1f} s", file=sys.stderr)
+        print(f"{label}: checked from inside in {time.monotonic() - t0:.1f} s", file=sys.stderr)
         for man in fx.get("manifests", []):
             part = parts[man["partition"]]
-            with loop(self.target, int(part["start"]) * 512, int(part["size"]) * 512) as dev, \
+            with loop(disk, int(part["start"]) * 512, int(part["size"]) * 512) as dev, \
                     mounted(dev, "ext4") as d:
                 ok, out = manifest_ok(os.path.join(d, man["directory"].lstrip("/")), man["path"])
                 self.assertTrue(ok, out[-2000:])

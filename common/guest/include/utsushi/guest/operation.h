@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -73,6 +74,9 @@ class Target {
   void record(Change change);
 
   std::vector<Change> take_changes();
+  // Whether a file change of this run (applied or planned, by any operation so
+  // far) has a path starting with one of `prefixes` ("/etc/fstab", "/etc/udev/").
+  [[nodiscard]] bool changed_files_under(std::span<const std::string_view> prefixes) const;
 
  private:
   Session& m_session;
@@ -81,6 +85,7 @@ class Target {
   std::unique_ptr<DeviceMap> m_devices;
   std::map<std::string, std::optional<std::string>> m_planned;  // dry run: path -> content (nullopt: removed)
   std::vector<Change> m_changes;
+  std::set<std::string> m_files_changed;  // every file change's target, kept across take_changes()
 };
 
 struct Applicability {

@@ -38,6 +38,8 @@ enum class FrameType : std::uint8_t {
   // Libvirt hosts (libvirt_host.h), right after the handshake:
   domain_xml = 20,    // sender: the domain's migratable XML (UTF-8)
   domain_ready = 21,  // receiver: the domain is started, paused, waiting for the stream
+  // Disk pre-copy (disk_message.h); reserved: not sent until --copy-storage is wired.
+  disk_data = 30,  // sender: one batch of one disk's ranges
   abort = link::k_type_abort,  // either side: UTF-8 reason; the peer stops
 };
 

@@ -17,8 +17,8 @@
 // began is lost between passes.
 //
 // Destination side: export_disk() with Access::writable on a QEMU started
-// with -incoming defer: QEMU activates the image for the export, and the
-// migration's own activation at the end finds it active.
+// with -incoming defer: it takes writes while it waits for the stream (as
+// libvirt's copy-storage relies on).
 //
 // Errors are the Monitor's (a QMP error reply is failed_precondition with
 // QEMU's text), with the object named in the context.
@@ -51,7 +51,9 @@ struct ExportSpec {
 // block-export-add of type nbd.
 [[nodiscard]] Result<void> export_disk(Monitor& qmp, const ExportSpec& spec);
 // block-export-del, then waits up to `timeout` until QEMU no longer lists it
-// (deletion is asynchronous; a connected client keeps it: Errc::unavailable).
+// (deletion is asynchronous): Errc::unavailable when it is still listed then.
+// While an NBD client is connected QEMU refuses ("export 'ID' still in use":
+// failed_precondition).
 [[nodiscard]] Result<void> remove_export(Monitor& qmp, const std::string& id,
                                          std::chrono::milliseconds timeout = std::chrono::seconds(5));
 

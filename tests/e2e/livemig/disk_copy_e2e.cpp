@@ -6,7 +6,9 @@
 // allocated ranges, writes made during and after it (HMP qemu-io on the
 // source's node, as a guest's would land) are sent by dirty passes, every
 // batch goes through the disk message codec (zstd) and both ends hash it.
-// After both QEMUs quit, `qemu-img compare` proves the images equal, and the
+// The second case runs the last pass while the source waits before its
+// switch-over (pause-before-switchover) and lets the destination load the
+// migration stream afterwards. After both QEMUs quit, `qemu-img compare` proves the images equal, and the
 // byte counts prove that no block of the golden image was sent.
 #include <fcntl.h>
 #include <spawn.h>
@@ -15,7 +17,9 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "test_support.h"
@@ -23,6 +27,7 @@
 #include "utsushi/livemig/disk_copy.h"
 #include "utsushi/livemig/disk_exports.h"
 #include "utsushi/livemig/disk_hash.h"
+#include "utsushi/livemig/qemu_control.h"
 #include "utsushi/livemig/qmp.h"
 
 extern char** environ;
@@ -184,100 +189,162 @@ NbdClient connect_pass(const std::string& socket, const PassExport& p) {
   return std::move(*c);
 }
 
+// Two QEMUs over a clone and the destination's copy of its golden image, the
+// NBD servers, the destination's writable export, a tracker on the source
+// and the writer. The golden image holds 12 MiB of data; the clone's own
+// writes before migration put data over golden data (1M..2M), zeros over it
+// (4M..5M) and data where the golden image has none (50M..50.5M).
+struct Rig {
+  test::TempDir dir;
+  std::string base = dir.file("golden.qcow2"), dbase = dir.file("golden-dst.qcow2");
+  std::string src = dir.file("src.qcow2"), dst = dir.file("dst.qcow2");
+  std::string src_nbd = dir.file("src.nbd"), dst_nbd = dir.file("dst.nbd");
+  std::unique_ptr<Qemu> source, dest;
+  std::optional<DirtyTracker> tracker;
+  std::optional<NbdClient> writer;
+  Transfer t;
+
+  Rig() {
+    run({"qemu-img", "create", "-q", "-f", "qcow2", base, "64M"});
+    run({"qemu-io", "-f", "qcow2", "-c", "write -P 0xaa 0 8M", "-c", "write -P 0xbb 32M 4M", base});
+    run({"cp", base, dbase});
+    run({"qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", src});
+    run({"qemu-img", "create", "-q", "-f", "qcow2", "-b", dbase, "-F", "qcow2", dst});
+    run({"qemu-io", "-f", "qcow2", "-c", "write -P 0x11 1M 1M", "-c", "write -z 4M 1M", "-c",
+         "write -P 0x22 50M 512k", src});
+    source = std::make_unique<Qemu>(dir, "src", src, false);
+    dest = std::make_unique<Qemu>(dir, "dst", dst, true);
+    REQUIRE(start_nbd_server(source->qmp(), src_nbd));
+    REQUIRE(start_nbd_server(dest->qmp(), dst_nbd));
+    REQUIRE(export_disk(dest->qmp(), {"dst-vda", "disk0", Access::writable, false, std::nullopt}));
+    auto tr = DirtyTracker::start(source->qmp(), "disk0", "lm-vda");
+    REQUIRE(tr);
+    tracker.emplace(std::move(*tr));
+    auto w = NbdClient::connect(dst_nbd, "dst-vda");
+    REQUIRE(w);
+    writer.emplace(std::move(*w));
+    REQUIRE(writer->size() == 64 * M);
+    t.disk_sizes = {writer->size()};
+  }
+
+  // Runs pass `p` (the tracker's current one): `during` runs once the reader
+  // is connected, `after_first` once the first batch is written. Returns the
+  // ranges the pass chose.
+  std::vector<DiskRange> pass(const PassExport& p, const std::function<void()>& during = {},
+                              const std::function<void()>& after_first = {}) {
+    NbdClient reader = connect_pass(src_nbd, p);
+    if (during) {
+      during();
+    }
+    auto ranges = pass_ranges(reader, p);
+    t.pass(reader, *writer, ranges, after_first);
+    REQUIRE(reader.shutdown());
+    return ranges;
+  }
+  std::vector<DiskRange> next_pass(const std::function<void()>& during = {}) {
+    auto p = tracker->next_pass();
+    REQUIRE(p);
+    return pass(*p, during);
+  }
+  // Ends both sides' disk work: tracker, writer, exports.
+  void finish_disks() {
+    REQUIRE(tracker->stop());
+    REQUIRE(writer->flush());
+    REQUIRE(writer->shutdown());
+    CHECK(t.sent_hash == t.written_hash);
+    REQUIRE(remove_export(dest->qmp(), "dst-vda"));
+    REQUIRE(stop_nbd_server(dest->qmp()));
+    REQUIRE(stop_nbd_server(source->qmp()));
+  }
+  // After both QEMUs quit: the images are equal, and only the clone's own writes travelled.
+  void check_images(std::uint64_t expected_data_bytes) {
+    auto cmp = run_process({"qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", src, dst});
+    REQUIRE(cmp);
+    INFO(cmp->output);
+    CHECK(cmp->ok());
+    std::uint64_t golden = top_data_bytes(base);
+    CHECK(golden == 12 * M);
+    CHECK(t.data_bytes == expected_data_bytes);
+    CHECK(t.wire_bytes < t.data_bytes);  // the patterns compress
+    CHECK(top_data_bytes(dst) <= t.data_bytes);
+    WARN("disk pre-copy: " << t.batches << " batches, " << t.data_bytes << " data bytes, " << t.wire_bytes
+                           << " on the wire; golden image " << golden << " bytes not sent; hash "
+                           << t.sent_hash.hex());
+  }
+};
+
+// Polls query-migrate (up to 30 s) until the migration pauses before its
+// switch-over or ends; returns that status.
+std::string wait_migration(Monitor& qmp) {
+  for (int i = 0; i < 600; ++i) {
+    auto st = query_migration(qmp);
+    REQUIRE(st);
+    if (st->status == "pre-switchover" || st->status == "completed" || st->status == "failed" ||
+        st->status == "cancelled") {
+      return st->status;
+    }
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return "timeout";
+}
+
+const std::vector<DiskRange> k_clone_ranges = {{1 * M, 1 * M, DiskRangeKind::data},
+                                               {4 * M, 1 * M, DiskRangeKind::zero},
+                                               {50 * M, 512 * K, DiskRangeKind::data}};
+
 }  // namespace
 
 TEST_CASE("livemig disk pre-copy between two real QEMUs: top image, then dirty passes", "[e2e][livemig][disk]") {
-  test::TempDir dir;
-  auto base = dir.file("golden.qcow2"), dbase = dir.file("golden-dst.qcow2");
-  auto src = dir.file("src.qcow2"), dst = dir.file("dst.qcow2");
-  // The golden image (12 MiB of data) and the destination's copy of it.
-  run({"qemu-img", "create", "-q", "-f", "qcow2", base, "64M"});
-  run({"qemu-io", "-f", "qcow2", "-c", "write -P 0xaa 0 8M", "-c", "write -P 0xbb 32M 4M", base});
-  run({"cp", base, dbase});
-  run({"qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", src});
-  run({"qemu-img", "create", "-q", "-f", "qcow2", "-b", dbase, "-F", "qcow2", dst});
-  // The clone's own writes before migration: data over the golden data, zeros
-  // over it, data where the golden image has none.
-  run({"qemu-io", "-f", "qcow2", "-c", "write -P 0x11 1M 1M", "-c", "write -z 4M 1M", "-c", "write -P 0x22 50M 512k",
-       src});
-
-  Qemu source(dir, "src", src, false);
-  Qemu dest(dir, "dst", dst, true);
-  auto src_nbd = dir.file("src.nbd"), dst_nbd = dir.file("dst.nbd");
-  REQUIRE(start_nbd_server(source.qmp(), src_nbd));
-  REQUIRE(start_nbd_server(dest.qmp(), dst_nbd));
-  REQUIRE(export_disk(dest.qmp(), {"dst-vda", "disk0", Access::writable, false, std::nullopt}));
-  auto tracker = DirtyTracker::start(source.qmp(), "disk0", "lm-vda");
-  REQUIRE(tracker);
-  auto writer = NbdClient::connect(dst_nbd, "dst-vda");
-  REQUIRE(writer);
-  Transfer t;
-  t.disk_sizes = {writer->size()};
-  REQUIRE(writer->size() == 64 * M);
-
+  Rig rig;
   // Pass 0: the top image only; a write lands in a range already sent while the pass runs.
-  {
-    NbdClient reader = connect_pass(src_nbd, tracker->current());
-    auto ranges = pass_ranges(reader, tracker->current());
-    CHECK(ranges == std::vector<DiskRange>{{1 * M, 1 * M, DiskRangeKind::data},
-                                           {4 * M, 1 * M, DiskRangeKind::zero},
-                                           {50 * M, 512 * K, DiskRangeKind::data}});
-    t.pass(reader, *writer, ranges, [&] { source.qemu_io("write -P 0x33 1088k 4k"); });
-    CHECK(t.data_bytes == 1 * M + 512 * K);
-    REQUIRE(reader.shutdown());
-  }
+  auto ranges = rig.pass(rig.tracker->current(), {}, [&] { rig.source->qemu_io("write -P 0x33 1088k 4k"); });
+  CHECK(ranges == k_clone_ranges);
+  CHECK(rig.t.data_bytes == 1 * M + 512 * K);
   // After pass 0: data over golden data, in a hole of both, and zeros over the top's data.
-  source.qemu_io("write -P 0x44 10M 64k");
-  source.qemu_io("write -P 0x55 33M 4k");
-  source.qemu_io("write -z 50M 64k");
+  rig.source->qemu_io("write -P 0x44 10M 64k");
+  rig.source->qemu_io("write -P 0x55 33M 4k");
+  rig.source->qemu_io("write -z 50M 64k");
 
   // Pass 1: exactly the dirty 64 KiB granules; a write after it starts goes to pass 2.
-  std::uint64_t before = t.data_bytes;
-  {
-    auto p1 = tracker->next_pass();
-    REQUIRE(p1);
-    NbdClient reader = connect_pass(src_nbd, *p1);
-    source.qemu_io("write -P 0x66 60M 4k");
-    auto ranges = pass_ranges(reader, *p1);
-    CHECK(ranges == std::vector<DiskRange>{{1 * M + 64 * K, 64 * K, DiskRangeKind::data},
-                                           {10 * M, 64 * K, DiskRangeKind::data},
-                                           {33 * M, 64 * K, DiskRangeKind::data},
-                                           {50 * M, 64 * K, DiskRangeKind::zero}});
-    t.pass(reader, *writer, ranges);
-    CHECK(t.data_bytes - before == 3 * 64 * K);
-    REQUIRE(reader.shutdown());
-  }
+  ranges = rig.next_pass([&] { rig.source->qemu_io("write -P 0x66 60M 4k"); });
+  CHECK(ranges == std::vector<DiskRange>{{1 * M + 64 * K, 64 * K, DiskRangeKind::data},
+                                         {10 * M, 64 * K, DiskRangeKind::data},
+                                         {33 * M, 64 * K, DiskRangeKind::data},
+                                         {50 * M, 64 * K, DiskRangeKind::zero}});
+  CHECK(rig.t.data_bytes == 1 * M + 512 * K + 3 * 64 * K);
   // Pass 2 holds only the write made during pass 1; pass 3 finds nothing.
-  for (unsigned expected_granules : {1u, 0u}) {
-    auto p = tracker->next_pass();
-    REQUIRE(p);
-    NbdClient reader = connect_pass(src_nbd, *p);
-    auto ranges = pass_ranges(reader, *p);
-    CHECK(data_bytes(ranges) == expected_granules * 64 * K);
-    if (expected_granules == 1) {
-      CHECK(ranges == std::vector<DiskRange>{{60 * M, 64 * K, DiskRangeKind::data}});
-    }
-    t.pass(reader, *writer, ranges);
-    REQUIRE(reader.shutdown());
-  }
-  REQUIRE(tracker->stop());
-  REQUIRE(writer->flush());
-  REQUIRE(writer->shutdown());
-  CHECK(t.sent_hash == t.written_hash);
-  source.quit();
-  dest.quit();
+  CHECK(rig.next_pass() == std::vector<DiskRange>{{60 * M, 64 * K, DiskRangeKind::data}});
+  CHECK(rig.next_pass().empty());
+  rig.finish_disks();
+  rig.source->quit();
+  rig.dest->quit();
+  rig.check_images(1 * M + 512 * K + 4 * 64 * K);
+}
 
-  // The images are equal; only the clone's own writes travelled.
-  auto cmp = run_process({"qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", src, dst});
-  REQUIRE(cmp);
-  INFO(cmp->output);
-  CHECK(cmp->ok());
-  std::uint64_t golden = top_data_bytes(base);
-  CHECK(golden == 12 * M);
-  CHECK(t.data_bytes == 1 * M + 512 * K + 4 * 64 * K);
-  CHECK(t.wire_bytes < t.data_bytes);  // the patterns compress
-  CHECK(top_data_bytes(dst) <= t.data_bytes);
-  WARN("disk pre-copy: " << t.batches << " batches, " << t.data_bytes << " data bytes, " << t.wire_bytes
-                         << " on the wire; golden image " << golden << " bytes not sent; hash "
-                         << t.sent_hash.hex());
+TEST_CASE("livemig disk pre-copy: the last dirty pass while the source waits before switch-over, then the "
+          "destination loads", "[e2e][livemig][disk]") {
+  Rig rig;
+  std::string stream = rig.dir.file("migration.sock");
+  REQUIRE(rig.dest->qmp().execute("migrate-incoming", {{"uri", "unix:" + stream}}));
+  CHECK(rig.pass(rig.tracker->current()) == k_clone_ranges);
+  rig.source->qemu_io("write -P 0x77 20M 64k");  // after the last regular pass
+
+  // The source stops before its switch-over: the guest cannot write, the disk is still active.
+  json caps = json::array({{{"capability", "pause-before-switchover"}, {"state", true}}});
+  REQUIRE(rig.source->qmp().execute("migrate-set-capabilities", {{"capabilities", caps}}));
+  REQUIRE(rig.source->qmp().execute("migrate", {{"uri", "unix:" + stream}}));
+  REQUIRE(wait_migration(rig.source->qmp()) == "pre-switchover");
+  CHECK(query_runstate(rig.source->qmp()).value_or("") == "finish-migrate");
+
+  // The final pass, in the stopped phase: exactly the write made after the last pass.
+  CHECK(rig.next_pass() == std::vector<DiskRange>{{20 * M, 64 * K, DiskRangeKind::data}});
+  rig.finish_disks();
+  REQUIRE(rig.source->qmp().execute("migrate-continue", {{"state", "pre-switchover"}}));
+  // Both QEMUs were started with -S: the destination ends its load in prelaunch.
+  REQUIRE(wait_migration(rig.dest->qmp()) == "completed");
+  CHECK(wait_migration(rig.source->qmp()) == "completed");
+  CHECK(query_runstate(rig.dest->qmp()).value_or("") == "prelaunch");
+  rig.source->quit();
+  rig.dest->quit();
+  rig.check_images(1 * M + 512 * K + 64 * K);
 }

@@ -33,7 +33,9 @@ class DiskWriteHash {
   void add_data(std::uint64_t offset, std::span<const std::uint8_t> bytes) noexcept;
   // Adds a range of `length` zero bytes at `offset`.
   void add_zero(std::uint64_t offset, std::uint64_t length) noexcept;
-  // Adds every range of a batch (its data bytes in table order).
+  // Adds every range of a batch (its data bytes in table order). REQUIRES: a
+  // batch that encode_disk_batch accepts or decode_disk_batch returned (its
+  // data holds exactly the data ranges' bytes).
   void add(const DiskBatch& batch) noexcept;
 
   std::uint64_t low() const noexcept { return m_low; }

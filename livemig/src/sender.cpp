@@ -82,6 +82,7 @@ struct SendRun {
   Outcome outcome{};
   Report& rep = outcome.report;
   steady_clock::time_point start = steady_clock::now();  // reset when `migrate` is sent
+  steady_clock::time_point disks_start = start;            // --copy-storage: the disk copy's start
   bool hold = false;          // the receiver holds its destination paused (its "mode")
   bool was_running = false;   // the source guest ran when the migration started
   std::optional<QmpEvent> stop_before;  // the latest STOP before this migration's
@@ -106,10 +107,12 @@ struct SendRun {
     rep.frames = link.frames_sent();
     rep.frames_received = link.frames_received();
     if (rep.total_ms < 0) {
-      rep.total_ms = ms_since(start);
+      rep.total_ms = ms_since(first_start());
     }
     return std::move(outcome);
   }
+  // Where total_ms counts from: the disk copy when there is one, else `migrate`.
+  steady_clock::time_point first_start() const { return disks ? disks_start : start; }
   // Tells the receiver why before failing (a phase that failed on this side).
   Outcome abort_and_fail(Failure f) {
     link.send_abort(f.error.message());
@@ -198,6 +201,7 @@ std::optional<Outcome> check_ends(SendRun& run) {
 // QEMU's migration starts: the guest runs on and its writes go to the next
 // pass. On failure the receiver got an abort; run_sender removes the exports.
 std::optional<Outcome> copy_disks(SendRun& run) {
+  run.disks_start = steady_clock::now();
   auto sent = [&]() -> Result<void> {
     auto blocks = UTSUSHI_TRY_CTX(run.qmp.execute("query-block"), "listing the source's disks");
     auto chosen = UTSUSHI_TRY(select_disks(blocks, run.options.copy_storage));
@@ -446,7 +450,7 @@ Outcome succeed(SendRun& run, const json& res) {
   rep.frames = run.link.frames_sent();
   rep.frames_received = run.link.frames_received();
   rep.bytes_to_qemu = res.value("bytes_to_qemu", std::uint64_t{0});
-  rep.total_ms = ms_since(run.start);
+  rep.total_ms = ms_since(run.first_start());
   std::int64_t resume_us = res.value("resume_timestamp_us", std::int64_t{0});
   if (run.was_running && resume_us > 0) {
     if (auto stop = event_after(run.qmp, "STOP", run.stop_before, milliseconds(2000))) {

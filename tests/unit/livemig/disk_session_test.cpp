@@ -338,3 +338,35 @@ TEST_CASE("livemig --copy-storage receiver: memory before the disk list, or the 
   CHECK(out.report.source_state == "discarded");
   CHECK(dest.qmp.count("quit") == 1);
 }
+
+TEST_CASE("livemig --copy-storage sender: a disk copy that fails before migrate leaves the source running with no "
+          "export, bitmap or NBD server",
+          "[livemig][disk_session][fake]") {
+  ScriptedSource source;
+  source.qmp.on("query-block", Reply::ok(query_block()));
+  for (const char* c : {"nbd-server-start", "nbd-server-stop", "block-export-add", "block-export-del",
+                        "block-dirty-bitmap-add", "block-dirty-bitmap-remove"}) {
+    source.qmp.on(c, Reply::ok());
+  }
+  source.qmp.on("query-block-exports", Reply::ok(json::array()));
+  SendOptions o = test_send_options();
+  o.copy_storage = {"all"};
+  Frame answer;
+  // The fake QEMU creates no NBD socket: the first pass cannot connect.
+  Outcome out = send_to_mode(source, o, {{"hold", true}, {"copy_storage", true}}, answer);
+  CHECK(answer.header.type == FrameType::disks);  // the list went out, then the abort
+  CHECK(out.report.status == ReportStatus::failed);
+  CHECK(out.report.source_state == "running");
+  REQUIRE(out.error);
+  CHECK(source.qmp.count("migrate") == 0);
+  CHECK(source.qmp.count("block-dirty-bitmap-add") == 1);
+  CHECK(source.qmp.count("block-dirty-bitmap-remove") == 1);
+  CHECK(source.qmp.count("block-export-add") == 1);
+  CHECK(source.qmp.count("block-export-del") == 1);
+  CHECK(source.qmp.count("nbd-server-stop") == 1);
+  REQUIRE(out.report.disks.size() == 1);
+  CHECK(out.report.disks[0].node == "#block123");
+  REQUIRE(out.report.disk_phases.size() == 1);
+  CHECK(out.report.disk_phases[0].phase == "bulk");
+  CHECK(out.report.disk_phases[0].data_bytes == 0);
+}

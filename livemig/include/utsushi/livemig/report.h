@@ -74,7 +74,7 @@ struct Report {
   std::uint64_t frames = 0;
   std::uint64_t rounds = 0;            // QEMU dirty-sync-count
   std::uint64_t sections = 0;          // RAM PART/END sections parsed
-  std::int64_t total_ms = -1;          // migrate command to destination running
+  std::int64_t total_ms = -1;          // migrate command (--copy-storage: the disk copy's start) to destination running
   std::int64_t downtime_ms = -1;       // source STOP event to destination RESUME event
   std::int64_t qemu_downtime_ms = -1;  // QEMU's source-side downtime figure
   std::uint32_t downtime_limit_ms = 0; // QEMU downtime-limit at the end

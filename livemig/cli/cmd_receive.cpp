@@ -17,6 +17,7 @@ struct ReceiveCmd {
   std::string token_file;
   double accept_timeout_s = 600;
   std::string port_file;
+  bool copy_storage = false;
   HoldFlags hold;
 };
 
@@ -72,7 +73,12 @@ void setup_receive(cli::Context& ctx) {
                        ->check(CLI::Range(1u, 256u));
   auto* persistent =
       sub->add_flag("--persistent", o->persistent, "With --libvirt: define each received domain persistently");
+  auto* disks = sub->add_flag("--copy-storage", o->copy_storage,
+                              "Take the sender's disks into this QEMU's disks of the same devices (same virtual "
+                              "size; a clone's overlay over the same backing file) through a writable NBD export; "
+                              "implies --hold");
   qmp->excludes(uri)->excludes(sessions)->excludes(persistent);
+  disks->excludes(uri);
   sessions->needs(uri);
   persistent->needs(uri);
   sub->add_option("--token-file", o->token_file, "File holding the shared token (>= 16 bytes)")->required();
@@ -102,6 +108,7 @@ void setup_receive(cli::Context& ctx) {
     opts.accept_timeout = accept_timeout;
     opts.on_listening = on_listening;
     apply_hold_flags(o->hold, opts.receive);
+    opts.receive.copy_storage = o->copy_storage;
     finish(ctx, livemig::receive_remote(opts));
   });
 }

@@ -12,6 +12,7 @@ struct SendCmd {
   bool undefine_source = false;
   std::string to;
   std::string token_file;
+  std::vector<std::string> copy_storage;
   SendFlags flags;
 };
 }  // namespace
@@ -30,6 +31,12 @@ void setup_send(cli::Context& ctx) {
   undef->needs(uri);
   sub->add_option("--to", o->to, "HOST:PORT of the receiver")->required();
   sub->add_option("--token-file", o->token_file, "File holding the shared token (>= 16 bytes)")->required();
+  auto* disks = sub->add_option("--copy-storage", o->copy_storage,
+                                "Also copy these disks (node names, device names or qdev ids, or 'all': every "
+                                "writable disk on a local image) into the receiver's disks of the same devices "
+                                "(the receiver needs --copy-storage)")
+                    ->delimiter(',');
+  disks->excludes(uri);
   add_send_flags(*sub, o->flags);
   sub->callback([&ctx, o] {
     require_one_source(o->qmp, o->libvirt, "--qmp", "--libvirt");
@@ -39,6 +46,7 @@ void setup_send(cli::Context& ctx) {
     opts.token = cli::value_or_throw(livemig::read_token_file(o->token_file));
     opts.bandwidth = bandwidth_of(o->flags);
     opts.send = to_send_options(o->flags);
+    opts.send.copy_storage = o->copy_storage;
     if (o->libvirt.empty()) {
       finish(ctx, livemig::send_remote(opts));
       return;

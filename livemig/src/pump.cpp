@@ -132,14 +132,16 @@ double seconds_since(steady_clock::time_point t) { return duration<double>(stead
 // most k_ship_queue frames between them. The zstd level follows the
 // bottleneck (batch_compressor.h) unless pinned.
 void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic<bool>& stop, PumpResult& out,
-          std::atomic<std::uint64_t>& bytes_read) {
+          std::atomic<std::uint64_t>& bytes_read, std::mutex& send_lock) {
   BoundedQueue<OutFrame> queue(k_ship_queue);
   std::atomic<std::uint64_t> ship_ns{0};
   std::atomic<std::uint64_t> shipped_bytes{0};
   std::thread shipper([&] {
     while (auto f = queue.pop()) {
+      std::unique_lock lock(send_lock);
       auto t0 = steady_clock::now();
       auto r = link.send(f->type, f->payload, f->flags, f->raw_len);
+      lock.unlock();
       ship_ns += static_cast<std::uint64_t>(duration_cast<nanoseconds>(steady_clock::now() - t0).count());
       shipped_bytes += f->payload.size() + k_frame_header;
       if (!r) {

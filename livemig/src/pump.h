@@ -7,6 +7,7 @@
 // finishes the stream.
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 
 #include "utsushi/common/error.h"
@@ -35,8 +36,10 @@ struct PumpResult {
 // Runs until QEMU ends the stream (then the END frame is handed to the link),
 // `stop` is set, or the stream or the link fails (then QEMU's socket is shut,
 // so that QEMU's writer fails at once instead of blocking). `bytes_read`
-// follows the stream for the caller's progress.
+// follows the stream for the caller's progress. The shipper holds
+// `send_lock` while it sends a frame, so another thread (the final disk pass)
+// may send between the pump's frames under the same lock.
 void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic<bool>& stop, PumpResult& out,
-          std::atomic<std::uint64_t>& bytes_read);
+          std::atomic<std::uint64_t>& bytes_read, std::mutex& send_lock);
 
 }  // namespace utsushi::livemig

@@ -14,6 +14,7 @@
 #include "utsushi/common/handles.h"
 #include "utsushi/common/log.h"
 #include "utsushi/common/zstd_stream.h"
+#include "utsushi/livemig/disk_session.h"
 #include "utsushi/livemig/frame_queue.h"
 #include "utsushi/livemig/qemu_control.h"
 #include "utsushi/livemig/session.h"
@@ -190,6 +191,7 @@ struct ReceiveRun {
   bool stream_fed = false;    // the whole stream was handed to the destination
   bool committed = false;     // the commit handshake ran ("go" received)
   bool start_on_go = false;   // "go" asked to start the destination
+  std::unique_ptr<DiskSink> disks;  // copy_storage, once the sender's disk list came
 
   // The link figures and total time, as of now.
   void measure() {
@@ -203,7 +205,8 @@ struct ReceiveRun {
 // on a socket (run.qemu_fd).
 Result<void> start_incoming(ReceiveRun& run) {
   // The first frame tells the sender whether this destination is held.
-  UTSUSHI_TRY_CTX(run.link.send_text(FrameType::mode, json{{"hold", run.options.hold}}.dump()), "announcing the mode");
+  json mode = {{"hold", run.options.hold}, {"copy_storage", run.options.copy_storage}};
+  UTSUSHI_TRY_CTX(run.link.send_text(FrameType::mode, mode.dump()), "announcing the mode");
   run.rep.qemu_version = UTSUSHI_TRY(check_qemu_version(run.qmp));
   if (run.options.hold) {
     // While incoming, `stop` only clears QEMU's autostart (as -S does).
@@ -219,6 +222,9 @@ Result<void> start_incoming(ReceiveRun& run) {
 // hash; only then is the held-back last batch fed (run.stream_fed) and the
 // destination's socket shut for writing.
 Result<void> finish_stream(ReceiveRun& run, const Frame& f, const std::string& digest, Bytes held, Feeder& feeder) {
+  if (run.options.copy_storage && !(run.disks && run.disks->finished())) {
+    return fail(Errc::corruption, "the stream ended before the disks' end (disk_end)");
+  }
   json end = json::parse(f.text(), nullptr, false);
   std::uint64_t total = run.rep.bytes_to_qemu + held.size();
   run.rep.stream_hash = digest;
@@ -232,6 +238,36 @@ Result<void> finish_stream(ReceiveRun& run, const Frame& f, const std::string& d
   run.rep.bytes_to_qemu = total;
   ::shutdown(run.qemu_fd->get(), SHUT_WR);
   return {};
+}
+
+// A disk frame (disk_session.h): the disk list opens the destination's
+// exports, disk data is written through them, the disks' end verifies the
+// hashes and removes the exports.
+Result<void> receive_disk_frame(ReceiveRun& run, const Frame& f) {
+  if (!run.options.copy_storage) {
+    return fail(Errc::corruption, "the sender sends disks, but this receiver was not started with --copy-storage");
+  }
+  if (f.header.type == FrameType::disks) {
+    if (run.disks) {
+      return fail(Errc::corruption, "a second disk list");
+    }
+    auto list = UTSUSHI_TRY(parse_disks_frame(f.text()));
+    run.disks = UTSUSHI_TRY(DiskSink::open(run.qmp, std::move(list)));
+    return {};
+  }
+  if (!run.disks) {
+    return fail(Errc::corruption, "disk frames before the disk list");
+  }
+  if (f.header.type == FrameType::disk_data) {
+    return run.disks->write(f.payload);
+  }
+  UTSUSHI_TRY(run.disks->finish(f.text()));
+  UTSUSHI_LOG_INFO("disks verified and their exports removed");
+  return {};
+}
+
+bool disk_frame(link::MessageType t) {
+  return t == FrameType::disks || t == FrameType::disk_data || t == FrameType::disk_end;
 }
 
 // Phase 2. Receives DATA frames up to END and feeds the destination only
@@ -251,6 +287,13 @@ Result<void> receive_stream(ReceiveRun& run) {
     }
     if (f.header.type == FrameType::end) {
       return finish_stream(run, f, decoder.digest(), std::move(held), feeder);
+    }
+    if (disk_frame(f.header.type)) {
+      UTSUSHI_TRY(receive_disk_frame(run, f));
+      continue;
+    }
+    if (run.options.copy_storage && !run.disks) {
+      return fail(Errc::corruption, "memory before the disk list: the sender does not copy the disks");
     }
     if (f.header.type != FrameType::data) {
       return fail(Errc::corruption, fmt::format("unexpected frame type {}", static_cast<int>(f.header.type)));
@@ -303,6 +346,9 @@ Outcome fail_uncommitted(ReceiveRun& run, const Error& error) {
   rep.status = ReportStatus::failed;
   rep.error = error.message();
   run.outcome.error = error;
+  if (run.disks) {
+    run.disks->abandon();  // the destination's exports go with it
+  }
   if (!run.peer_aborted && !run.stream_fed) {
     // The destination cannot have the whole stream: stop the sender at once
     // (one blocked on a full socket fails on the shutdown).
@@ -422,11 +468,12 @@ Result<std::string> prepare_destination(Monitor& qmp) {
   return version;
 }
 
+namespace {
+
 // The phases in order: start_incoming, receive_stream, await_commit (a
 // failure in any of them: fail_uncommitted), start_after_go when committed,
 // succeed.
-Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link) {
-  ReceiveRun run(options, qmp, link);
+Outcome receive_phases(ReceiveRun& run) {
   auto r = start_incoming(run);
   if (r) {
     r = receive_stream(run);
@@ -444,6 +491,20 @@ Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link) {
     }
   }
   return succeed(run);
+}
+
+}  // namespace
+
+Outcome run_receiver(const ReceiveOptions& given, Monitor& qmp, Link& link) {
+  ReceiveOptions options = given;
+  // With disks the destination starts only after they verified and "go" came.
+  options.hold = options.hold || options.copy_storage;
+  ReceiveRun run(options, qmp, link);
+  Outcome out = receive_phases(run);
+  if (run.disks) {
+    out.report.disks = run.disks->reports();
+  }
+  return out;
 }
 
 }  // namespace utsushi::livemig

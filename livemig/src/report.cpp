@@ -103,6 +103,30 @@ nlohmann::json report_json(const Report& r) {
                      {"token_header_bytes_raw", token_headers},
                      {"link_busy_ms", r.link_busy_ms}};
   }
+  if (!r.disks.empty()) {
+    nlohmann::json disks = nlohmann::json::array();
+    for (const auto& d : r.disks) {
+      disks.push_back({{"node", d.node},
+                       {"size", d.size},
+                       {"allocated_bytes", d.allocated_bytes},
+                       {"backing_bytes", d.backing_bytes},
+                       {"data_bytes", d.data_bytes},
+                       {"zero_bytes", d.zero_bytes},
+                       {"wire_bytes", d.wire_bytes},
+                       {"batches", d.batches},
+                       {"hash", d.hash}});
+    }
+    j["disks"] = disks;
+    nlohmann::json phases = nlohmann::json::array();
+    for (const auto& p : r.disk_phases) {
+      phases.push_back({{"phase", p.phase},
+                        {"data_bytes", p.data_bytes},
+                        {"zero_bytes", p.zero_bytes},
+                        {"wire_bytes", p.wire_bytes},
+                        {"ms", p.ms}});
+    }
+    j["disk_phases"] = phases;
+  }
   if (!r.source_qmp.empty()) {
     j["source_qmp"] = r.source_qmp;
   }
@@ -137,6 +161,19 @@ std::string report_text(const Report& r) {
     const auto& c = r.kinds[k];
     s += fmt::format("{:<8} {:>10} {:>11} {:>13}\n", page_kind_name(k), c.records, format_bytes(c.qemu_bytes),
                      format_bytes(static_cast<std::uint64_t>(std::llround(c.wire_bytes))));
+  }
+  if (!r.disks.empty()) {
+    s += "disk       allocated   in backing   data sent   zeros   on the link\n";
+    for (const auto& d : r.disks) {
+      s += fmt::format("{:<10} {:>9} {:>12} {:>11} {:>7} {:>13}\n", d.node, format_bytes(d.allocated_bytes),
+                       format_bytes(d.backing_bytes), format_bytes(d.data_bytes), format_bytes(d.zero_bytes),
+                       format_bytes(d.wire_bytes));
+    }
+    for (const auto& p : r.disk_phases) {
+      s += fmt::format("disk pass {:<8} {:>11} data, {:>9} zeros, {:>11} on the link, {}\n", p.phase,
+                       format_bytes(p.data_bytes), format_bytes(p.zero_bytes), format_bytes(p.wire_bytes),
+                       ms_text(p.ms));
+    }
   }
   if (!r.error.empty()) {
     s += "error: " + r.error + "\n";

@@ -8,11 +8,14 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 #include "utsushi/common/cancel.h"
 #include "utsushi/common/handles.h"
 #include "utsushi/common/log.h"
+#include "utsushi/livemig/disk_session.h"
 #include "utsushi/livemig/qemu_control.h"
 #include "utsushi/livemig/session.h"
 
@@ -79,10 +82,21 @@ struct SendRun {
   Outcome outcome{};
   Report& rep = outcome.report;
   steady_clock::time_point start = steady_clock::now();  // reset when `migrate` is sent
+  steady_clock::time_point disks_start = start;            // --copy-storage: the disk copy's start
   bool hold = false;          // the receiver holds its destination paused (its "mode")
   bool was_running = false;   // the source guest ran when the migration started
   std::optional<QmpEvent> stop_before;  // the latest STOP before this migration's
   std::optional<Fd> sock;     // our end of QEMU's stream socket
+  std::unique_ptr<DiskSource> disks;  // --copy-storage
+  std::mutex send_lock;       // one sender on the link at a time: the pump's shipper or the final disk pass
+
+  // Sends one frame under send_lock (the disk passes' frames).
+  FrameSend locked_send() {
+    return [this](FrameType type, std::span<const std::uint8_t> payload) -> Result<void> {
+      std::lock_guard lock(send_lock);
+      return link.send(type, payload);
+    };
+  }
 
   // Ends the run as failed: fills the report's status, error and link figures.
   Outcome fail(Failure f) {
@@ -93,10 +107,12 @@ struct SendRun {
     rep.frames = link.frames_sent();
     rep.frames_received = link.frames_received();
     if (rep.total_ms < 0) {
-      rep.total_ms = ms_since(start);
+      rep.total_ms = ms_since(first_start());
     }
     return std::move(outcome);
   }
+  // Where total_ms counts from: the disk copy when there is one, else `migrate`.
+  steady_clock::time_point first_start() const { return disks ? disks_start : start; }
   // Tells the receiver why before failing (a phase that failed on this side).
   Outcome abort_and_fail(Failure f) {
     link.send_abort(f.error.message());
@@ -107,9 +123,9 @@ struct SendRun {
 // The pump (pump.h) on its own thread, and what the supervisor reads of it.
 class PumpThread {
  public:
-  PumpThread(int qemu_fd, Link& link, const SendOptions& options)
-      : m_thread([this, qemu_fd, &link, &options] {
-          pump(qemu_fd, link, options, m_stop, m_result, m_bytes_read);
+  PumpThread(int qemu_fd, Link& link, const SendOptions& options, std::mutex& send_lock)
+      : m_thread([this, qemu_fd, &link, &options, &send_lock] {
+          pump(qemu_fd, link, options, m_stop, m_result, m_bytes_read, send_lock);
           m_done = true;
         }) {}
   ~PumpThread() { join(); }
@@ -164,7 +180,73 @@ std::optional<Outcome> check_ends(SendRun& run) {
   if (mode->header.type != FrameType::mode) {
     return run.abort_and_fail({Error(Errc::corruption, "the receiver did not announce its mode")});
   }
-  run.hold = json::parse(mode->text(), nullptr, false).value("hold", false);
+  json m = json::parse(mode->text(), nullptr, false);
+  run.hold = m.is_object() && m.value("hold", false);
+  bool dest_disks = m.is_object() && m.value("copy_storage", false);
+  bool our_disks = !run.options.copy_storage.empty();
+  if (dest_disks != our_disks) {
+    return run.abort_and_fail(
+        {Error(Errc::invalid_argument, our_disks ? "the receiver was not started with --copy-storage: it cannot take "
+                                                   "the disks; start it with --copy-storage"
+                                                 : "the receiver was started with --copy-storage: give the sender "
+                                                   "--copy-storage too (or start the receiver without it)"),
+         ReportStatus::refused});
+  }
+  return std::nullopt;
+}
+
+// Phase 1b (--copy-storage). Picks the disks, starts the source's NBD server
+// and dirty tracking (run.disks), announces the disks and sends pass 0 and
+// dirty passes until one is small (SendOptions::disk_pass_bytes), before
+// QEMU's migration starts: the guest runs on and its writes go to the next
+// pass. On failure the receiver got an abort; run_sender removes the exports.
+std::optional<Outcome> copy_disks(SendRun& run) {
+  run.disks_start = steady_clock::now();
+  auto sent = [&]() -> Result<void> {
+    auto blocks = UTSUSHI_TRY_CTX(run.qmp.execute("query-block"), "listing the source's disks");
+    auto chosen = UTSUSHI_TRY(select_disks(blocks, run.options.copy_storage));
+    int level = run.options.zstd_level > 0 ? run.options.zstd_level : 3;
+    run.disks = UTSUSHI_TRY(DiskSource::open(run.qmp, std::move(chosen), level));
+    std::string list = disks_frame_text(run.disks->disks());
+    UTSUSHI_TRY(run.link.send_text(FrameType::disks, list));
+    FrameSend send = run.locked_send();
+    UTSUSHI_TRY(run.disks->send_pass(send, "bulk"));
+    for (unsigned n = 1; n <= run.options.max_disk_passes; ++n) {
+      if (cancel_requested()) {
+        return fail(Errc::cancelled, "cancelled by signal");
+      }
+      UTSUSHI_TRY(run.disks->next_pass());
+      if (UTSUSHI_TRY(run.disks->send_pass(send, fmt::format("dirty-{}", n))) <= run.options.disk_pass_bytes) {
+        break;
+      }
+    }
+    return {};
+  }();
+  if (!sent) {
+    run.rep.source_state = query_runstate(run.qmp).value_or("unknown");  // QEMU's migration never started
+    return run.abort_and_fail({sent.error(), status_for(sent.error())});
+  }
+  return std::nullopt;
+}
+
+// With disks, in QEMU's pre-switchover (the guest stopped, the disks still
+// the source's): the final dirty pass, the disks' hashes, the source's
+// exports and bitmaps removed, then QEMU continues its switch-over.
+std::optional<Failure> final_disk_pass(SendRun& run) {
+  auto r = [&]() -> Result<void> {
+    if (run.disks) {
+      FrameSend send = run.locked_send();
+      UTSUSHI_TRY(run.disks->next_pass());
+      UTSUSHI_TRY(run.disks->send_pass(send, "final"));
+      UTSUSHI_TRY(run.disks->send_end(send));
+      UTSUSHI_TRY_CTX(run.disks->stop(), "removing the source's disk exports");
+    }
+    UTSUSHI_TRY_CTX(run.qmp.execute("migrate-continue", {{"state", "pre-switchover"}}), "continuing the switch-over");
+    return {};
+  }();
+  if (!r) {
+    return Failure{r.error(), status_for(r.error())};
+  }
   return std::nullopt;
 }
 
@@ -180,6 +262,13 @@ std::optional<Outcome> start_migration(SendRun& run) {
   }
   if (auto r = set_source_parameters(run.qmp, {run.rep.downtime_limit_ms, pol.max_cpu_throttle}); !r) {
     return run.abort_and_fail({r.error()});
+  }
+  if (run.disks) {
+    // The final disk pass runs while QEMU waits before its switch-over.
+    json caps = json::array({{{"capability", "pause-before-switchover"}, {"state", true}}});
+    if (auto r = run.qmp.execute("migrate-set-capabilities", {{"capabilities", caps}}); !r) {
+      return run.abort_and_fail({r.error()});
+    }
   }
   std::string fdname = fmt::format("livemig-out-{}", ::getpid());
   auto sock = hand_socket_to_qemu(run.qmp, fdname);
@@ -226,6 +315,7 @@ std::optional<Failure> supervise(SendRun& run, PumpThread& pump) {
   PolicyState pstate;
   pstate.target_ms = run.options.policy.downtime_ms;
   bool qemu_completed = false;
+  bool switched = false;  // the final disk pass ran and QEMU continued
   for (;;) {
     if (pump.done() && pump.error()) {
       const Error& e = *pump.error();
@@ -236,6 +326,13 @@ std::optional<Failure> supervise(SendRun& run, PumpThread& pump) {
       return Failure{st.error()};
     }
     run.rep.rounds = std::max(run.rep.rounds, st->dirty_sync_count);
+    if (st->status == "pre-switchover" && !switched) {
+      switched = true;
+      if (auto f = final_disk_pass(run)) {
+        return f;
+      }
+      continue;
+    }
     if (st->status == "completed") {
       qemu_completed = true;
       if (pump.done()) {
@@ -252,7 +349,7 @@ std::optional<Failure> supervise(SendRun& run, PumpThread& pump) {
     if (cancel_requested()) {
       return Failure{Error(Errc::cancelled, "cancelled by signal"), ReportStatus::cancelled};
     }
-    if (!qemu_completed) {
+    if (!qemu_completed && !switched) {
       if (auto f = apply_policy(run, pstate, *st)) {
         return f;
       }
@@ -353,7 +450,7 @@ Outcome succeed(SendRun& run, const json& res) {
   rep.frames = run.link.frames_sent();
   rep.frames_received = run.link.frames_received();
   rep.bytes_to_qemu = res.value("bytes_to_qemu", std::uint64_t{0});
-  rep.total_ms = ms_since(run.start);
+  rep.total_ms = ms_since(run.first_start());
   std::int64_t resume_us = res.value("resume_timestamp_us", std::int64_t{0});
   if (run.was_running && resume_us > 0) {
     if (auto stop = event_after(run.qmp, "STOP", run.stop_before, milliseconds(2000))) {
@@ -415,20 +512,24 @@ Outcome conclude(SendRun& run) {
   return succeed(run, res);
 }
 
-}  // namespace
 
-// The phases in order: check_ends, start_migration, supervise (with the pump
-// running), abandon on a failure before the stream was delivered, conclude.
-Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
-  SendRun run(options, qmp, link);
-  run.rep.source_qmp = qmp.path();
+// The phases in order: check_ends, copy_disks (--copy-storage),
+// start_migration, supervise (with the pump running; the final disk pass in
+// it), abandon on a failure before the stream was delivered, conclude.
+Outcome run_phases(SendRun& run) {
+  Monitor& qmp = run.qmp;
   if (auto failed = check_ends(run)) {
     return std::move(*failed);
+  }
+  if (!run.options.copy_storage.empty()) {
+    if (auto failed = copy_disks(run)) {
+      return std::move(*failed);
+    }
   }
   if (auto failed = start_migration(run)) {
     return std::move(*failed);
   }
-  PumpThread pump(run.sock->get(), link, options);
+  PumpThread pump(run.sock->get(), run.link, run.options, run.send_lock);
   auto failure = supervise(run, pump);
   run.rep.bytes_from_qemu = pump.bytes_read();
   // A failure after the whole stream reached the link (e.g. QEMU's status
@@ -442,6 +543,28 @@ Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
     run.rep.qemu_downtime_ms = st->downtime_ms;
   }
   return conclude(run);
+}
+
+}  // namespace
+
+Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
+  SendRun run(options, qmp, link);
+  run.rep.source_qmp = qmp.path();
+  Outcome out = run_phases(run);
+  if (run.disks) {
+    // On every path: the source's exports, bitmaps and NBD server go (the
+    // final pass removed them already on the way to success).
+    if (auto r = run.disks->stop(); !r) {
+      UTSUSHI_LOG_WARN("removing the source's disk exports: {}", r.error().message());
+    }
+    if (out.report.source_state != "quit") {
+      json caps = json::array({{{"capability", "pause-before-switchover"}, {"state", false}}});
+      (void)qmp.execute("migrate-set-capabilities", {{"capabilities", caps}});
+    }
+    out.report.disks = run.disks->reports();
+    out.report.disk_phases = run.disks->phases();
+  }
+  return out;
 }
 
 }  // namespace utsushi::livemig

@@ -56,3 +56,26 @@ TEST_CASE("livemig status_for: not_supported refuses, anything else fails", "[li
   CHECK(status_for(Error(Errc::failed_precondition, "busy")) == ReportStatus::failed);
   CHECK(status_for(Error(Errc::unavailable, "link")) == ReportStatus::failed);
 }
+
+TEST_CASE("livemig report: --copy-storage adds per-disk and per-pass figures, none without it",
+          "[livemig][report]") {
+  Report r;
+  CHECK_FALSE(report_json(r).contains("disks"));
+  CHECK(report_text(r).find("disk pass") == std::string::npos);
+  r.disks = {{"disk0", 3u << 30, 800u << 20, 740u << 20, 60u << 20, 1u << 20, 50u << 20, 15, "ab"}};
+  r.disk_phases = {{"bulk", 58u << 20, 1u << 20, 48u << 20, 2500}, {"final", 2u << 20, 0, 2u << 20, 140}};
+  auto j = report_json(r);
+  REQUIRE(j["disks"].size() == 1);
+  CHECK(j["disks"][0]["allocated_bytes"] == 800u << 20);
+  CHECK(j["disks"][0]["backing_bytes"] == 740u << 20);
+  CHECK(j["disks"][0]["data_bytes"] == 60u << 20);
+  CHECK(j["disks"][0]["zero_bytes"] == 1u << 20);
+  CHECK(j["disks"][0]["wire_bytes"] == 50u << 20);
+  CHECK(j["disks"][0]["hash"] == "ab");
+  REQUIRE(j["disk_phases"].size() == 2);
+  CHECK(j["disk_phases"][1]["phase"] == "final");
+  CHECK(j["disk_phases"][1]["ms"] == 140);
+  std::string text = report_text(r);
+  CHECK(text.find("disk0") != std::string::npos);
+  CHECK(text.find("disk pass final") != std::string::npos);
+}

@@ -147,7 +147,7 @@ TEST_CASE("livemig handshake: the sender learns the receiver's kind; a wrong tok
     auto [pc, ps] = run(ReceiverKind::qmp, k_serve_token, other);
     REQUIRE_FALSE(pc);
     CHECK(pc.error().code() == Errc::not_supported);
-    CHECK_THAT(pc.error().message(), Contains("livemig (protocol version 3)"));
+    CHECK_THAT(pc.error().message(), Contains("livemig (protocol version 4)"));
     CHECK(ps.error().code() == Errc::not_supported);
   }
   auto lp = test::link_pair();

@@ -6,8 +6,9 @@
 //
 // Protocol "livemig", version k_protocol_version (handshake.h); both ends
 // ship together, and a peer of another version is refused in the handshake.
-// Version 3: the link layer's frames and handshake (2 had its own "LMG1"
-// frames; 2 added the commit handshake to 1).
+// Version 4: the disk pre-copy's frames (disk_session.h) and the "mode"
+// frame's copy_storage; 3: the link layer's frames and handshake (2 had its
+// own "LMG1" frames; 2 added the commit handshake to 1).
 //
 // A frame that fails the link's checks is Errc::corruption: the migration
 // ends (the source keeps running).
@@ -19,7 +20,7 @@
 
 namespace utsushi::livemig {
 
-inline constexpr std::uint16_t k_protocol_version = 3;
+inline constexpr std::uint16_t k_protocol_version = 4;
 inline constexpr std::size_t k_frame_header = link::k_frame_header;
 inline constexpr std::uint32_t k_max_payload = link::k_max_frame_payload;
 // DATA: the payload is a zstd streaming-flush block (page_codec.h tokens inside).
@@ -31,15 +32,18 @@ enum class FrameType : std::uint8_t {
   end = 5,      // sender: the stream is complete; JSON {bytes, hash}
   result = 6,   // receiver: JSON outcome after the destination loaded
   // Commit handshake (session.h).
-  mode = 10,     // receiver, its first frame: JSON {hold}: the destination stays paused after loading until "go"
+  mode = 10,     // receiver, its first frame: JSON {hold, copy_storage}: the destination stays paused after
+                 // loading until "go"; copy_storage: it takes the disks (send and receive must agree)
   ready = 11,    // receiver: stream verified and loaded, destination paused; JSON {bytes_to_qemu, stream_hash}
   go = 12,       // sender: start the destination (empty)
   running = 13,  // receiver: the destination runs after "go"; JSON outcome as for "result"
   // Libvirt hosts (libvirt_host.h), right after the handshake:
   domain_xml = 20,    // sender: the domain's migratable XML (UTF-8)
   domain_ready = 21,  // receiver: the domain is started, paused, waiting for the stream
-  // Disk pre-copy (disk_message.h); reserved: not sent until --copy-storage is wired.
-  disk_data = 30,  // sender: one batch of one disk's ranges
+  // Disk pre-copy (--copy-storage; the order in disk_session.h):
+  disk_data = 30,  // sender: one batch of one disk's ranges (disk_message.h)
+  disks = 31,      // sender: JSON [{node, qdev, size}], the disks of disk ids 0, 1, ...
+  disk_end = 32,   // sender: JSON {hashes}: each disk's write hash (disk_hash.h); no disk data follows
   abort = link::k_type_abort,  // either side: UTF-8 reason; the peer stops
 };
 

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -36,6 +37,32 @@ std::optional<ReportStatus> parse_report_status(std::string_view name);
 // "refused" for an error that refuses the job (Errc::not_supported), "failed" otherwise.
 ReportStatus status_for(const Error& e);
 
+// One disk of a --copy-storage migration (sender: what it read and sent;
+// receiver: what it wrote). Bytes are the disk's, before compression, except
+// wire_bytes (the disk_data frames on the link, headers included).
+struct DiskReport {
+  std::string node;                   // the disk's top node on this end
+  std::uint64_t size = 0;             // virtual size
+  std::uint64_t allocated_bytes = 0;  // sender: allocated anywhere in the chain (allocation depth >= 1)
+  std::uint64_t backing_bytes = 0;    // sender: held by a backing file, so not sent (depth >= 2)
+  std::uint64_t data_bytes = 0;       // data ranges sent (receiver: written), all passes
+  std::uint64_t zero_bytes = 0;       // zero ranges (no bytes travel)
+  std::uint64_t wire_bytes = 0;       // disk_data frames on the link
+  std::uint64_t batches = 0;
+  std::string hash;                   // DiskWriteHash (disk_hash.h) of every range sent or written
+};
+
+// One pass over every disk: "bulk" (pass 0: the top images), "dirty-N"
+// (before the memory migration), "final" (the source paused before its
+// switch-over).
+struct DiskPhaseReport {
+  std::string phase;
+  std::uint64_t data_bytes = 0;
+  std::uint64_t zero_bytes = 0;
+  std::uint64_t wire_bytes = 0;
+  std::int64_t ms = 0;
+};
+
 struct Report {
   ReportStatus status = ReportStatus::failed;
   std::string error;
@@ -47,7 +74,7 @@ struct Report {
   std::uint64_t frames = 0;
   std::uint64_t rounds = 0;            // QEMU dirty-sync-count
   std::uint64_t sections = 0;          // RAM PART/END sections parsed
-  std::int64_t total_ms = -1;          // migrate command to destination running
+  std::int64_t total_ms = -1;          // migrate command (--copy-storage: the disk copy's start) to destination running
   std::int64_t downtime_ms = -1;       // source STOP event to destination RESUME event
   std::int64_t qemu_downtime_ms = -1;  // QEMU's source-side downtime figure
   std::uint32_t downtime_limit_ms = 0; // QEMU downtime-limit at the end
@@ -70,6 +97,9 @@ struct Report {
   std::uint64_t data_frames = 0;
   std::uint64_t data_payload_bytes = 0;  // compressed payload of DATA frames
   std::int64_t link_busy_ms = -1;        // time spent sending frames (the link's share of total_ms)
+  // --copy-storage: per disk, and (sender) per pass; empty without it.
+  std::vector<DiskReport> disks;
+  std::vector<DiskPhaseReport> disk_phases;
 };
 
 nlohmann::json report_json(const Report& r);

@@ -59,6 +59,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "utsushi/livemig/link.h"
 #include "utsushi/livemig/monitor.h"
@@ -87,6 +88,14 @@ struct SendOptions {
   std::chrono::milliseconds running_timeout{std::chrono::seconds(30)};
   // How long to wait for the receiver's "mode" frame before starting.
   std::chrono::milliseconds mode_timeout{std::chrono::seconds(30)};
+  // --copy-storage: the disks to pre-copy (node names, device names or qdev
+  // ids; {"all"}: every writable disk on a local image; disk_session.h).
+  // Empty: memory only. The receiver must be started with copy_storage too.
+  std::vector<std::string> copy_storage;
+  // Dirty disk passes before the memory migration starts: at most this many,
+  // fewer once a pass sends at most disk_pass_bytes.
+  unsigned max_disk_passes = 8;
+  std::uint64_t disk_pass_bytes = 4u << 20;
 };
 
 // Checks a source QEMU before anything is changed: version 7.2, a guest that
@@ -112,6 +121,10 @@ struct ReceiveOptions {
   // (a libvirt domain: destroy it through libvirt); without it, QMP `quit`,
   // confirmed by QEMU's answer or by its monitor going away.
   std::function<Result<void>()> discard;
+  // Take the sender's disks (disk_session.h) into the destination's disks of
+  // the same devices through a writable NBD export. Implies hold: the
+  // destination starts only after the disks' hashes matched and "go" came.
+  bool copy_storage = false;
 };
 
 Outcome run_receiver(const ReceiveOptions& options, Monitor& qmp, Link& link);

@@ -1,0 +1,163 @@
+#pragma once
+// livemig's disk pre-copy inside one migration session (send/receive
+// --copy-storage; docs/ARCHITECTURE.md, "livemig: disks"). The frames
+// (frame.h) in the order the sender sends them:
+//   disks      JSON [{node, qdev, size}]: the disks, in the order disk ids
+//              (disk_message.h) refer to them;
+//   disk_data  batches of pass 0 ("bulk": the top images), then of dirty
+//              passes, before QEMU's migration starts; the memory stream's
+//              DATA frames follow;
+//   disk_data  batches of the final pass, sent while the source waits in
+//              pre-switchover (guest stopped, disks still its own);
+//   disk_end   JSON {hashes: [hex per disk]}: each disk's DiskWriteHash
+//              (disk_hash.h) of every range sent; the source's exports and
+//              bitmaps are gone before QEMU continues its switch-over.
+// The receiver writes each batch to its destination QEMU through a writable
+// export (the destination was started with -incoming defer), hashes what it
+// wrote, and on disk_end compares, flushes and removes its exports before the
+// destination loads the rest of the stream: a mismatch ends the migration
+// before "ready" (the source resumes, the destination is discarded).
+//
+// Not thread-safe: one thread drives a DiskSource or DiskSink.
+
+#include <zstd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "utsushi/common/error.h"
+#include "utsushi/livemig/disk_exports.h"
+#include "utsushi/livemig/disk_hash.h"
+#include "utsushi/livemig/frame.h"
+#include "utsushi/livemig/monitor.h"
+#include "utsushi/livemig/nbd_client.h"
+#include "utsushi/livemig/report.h"
+
+namespace utsushi::livemig {
+
+// One disk of the session, as the sender announces it.
+struct SessionDisk {
+  std::string node;  // the top node on the source
+  std::string qdev;  // the guest device (query-block "qdev"): how the receiver finds its own node
+  std::uint64_t size = 0;
+
+  friend bool operator==(const SessionDisk&, const SessionDisk&) = default;
+};
+
+// The disks of a query-block reply that `drives` names: node names, block
+// device names or qdev ids, or the one word "all" for every disk with a
+// medium that is writable and whose image is a local file (not nbd:, json:
+// or another protocol). Errc::invalid_argument for a name that matches no
+// disk, a read-only disk, or "all" that finds none.
+[[nodiscard]] Result<std::vector<SessionDisk>> select_disks(const nlohmann::json& query_block,
+                                                            const std::vector<std::string>& drives);
+
+// Receiver: the destination's top node for each announced disk, found by its
+// qdev (else by its node name); the disk must be writable and of the same
+// virtual size. Errc::failed_precondition names the disk that does not match.
+[[nodiscard]] Result<std::vector<std::string>> match_disks(const nlohmann::json& query_block,
+                                                           const std::vector<SessionDisk>& disks);
+
+[[nodiscard]] std::string disks_frame_text(const std::vector<SessionDisk>& disks);
+// Errc::corruption for a payload that is not such a list (or an empty one).
+[[nodiscard]] Result<std::vector<SessionDisk>> parse_disks_frame(std::string_view text);
+
+// Hands one frame to the link (the sender serialises it with the pump's shipper).
+using FrameSend = std::function<Result<void>(FrameType, std::span<const std::uint8_t>)>;
+
+// Source side: an NBD server and a DirtyTracker per disk on the source QEMU.
+// The destructor removes what stop() did not (errors ignored).
+class DiskSource {
+ public:
+  // Starts the NBD server (a UNIX socket in a private directory under /tmp)
+  // and the trackers (recording from now on). `zstd_level` compresses the
+  // batches (disk_message.h's codec).
+  [[nodiscard]] static Result<std::unique_ptr<DiskSource>> open(Monitor& qmp, std::vector<SessionDisk> disks,
+                                                                int zstd_level);
+  ~DiskSource();
+  DiskSource(const DiskSource&) = delete;
+  DiskSource& operator=(const DiskSource&) = delete;
+
+  const std::vector<SessionDisk>& disks() const noexcept { return m_disks; }
+  // Sends every disk's ranges of its current pass (the first call: pass 0,
+  // the top image's allocation; later ones: after next_pass(), the dirty
+  // ranges) as disk_data frames. Returns the pass's data bytes.
+  [[nodiscard]] Result<std::uint64_t> send_pass(const FrameSend& send, const std::string& phase);
+  // Opens the next pass on every disk (bitmaps swapped in one transaction each).
+  [[nodiscard]] Result<void> next_pass();
+  // The disk_end frame (the hashes so far).
+  [[nodiscard]] Result<void> send_end(const FrameSend& send);
+  // Removes every export, bitmap and the NBD server; idempotent (all are
+  // tried, the first error is returned).
+  [[nodiscard]] Result<void> stop();
+
+  const std::vector<DiskReport>& reports() const noexcept { return m_reports; }
+  const std::vector<DiskPhaseReport>& phases() const noexcept { return m_phases; }
+
+ private:
+  DiskSource(Monitor& qmp, std::vector<SessionDisk> disks, std::string dir, int zstd_level);
+
+  Monitor& m_qmp;
+  std::vector<SessionDisk> m_disks;
+  std::string m_dir;  // holds the NBD socket; removed by stop()
+  std::string m_socket;
+  int m_zstd_level;
+  bool m_server = false;
+  std::vector<DirtyTracker> m_trackers;
+  std::vector<DiskWriteHash> m_hashes;
+  std::vector<DiskReport> m_reports;
+  std::vector<DiskPhaseReport> m_phases;
+  std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> m_cctx{ZSTD_createCCtx(), ZSTD_freeCCtx};
+};
+
+// Destination side: a writable export per disk of the destination QEMU and a
+// client writing into it. The destructor removes what finish() did not.
+class DiskSink {
+ public:
+  // Matches the announced disks (match_disks), starts the NBD server and the
+  // exports and connects.
+  [[nodiscard]] static Result<std::unique_ptr<DiskSink>> open(Monitor& qmp, std::vector<SessionDisk> disks);
+  ~DiskSink();
+  DiskSink(const DiskSink&) = delete;
+  DiskSink& operator=(const DiskSink&) = delete;
+
+  // Decodes one disk_data payload (every field checked: disk_message.h),
+  // writes it and adds it to the disk's hash.
+  [[nodiscard]] Result<void> write(std::span<const std::uint8_t> payload);
+  // disk_end: flushes, compares each disk's hash with the sender's
+  // (Errc::corruption names the disk that differs), disconnects and removes
+  // the exports and the server.
+  [[nodiscard]] Result<void> finish(std::string_view end_text);
+  bool finished() const noexcept { return m_finished; }
+  // Removes exports and server (best effort; after a failure).
+  void abandon() noexcept;
+
+  const std::vector<DiskReport>& reports() const noexcept { return m_reports; }
+
+ private:
+  DiskSink(Monitor& qmp, std::vector<SessionDisk> disks, std::string dir);
+  [[nodiscard]] Result<void> remove_all();
+
+  Monitor& m_qmp;
+  std::vector<SessionDisk> m_disks;
+  std::vector<std::uint64_t> m_sizes;
+  std::string m_dir;
+  std::string m_socket;
+  bool m_server = false;
+  bool m_finished = false;
+  std::vector<std::string> m_exports;
+  std::vector<NbdClient> m_clients;
+  std::vector<DiskWriteHash> m_hashes;
+  std::vector<DiskReport> m_reports;
+  std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> m_dctx{ZSTD_createDCtx(), ZSTD_freeDCtx};
+};
+
+}  // namespace utsushi::livemig

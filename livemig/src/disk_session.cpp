@@ -1,0 +1,381 @@
+// livemig's disk pre-copy inside a migration session (disk_session.h).
+#include "utsushi/livemig/disk_session.h"
+
+#include <unistd.h>
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include "utsushi/common/log.h"
+#include "utsushi/livemig/disk_copy.h"
+#include "utsushi/livemig/disk_extents.h"
+
+namespace utsushi::livemig {
+
+using namespace std::chrono;
+using nlohmann::json;
+
+namespace {
+
+// The fields of one query-block entry that name and describe its disk.
+struct BlockEntry {
+  std::string device, qdev, node, file;
+  bool read_only = true;
+  std::uint64_t size = 0;
+};
+
+std::vector<BlockEntry> block_entries(const json& query_block) {
+  std::vector<BlockEntry> out;
+  if (!query_block.is_array()) {
+    return out;
+  }
+  for (const auto& b : query_block) {
+    if (!b.is_object() || !b.contains("inserted") || !b["inserted"].is_object()) {
+      continue;
+    }
+    const json& ins = b["inserted"];
+    BlockEntry e;
+    e.device = b.value("device", std::string());
+    e.qdev = b.value("qdev", std::string());
+    e.node = ins.value("node-name", std::string());
+    e.file = ins.value("file", std::string());
+    e.read_only = ins.value("ro", true);
+    if (ins.contains("image") && ins["image"].is_object()) {
+      e.size = ins["image"].value("virtual-size", std::uint64_t{0});
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+// A local image: a path, not a protocol URI or a json: description.
+bool local_file(const std::string& file) {
+  return !file.empty() && file.find("://") == std::string::npos && !file.starts_with("json:") &&
+         !file.starts_with("nbd:");
+}
+
+// `name` is the entry's node name, block device name or qdev (as QEMU lists it).
+bool names(const BlockEntry& e, const std::string& name) {
+  return name == e.node || (!e.device.empty() && name == e.device) || (!e.qdev.empty() && name == e.qdev);
+}
+
+Result<std::string> make_socket_dir() {
+  std::string tmpl = "/tmp/livemig-nbd-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    return fail_errno(errno, "livemig: creating a directory for the NBD socket");
+  }
+  return tmpl;
+}
+
+void remove_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+// Keeps the first error of a cleanup that tries every step.
+void keep_first(Result<void>& first, Result<void> r) {
+  if (!r && first) {
+    first = std::move(r);
+  }
+}
+
+// Stops QEMU's NBD server (when `server`) and removes the socket's directory.
+void stop_server(Monitor& qmp, bool& server, std::string& dir, Result<void>& first) {
+  if (server) {
+    keep_first(first, stop_nbd_server(qmp));
+    server = false;
+  }
+  if (!dir.empty()) {
+    remove_dir(dir);
+    dir.clear();
+  }
+}
+
+std::uint64_t zero_bytes(const DiskBatch& b) {
+  std::uint64_t n = 0;
+  for (const auto& r : b.ranges) {
+    n += r.kind == DiskRangeKind::zero ? r.length : 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+Result<std::vector<SessionDisk>> select_disks(const json& query_block, const std::vector<std::string>& drives) {
+  auto entries = block_entries(query_block);
+  std::vector<SessionDisk> out;
+  bool all = drives.size() == 1 && drives[0] == "all";
+  if (all) {
+    for (const auto& e : entries) {
+      if (!e.read_only && local_file(e.file) && !e.node.empty()) {
+        out.push_back({e.node, e.qdev, e.size});
+      }
+    }
+    if (out.empty()) {
+      return fail(Errc::invalid_argument, "--copy-storage all: the source QEMU has no writable disk on a local image");
+    }
+    return out;
+  }
+  for (const auto& name : drives) {
+    auto it = std::find_if(entries.begin(), entries.end(), [&](const BlockEntry& e) { return names(e, name); });
+    if (it == entries.end()) {
+      return fail(Errc::invalid_argument, fmt::format("--copy-storage: the source QEMU has no disk '{}'", name));
+    }
+    if (it->read_only) {
+      return fail(Errc::invalid_argument, fmt::format("--copy-storage: disk '{}' is read-only", name));
+    }
+    if (std::any_of(out.begin(), out.end(), [&](const SessionDisk& d) { return d.node == it->node; })) {
+      return fail(Errc::invalid_argument, fmt::format("--copy-storage: disk '{}' is named twice", name));
+    }
+    out.push_back({it->node, it->qdev, it->size});
+  }
+  if (out.empty()) {
+    return fail(Errc::invalid_argument, "--copy-storage: no disk named");
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> match_disks(const json& query_block, const std::vector<SessionDisk>& disks) {
+  auto entries = block_entries(query_block);
+  std::vector<std::string> nodes;
+  for (const auto& d : disks) {
+    auto it = std::find_if(entries.begin(), entries.end(), [&](const BlockEntry& e) {
+      return d.qdev.empty() ? e.node == d.node : e.qdev == d.qdev;
+    });
+    std::string what = d.qdev.empty() ? "node '" + d.node + "'" : "device '" + d.qdev + "'";
+    if (it == entries.end() || it->node.empty()) {
+      return fail(Errc::failed_precondition, fmt::format("the destination QEMU has no disk for the source's {}", what));
+    }
+    if (it->read_only) {
+      return fail(Errc::failed_precondition, fmt::format("the destination's disk for {} is read-only", what));
+    }
+    if (it->size != d.size) {
+      return fail(Errc::failed_precondition,
+                  fmt::format("the destination's disk for {} has {} bytes, the source's {}: create it with the same "
+                              "virtual size",
+                              what, it->size, d.size));
+    }
+    nodes.push_back(it->node);
+  }
+  return nodes;
+}
+
+std::string disks_frame_text(const std::vector<SessionDisk>& disks) {
+  json list = json::array();
+  for (const auto& d : disks) {
+    list.push_back({{"node", d.node}, {"qdev", d.qdev}, {"size", d.size}});
+  }
+  return list.dump();
+}
+
+Result<std::vector<SessionDisk>> parse_disks_frame(std::string_view text) {
+  json list = json::parse(text, nullptr, false);
+  if (!list.is_array() || list.empty() || list.size() > 256) {
+    return fail(Errc::corruption, "livemig: the sender's disk list is not a list of disks");
+  }
+  std::vector<SessionDisk> out;
+  for (const auto& d : list) {
+    if (!d.is_object() || !d.contains("node") || !d["node"].is_string() || !d.contains("size") ||
+        !d["size"].is_number_unsigned() || !d.contains("qdev") || !d["qdev"].is_string()) {
+      return fail(Errc::corruption, "livemig: a disk of the sender's list lacks its node, qdev or size");
+    }
+    out.push_back({d["node"].get<std::string>(), d["qdev"].get<std::string>(), d["size"].get<std::uint64_t>()});
+  }
+  return out;
+}
+
+// ---- source ----
+
+DiskSource::DiskSource(Monitor& qmp, std::vector<SessionDisk> disks, std::string dir, int zstd_level)
+    : m_qmp(qmp), m_disks(std::move(disks)), m_dir(std::move(dir)), m_socket(m_dir + "/src.sock"),
+      m_zstd_level(zstd_level), m_hashes(m_disks.size()), m_reports(m_disks.size()) {
+  for (std::size_t i = 0; i < m_disks.size(); ++i) {
+    m_reports[i].node = m_disks[i].node;
+    m_reports[i].size = m_disks[i].size;
+  }
+}
+
+Result<std::unique_ptr<DiskSource>> DiskSource::open(Monitor& qmp, std::vector<SessionDisk> disks, int zstd_level) {
+  auto dir = UTSUSHI_TRY(make_socket_dir());
+  std::unique_ptr<DiskSource> s(new DiskSource(qmp, std::move(disks), std::move(dir), zstd_level));
+  UTSUSHI_TRY(start_nbd_server(qmp, s->m_socket));
+  s->m_server = true;
+  for (std::size_t i = 0; i < s->m_disks.size(); ++i) {
+    auto tag = fmt::format("livemig-{}-d{}", ::getpid(), i);
+    s->m_trackers.push_back(UTSUSHI_TRY(DirtyTracker::start(qmp, s->m_disks[i].node, tag)));
+  }
+  return s;
+}
+
+DiskSource::~DiskSource() { (void)stop(); }
+
+Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::string& phase) {
+  auto t0 = steady_clock::now();
+  // In the report from the start, so that a pass that fails shows how far it got.
+  m_phases.push_back(DiskPhaseReport{phase});
+  DiskPhaseReport& ph = m_phases.back();
+  for (std::size_t i = 0; i < m_trackers.size(); ++i) {
+    const PassExport& p = m_trackers[i].current();
+    std::vector<std::string> contexts = {k_context_allocation};
+    contexts.push_back(p.bitmap ? dirty_bitmap_context(*p.bitmap) : k_context_depth);
+    auto client = UTSUSHI_TRY(NbdClient::connect(m_socket, p.name, contexts));
+    auto alloc = UTSUSHI_TRY(client.extents(k_context_allocation));
+    std::vector<DiskRange> ranges;
+    DiskReport& rep = m_reports[i];
+    if (p.bitmap) {
+      ranges = dirty_ranges(UTSUSHI_TRY(client.extents(dirty_bitmap_context(*p.bitmap))), alloc);
+    } else {
+      auto depth = UTSUSHI_TRY(client.extents(k_context_depth));
+      for (const auto& e : depth) {
+        rep.allocated_bytes += e.flags >= k_depth_top ? e.length : 0;
+        rep.backing_bytes += e.flags > k_depth_top ? e.length : 0;
+      }
+      ranges = top_image_ranges(depth, alloc);
+    }
+    Bytes msg;
+    BatchSink sink = [&](DiskBatch&& b) -> Result<void> {
+      m_hashes[i].add(b);
+      msg.clear();
+      ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_compressionLevel, m_zstd_level);
+      UTSUSHI_TRY(encode_disk_batch(b, m_cctx.get(), msg));
+      UTSUSHI_TRY(send(FrameType::disk_data, msg));
+      ph.ms = duration_cast<milliseconds>(steady_clock::now() - t0).count();
+      std::uint64_t zeros = zero_bytes(b);
+      std::uint64_t wire = msg.size() + k_frame_header;
+      rep.data_bytes += b.data.size();
+      rep.zero_bytes += zeros;
+      rep.wire_bytes += wire;
+      rep.batches++;
+      ph.data_bytes += b.data.size();
+      ph.zero_bytes += zeros;
+      ph.wire_bytes += wire;
+      return {};
+    };
+    UTSUSHI_TRY(read_batches(client, static_cast<std::uint32_t>(i), ranges, BatchLimits{}, sink));
+    UTSUSHI_TRY(client.shutdown());
+  }
+  ph.ms = duration_cast<milliseconds>(steady_clock::now() - t0).count();
+  UTSUSHI_LOG_INFO("disk pass {}: {} data bytes, {} zero bytes, {} on the link, {} ms", phase, ph.data_bytes,
+                   ph.zero_bytes, ph.wire_bytes, ph.ms);
+  return ph.data_bytes;
+}
+
+Result<void> DiskSource::next_pass() {
+  for (auto& t : m_trackers) {
+    UTSUSHI_TRY(t.next_pass());
+  }
+  return {};
+}
+
+Result<void> DiskSource::send_end(const FrameSend& send) {
+  json hashes = json::array();
+  for (std::size_t i = 0; i < m_hashes.size(); ++i) {
+    m_reports[i].hash = m_hashes[i].hex();
+    hashes.push_back(m_reports[i].hash);
+  }
+  std::string text = json{{"hashes", hashes}}.dump();
+  return send(FrameType::disk_end, as_bytes(std::string_view(text)));
+}
+
+Result<void> DiskSource::stop() {
+  Result<void> first;
+  for (auto& t : m_trackers) {
+    keep_first(first, t.stop());
+  }
+  m_trackers.clear();
+  stop_server(m_qmp, m_server, m_dir, first);
+  return first;
+}
+
+// ---- destination ----
+
+DiskSink::DiskSink(Monitor& qmp, std::vector<SessionDisk> disks, std::string dir)
+    : m_qmp(qmp), m_disks(std::move(disks)), m_dir(std::move(dir)), m_socket(m_dir + "/dst.sock"),
+      m_hashes(m_disks.size()), m_reports(m_disks.size()) {
+  for (const auto& d : m_disks) {
+    m_sizes.push_back(d.size);
+  }
+}
+
+Result<std::unique_ptr<DiskSink>> DiskSink::open(Monitor& qmp, std::vector<SessionDisk> disks) {
+  auto blocks = UTSUSHI_TRY_CTX(qmp.execute("query-block"), "listing the destination's disks");
+  auto nodes = UTSUSHI_TRY(match_disks(blocks, disks));
+  auto dir = UTSUSHI_TRY(make_socket_dir());
+  std::unique_ptr<DiskSink> s(new DiskSink(qmp, std::move(disks), std::move(dir)));
+  UTSUSHI_TRY(start_nbd_server(qmp, s->m_socket));
+  s->m_server = true;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    std::string id = fmt::format("livemig-{}-w{}", ::getpid(), i);
+    UTSUSHI_TRY(export_disk(qmp, {id, nodes[i], Access::writable, false, std::nullopt}));
+    s->m_exports.push_back(id);
+    s->m_reports[i].node = nodes[i];
+    s->m_reports[i].size = s->m_sizes[i];
+    s->m_clients.push_back(UTSUSHI_TRY(NbdClient::connect(s->m_socket, id)));
+  }
+  return s;
+}
+
+DiskSink::~DiskSink() { abandon(); }
+
+Result<void> DiskSink::write(std::span<const std::uint8_t> payload) {
+  if (m_finished) {
+    return fail(Errc::corruption, "livemig: disk data after the disks' end");
+  }
+  auto batch = UTSUSHI_TRY(decode_disk_batch(payload, m_sizes, m_dctx.get()));
+  UTSUSHI_TRY(write_batch(m_clients[batch.disk], batch));
+  m_hashes[batch.disk].add(batch);
+  DiskReport& rep = m_reports[batch.disk];
+  rep.data_bytes += batch.data.size();
+  rep.zero_bytes += zero_bytes(batch);
+  rep.wire_bytes += payload.size() + k_frame_header;
+  rep.batches++;
+  return {};
+}
+
+Result<void> DiskSink::finish(std::string_view end_text) {
+  json end = json::parse(end_text, nullptr, false);
+  if (!end.is_object() || !end.contains("hashes") || !end["hashes"].is_array() ||
+      end["hashes"].size() != m_hashes.size()) {
+    return fail(Errc::corruption, "livemig: the sender's disk end lists no hash per disk");
+  }
+  for (auto& c : m_clients) {
+    UTSUSHI_TRY(c.flush());
+  }
+  for (std::size_t i = 0; i < m_hashes.size(); ++i) {
+    m_reports[i].hash = m_hashes[i].hex();
+    const json& h = end["hashes"][i];
+    if (!h.is_string() || h.get<std::string>() != m_reports[i].hash) {
+      return fail(Errc::corruption, fmt::format("disk {} ({}): what was written (hash {}) differs from what the "
+                                                "source sent (hash {})",
+                                                i, m_reports[i].node, m_reports[i].hash, h.dump()));
+    }
+  }
+  UTSUSHI_TRY(remove_all());
+  m_finished = true;
+  return {};
+}
+
+Result<void> DiskSink::remove_all() {
+  Result<void> first;
+  for (auto& c : m_clients) {
+    keep_first(first, c.shutdown());
+  }
+  m_clients.clear();
+  for (const auto& id : m_exports) {
+    keep_first(first, remove_export(m_qmp, id));
+  }
+  m_exports.clear();
+  stop_server(m_qmp, m_server, m_dir, first);
+  return first;
+}
+
+void DiskSink::abandon() noexcept {
+  if (auto r = remove_all(); !r) {
+    UTSUSHI_LOG_WARN("removing the destination's disk exports: {}", r.error().message());
+  }
+}
+
+}  // namespace utsushi::livemig

@@ -1,0 +1,372 @@
+// disk_session.h and its wiring into run_sender/run_receiver (--copy-storage),
+// against scripted monitors (fake_monitor.h): which disks are chosen and
+// matched, the disk list's checks, the receiver's disk sink through a real
+// NBD server (qemu-nbd standing in for the destination QEMU's writable
+// export): batches written and hashed, a hash that differs refused with its
+// exports removed; the source's exports and bitmaps removed when setting up
+// fails half-way; and both ends refusing a peer that does not agree on
+// --copy-storage before anything changes. The whole path on real QEMUs with
+// a real guest is e2e.livemig.disks.
+#include "utsushi/livemig/disk_session.h"
+
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <thread>
+
+#include "session_fixtures.h"
+#include "test_support.h"
+#include "utsushi/livemig/disk_copy.h"
+
+using namespace utsushi;
+using namespace utsushi::livemig;
+using namespace utsushi::livemig::test;
+using namespace std::chrono;
+using Catch::Matchers::Contains;
+using nlohmann::json;
+
+namespace {
+
+// A query-block reply: a writable local overlay (virtio, anonymous device), a
+// read-only CD-ROM, a writable disk on a remote NBD server and a drive with no medium.
+json query_block() {
+  return json::parse(R"([
+    {"device": "", "qdev": "/machine/peripheral-anon/device[0]/virtio-backend",
+     "inserted": {"node-name": "#block123", "ro": false, "file": "/var/lib/vm/a.qcow2",
+                  "image": {"virtual-size": 1073741824}}},
+    {"device": "ide1-cd0", "qdev": "/machine/unattached/device[23]",
+     "inserted": {"node-name": "#block456", "ro": true, "file": "/srv/debian.iso", "image": {"virtual-size": 4096}}},
+    {"device": "drive2", "qdev": "vd2",
+     "inserted": {"node-name": "remote", "ro": false, "file": "nbd://storage:10809/x",
+                  "image": {"virtual-size": 2097152}}},
+    {"device": "floppy0", "qdev": "fd0"}
+  ])");
+}
+
+const std::string k_anon = "/machine/peripheral-anon/device[0]/virtio-backend";
+
+}  // namespace
+
+TEST_CASE("livemig select_disks: 'all' takes the writable local disks, names take what they name",
+          "[livemig][disk_session]") {
+  auto all = select_disks(query_block(), {"all"});
+  REQUIRE(all);
+  CHECK(*all == std::vector<SessionDisk>{{"#block123", k_anon, 1073741824}});
+  auto named = select_disks(query_block(), {"remote", k_anon});
+  REQUIRE(named);
+  CHECK(*named == std::vector<SessionDisk>{{"remote", "vd2", 2097152}, {"#block123", k_anon, 1073741824}});
+  CHECK(select_disks(query_block(), {"drive2"}).value().front().node == "remote");
+
+  auto missing = select_disks(query_block(), {"nosuch"});
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().code() == Errc::invalid_argument);
+  CHECK_THAT(missing.error().message(), Contains("no disk 'nosuch'"));
+  auto ro = select_disks(query_block(), {"ide1-cd0"});
+  REQUIRE_FALSE(ro);
+  CHECK_THAT(ro.error().message(), Contains("read-only"));
+  auto twice = select_disks(query_block(), {"#block123", k_anon});
+  REQUIRE_FALSE(twice);
+  CHECK_THAT(twice.error().message(), Contains("twice"));
+  auto none = select_disks(json::array(), {"all"});
+  REQUIRE_FALSE(none);
+  CHECK_THAT(none.error().message(), Contains("no writable disk"));
+}
+
+TEST_CASE("livemig match_disks: the destination's disk of the same device, writable, of the same size",
+          "[livemig][disk_session]") {
+  json dest = json::parse(R"([
+    {"device": "", "qdev": "/machine/peripheral-anon/device[0]/virtio-backend",
+     "inserted": {"node-name": "#block999", "ro": false, "file": "/d/a.qcow2", "image": {"virtual-size": 1073741824}}},
+    {"device": "", "qdev": "vd1",
+     "inserted": {"node-name": "small", "ro": false, "file": "/d/b.qcow2", "image": {"virtual-size": 1024}}},
+    {"device": "", "qdev": "vd2",
+     "inserted": {"node-name": "ro", "ro": true, "file": "/d/c.qcow2", "image": {"virtual-size": 1024}}}
+  ])");
+  auto m = match_disks(dest, {{"#block123", k_anon, 1073741824}});
+  REQUIRE(m);
+  CHECK(*m == std::vector<std::string>{"#block999"});
+  // Without a qdev the node name decides.
+  CHECK(match_disks(dest, {{"small", "", 1024}}).value() == std::vector<std::string>{"small"});
+
+  auto size = match_disks(dest, {{"x", "vd1", 2048}});
+  REQUIRE_FALSE(size);
+  CHECK(size.error().code() == Errc::failed_precondition);
+  CHECK_THAT(size.error().message(), Contains("vd1") && Contains("1024") && Contains("2048"));
+  auto ro = match_disks(dest, {{"x", "vd2", 1024}});
+  REQUIRE_FALSE(ro);
+  CHECK_THAT(ro.error().message(), Contains("read-only"));
+  auto none = match_disks(dest, {{"x", "vd7", 1024}});
+  REQUIRE_FALSE(none);
+  CHECK_THAT(none.error().message(), Contains("no disk") && Contains("vd7"));
+}
+
+TEST_CASE("livemig disk list frame: round trip, hostile lists refused", "[livemig][disk_session]") {
+  std::vector<SessionDisk> disks = {{"#block123", k_anon, 1073741824}, {"d1", "", 512}};
+  auto back = parse_disks_frame(disks_frame_text(disks));
+  REQUIRE(back);
+  CHECK(*back == disks);
+  for (const char* bad : {"", "{}", "[]", "[1]", R"([{"node": "a", "qdev": ""}])",
+                          R"([{"node": "a", "qdev": "", "size": -1}])", R"([{"node": 5, "qdev": "", "size": 1}])",
+                          R"([{"node": "a", "size": 1}])"}) {
+    auto r = parse_disks_frame(bad);
+    INFO(bad);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code() == Errc::corruption);
+  }
+}
+
+namespace {
+
+// A destination QEMU's disk exports played by qemu-nbd: nbd-server-start
+// remembers the socket, block-export-add serves `file` there (writable) as the
+// export's id, block-export-del stops it, query-block lists one disk of `size`.
+class NbdDestination {
+ public:
+  FakeMonitor qmp{"fake-dest-disks.qmp"};
+
+  NbdDestination(const utsushi::test::TempDir& dir, std::string file, std::uint64_t size)
+      : m_file(std::move(file)), m_pidfile(dir.file("nbd.pid")) {
+    qmp.on("query-block", Reply::ok(json::array({{{"device", ""},
+                                                  {"qdev", "vd0"},
+                                                  {"inserted",
+                                                   {{"node-name", "disk0"},
+                                                    {"ro", false},
+                                                    {"file", m_file},
+                                                    {"image", {{"virtual-size", size}}}}}}})));
+    qmp.on("nbd-server-start", Reply::from([this](const json& a, int) -> Result<json> {
+             m_socket = a["addr"]["data"]["path"].get<std::string>();
+             return json::object();
+           }));
+    qmp.on("block-export-add", Reply::from([this](const json& a, int) -> Result<json> {
+             m_id = a["id"].get<std::string>();
+             std::string cmd = "qemu-nbd -f raw -x " + m_id + " --socket=" + m_socket +
+                               " --persistent --fork --pid-file=" + m_pidfile + " " + m_file;
+             if (utsushi::test::sh(cmd) != 0) {
+               return fail(Errc::failed_precondition, "qemu-nbd did not start");
+             }
+             return json::object();
+           }));
+    qmp.on("block-export-del", Reply::from([this](const json&, int) -> Result<json> {
+             stop();
+             m_id.clear();
+             return json::object();
+           }));
+    qmp.on("query-block-exports", Reply::from([this](const json&, int) -> Result<json> {
+             return m_id.empty() ? json::array() : json::array({{{"id", m_id}}});
+           }));
+    qmp.on("nbd-server-stop", Reply::ok());
+  }
+  ~NbdDestination() { stop(); }
+
+ private:
+  void stop() {
+    std::ifstream in(m_pidfile);
+    pid_t pid = 0;
+    if (in >> pid && pid > 0) {
+      ::kill(pid, SIGTERM);
+    }
+    std::remove(m_pidfile.c_str());
+  }
+  std::string m_file;
+  std::string m_pidfile;
+  std::string m_socket;
+  std::string m_id;
+};
+
+constexpr std::uint64_t G = k_disk_hash_granule;
+
+Bytes message(const DiskBatch& b) {
+  Bytes out;
+  REQUIRE(encode_disk_batch(b, nullptr, out));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("livemig DiskSink: batches written and hashed; a hash that differs is refused, exports removed",
+          "[livemig][disk_session][nbd]") {
+  if (!utsushi::test::have("qemu-nbd")) {
+    FAIL("qemu-nbd is not installed (scripts/setup installs qemu-utils)");
+  }
+  utsushi::test::TempDir dir;
+  std::string file = dir.file("dest.raw");
+  utsushi::test::make_sparse_file(file, 16 * G);
+  NbdDestination dest(dir, file, 16 * G);
+  auto sink = DiskSink::open(dest.qmp, {{"#block1", "vd0", 16 * G}});
+  INFO((sink ? "" : sink.error().message()));
+  REQUIRE(sink);
+  DiskBatch b;
+  b.ranges = {{2 * G, G, DiskRangeKind::data}, {5 * G, 2 * G, DiskRangeKind::zero}};
+  b.data = utsushi::test::pattern(G, 7);
+  REQUIRE((*sink)->write(message(b)));
+  DiskWriteHash sent;
+  sent.add(b);
+
+  // Hostile input writes nothing: a disk id outside the list.
+  DiskBatch other = b;
+  other.disk = 3;
+  auto bad = (*sink)->write(message(other));
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().code() == Errc::corruption);
+
+  SECTION("the sender's hash: verified, flushed, exports and server removed") {
+    REQUIRE((*sink)->finish(json{{"hashes", {sent.hex()}}}.dump()));
+    CHECK((*sink)->finished());
+    CHECK(dest.qmp.count("block-export-del") == 1);
+    CHECK(dest.qmp.count("nbd-server-stop") == 1);
+    const DiskReport& r = (*sink)->reports().at(0);
+    CHECK(r.node == "disk0");
+    CHECK(r.data_bytes == G);
+    CHECK(r.zero_bytes == 2 * G);
+    CHECK(r.hash == sent.hex());
+    std::ifstream in(file, std::ios::binary);
+    Bytes got(G);
+    in.seekg(static_cast<std::streamoff>(2 * G));
+    in.read(reinterpret_cast<char*>(got.data()), static_cast<std::streamsize>(G));
+    CHECK(got == b.data);
+    // Nothing after the end.
+    CHECK_FALSE((*sink)->write(message(b)));
+  }
+  SECTION("another hash: corruption naming the disk; abandon removes the exports") {
+    DiskWriteHash twice = sent;
+    twice.add(b);
+    auto r = (*sink)->finish(json{{"hashes", {twice.hex()}}}.dump());
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code() == Errc::corruption);
+    CHECK_THAT(r.error().message(), Contains("disk 0 (disk0)") && Contains("differs"));
+    CHECK_FALSE((*sink)->finished());
+    (*sink)->abandon();
+    CHECK(dest.qmp.count("block-export-del") == 1);
+    CHECK(dest.qmp.count("nbd-server-stop") == 1);
+  }
+  SECTION("a disk end without one hash per disk") {
+    for (const char* end : {"{}", R"({"hashes": []})", R"({"hashes": ["a", "b"]})", "nope"}) {
+      auto r = (*sink)->finish(end);
+      REQUIRE_FALSE(r);
+      CHECK(r.error().code() == Errc::corruption);
+    }
+  }
+}
+
+TEST_CASE("livemig DiskSource: a tracker that cannot start leaves no bitmap and no NBD server behind",
+          "[livemig][disk_session][fake]") {
+  FakeMonitor src{"fake-src-disks.qmp"};
+  src.on("nbd-server-start", Reply::ok());
+  src.on("nbd-server-stop", Reply::ok());
+  src.on("block-export-add", Reply::ok());
+  src.on("block-export-del", Reply::ok());
+  src.on("query-block-exports", Reply::ok(json::array()));
+  src.on("block-dirty-bitmap-remove", Reply::ok());
+  src.on("block-dirty-bitmap-add", Reply::from([](const json& a, int) -> Result<json> {
+           if (a["node"] == "d1") {
+             return fail(Errc::failed_precondition, "QMP error: Node 'd1' is read-only");
+           }
+           return json::object();
+         }));
+  auto s = DiskSource::open(src, {{"d0", "", 1 << 20}, {"d1", "", 1 << 20}}, 3);
+  REQUIRE_FALSE(s);
+  CHECK_THAT(s.error().message(), Contains("read-only"));
+  CHECK(src.count("block-dirty-bitmap-remove") == 1);  // d0's
+  CHECK(src.count("nbd-server-stop") == 1);
+}
+
+namespace {
+
+// run_sender against a receiver played by hand that announces `mode`.
+Outcome send_to_mode(ScriptedSource& source, const SendOptions& options, const json& mode, Frame& answer) {
+  auto links = link_pair();
+  REQUIRE(links.receiver->send_text(FrameType::mode, mode.dump()));
+  Outcome out = run_sender(options, source.qmp, *links.sender);
+  auto f = links.receiver->recv(seconds(5));
+  REQUIRE(f);
+  answer = std::move(*f);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("livemig --copy-storage: a sender and a receiver that do not agree are refused before anything changes",
+          "[livemig][disk_session][fake]") {
+  ScriptedSource source;
+  Frame answer;
+  SECTION("the sender copies disks, the receiver does not take them") {
+    SendOptions o = test_send_options();
+    o.copy_storage = {"all"};
+    Outcome out = send_to_mode(source, o, {{"hold", false}}, answer);
+    CHECK(out.report.status == ReportStatus::refused);
+    CHECK_THAT(out.report.error, Contains("receiver was not started with --copy-storage"));
+  }
+  SECTION("the receiver takes disks, the sender copies none") {
+    Outcome out = send_to_mode(source, test_send_options(), {{"hold", true}, {"copy_storage", true}}, answer);
+    CHECK(out.report.status == ReportStatus::refused);
+    CHECK_THAT(out.report.error, Contains("give the sender --copy-storage"));
+  }
+  CHECK(answer.header.type == FrameType::abort);
+  for (const char* changed : {"nbd-server-start", "block-dirty-bitmap-add", "migrate", "migrate-set-capabilities"}) {
+    CHECK(source.qmp.count(changed) == 0);
+  }
+}
+
+TEST_CASE("livemig --copy-storage receiver: memory before the disk list, or the end before the disks' end, is "
+          "refused and the destination discarded",
+          "[livemig][disk_session][fake]") {
+  bool end_first = GENERATE(false, true);
+  ScriptedDestination dest({}, 5'000'000);
+  ReceiveOptions o = test_receive_options();
+  o.copy_storage = true;
+  auto links = link_pair();
+  Outcome out;
+  std::thread receiver([&] { out = run_receiver(o, dest.qmp, *links.receiver); });
+  auto mode = links.sender->recv(seconds(10));
+  REQUIRE(mode);
+  json m = json::parse(mode->text());
+  CHECK(m.value("copy_storage", false));
+  CHECK(m.value("hold", false));  // --copy-storage implies hold
+  if (end_first) {
+    REQUIRE(links.sender->send_text(FrameType::end, R"({"bytes": 0, "hash": "2d06800538d394c2"})"));
+  } else {
+    Bytes junk(64, 0xa5);
+    REQUIRE(links.sender->send(FrameType::data, junk, k_frame_zstd, 4096));
+  }
+  auto answer = links.sender->recv(seconds(10));
+  receiver.join();
+  REQUIRE(answer);
+  CHECK(answer->header.type == FrameType::abort);
+  CHECK_THAT(answer->text(), Contains(end_first ? "before the disks' end" : "before the disk list"));
+  CHECK(out.report.status == ReportStatus::failed);
+  CHECK(out.report.source_state == "discarded");
+  CHECK(dest.qmp.count("quit") == 1);
+}
+
+TEST_CASE("livemig --copy-storage sender: a disk copy that fails before migrate leaves the source running with no "
+          "export, bitmap or NBD server",
+          "[livemig][disk_session][fake]") {
+  ScriptedSource source;
+  source.qmp.on("query-block", Reply::ok(query_block()));
+  for (const char* c : {"nbd-server-start", "nbd-server-stop", "block-export-add", "block-export-del",
+                        "block-dirty-bitmap-add", "block-dirty-bitmap-remove"}) {
+    source.qmp.on(c, Reply::ok());
+  }
+  source.qmp.on("query-block-exports", Reply::ok(json::array()));
+  SendOptions o = test_send_options();
+  o.copy_storage = {"all"};
+  Frame answer;
+  // The fake QEMU creates no NBD socket: the first pass cannot connect.
+  Outcome out = send_to_mode(source, o, {{"hold", true}, {"copy_storage", true}}, answer);
+  CHECK(answer.header.type == FrameType::disks);  // the list went out, then the abort
+  CHECK(out.report.status == ReportStatus::failed);
+  CHECK(out.report.source_state == "running");
+  REQUIRE(out.error);
+  CHECK(source.qmp.count("migrate") == 0);
+  CHECK(source.qmp.count("block-dirty-bitmap-add") == 1);
+  CHECK(source.qmp.count("block-dirty-bitmap-remove") == 1);
+  CHECK(source.qmp.count("block-export-add") == 1);
+  CHECK(source.qmp.count("block-export-del") == 1);
+  CHECK(source.qmp.count("nbd-server-stop") == 1);
+  REQUIRE(out.report.disks.size() == 1);
+  CHECK(out.report.disks[0].node == "#block123");
+  REQUIRE(out.report.disk_phases.size() == 1);
+  CHECK(out.report.disk_phases[0].phase == "bulk");
+  CHECK(out.report.disk_phases[0].data_bytes == 0);
+}

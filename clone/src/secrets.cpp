@@ -5,43 +5,14 @@
 
 #include <fmt/core.h>
 
-#include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "utsushi/common/private_dir.h"
 #include "utsushi/common/process.h"
 
 namespace utsushi::clone {
 namespace {
-
-namespace fs = std::filesystem;
-
-// A private directory (0700) removed with everything in it on destruction.
-class PrivateDir {
- public:
-  static Result<PrivateDir> create() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/utsushi-keys-XXXXXX";
-    if (::mkdtemp(templ.data()) == nullptr) {
-      return fail_errno(errno, "creating a private directory " + templ);
-    }
-    return PrivateDir(templ);
-  }
-  PrivateDir(PrivateDir&& o) noexcept : m_path(std::exchange(o.m_path, {})) {}
-  PrivateDir& operator=(PrivateDir&&) = delete;
-  ~PrivateDir() {
-    if (!m_path.empty()) {
-      std::error_code ec;
-      fs::remove_all(m_path, ec);
-    }
-  }
-  const std::string& path() const noexcept { return m_path; }
-
- private:
-  explicit PrivateDir(std::string path) : m_path(std::move(path)) {}
-  std::string m_path;
-};
 
 Result<std::string> slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -70,7 +41,7 @@ Result<std::vector<GeneratedKey>> generate_host_keys(const std::vector<std::stri
   if (!program_exists("ssh-keygen")) {
     return fail(Errc::not_supported, "ssh-keygen (OpenSSH) is needed to make the clones' host keys");
   }
-  PrivateDir dir = UTSUSHI_TRY(PrivateDir::create());
+  PrivateDir dir = UTSUSHI_TRY(PrivateDir::create("utsushi-keys"));
   std::vector<GeneratedKey> out;
   for (const std::string& type : types) {
     std::string file = dir.path() + "/ssh_host_" + type + "_key";

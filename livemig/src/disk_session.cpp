@@ -6,8 +6,6 @@
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <filesystem>
 
 #include "utsushi/common/log.h"
 #include "utsushi/livemig/disk_copy.h"
@@ -62,19 +60,6 @@ bool names(const BlockEntry& e, const std::string& name) {
   return name == e.node || (!e.device.empty() && name == e.device) || (!e.qdev.empty() && name == e.qdev);
 }
 
-Result<std::string> make_socket_dir() {
-  std::string tmpl = "/tmp/livemig-nbd-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) {
-    return fail_errno(errno, "livemig: creating a directory for the NBD socket");
-  }
-  return tmpl;
-}
-
-void remove_dir(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
-}
-
 // Keeps the first error of a cleanup that tries every step.
 void keep_first(Result<void>& first, Result<void> r) {
   if (!r && first) {
@@ -82,16 +67,17 @@ void keep_first(Result<void>& first, Result<void> r) {
   }
 }
 
+// The NBD socket's directory: private to this user, and short enough for a
+// UNIX socket path (108 bytes) under the usual $TMPDIR.
+constexpr const char* k_socket_dir_prefix = "livemig-nbd";
+
 // Stops QEMU's NBD server (when `server`) and removes the socket's directory.
-void stop_server(Monitor& qmp, bool& server, std::string& dir, Result<void>& first) {
+void stop_server(Monitor& qmp, bool& server, PrivateDir& dir, Result<void>& first) {
   if (server) {
     keep_first(first, stop_nbd_server(qmp));
     server = false;
   }
-  if (!dir.empty()) {
-    remove_dir(dir);
-    dir.clear();
-  }
+  dir.remove();
 }
 
 std::uint64_t zero_bytes(const DiskBatch& b) {
@@ -189,9 +175,10 @@ Result<std::vector<SessionDisk>> parse_disks_frame(std::string_view text) {
 
 // ---- source ----
 
-DiskSource::DiskSource(Monitor& qmp, std::vector<SessionDisk> disks, std::string dir, int zstd_level)
-    : m_qmp(qmp), m_disks(std::move(disks)), m_dir(std::move(dir)), m_socket(m_dir + "/src.sock"),
-      m_zstd_level(zstd_level), m_hashes(m_disks.size()), m_reports(m_disks.size()) {
+DiskSource::DiskSource(Monitor& qmp, std::vector<SessionDisk> disks, PrivateDir dir, int zstd_level)
+    : m_qmp(qmp), m_disks(std::move(disks)), m_dir(std::move(dir)), m_socket(m_dir.path() + "/src.sock"),
+      m_hashes(m_disks.size()), m_reports(m_disks.size()) {
+  ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_compressionLevel, zstd_level);
   for (std::size_t i = 0; i < m_disks.size(); ++i) {
     m_reports[i].node = m_disks[i].node;
     m_reports[i].size = m_disks[i].size;
@@ -199,7 +186,7 @@ DiskSource::DiskSource(Monitor& qmp, std::vector<SessionDisk> disks, std::string
 }
 
 Result<std::unique_ptr<DiskSource>> DiskSource::open(Monitor& qmp, std::vector<SessionDisk> disks, int zstd_level) {
-  auto dir = UTSUSHI_TRY(make_socket_dir());
+  auto dir = UTSUSHI_TRY(PrivateDir::create(k_socket_dir_prefix));
   std::unique_ptr<DiskSource> s(new DiskSource(qmp, std::move(disks), std::move(dir), zstd_level));
   UTSUSHI_TRY(start_nbd_server(qmp, s->m_socket));
   s->m_server = true;
@@ -239,7 +226,6 @@ Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::st
     BatchSink sink = [&](DiskBatch&& b) -> Result<void> {
       m_hashes[i].add(b);
       msg.clear();
-      ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_compressionLevel, m_zstd_level);
       UTSUSHI_TRY(encode_disk_batch(b, m_cctx.get(), msg));
       UTSUSHI_TRY(send(FrameType::disk_data, msg));
       ph.ms = duration_cast<milliseconds>(steady_clock::now() - t0).count();
@@ -292,8 +278,8 @@ Result<void> DiskSource::stop() {
 
 // ---- destination ----
 
-DiskSink::DiskSink(Monitor& qmp, std::vector<SessionDisk> disks, std::string dir)
-    : m_qmp(qmp), m_disks(std::move(disks)), m_dir(std::move(dir)), m_socket(m_dir + "/dst.sock"),
+DiskSink::DiskSink(Monitor& qmp, std::vector<SessionDisk> disks, PrivateDir dir)
+    : m_qmp(qmp), m_disks(std::move(disks)), m_dir(std::move(dir)), m_socket(m_dir.path() + "/dst.sock"),
       m_hashes(m_disks.size()), m_reports(m_disks.size()) {
   for (const auto& d : m_disks) {
     m_sizes.push_back(d.size);
@@ -303,7 +289,7 @@ DiskSink::DiskSink(Monitor& qmp, std::vector<SessionDisk> disks, std::string dir
 Result<std::unique_ptr<DiskSink>> DiskSink::open(Monitor& qmp, std::vector<SessionDisk> disks) {
   auto blocks = UTSUSHI_TRY_CTX(qmp.execute("query-block"), "listing the destination's disks");
   auto nodes = UTSUSHI_TRY(match_disks(blocks, disks));
-  auto dir = UTSUSHI_TRY(make_socket_dir());
+  auto dir = UTSUSHI_TRY(PrivateDir::create(k_socket_dir_prefix));
   std::unique_ptr<DiskSink> s(new DiskSink(qmp, std::move(disks), std::move(dir)));
   UTSUSHI_TRY(start_nbd_server(qmp, s->m_socket));
   s->m_server = true;

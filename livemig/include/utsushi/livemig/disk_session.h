@@ -34,6 +34,8 @@
 #include <nlohmann/json.hpp>
 
 #include "utsushi/common/error.h"
+#include "utsushi/common/handles.h"
+#include "utsushi/common/private_dir.h"
 #include "utsushi/livemig/disk_exports.h"
 #include "utsushi/livemig/disk_hash.h"
 #include "utsushi/livemig/frame.h"
@@ -77,7 +79,7 @@ using FrameSend = std::function<Result<void>(FrameType, std::span<const std::uin
 // The destructor removes what stop() did not (errors ignored).
 class DiskSource {
  public:
-  // Starts the NBD server (a UNIX socket in a private directory under /tmp)
+  // Starts the NBD server (a UNIX socket in a PrivateDir under $TMPDIR or /tmp)
   // and the trackers (recording from now on). `zstd_level` compresses the
   // batches (disk_message.h's codec).
   [[nodiscard]] static Result<std::unique_ptr<DiskSource>> open(Monitor& qmp, std::vector<SessionDisk> disks,
@@ -103,19 +105,18 @@ class DiskSource {
   const std::vector<DiskPhaseReport>& phases() const noexcept { return m_phases; }
 
  private:
-  DiskSource(Monitor& qmp, std::vector<SessionDisk> disks, std::string dir, int zstd_level);
+  DiskSource(Monitor& qmp, std::vector<SessionDisk> disks, PrivateDir dir, int zstd_level);
 
   Monitor& m_qmp;
   std::vector<SessionDisk> m_disks;
-  std::string m_dir;  // holds the NBD socket; removed by stop()
+  PrivateDir m_dir;  // holds the NBD socket; removed by stop()
   std::string m_socket;
-  int m_zstd_level;
   bool m_server = false;
   std::vector<DirtyTracker> m_trackers;
   std::vector<DiskWriteHash> m_hashes;
   std::vector<DiskReport> m_reports;
   std::vector<DiskPhaseReport> m_phases;
-  std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> m_cctx{ZSTD_createCCtx(), ZSTD_freeCCtx};
+  ZstdCCtx m_cctx{ZSTD_createCCtx()};  // at the level open() was given
 };
 
 // Destination side: a writable export per disk of the destination QEMU and a
@@ -143,13 +144,13 @@ class DiskSink {
   const std::vector<DiskReport>& reports() const noexcept { return m_reports; }
 
  private:
-  DiskSink(Monitor& qmp, std::vector<SessionDisk> disks, std::string dir);
+  DiskSink(Monitor& qmp, std::vector<SessionDisk> disks, PrivateDir dir);
   [[nodiscard]] Result<void> remove_all();
 
   Monitor& m_qmp;
   std::vector<SessionDisk> m_disks;
   std::vector<std::uint64_t> m_sizes;
-  std::string m_dir;
+  PrivateDir m_dir;  // holds the NBD socket
   std::string m_socket;
   bool m_server = false;
   bool m_finished = false;
@@ -157,7 +158,7 @@ class DiskSink {
   std::vector<NbdClient> m_clients;
   std::vector<DiskWriteHash> m_hashes;
   std::vector<DiskReport> m_reports;
-  std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> m_dctx{ZSTD_createDCtx(), ZSTD_freeDCtx};
+  ZstdDCtx m_dctx{ZSTD_createDCtx()};
 };
 
 }  // namespace utsushi::livemig

@@ -12,6 +12,7 @@
   (at an offset, or inside a frame's payload) on demand.
 - start_receiver(), run_livemig(): the livemig binary under test (UTSUSHI_BIN).
 """
+import atexit
 import json
 import os
 import shutil
@@ -177,9 +178,17 @@ def main_retrying_frozen_guest(main):
 Relay = FaultRelay
 
 
+def workdir(prefix="livemig-e2e-"):
+    """A fresh work directory under $TMPDIR, removed with its contents at interpreter exit
+    (after the QEMUs in it: atexit runs in reverse order of registration)."""
+    work = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
+    return work
+
+
 def workdir_with_token(text):
-    """A fresh work directory holding a token file; returns (work, token path)."""
-    work = tempfile.mkdtemp(prefix="livemig-e2e-")
+    """A fresh work directory (workdir()) holding a token file; returns (work, token path)."""
+    work = workdir()
     token = os.path.join(work, "token")
     with open(os.open(token, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write(text + "\n")

@@ -9,13 +9,12 @@ says "held", which the first run's reports do not), and runs there with rising
 heartbeats."""
 import os
 import sys
-import tempfile
 
 import lmtest
 
 
 def main():
-    work = tempfile.mkdtemp(prefix="livemig-evacuate-")
+    work = lmtest.workdir("livemig-evacuate-")
     pairs, nexts = [], []
     try:
         for i in range(3):

@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 import lmtest
@@ -48,7 +47,7 @@ def refused(port, i):
 
 
 def main():
-    work = tempfile.mkdtemp(prefix="livemig-e2e-")
+    work = lmtest.workdir()
     token = os.path.join(work, "token")
     with open(os.open(token, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write(TOKEN + "\n")

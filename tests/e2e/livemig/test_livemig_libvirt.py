@@ -42,7 +42,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 import lmtest
@@ -94,7 +93,7 @@ def state(lv, name):
 
 def work_dir(prefix, token_text):
     """A fresh work directory and the token file in it."""
-    work = tempfile.mkdtemp(prefix=prefix)
+    work = lmtest.workdir(prefix)
     token = os.path.join(work, "token")
     with open(os.open(token, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write(token_text + "\n")

@@ -3,13 +3,12 @@
 two QEMU processes; the destination keeps running with rising generations and
 never CORRUPT; the source ends only after the destination runs."""
 import sys
-import tempfile
 
 import lmtest
 
 
 def main():
-    work = tempfile.mkdtemp(prefix="livemig-e2e-")
+    work = lmtest.workdir()
     src, dst = lmtest.guest_pair(work, mib=128, rate=16, pattern="hotset", update="sparse", content="half")
     try:
         rc, res, err = lmtest.run_livemig(["migrate", "--source-qmp", src.qmp_path, "--dest-qmp", dst.qmp_path,

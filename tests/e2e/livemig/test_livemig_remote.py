@@ -5,14 +5,13 @@ then the right sender migrates the guest."""
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 import lmtest
 
 
 def main():
-    work = tempfile.mkdtemp(prefix="livemig-e2e-")
+    work = lmtest.workdir()
     token, bad = os.path.join(work, "token"), os.path.join(work, "bad-token")
     for path, text in ((token, "correct-horse-battery-staple-0001\n"), (bad, "not-the-right-token-at-all-xx\n")):
         with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:  # owner-only

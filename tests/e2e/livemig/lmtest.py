@@ -177,6 +177,15 @@ def main_retrying_frozen_guest(main):
 Relay = FaultRelay
 
 
+def incoming_port(mon):
+    """The port a destination QEMU bound for `migrate-incoming tcp:127.0.0.1:0` (QMP client
+    `mon`; no port picked in advance)."""
+    for addr in mon.execute("query-migrate").get("socket-address", []):
+        if addr.get("type") == "inet":
+            return int(addr["port"])
+    raise RuntimeError("the destination QEMU reports no listening address")
+
+
 def workdir_with_token(text):
     """A fresh work directory holding a token file; returns (work, token path)."""
     work = tempfile.mkdtemp(prefix="livemig-e2e-")

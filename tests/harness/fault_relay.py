@@ -6,6 +6,9 @@ under test (no test hooks in shipped code).
     relay = FaultRelay(target_port, flip=FrameFlip(...))
 
 - rate: one cap in bytes/s shared by all connections and both directions (0: none).
+- share_rate_with: another FaultRelay; this one paces through that relay's cap instead of its own,
+  so two relays to two ports (an NBD server and a migration port) share one link. Each counts its
+  own bytes.
 - cut_after: once this many bytes went forward (client -> target, over all connections), every
   connection is shut down and new ones are refused.
 - corrupt_at: flip one bit of the forward byte at this offset (counted over all connections).
@@ -144,9 +147,12 @@ def link_frame_flip(ftype, nth, last_byte=False):
 
 class FaultRelay:
     def __init__(self, target_port, rate=0, cut_after=None, corrupt_at=None, flip=None, cut_before_frame=None,
-                 target_host="127.0.0.1", hook_before_frame=None):
+                 target_host="127.0.0.1", hook_before_frame=None, share_rate_with=None):
         self.target = (target_host, target_port)
         self.rate, self.cut_after, self.corrupt_at, self.flip = rate, cut_after, corrupt_at, flip
+        # Another FaultRelay whose token bucket (and rate) this one paces through: two
+        # relays to two ports of one destination then cap the link they share together.
+        self.shared_bucket = share_rate_with
         self.cut_before_frame = cut_before_frame
         self.cut_frame_seen = False
         self.hook_before_frame = hook_before_frame
@@ -166,6 +172,9 @@ class FaultRelay:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _pace(self, n):
+        if self.shared_bucket is not None:
+            self.shared_bucket._pace(n)
+            return
         if not self.rate:
             return
         with self.lock:

@@ -186,6 +186,15 @@ def workdir(prefix="livemig-e2e-"):
     return work
 
 
+def incoming_port(mon):
+    """The port a destination QEMU bound for `migrate-incoming tcp:127.0.0.1:0` (QMP client
+    `mon`; no port picked in advance)."""
+    for addr in mon.execute("query-migrate").get("socket-address", []):
+        if addr.get("type") == "inet":
+            return int(addr["port"])
+    raise RuntimeError("the destination QEMU reports no listening address")
+
+
 def workdir_with_token(text):
     """A fresh work directory (workdir()) holding a token file; returns (work, token path)."""
     work = workdir()

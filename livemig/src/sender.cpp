@@ -203,8 +203,7 @@ std::optional<Outcome> check_ends(SendRun& run) {
 std::optional<Outcome> copy_disks(SendRun& run) {
   run.disks_start = steady_clock::now();
   auto sent = [&]() -> Result<void> {
-    auto blocks = UTSUSHI_TRY_CTX(run.qmp.execute("query-block"), "listing the source's disks");
-    auto chosen = UTSUSHI_TRY(select_disks(blocks, run.options.copy_storage));
+    auto chosen = UTSUSHI_TRY(source_disks(run.qmp, run.options.copy_storage));
     int level = run.options.zstd_level > 0 ? run.options.zstd_level : 3;
     run.disks = UTSUSHI_TRY(DiskSource::open(run.qmp, std::move(chosen), level));
     std::string list = disks_frame_text(run.disks->disks());

@@ -23,8 +23,8 @@ bool exists(const std::string& p) { return std::filesystem::exists(p); }
 }  // namespace
 
 TEST_CASE("livemig plan_images: the source's file name in the storage directory", "[livemig][disk_images]") {
-  std::vector<SessionDisk> disks = {{"n0", "q0", 512, "/vm/a/root.qcow2", "qcow2"},
-                                    {"n1", "q1", 512, "/vm/data.raw", "raw"}};
+  std::vector<SessionDisk> disks = {{"n0", "q0", 512, "/vm/a/root.qcow2", "qcow2", "", "", ""},
+                                    {"n1", "q1", 512, "/vm/data.raw", "raw", "", "", ""}};
   auto plan = plan_images(disks, "/srv/in");
   REQUIRE(plan);
   CHECK(*plan == std::vector<ImagePlan>{{0, "/vm/a/root.qcow2", "/srv/in/root.qcow2"},
@@ -48,7 +48,7 @@ TEST_CASE("livemig CreatedImages: raw and overlay images of the source's size, r
   test::make_sparse_file(base, 8 << 20);
   std::vector<SessionDisk> disks = {
       {"n0", "q0", 16 << 20, "/src/top.qcow2", "qcow2", base, "raw", std::string(32, 'a')},
-      {"n1", "q1", 4 << 20, "/src/data.raw", "raw"}};
+      {"n1", "q1", 4 << 20, "/src/data.raw", "raw", "", "", ""}};
   auto plan = plan_images(disks, dir.path()).value();
 
   SECTION("made, then removed on destruction") {

@@ -113,14 +113,14 @@ TEST_CASE("livemig match_disks: the destination's disk of the same device, writa
   REQUIRE(m->size() == 1);
   CHECK((m->front().node == "#block999" && m->front().file == "/d/a.qcow2" && m->front().backing == "/d/base.raw"));
   // Without a qdev the node name decides.
-  SessionDisk small{"small", "", 1024, "/s/b.raw", "raw"};
+  SessionDisk small{"small", "", 1024, "/s/b.raw", "raw", "", "", ""};
   CHECK(match_disks(dest, {small}).value().front().node == "small");
 
-  auto size = match_disks(dest, {{"x", "vd1", 2048, "/s/b.raw", "raw"}});
+  auto size = match_disks(dest, {{"x", "vd1", 2048, "/s/b.raw", "raw", "", "", ""}});
   REQUIRE_FALSE(size);
   CHECK(size.error().code() == Errc::failed_precondition);
   CHECK_THAT(size.error().message(), Contains("vd1") && Contains("1024") && Contains("2048"));
-  auto format = match_disks(dest, {{"x", "vd1", 1024, "/s/b.qcow2", "qcow2"}});
+  auto format = match_disks(dest, {{"x", "vd1", 1024, "/s/b.qcow2", "qcow2", "", "", ""}});
   REQUIRE_FALSE(format);
   CHECK_THAT(format.error().message(), Contains("is raw, the source's qcow2"));
   SessionDisk unbacked = k_overlay;
@@ -128,10 +128,10 @@ TEST_CASE("livemig match_disks: the destination's disk of the same device, writa
   auto backing = match_disks(dest, {unbacked});
   REQUIRE_FALSE(backing);
   CHECK_THAT(backing.error().message(), Contains("backing file"));
-  auto ro = match_disks(dest, {{"x", "vd2", 1024, "/s/c.raw", "raw"}});
+  auto ro = match_disks(dest, {{"x", "vd2", 1024, "/s/c.raw", "raw", "", "", ""}});
   REQUIRE_FALSE(ro);
   CHECK_THAT(ro.error().message(), Contains("read-only"));
-  auto none = match_disks(dest, {{"x", "vd7", 1024, "/s/d.raw", "raw"}});
+  auto none = match_disks(dest, {{"x", "vd7", 1024, "/s/d.raw", "raw", "", "", ""}});
   REQUIRE_FALSE(none);
   CHECK_THAT(none.error().message(), Contains("no disk") && Contains("vd7"));
 }
@@ -236,7 +236,7 @@ TEST_CASE("livemig DiskSink: batches written and hashed; a hash that differs is 
   std::string file = dir.file("dest.raw");
   utsushi::test::make_sparse_file(file, 16 * G);
   NbdDestination dest(dir, file, 16 * G);
-  auto sink = DiskSink::open(dest.qmp, {{"#block1", "vd0", 16 * G, "/src/disk.raw", "raw"}});
+  auto sink = DiskSink::open(dest.qmp, {{"#block1", "vd0", 16 * G, "/src/disk.raw", "raw", "", "", ""}});
   INFO((sink ? "" : sink.error().message()));
   REQUIRE(sink);
   DiskBatch b;
@@ -307,7 +307,7 @@ TEST_CASE("livemig DiskSource: a tracker that cannot start leaves no bitmap and 
            }
            return json::object();
          }));
-  auto s = DiskSource::open(src, {{"d0", "", 1 << 20}, {"d1", "", 1 << 20}}, 3);
+  auto s = DiskSource::open(src, {{"d0", "", 1 << 20, "/d0", "raw", "", "", ""}, {"d1", "", 1 << 20, "/d1", "raw", "", "", ""}}, 3);
   REQUIRE_FALSE(s);
   CHECK_THAT(s.error().message(), Contains("read-only"));
   CHECK(src.count("block-dirty-bitmap-remove") == 1);  // d0's

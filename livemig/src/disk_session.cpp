@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -105,10 +107,6 @@ std::uint64_t zero_bytes(const DiskBatch& b) {
   }
   return n;
 }
-
-}  // namespace
-
-namespace {
 
 bool known_format(const std::string& f) { return f == "qcow2" || f == "raw"; }
 
@@ -385,8 +383,11 @@ Result<void> DiskSink::write(std::span<const std::uint8_t> payload) {
   auto batch = UTSUSHI_TRY(decode_disk_batch(payload, m_sizes, m_dctx.get()));
   if (auto w = write_batch(m_clients[batch.disk], batch); !w) {
     // ENOSPC and the like: name the disk and the file that could not take it.
-    return std::unexpected(std::move(w).error().with_context(
-        fmt::format("writing disk {} of the destination ({})", batch.disk, m_files[batch.disk])));
+    std::string where = fmt::format("writing disk {} of the destination ({})", batch.disk, m_files[batch.disk]);
+    if (w.error().sys_errno() == ENOSPC) {
+      where += ": No space left on device";
+    }
+    return std::unexpected(std::move(w).error().with_context(where));
   }
   m_hashes[batch.disk].add(batch);
   DiskReport& rep = m_reports[batch.disk];

@@ -37,7 +37,9 @@ import lmtest
 from harness.console import VirshConsole  # noqa: E402
 from harness.fixtures import fixture  # noqa: E402
 from harness.libvirtd import PrivateLibvirtd, kernel_domain_xml  # noqa: E402
-from test_livemig_libvirt import Log, all_domains, state, text, wait_gone, wait_heartbeat  # noqa: E402
+import test_livemig_libvirt as libvirt_test  # noqa: E402
+from test_livemig_disks import wait_count_beyond, writer_count  # noqa: E402
+from test_livemig_libvirt import Log, all_domains, finish_receiver, state, text, wait_gone, wait_heartbeat  # noqa: E402
 
 GUEST_MIB = 512
 
@@ -70,25 +72,23 @@ def image_info(path):
                                      capture_output=True, text=True).stdout)
 
 
-def start_receiver(lv, token, work, tag, store, prefix=(), extra=()):
-    """`receive --libvirt --copy-storage --storage-dir store` on lv (optionally run under
-    `prefix`, e.g. unshare); returns (process, port)."""
-    port_file = os.path.join(work, "port-" + tag)
-    proc = subprocess.Popen([*prefix, lmtest.LIVEMIG, "--json", "receive", "--libvirt", lv.uri, "--listen",
-                             "127.0.0.1:0", "--token-file", token, "--port-file", port_file, "--accept-timeout", "120",
-                             "--copy-storage", "--storage-dir", store, *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for _ in range(400):
-        if os.path.exists(port_file) or proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    assert os.path.exists(port_file), ("receive is not listening", proc.poll(), proc.stderr.read())
-    return proc, int(open(port_file).read())
+def start_receiver(lv, token, work, tag, store, prefix=()):
+    """`receive --libvirt --copy-storage --storage-dir store` on lv; returns (process, port)."""
+    return libvirt_test.start_receiver(lv, token, work, tag, extra=("--copy-storage", "--storage-dir", store),
+                                       prefix=prefix)
 
 
-def finish_receiver(proc, timeout=90):
-    out, err = lmtest.communicate(proc, timeout, "receive")
-    return proc.returncode, lmtest.last_json(out), err
+def clean_up(procs, libvirtds, work, unmount=None):
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    for lv in libvirtds:
+        lv.stop()
+    if unmount:
+        subprocess.run(["umount", unmount], capture_output=True)
+    if os.environ.get("UTSUSHI_KEEP_TMP") != "1":
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def send(src_lv, name, port, token, *extra):
@@ -98,22 +98,6 @@ def send(src_lv, name, port, token, *extra):
 
 
 # ---- scenario "move" ----
-
-def writer_count(shell):
-    status, out = shell.run("cat /data/count 2>/dev/null || echo 0")
-    assert status == 0, out
-    return int(out.strip() or 0)
-
-
-def wait_count_beyond(shell, n, what, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        c = writer_count(shell)
-        if c > n:
-            return c
-        time.sleep(1)
-    raise AssertionError("%s: the guest's disk writer stopped at %d" % (what, n))
-
 
 def move():
     golden = fixture("golden-guest")["path"]
@@ -190,14 +174,7 @@ def move():
     finally:
         for c in consoles:
             c.close()
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        dst_lv.stop()
-        src_lv.stop()
-        if os.environ.get("UTSUSHI_KEEP_TMP") != "1":
-            shutil.rmtree(work, ignore_errors=True)
+        clean_up(procs, (dst_lv, src_lv), work)
 
 
 # ---- scenario "failures" ----
@@ -363,15 +340,7 @@ def failures():
         for k, v in errors.items():
             print("  %s: %s" % (k, v))
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        dst_lv.stop()
-        src_lv.stop()
-        subprocess.run(["umount", small], capture_output=True)
-        if os.environ.get("UTSUSHI_KEEP_TMP") != "1":
-            shutil.rmtree(work, ignore_errors=True)
+        clean_up(procs, (dst_lv, src_lv), work, unmount=small)
 
 
 if __name__ == "__main__":

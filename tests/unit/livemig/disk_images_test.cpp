@@ -57,7 +57,7 @@ TEST_CASE("livemig CreatedImages: raw and overlay images of the source's size, r
       INFO((made ? "" : made.error().message()));
       REQUIRE(made);
       CHECK(made->paths() == std::vector<std::string>{dir.file("top.qcow2"), dir.file("data.raw")});
-      auto top = imagefmt::open_image(dir.file("top.qcow2"), imagefmt::OpenOptions{"qcow2", Access::read_only});
+      auto top = imagefmt::open_image(dir.file("top.qcow2"), imagefmt::OpenOptions{"qcow2", imagefmt::Access::read_only});
       REQUIRE(top);
       CHECK((*top)->size() == (16u << 20));
       struct stat st {};

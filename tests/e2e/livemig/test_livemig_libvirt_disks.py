@@ -28,7 +28,6 @@ destination no domain and no file in the storage directory:
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time

@@ -33,11 +33,11 @@ TEST_CASE("livemig plan_images: the source's file name in the storage directory"
   auto relative = plan_images(disks, "in");
   REQUIRE_FALSE(relative);
   CHECK(relative.error().code() == Errc::invalid_argument);
-  disks[1].file = "/other/root.qcow2";
+  disks[1].file = std::string("/other/root.qcow2");
   auto clash = plan_images(disks, "/srv/in");
   REQUIRE_FALSE(clash);
   CHECK_THAT(clash.error().message(), Contains("root.qcow2") && Contains("disks 0 and 1"));
-  disks[1].file = "/";
+  disks[1].file = std::string("/");
   CHECK_FALSE(plan_images(disks, "/srv/in"));
 }
 

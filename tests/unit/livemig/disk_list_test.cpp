@@ -2,6 +2,7 @@
 // field of a hostile list checked: missing, extra, ill-typed, oversize,
 // negative or overflowing values refused as corruption.
 #include <catch2/catch.hpp>
+#include <fmt/core.h>
 
 #include "utsushi/livemig/disk_session.h"
 
@@ -79,7 +80,7 @@ TEST_CASE("livemig disk list: hostile lists refused field by field", "[livemig][
       {"qdev", std::string(k_max_disk_name + 1, 'q')},
       {"node", "a\nb"},
       {"file", "relative.qcow2"},
-      {"file", "/" + std::string(k_max_disk_path, 'f')},
+      {"file", std::string(k_max_disk_path + 1, '/')},
       {"file", std::string("/a\0b", 4)},
       {"format", "vmdk"},
       {"backing", "golden.qcow2"},
@@ -108,8 +109,8 @@ TEST_CASE("livemig disk list: hostile lists refused field by field", "[livemig][
   json many = json::array();
   for (std::size_t i = 0; i <= k_max_session_disks; ++i) {
     json d = good_disk();
-    d["node"] = "n" + std::to_string(i);
-    d["file"] = "/f" + std::to_string(i);
+    d["node"] = fmt::format("n{}", i);
+    d["file"] = fmt::format("/f{}", i);
     many.push_back(d);
   }
   check_refused(many, "too many disks");

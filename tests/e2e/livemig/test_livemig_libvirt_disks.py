@@ -98,6 +98,10 @@ def send(src_lv, name, port, token, *extra):
 
 # ---- scenario "move" ----
 
+def progress(what):
+    print(time.strftime("%H:%M:%S ") + what, flush=True)
+
+
 def move():
     golden = fixture("golden-guest")["path"]
     work, token = lmtest.workdir_with_token("libvirt-copy-storage-token-0001")
@@ -122,6 +126,7 @@ def move():
         consoles.append(con)
         con.login(timeout=300)
         boot = time.monotonic() - t0
+        progress("source logged in after %.0f s" % boot)
         status, out = con.run("mkdir -p /data && dd if=/dev/urandom of=/data/bulk bs=1M count=16 status=none && "
                               "sync && sha256sum /data/bulk > /data/bulk.sum && echo 0 > /data/count", timeout=300)
         assert status == 0, out
@@ -129,6 +134,7 @@ def move():
                 "sha256sum /data/f$i > /data/f$i.sum; sync; echo $i > /data/count; sleep 0.2; done) "
                 ">/dev/null 2>&1 & echo $! > /run/writer.pid")
         before = wait_count_beyond(con, 2, "source")
+        progress("writer runs (%d files)" % before)
 
         recv, port = start_receiver(dst_lv, token, work, "move", store)
         procs.append(recv)
@@ -138,6 +144,7 @@ def move():
                                            "--undefine-source", "--bandwidth", "32M", "--downtime", "300"],
                                           timeout=300)
         took = time.monotonic() - t1
+        progress("evacuate took %.1f s" % took)
         rrc, rsum, rerr = finish_receiver(recv)
         assert rc == 0 and res and res["status"] == "ok" and res["migrated"] == 1, (rc, res, err, rsum, rerr)
         g = res["guests"][0]
@@ -157,6 +164,12 @@ def move():
         consoles.pop().close()
         con = VirshConsole(dst_lv.uri, name)
         consoles.append(con)
+        # Keys typed before virsh is attached are lost: wait for it, then for the shell's prompt.
+        con.wait_for("Escape character", 60)
+        mark = con.serial_mark()
+        con.send_serial("\n")
+        con.wait_for("# ", 120, since=mark)
+        progress("destination console ready")
         after = wait_count_beyond(con, writer_count(con), "destination")
         status, out = con.run("kill $(cat /run/writer.pid); sleep 1; sync; echo 3 > /proc/sys/vm/drop_caches; "
                               "n=$(cat /data/count); bad=0; sha256sum -c --quiet /data/bulk.sum || bad=1; i=1; "

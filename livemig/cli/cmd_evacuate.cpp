@@ -17,6 +17,7 @@ struct EvacuateCmd {
   unsigned parallel = 1;
   std::string token_file;
   bool no_measure = false;
+  bool copy_storage = false;
   SendFlags flags;
   HoldFlags hold;
 };
@@ -42,6 +43,9 @@ void setup_evacuate(cli::Context& ctx) {
   sub->add_option("--parallel", o->parallel, "Guests migrated at the same time")->check(CLI::Range(1u, 64u));
   sub->add_option("--token-file", o->token_file, "Token file for HOST:PORT destinations");
   sub->add_flag("--no-measure", o->no_measure, "Do not measure dirty rates (order by memory only)");
+  sub->add_flag("--copy-storage", o->copy_storage,
+                "Also copy every writable disk on a local qcow2 or raw image (send --copy-storage all); the "
+                "receivers need --copy-storage, a local QMP destination gets the disks like migrate --copy-storage");
   add_send_flags(*sub, o->flags);
   // The sender cannot hold a destination it does not feed itself: a libvirt
   // receiver always holds its domains, a HOST:PORT one decides with its own --hold.
@@ -64,6 +68,10 @@ void setup_evacuate(cli::Context& ctx) {
     opts.measure_dirty_rate = !o->no_measure;
     opts.send = to_send_options(o->flags);
     apply_hold_flags(o->hold, opts.receive);
+    if (o->copy_storage) {
+      opts.send.copy_storage = {"all"};
+      opts.receive.copy_storage = true;
+    }
     if (!o->token_file.empty()) {
       opts.token = cli::value_or_throw(livemig::read_token_file(o->token_file));
     }

@@ -1,5 +1,7 @@
 #include <fmt/core.h>
 
+#include <filesystem>
+
 #include "commands.h"
 #include "utsushi/common/log.h"
 #include "utsushi/livemig/handshake.h"
@@ -18,6 +20,7 @@ struct ReceiveCmd {
   double accept_timeout_s = 600;
   std::string port_file;
   bool copy_storage = false;
+  std::string storage_dir;
   HoldFlags hold;
 };
 
@@ -74,13 +77,19 @@ void setup_receive(cli::Context& ctx) {
   auto* persistent =
       sub->add_flag("--persistent", o->persistent, "With --libvirt: define each received domain persistently");
   auto* disks = sub->add_flag("--copy-storage", o->copy_storage,
-                              "Take the sender's disks into this QEMU's disks of the same devices (same virtual "
-                              "size; a clone's overlay over the same backing file) through a writable NBD export; "
+                              "Take the sender's disks through a writable NBD export: with --qmp into this QEMU's "
+                              "disks of the same devices (same format and virtual size; an overlay over a backing "
+                              "file of the same content), with --libvirt into images created in --storage-dir; "
                               "implies --hold");
-  qmp->excludes(uri)->excludes(sessions)->excludes(persistent);
-  disks->excludes(uri);
+  auto* storage = sub->add_option("--storage-dir", o->storage_dir,
+                                  "With --libvirt --copy-storage: create each received disk here (same format and "
+                                  "virtual size, a qcow2 overlay over the backing file at the source's path) "
+                                  "under the source image's file name, and start the domain on it")
+                      ->check(CLI::ExistingDirectory);
+  qmp->excludes(uri)->excludes(sessions)->excludes(persistent)->excludes(storage);
   sessions->needs(uri);
   persistent->needs(uri);
+  storage->needs(disks);
   sub->add_option("--token-file", o->token_file, "File holding the shared token (>= 16 bytes)")->required();
   sub->add_option("--accept-timeout", o->accept_timeout_s, "Give up when no sender authenticated within SECONDS")
       ->check(cli::seconds_between(0.001, 31.0 * 86400));
@@ -98,6 +107,11 @@ void setup_receive(cli::Context& ctx) {
       opts.serve = {o->listen, token, o->sessions, accept_timeout, on_listening};
       opts.persistent = o->persistent;
       apply_hold_flags(o->hold, opts.receive);  // libvirt domains are held whatever --hold says (started paused)
+      opts.receive.copy_storage = o->copy_storage;
+      if (o->copy_storage && o->storage_dir.empty()) {
+        throw cli::Failure(Error(Errc::invalid_argument, "--libvirt --copy-storage needs --storage-dir DIR"));
+      }
+      opts.storage_dir = o->storage_dir.empty() ? std::string() : std::filesystem::absolute(o->storage_dir).string();
       finish_libvirt(ctx, livemig::receive_libvirt(opts));
       return;
     }

@@ -31,12 +31,11 @@ void setup_send(cli::Context& ctx) {
   undef->needs(uri);
   sub->add_option("--to", o->to, "HOST:PORT of the receiver")->required();
   sub->add_option("--token-file", o->token_file, "File holding the shared token (>= 16 bytes)")->required();
-  auto* disks = sub->add_option("--copy-storage", o->copy_storage,
-                                "Also copy these disks (node names, device names or qdev ids, or 'all': every "
-                                "writable disk on a local image) into the receiver's disks of the same devices "
-                                "(the receiver needs --copy-storage)")
-                    ->delimiter(',');
-  disks->excludes(uri);
+  sub->add_option("--copy-storage", o->copy_storage,
+                  "Also copy these disks (node names, device names or qdev ids, or 'all': every writable disk on a "
+                  "local qcow2 or raw image) into the receiver's disks of the same devices (the receiver needs "
+                  "--copy-storage)")
+      ->delimiter(',');
   add_send_flags(*sub, o->flags);
   sub->callback([&ctx, o] {
     require_one_source(o->qmp, o->libvirt, "--qmp", "--libvirt");

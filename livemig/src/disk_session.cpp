@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include "utsushi/common/log.h"
 #include "utsushi/livemig/disk_copy.h"
 #include "utsushi/livemig/disk_extents.h"
+#include "utsushi/livemig/file_hash.h"
 
 namespace utsushi::livemig {
 
@@ -20,10 +23,27 @@ namespace {
 
 // The fields of one query-block entry that name and describe its disk.
 struct BlockEntry {
-  std::string device, qdev, node, file;
+  std::string device, qdev, node, file, format, backing, backing_format;
   bool read_only = true;
+  bool deep_chain = false;  // the backing file has a backing file itself
   std::uint64_t size = 0;
 };
+
+// The image fields of an entry ("image", with "backing-image" when the
+// image has a backing file).
+void read_image(const json& img, BlockEntry& e) {
+  e.size = img.value("virtual-size", std::uint64_t{0});
+  e.format = img.value("format", std::string());
+  if (img.contains("backing-image") && img["backing-image"].is_object()) {
+    const json& b = img["backing-image"];
+    e.backing = b.value("filename", std::string());
+    e.backing_format = b.value("format", std::string());
+    e.deep_chain = b.contains("backing-image");
+  } else if (img.contains("full-backing-filename")) {
+    e.backing = img.value("full-backing-filename", std::string());
+    e.backing_format = img.value("backing-filename-format", std::string());
+  }
+}
 
 std::vector<BlockEntry> block_entries(const json& query_block) {
   std::vector<BlockEntry> out;
@@ -42,7 +62,7 @@ std::vector<BlockEntry> block_entries(const json& query_block) {
     e.file = ins.value("file", std::string());
     e.read_only = ins.value("ro", true);
     if (ins.contains("image") && ins["image"].is_object()) {
-      e.size = ins["image"].value("virtual-size", std::uint64_t{0});
+      read_image(ins["image"], e);
     }
     out.push_back(std::move(e));
   }
@@ -88,6 +108,28 @@ std::uint64_t zero_bytes(const DiskBatch& b) {
   return n;
 }
 
+bool known_format(const std::string& f) { return f == "qcow2" || f == "raw"; }
+
+// The session's description of a chosen entry; Errc::not_supported for an
+// image livemig cannot recreate or compare at the destination.
+Result<SessionDisk> describe(const BlockEntry& e) {
+  std::string what = fmt::format("--copy-storage: disk '{}' ({})", e.node, e.file);
+  if (!known_format(e.format) || !e.file.starts_with('/')) {
+    return fail(Errc::not_supported, fmt::format("{}: a {} image that is not a local qcow2 or raw file", what,
+                                                 e.format.empty() ? "unknown" : e.format));
+  }
+  if (!e.backing.empty() && (!known_format(e.backing_format) || !e.backing.starts_with('/'))) {
+    return fail(Errc::not_supported,
+                fmt::format("{}: its backing file {} is not a local qcow2 or raw file", what, e.backing));
+  }
+  if (e.deep_chain) {
+    return fail(Errc::not_supported, fmt::format("{}: its backing file {} has a backing file itself (one level "
+                                                 "of backing is supported)",
+                                                 what, e.backing));
+  }
+  return SessionDisk{e.node, e.qdev, e.size, e.file, e.format, e.backing, e.backing_format, {}};
+}
+
 }  // namespace
 
 Result<std::vector<SessionDisk>> select_disks(const json& query_block, const std::vector<std::string>& drives) {
@@ -97,7 +139,7 @@ Result<std::vector<SessionDisk>> select_disks(const json& query_block, const std
   if (all) {
     for (const auto& e : entries) {
       if (!e.read_only && local_file(e.file) && !e.node.empty()) {
-        out.push_back({e.node, e.qdev, e.size});
+        out.push_back(UTSUSHI_TRY(describe(e)));
       }
     }
     if (out.empty()) {
@@ -116,7 +158,7 @@ Result<std::vector<SessionDisk>> select_disks(const json& query_block, const std
     if (std::any_of(out.begin(), out.end(), [&](const SessionDisk& d) { return d.node == it->node; })) {
       return fail(Errc::invalid_argument, fmt::format("--copy-storage: disk '{}' is named twice", name));
     }
-    out.push_back({it->node, it->qdev, it->size});
+    out.push_back(UTSUSHI_TRY(describe(*it)));
   }
   if (out.empty()) {
     return fail(Errc::invalid_argument, "--copy-storage: no disk named");
@@ -124,9 +166,20 @@ Result<std::vector<SessionDisk>> select_disks(const json& query_block, const std
   return out;
 }
 
-Result<std::vector<std::string>> match_disks(const json& query_block, const std::vector<SessionDisk>& disks) {
+Result<std::vector<SessionDisk>> source_disks(Monitor& qmp, const std::vector<std::string>& drives) {
+  auto blocks = UTSUSHI_TRY_CTX(qmp.execute("query-block"), "listing the source's disks");
+  auto disks = UTSUSHI_TRY(select_disks(blocks, drives));
+  for (auto& d : disks) {
+    if (!d.backing.empty()) {
+      d.backing_hash = UTSUSHI_TRY_CTX(file_content_hash(d.backing), "hashing the backing file of " + d.file);
+    }
+  }
+  return disks;
+}
+
+Result<std::vector<MatchedDisk>> match_disks(const json& query_block, const std::vector<SessionDisk>& disks) {
   auto entries = block_entries(query_block);
-  std::vector<std::string> nodes;
+  std::vector<MatchedDisk> out;
   for (const auto& d : disks) {
     auto it = std::find_if(entries.begin(), entries.end(), [&](const BlockEntry& e) {
       return d.qdev.empty() ? e.node == d.node : e.qdev == d.qdev;
@@ -144,33 +197,42 @@ Result<std::vector<std::string>> match_disks(const json& query_block, const std:
                               "virtual size",
                               what, it->size, d.size));
     }
-    nodes.push_back(it->node);
-  }
-  return nodes;
-}
-
-std::string disks_frame_text(const std::vector<SessionDisk>& disks) {
-  json list = json::array();
-  for (const auto& d : disks) {
-    list.push_back({{"node", d.node}, {"qdev", d.qdev}, {"size", d.size}});
-  }
-  return list.dump();
-}
-
-Result<std::vector<SessionDisk>> parse_disks_frame(std::string_view text) {
-  json list = json::parse(text, nullptr, false);
-  if (!list.is_array() || list.empty() || list.size() > 256) {
-    return fail(Errc::corruption, "livemig: the sender's disk list is not a list of disks");
-  }
-  std::vector<SessionDisk> out;
-  for (const auto& d : list) {
-    if (!d.is_object() || !d.contains("node") || !d["node"].is_string() || !d.contains("size") ||
-        !d["size"].is_number_unsigned() || !d.contains("qdev") || !d["qdev"].is_string()) {
-      return fail(Errc::corruption, "livemig: a disk of the sender's list lacks its node, qdev or size");
+    if (it->format != d.format) {
+      return fail(Errc::failed_precondition, fmt::format("the destination's disk for {} is {}, the source's {}", what,
+                                                         it->format.empty() ? "of unknown format" : it->format,
+                                                         d.format));
     }
-    out.push_back({d["node"].get<std::string>(), d["qdev"].get<std::string>(), d["size"].get<std::uint64_t>()});
+    if (it->backing.empty() != d.backing.empty()) {
+      return fail(Errc::failed_precondition,
+                  fmt::format("the destination's disk for {} {} a backing file, the source's {}", what,
+                              it->backing.empty() ? "has no" : "has", d.backing.empty() ? "has none" : d.backing));
+    }
+    out.push_back({it->node, it->file, it->backing});
   }
   return out;
+}
+
+Result<void> check_backings(const std::vector<SessionDisk>& disks, const std::vector<std::string>& backings) {
+  for (std::size_t i = 0; i < disks.size(); ++i) {
+    const SessionDisk& d = disks[i];
+    if (d.backing.empty()) {
+      continue;
+    }
+    const std::string& mine = i < backings.size() ? backings[i] : d.backing;
+    auto hash = file_content_hash(mine);
+    if (!hash) {
+      return fail(Errc::failed_precondition,
+                  fmt::format("disk {} ({}): its backing file {} cannot be read on this host: {}", i, d.file, mine,
+                              hash.error().message()));
+    }
+    if (*hash != d.backing_hash) {
+      return fail(Errc::failed_precondition,
+                  fmt::format("disk {} ({}): the backing file {} on this host differs from the source's (content "
+                              "hash {} here, {} there)",
+                              i, d.file, mine, *hash, d.backing_hash));
+    }
+  }
+  return {};
 }
 
 // ---- source ----
@@ -181,6 +243,7 @@ DiskSource::DiskSource(Monitor& qmp, std::vector<SessionDisk> disks, PrivateDir 
   ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_compressionLevel, zstd_level);
   for (std::size_t i = 0; i < m_disks.size(); ++i) {
     m_reports[i].node = m_disks[i].node;
+    m_reports[i].file = m_disks[i].file;
     m_reports[i].size = m_disks[i].size;
   }
 }
@@ -288,16 +351,23 @@ DiskSink::DiskSink(Monitor& qmp, std::vector<SessionDisk> disks, PrivateDir dir)
 
 Result<std::unique_ptr<DiskSink>> DiskSink::open(Monitor& qmp, std::vector<SessionDisk> disks) {
   auto blocks = UTSUSHI_TRY_CTX(qmp.execute("query-block"), "listing the destination's disks");
-  auto nodes = UTSUSHI_TRY(match_disks(blocks, disks));
+  auto matched = UTSUSHI_TRY(match_disks(blocks, disks));
+  std::vector<std::string> backings;
+  for (const auto& m : matched) {
+    backings.push_back(m.backing);
+  }
+  UTSUSHI_TRY(check_backings(disks, backings));
   auto dir = UTSUSHI_TRY(PrivateDir::create(k_socket_dir_prefix));
   std::unique_ptr<DiskSink> s(new DiskSink(qmp, std::move(disks), std::move(dir)));
   UTSUSHI_TRY(start_nbd_server(qmp, s->m_socket));
   s->m_server = true;
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
+  for (std::size_t i = 0; i < matched.size(); ++i) {
     std::string id = fmt::format("livemig-{}-w{}", ::getpid(), i);
-    UTSUSHI_TRY(export_disk(qmp, {id, nodes[i], Access::writable, false, std::nullopt}));
+    UTSUSHI_TRY(export_disk(qmp, {id, matched[i].node, Access::writable, false, std::nullopt}));
     s->m_exports.push_back(id);
-    s->m_reports[i].node = nodes[i];
+    s->m_files.push_back(matched[i].file);
+    s->m_reports[i].node = matched[i].node;
+    s->m_reports[i].file = matched[i].file;
     s->m_reports[i].size = s->m_sizes[i];
     s->m_clients.push_back(UTSUSHI_TRY(NbdClient::connect(s->m_socket, id)));
   }
@@ -311,7 +381,14 @@ Result<void> DiskSink::write(std::span<const std::uint8_t> payload) {
     return fail(Errc::corruption, "livemig: disk data after the disks' end");
   }
   auto batch = UTSUSHI_TRY(decode_disk_batch(payload, m_sizes, m_dctx.get()));
-  UTSUSHI_TRY(write_batch(m_clients[batch.disk], batch));
+  if (auto w = write_batch(m_clients[batch.disk], batch); !w) {
+    // ENOSPC and the like: name the disk and the file that could not take it.
+    std::string where = fmt::format("writing disk {} of the destination ({})", batch.disk, m_files[batch.disk]);
+    if (w.error().sys_errno() == ENOSPC) {
+      where += ": No space left on device";
+    }
+    return std::unexpected(std::move(w).error().with_context(where));
+  }
   m_hashes[batch.disk].add(batch);
   DiskReport& rep = m_reports[batch.disk];
   rep.data_bytes += batch.data.size();

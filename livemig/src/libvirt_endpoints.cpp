@@ -5,6 +5,8 @@
 #include <mutex>
 
 #include "utsushi/common/log.h"
+#include "utsushi/livemig/disk_images.h"
+#include "utsushi/livemig/disk_session.h"
 #include "utsushi/virt/domain_xml.h"
 
 namespace utsushi::livemig {
@@ -36,10 +38,13 @@ Outcome failed_outcome(Error e, ReportStatus status, const std::string& where) {
   return o;
 }
 
-// Sender: the domain definition goes first; the receiver answers once the
+// Sender: the domain definition and its disk list (disks_frame_text; "[]"
+// without --copy-storage) go first; the receiver answers once the
 // destination domain waits for the stream.
-Result<void> introduce_domain(Link& link, const std::string& domain, const std::string& xml) {
+Result<void> introduce_domain(Link& link, const std::string& domain, const std::string& xml,
+                              const std::string& disks) {
   UTSUSHI_TRY_CTX(link.send(FrameType::domain_xml, as_bytes(xml)), "sending the domain definition");
+  UTSUSHI_TRY_CTX(link.send(FrameType::domain_disks, as_bytes(disks)), "sending the domain's disk list");
   auto reply = UTSUSHI_TRY_CTX(link.recv(k_domain_start_timeout), "waiting for the destination domain");
   if (reply.header.type == FrameType::abort) {
     return fail(Errc::failed_precondition,
@@ -62,6 +67,57 @@ void log_resume_latency(const Monitor& monitor, const std::string& domain, milli
   }
   UTSUSHI_LOG_INFO("domain {}: running {} ms after QEMU loaded its memory (resuming took {} ms)", domain,
                    (resumed->timestamp_us - loaded->timestamp_us) / 1000, resume_call.count());
+}
+
+// Receiver: the sender's disk list (domain_disks, right after domain_xml):
+// empty unless the sender copies the disks, which this receiver must agree to.
+Result<std::vector<SessionDisk>> receive_disk_list(Link& link, bool copy_storage) {
+  auto f = UTSUSHI_TRY_CTX(link.recv(k_domain_start_timeout), "waiting for the domain's disk list");
+  if (f.header.type == FrameType::abort) {
+    return fail(Errc::aborted, "the sender aborted: " + as_text(f.payload));
+  }
+  if (f.header.type != FrameType::domain_disks) {
+    return fail(Errc::corruption, fmt::format("frame type {} where the domain's disk list was expected",
+                                              static_cast<int>(f.header.type)));
+  }
+  auto disks = UTSUSHI_TRY(parse_disk_list(as_text(f.payload), EmptyList::allowed));
+  if (!disks.empty() && !copy_storage) {
+    return fail(Errc::failed_precondition, "the sender copies the disks (--copy-storage): start the receiver with "
+                                           "--copy-storage --storage-dir DIR (or the sender without it)");
+  }
+  if (disks.empty() && copy_storage) {
+    return fail(Errc::failed_precondition, "this receiver takes the disks (--copy-storage): give the sender "
+                                           "--copy-storage too (or start the receiver without it)");
+  }
+  return disks;
+}
+
+// The destination's images and the definitions that name them.
+struct Staged {
+  CreatedImages images;
+  std::string incoming;  // the XML to start (with -incoming defer)
+  std::string defined;   // the XML --persistent defines
+};
+
+// Without disks, the definitions as given. With disks: the backing files
+// checked (before anything is created), the images created in
+// `storage_dir` (disk_images.h) and both definitions naming them.
+Result<Staged> stage_images(const std::vector<SessionDisk>& disks, const std::string& storage_dir,
+                            const std::string& xml, const std::string& incoming) {
+  Staged s{CreatedImages(), incoming, xml};
+  if (disks.empty()) {
+    return s;
+  }
+  UTSUSHI_TRY(check_backings(disks, {}));
+  auto plan = UTSUSHI_TRY(plan_images(disks, storage_dir));
+  std::vector<virt::DiskMove> moves;
+  for (const auto& p : plan) {
+    moves.push_back({p.source_file, p.path});
+  }
+  s.incoming = UTSUSHI_TRY(virt::relocated_disks_xml(incoming, moves));
+  s.defined = UTSUSHI_TRY(virt::relocated_disks_xml(xml, moves));
+  s.images = UTSUSHI_TRY(CreatedImages::create(disks, plan));
+  return s;
 }
 
 DomainOutcome receive_domain(LibvirtHost& host, Link& link, const ReceiveLibvirtOptions& options) {
@@ -110,6 +166,10 @@ DomainOutcome receive_domain(LibvirtHost& host, Link& link, const ReceiveLibvirt
     return refuse(id.error(), ReportStatus::refused);
   }
   d.domain = id->name;
+  auto disks = receive_disk_list(link, options.receive.copy_storage);
+  if (!disks) {
+    return refuse(disks.error(), status_of(disks.error()));
+  }
   // A token holder may ask for a guest, not for the host: refused before
   // anything starts (the sender leaves its source untouched).
   if (auto r = check_incoming_domain(xml); !r) {
@@ -122,7 +182,14 @@ DomainOutcome receive_domain(LibvirtHost& host, Link& link, const ReceiveLibvirt
   if (auto r = host.connection().check_absent(id->name, id->uuid); !r) {
     return refuse(r.error(), ReportStatus::refused);
   }
-  if (auto r = host.connection().create_transient_paused(*incoming); !r) {
+  // With disks: their images in the storage directory, named by the XML
+  // (removed again by `images` unless the migration succeeds).
+  auto staged = stage_images(*disks, options.storage_dir, xml, *incoming);
+  if (!staged) {
+    return refuse(staged.error(), status_of(staged.error()));
+  }
+  CreatedImages images = std::move(staged->images);
+  if (auto r = host.connection().create_transient_paused(staged->incoming); !r) {
     return refuse(r.error(), status_of(r.error()));
   }
   created = true;
@@ -152,15 +219,19 @@ DomainOutcome receive_domain(LibvirtHost& host, Link& link, const ReceiveLibvirt
   log_resume_latency(**monitor, d.domain, resume_call);
   monitor->reset();
   if (d.outcome.error) {
-    // run_receiver discarded the domain; make sure nothing is left, except
-    // when it could not tell whether the domain runs (it may own the guest).
+    // run_receiver discarded the domain; make sure nothing is left (its
+    // images go when `images` does), except when it could not tell whether
+    // the domain runs (it may own the guest, and its images).
     if (d.outcome.report.status != ReportStatus::unknown) {
       leave_nothing(d.outcome);
+    } else {
+      images.keep();
     }
     return d;
   }
+  images.keep();
   if (options.persistent) {
-    if (auto r = host.connection().define(xml, virt::Replace::update); !r) {
+    if (auto r = host.connection().define(staged->defined, virt::Replace::update); !r) {
       UTSUSHI_LOG_WARN("domain {} runs but stays transient: {}", d.domain, r.error().message());
       d.outcome.report.error = "running, but not defined: " + r.error().message();
     }
@@ -187,8 +258,19 @@ Outcome send_libvirt(LibvirtHost& host, const SendLibvirtOptions& options) {
   }
   SendRemoteOptions remote = options.remote;
   remote.send.after = SourceAfter::keep;  // libvirt retires the source below
-  Outcome o = send_to_receiver(**monitor, remote,
-                               [&](Link& link) { return introduce_domain(link, options.domain, *xml); });
+  std::vector<SessionDisk> disks;
+  if (!remote.send.copy_storage.empty()) {
+    // Described before anything starts: the receiver creates the images first.
+    auto chosen = source_disks(**monitor, remote.send.copy_storage);
+    if (!chosen) {
+      return failed_outcome(chosen.error(), status_for(chosen.error()), where);
+    }
+    disks = std::move(*chosen);
+  }
+  std::string disk_list = disks_frame_text(disks);
+  Outcome o = send_to_receiver(**monitor, remote, [&](Link& link) {
+    return introduce_domain(link, options.domain, *xml, disk_list);
+  });
   monitor->reset();
   if (o.report.status != ReportStatus::ok) {
     return o;

@@ -107,6 +107,7 @@ nlohmann::json report_json(const Report& r) {
     nlohmann::json disks = nlohmann::json::array();
     for (const auto& d : r.disks) {
       disks.push_back({{"node", d.node},
+                       {"file", d.file},
                        {"size", d.size},
                        {"allocated_bytes", d.allocated_bytes},
                        {"backing_bytes", d.backing_bytes},

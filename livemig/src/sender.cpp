@@ -1,5 +1,6 @@
 // Source side: drives QEMU's migration (the pump, pump.h, carries its
 // stream), applies the policy and restores the source on failure.
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -195,6 +196,20 @@ std::optional<Outcome> check_ends(SendRun& run) {
   return std::nullopt;
 }
 
+// Before `migrate` the receiver sends nothing but an abort: its reason, when
+// one arrives within `wait`, as the error to report.
+std::optional<Error> receiver_abort(Link& link, milliseconds wait) {
+  pollfd p{link.fd(), POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) {
+    return std::nullopt;
+  }
+  auto peer = link.recv(milliseconds(300));
+  if (peer && peer->header.type == FrameType::abort) {
+    return Error(Errc::aborted, "the receiver stopped the migration: " + peer->text());
+  }
+  return std::nullopt;
+}
+
 // Phase 1b (--copy-storage). Picks the disks, starts the source's NBD server
 // and dirty tracking (run.disks), announces the disks and sends pass 0 and
 // dirty passes until one is small (SendOptions::disk_pass_bytes), before
@@ -203,13 +218,19 @@ std::optional<Outcome> check_ends(SendRun& run) {
 std::optional<Outcome> copy_disks(SendRun& run) {
   run.disks_start = steady_clock::now();
   auto sent = [&]() -> Result<void> {
-    auto blocks = UTSUSHI_TRY_CTX(run.qmp.execute("query-block"), "listing the source's disks");
-    auto chosen = UTSUSHI_TRY(select_disks(blocks, run.options.copy_storage));
+    auto chosen = UTSUSHI_TRY(source_disks(run.qmp, run.options.copy_storage));
     int level = run.options.zstd_level > 0 ? run.options.zstd_level : 3;
     run.disks = UTSUSHI_TRY(DiskSource::open(run.qmp, std::move(chosen), level));
     std::string list = disks_frame_text(run.disks->disks());
     UTSUSHI_TRY(run.link.send_text(FrameType::disks, list));
-    FrameSend send = run.locked_send();
+    FrameSend locked = run.locked_send();
+    // A receiver that failed (its disk full, say) stops the copy at the next batch.
+    FrameSend send = [&](FrameType type, std::span<const std::uint8_t> payload) -> Result<void> {
+      if (auto e = receiver_abort(run.link, milliseconds(0))) {
+        return std::unexpected(std::move(*e));
+      }
+      return locked(type, payload);
+    };
     UTSUSHI_TRY(run.disks->send_pass(send, "bulk"));
     for (unsigned n = 1; n <= run.options.max_disk_passes; ++n) {
       if (cancel_requested()) {
@@ -223,8 +244,13 @@ std::optional<Outcome> copy_disks(SendRun& run) {
     return {};
   }();
   if (!sent) {
+    Error error = sent.error();
+    if (error.code() != Errc::aborted) {
+      // A link error: the receiver's abort, when it sent one, says why.
+      error = receiver_abort(run.link, milliseconds(300)).value_or(std::move(error));
+    }
     run.rep.source_state = query_runstate(run.qmp).value_or("unknown");  // QEMU's migration never started
-    return run.abort_and_fail({sent.error(), status_for(sent.error())});
+    return run.abort_and_fail({error, status_for(error)});
   }
   return std::nullopt;
 }

@@ -174,6 +174,27 @@ Result<std::string> without_incoming_defer(std::string_view text) {
   return xml::save(doc);
 }
 
+Result<std::string> relocated_disks_xml(std::string_view text, const std::vector<DiskMove>& moves) {
+  pugi::xml_document doc;
+  auto root = UTSUSHI_TRY(parse_domain(doc, text));
+  for (const auto& m : moves) {
+    std::vector<pugi::xml_node> hits;
+    for (auto disk : root.child("devices").children("disk")) {
+      auto source = disk.child("source");
+      if (std::string_view(disk.attribute("type").value()) == "file" && source &&
+          source.attribute("file").value() == m.from) {
+        hits.push_back(source);
+      }
+    }
+    if (hits.size() != 1 || m.to.empty()) {
+      return fail(Errc::invalid_argument, fmt::format("the domain has {} file disks on {}, not one to move to '{}'",
+                                                      hits.size(), m.from, m.to));
+    }
+    xml::set_attr(hits.front(), "file", m.to.c_str());
+  }
+  return xml::save(doc);
+}
+
 Result<std::vector<std::string>> interface_macs(std::string_view text) {
   pugi::xml_document doc;
   auto root = UTSUSHI_TRY(parse_domain(doc, text));

@@ -21,7 +21,7 @@ def refused(port, i):
     if i % 4 == 0:
         p = Peer(port)
         try:
-            p.handshake("livemig", 4, "not-the-right-token-at-all-xx")
+            p.handshake("livemig", 5, "not-the-right-token-at-all-xx")
             raise AssertionError("a wrong token was accepted")
         except (PermissionError, ConnectionError, OSError):
             pass

@@ -176,10 +176,10 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
 
 
-def start_receiver(lv, token, work, tag, sessions=1, extra=(), accept_timeout=120):
-    """A `receive --libvirt` on lv; returns (process, port)."""
+def start_receiver(lv, token, work, tag, sessions=1, extra=(), accept_timeout=120, prefix=()):
+    """A `receive --libvirt` on lv (run under `prefix`, e.g. unshare, when given); returns (process, port)."""
     port_file = os.path.join(work, "port-" + tag)
-    proc = subprocess.Popen([lmtest.LIVEMIG, "--json", "receive", "--libvirt", lv.uri, "--listen", "127.0.0.1:0",
+    proc = subprocess.Popen([*prefix, lmtest.LIVEMIG, "--json", "receive", "--libvirt", lv.uri, "--listen", "127.0.0.1:0",
                              "--sessions", str(sessions), "--token-file", token, "--port-file", port_file,
                              "--accept-timeout", str(accept_timeout), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

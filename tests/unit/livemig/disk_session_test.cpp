@@ -18,6 +18,7 @@
 #include "session_fixtures.h"
 #include "test_support.h"
 #include "utsushi/livemig/disk_copy.h"
+#include "utsushi/livemig/file_hash.h"
 
 using namespace utsushi;
 using namespace utsushi::livemig;
@@ -28,23 +29,33 @@ using nlohmann::json;
 
 namespace {
 
-// A query-block reply: a writable local overlay (virtio, anonymous device), a
-// read-only CD-ROM, a writable disk on a remote NBD server and a drive with no medium.
+// A query-block reply: a writable local overlay (virtio, anonymous device)
+// over a raw backing file, a read-only CD-ROM, a writable disk on a remote
+// NBD server, a drive with no medium and a writable raw disk.
 json query_block() {
   return json::parse(R"([
     {"device": "", "qdev": "/machine/peripheral-anon/device[0]/virtio-backend",
      "inserted": {"node-name": "#block123", "ro": false, "file": "/var/lib/vm/a.qcow2",
-                  "image": {"virtual-size": 1073741824}}},
+                  "image": {"virtual-size": 1073741824, "format": "qcow2", "filename": "/var/lib/vm/a.qcow2",
+                            "backing-image": {"filename": "/var/lib/vm/base.raw", "format": "raw",
+                                              "virtual-size": 1073741824}}}},
     {"device": "ide1-cd0", "qdev": "/machine/unattached/device[23]",
-     "inserted": {"node-name": "#block456", "ro": true, "file": "/srv/debian.iso", "image": {"virtual-size": 4096}}},
+     "inserted": {"node-name": "#block456", "ro": true, "file": "/srv/debian.iso",
+                  "image": {"virtual-size": 4096, "format": "raw"}}},
     {"device": "drive2", "qdev": "vd2",
      "inserted": {"node-name": "remote", "ro": false, "file": "nbd://storage:10809/x",
-                  "image": {"virtual-size": 2097152}}},
-    {"device": "floppy0", "qdev": "fd0"}
+                  "image": {"virtual-size": 2097152, "format": "raw"}}},
+    {"device": "floppy0", "qdev": "fd0"},
+    {"device": "drive3", "qdev": "vd3",
+     "inserted": {"node-name": "plain", "ro": false, "file": "/var/lib/vm/b.raw",
+                  "image": {"virtual-size": 2097152, "format": "raw"}}}
   ])");
 }
 
 const std::string k_anon = "/machine/peripheral-anon/device[0]/virtio-backend";
+const SessionDisk k_overlay{"#block123", k_anon, 1073741824, "/var/lib/vm/a.qcow2", "qcow2", "/var/lib/vm/base.raw",
+                            "raw", ""};
+const SessionDisk k_plain{"plain", "vd3", 2097152, "/var/lib/vm/b.raw", "raw", "", "", ""};
 
 }  // namespace
 
@@ -52,11 +63,10 @@ TEST_CASE("livemig select_disks: 'all' takes the writable local disks, names tak
           "[livemig][disk_session]") {
   auto all = select_disks(query_block(), {"all"});
   REQUIRE(all);
-  CHECK(*all == std::vector<SessionDisk>{{"#block123", k_anon, 1073741824}});
-  auto named = select_disks(query_block(), {"remote", k_anon});
+  CHECK(*all == std::vector<SessionDisk>{k_overlay, k_plain});
+  auto named = select_disks(query_block(), {"drive3", k_anon});
   REQUIRE(named);
-  CHECK(*named == std::vector<SessionDisk>{{"remote", "vd2", 2097152}, {"#block123", k_anon, 1073741824}});
-  CHECK(select_disks(query_block(), {"drive2"}).value().front().node == "remote");
+  CHECK(*named == std::vector<SessionDisk>{k_plain, k_overlay});
 
   auto missing = select_disks(query_block(), {"nosuch"});
   REQUIRE_FALSE(missing);
@@ -71,49 +81,82 @@ TEST_CASE("livemig select_disks: 'all' takes the writable local disks, names tak
   auto none = select_disks(json::array(), {"all"});
   REQUIRE_FALSE(none);
   CHECK_THAT(none.error().message(), Contains("no writable disk"));
+  // What the destination could not recreate or compare: another protocol, format or a deeper chain.
+  auto remote = select_disks(query_block(), {"remote"});
+  REQUIRE_FALSE(remote);
+  CHECK(remote.error().code() == Errc::not_supported);
+  json odd = query_block();
+  odd[4]["inserted"]["image"]["format"] = "vmdk";
+  CHECK(select_disks(odd, {"plain"}).error().code() == Errc::not_supported);
+  json deep = query_block();
+  deep[0]["inserted"]["image"]["backing-image"]["backing-image"] = json::object();
+  auto d = select_disks(deep, {"all"});
+  REQUIRE_FALSE(d);
+  CHECK_THAT(d.error().message(), Contains("one level"));
 }
 
-TEST_CASE("livemig match_disks: the destination's disk of the same device, writable, of the same size",
+TEST_CASE("livemig match_disks: the destination's disk of the same device, writable, same size and format",
           "[livemig][disk_session]") {
   json dest = json::parse(R"([
     {"device": "", "qdev": "/machine/peripheral-anon/device[0]/virtio-backend",
-     "inserted": {"node-name": "#block999", "ro": false, "file": "/d/a.qcow2", "image": {"virtual-size": 1073741824}}},
+     "inserted": {"node-name": "#block999", "ro": false, "file": "/d/a.qcow2",
+                  "image": {"virtual-size": 1073741824, "format": "qcow2",
+                            "backing-image": {"filename": "/d/base.raw", "format": "raw"}}}},
     {"device": "", "qdev": "vd1",
-     "inserted": {"node-name": "small", "ro": false, "file": "/d/b.qcow2", "image": {"virtual-size": 1024}}},
+     "inserted": {"node-name": "small", "ro": false, "file": "/d/b.raw",
+                  "image": {"virtual-size": 1024, "format": "raw"}}},
     {"device": "", "qdev": "vd2",
-     "inserted": {"node-name": "ro", "ro": true, "file": "/d/c.qcow2", "image": {"virtual-size": 1024}}}
+     "inserted": {"node-name": "ro", "ro": true, "file": "/d/c.raw", "image": {"virtual-size": 1024, "format": "raw"}}}
   ])");
-  auto m = match_disks(dest, {{"#block123", k_anon, 1073741824}});
+  auto m = match_disks(dest, {k_overlay});
   REQUIRE(m);
-  CHECK(*m == std::vector<std::string>{"#block999"});
+  REQUIRE(m->size() == 1);
+  CHECK((m->front().node == "#block999" && m->front().file == "/d/a.qcow2" && m->front().backing == "/d/base.raw"));
   // Without a qdev the node name decides.
-  CHECK(match_disks(dest, {{"small", "", 1024}}).value() == std::vector<std::string>{"small"});
+  SessionDisk small{"small", "", 1024, "/s/b.raw", "raw", "", "", ""};
+  CHECK(match_disks(dest, {small}).value().front().node == "small");
 
-  auto size = match_disks(dest, {{"x", "vd1", 2048}});
+  auto size = match_disks(dest, {{"x", "vd1", 2048, "/s/b.raw", "raw", "", "", ""}});
   REQUIRE_FALSE(size);
   CHECK(size.error().code() == Errc::failed_precondition);
   CHECK_THAT(size.error().message(), Contains("vd1") && Contains("1024") && Contains("2048"));
-  auto ro = match_disks(dest, {{"x", "vd2", 1024}});
+  auto format = match_disks(dest, {{"x", "vd1", 1024, "/s/b.qcow2", "qcow2", "", "", ""}});
+  REQUIRE_FALSE(format);
+  CHECK_THAT(format.error().message(), Contains("is raw, the source's qcow2"));
+  SessionDisk unbacked = k_overlay;
+  unbacked.backing = unbacked.backing_format = "";
+  auto backing = match_disks(dest, {unbacked});
+  REQUIRE_FALSE(backing);
+  CHECK_THAT(backing.error().message(), Contains("backing file"));
+  auto ro = match_disks(dest, {{"x", "vd2", 1024, "/s/c.raw", "raw", "", "", ""}});
   REQUIRE_FALSE(ro);
   CHECK_THAT(ro.error().message(), Contains("read-only"));
-  auto none = match_disks(dest, {{"x", "vd7", 1024}});
+  auto none = match_disks(dest, {{"x", "vd7", 1024, "/s/d.raw", "raw", "", "", ""}});
   REQUIRE_FALSE(none);
   CHECK_THAT(none.error().message(), Contains("no disk") && Contains("vd7"));
 }
 
-TEST_CASE("livemig disk list frame: round trip, hostile lists refused", "[livemig][disk_session]") {
-  std::vector<SessionDisk> disks = {{"#block123", k_anon, 1073741824}, {"d1", "", 512}};
-  auto back = parse_disks_frame(disks_frame_text(disks));
-  REQUIRE(back);
-  CHECK(*back == disks);
-  for (const char* bad : {"", "{}", "[]", "[1]", R"([{"node": "a", "qdev": ""}])",
-                          R"([{"node": "a", "qdev": "", "size": -1}])", R"([{"node": 5, "qdev": "", "size": 1}])",
-                          R"([{"node": "a", "size": 1}])"}) {
-    auto r = parse_disks_frame(bad);
-    INFO(bad);
-    REQUIRE_FALSE(r);
-    CHECK(r.error().code() == Errc::corruption);
-  }
+TEST_CASE("livemig check_backings: the backing file must exist here with the sender's content hash",
+          "[livemig][disk_session]") {
+  utsushi::test::TempDir dir;
+  std::string base = dir.file("base.raw");
+  utsushi::test::make_sparse_file(base, 1 << 20);
+  utsushi::test::write_at(base, 4096, utsushi::test::pattern(70000, 3));
+  SessionDisk d = k_overlay;
+  d.backing = base;
+  d.backing_hash = file_content_hash(base).value();
+  CHECK(check_backings({d}, {}));
+  CHECK(check_backings({k_plain, d}, {"", base}));
+  SessionDisk other = d;
+  other.backing_hash = std::string(32, '0');
+  auto differs = check_backings({other}, {});
+  REQUIRE_FALSE(differs);
+  CHECK(differs.error().code() == Errc::failed_precondition);
+  CHECK_THAT(differs.error().message(), Contains(base) && Contains("differs"));
+  auto missing = check_backings({d}, {dir.file("gone.raw")});
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().code() == Errc::failed_precondition);
+  CHECK_THAT(missing.error().message(), Contains("gone.raw"));
 }
 
 namespace {
@@ -133,7 +176,7 @@ class NbdDestination {
                                                    {{"node-name", "disk0"},
                                                     {"ro", false},
                                                     {"file", m_file},
-                                                    {"image", {{"virtual-size", size}}}}}}})));
+                                                    {"image", {{"virtual-size", size}, {"format", "raw"}}}}}}})));
     qmp.on("nbd-server-start", Reply::from([this](const json& a, int) -> Result<json> {
              m_socket = a["addr"]["data"]["path"].get<std::string>();
              return json::object();
@@ -193,7 +236,7 @@ TEST_CASE("livemig DiskSink: batches written and hashed; a hash that differs is 
   std::string file = dir.file("dest.raw");
   utsushi::test::make_sparse_file(file, 16 * G);
   NbdDestination dest(dir, file, 16 * G);
-  auto sink = DiskSink::open(dest.qmp, {{"#block1", "vd0", 16 * G}});
+  auto sink = DiskSink::open(dest.qmp, {{"#block1", "vd0", 16 * G, "/src/disk.raw", "raw", "", "", ""}});
   INFO((sink ? "" : sink.error().message()));
   REQUIRE(sink);
   DiskBatch b;
@@ -264,7 +307,7 @@ TEST_CASE("livemig DiskSource: a tracker that cannot start leaves no bitmap and 
            }
            return json::object();
          }));
-  auto s = DiskSource::open(src, {{"d0", "", 1 << 20}, {"d1", "", 1 << 20}}, 3);
+  auto s = DiskSource::open(src, {{"d0", "", 1 << 20, "/d0", "raw", "", "", ""}, {"d1", "", 1 << 20, "/d1", "raw", "", "", ""}}, 3);
   REQUIRE_FALSE(s);
   CHECK_THAT(s.error().message(), Contains("read-only"));
   CHECK(src.count("block-dirty-bitmap-remove") == 1);  // d0's
@@ -350,7 +393,7 @@ TEST_CASE("livemig --copy-storage sender: a disk copy that fails before migrate 
   }
   source.qmp.on("query-block-exports", Reply::ok(json::array()));
   SendOptions o = test_send_options();
-  o.copy_storage = {"all"};
+  o.copy_storage = {"plain"};  // (no backing file to hash)
   Frame answer;
   // The fake QEMU creates no NBD socket: the first pass cannot connect.
   Outcome out = send_to_mode(source, o, {{"hold", true}, {"copy_storage", true}}, answer);
@@ -365,7 +408,8 @@ TEST_CASE("livemig --copy-storage sender: a disk copy that fails before migrate 
   CHECK(source.qmp.count("block-export-del") == 1);
   CHECK(source.qmp.count("nbd-server-stop") == 1);
   REQUIRE(out.report.disks.size() == 1);
-  CHECK(out.report.disks[0].node == "#block123");
+  CHECK(out.report.disks[0].node == "plain");
+  CHECK(out.report.disks[0].file == "/var/lib/vm/b.raw");
   REQUIRE(out.report.disk_phases.size() == 1);
   CHECK(out.report.disk_phases[0].phase == "bulk");
   CHECK(out.report.disk_phases[0].data_bytes == 0);

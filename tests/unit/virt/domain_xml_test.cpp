@@ -161,3 +161,30 @@ TEST_CASE("virt::graphics_with_password finds protected consoles") {
   REQUIRE(two);
   CHECK(*two == std::vector<std::string>{"vnc", "spice"});
 }
+
+TEST_CASE("virt::relocated_disks_xml moves named file disks and keeps the rest") {
+  const std::string xml = R"(<domain type='qemu'><name>g</name><devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/src/a.qcow2' index='2'/>
+      <backingStore type='file'><format type='qcow2'/><source file='/golden.qcow2'/></backingStore>
+      <target dev='vda' bus='virtio'/></disk>
+    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='/shared/b.raw'/>
+      <target dev='vdb' bus='virtio'/></disk>
+    <disk type='block' device='disk'><source dev='/src/a.qcow2'/><target dev='vdc'/></disk>
+  </devices></domain>)";
+  auto moved = relocated_disks_xml(xml, {{"/src/a.qcow2", "/dst/a.qcow2"}});
+  REQUIRE(moved);
+  CHECK_THAT(*moved, Contains("file=\"/dst/a.qcow2\"") && Contains("index=\"2\""));
+  CHECK_THAT(*moved, Contains("/golden.qcow2") && Contains("/shared/b.raw") && Contains("dev=\"/src/a.qcow2\""));
+  CHECK_THAT(*moved, !Contains("file=\"/src/a.qcow2\""));
+
+  for (const auto& bad : std::vector<DiskMove>{{"/src/none.qcow2", "/dst/x"}, {"/src/a.qcow2", ""}}) {
+    auto r = relocated_disks_xml(xml, {bad});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code() == Errc::invalid_argument);
+  }
+  const std::string twice = R"(<domain><name>g</name><devices>
+    <disk type='file'><source file='/s/x'/><target dev='vda'/></disk>
+    <disk type='file'><source file='/s/x'/><target dev='vdb'/></disk></devices></domain>)";
+  CHECK_FALSE(relocated_disks_xml(twice, {{"/s/x", "/d/x"}}));
+  CHECK_FALSE(relocated_disks_xml("<nope/>", {}));
+}

@@ -2,8 +2,10 @@
 // livemig's disk pre-copy inside one migration session (send/receive
 // --copy-storage; docs/ARCHITECTURE.md, "livemig: disks"). The frames
 // (frame.h) in the order the sender sends them:
-//   disks      JSON [{node, qdev, size}]: the disks, in the order disk ids
-//              (disk_message.h) refer to them;
+//   disks      JSON [{node, qdev, size, file, format, backing,
+//              backing_format, backing_hash}]: the disks, in the order disk
+//              ids (disk_message.h) refer to them (protocol 5; every field
+//              checked: parse_disk_list);
 //   disk_data  batches of pass 0 ("bulk": the top images), then of dirty
 //              passes, before QEMU's migration starts; the memory stream's
 //              DATA frames follow;
@@ -29,6 +31,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -50,27 +53,69 @@ struct SessionDisk {
   std::string node;  // the top node on the source
   std::string qdev;  // the guest device (query-block "qdev"): how the receiver finds its own node
   std::uint64_t size = 0;
+  std::string file;            // the top image file on the source (absolute)
+  std::string format;          // the top image's format: "qcow2" or "raw"
+  std::string backing;         // its backing file on the source, absolute ("": none)
+  std::string backing_format;  // "qcow2" or "raw" ("" iff no backing)
+  std::string backing_hash;    // file_content_hash (file_hash.h) of the backing ("" iff none)
 
   friend bool operator==(const SessionDisk&, const SessionDisk&) = default;
 };
+
+// Limits of a disk list frame (parse_disk_list).
+inline constexpr std::size_t k_max_session_disks = 256;
+inline constexpr std::size_t k_max_disk_name = 512;    // node, qdev
+inline constexpr std::size_t k_max_disk_path = 4096;   // file, backing (PATH_MAX)
+inline constexpr std::uint64_t k_max_session_disk_size = 1ull << 60;  // 1 EiB
 
 // The disks of a query-block reply that `drives` names: node names, block
 // device names or qdev ids, or the one word "all" for every disk with a
 // medium that is writable and whose image is a local file (not nbd:, json:
 // or another protocol). Errc::invalid_argument for a name that matches no
-// disk, a read-only disk, or "all" that finds none.
+// disk, a read-only disk, or "all" that finds none; Errc::not_supported for
+// a chosen disk whose image (or backing file) is neither qcow2 nor raw or not
+// a local file. Fills every field but backing_hash.
 [[nodiscard]] Result<std::vector<SessionDisk>> select_disks(const nlohmann::json& query_block,
                                                             const std::vector<std::string>& drives);
 
+// select_disks on the source QEMU's query-block, with each backing file's
+// content hash (file_content_hash) filled in.
+[[nodiscard]] Result<std::vector<SessionDisk>> source_disks(Monitor& qmp, const std::vector<std::string>& drives);
+
+// One destination disk that match_disks found.
+struct MatchedDisk {
+  std::string node;  // the destination's top node
+  std::string file;  // its image file
+  std::string backing;  // its backing file as QEMU resolved it ("": none)
+};
+
 // Receiver: the destination's top node for each announced disk, found by its
 // qdev (else by its node name); the disk must be writable and of the same
-// virtual size. Errc::failed_precondition names the disk that does not match.
-[[nodiscard]] Result<std::vector<std::string>> match_disks(const nlohmann::json& query_block,
+// virtual size and format, and have a backing file exactly when the source's
+// has one. Errc::failed_precondition names the disk that does not match.
+[[nodiscard]] Result<std::vector<MatchedDisk>> match_disks(const nlohmann::json& query_block,
                                                            const std::vector<SessionDisk>& disks);
 
+// Receiver: every disk's backing file (`backings[i]` on this host, for
+// disks[i]; "" where the disk has none) exists and has the content hash the
+// sender announced. Errc::failed_precondition naming the disk and the file.
+[[nodiscard]] Result<void> check_backings(const std::vector<SessionDisk>& disks,
+                                          const std::vector<std::string>& backings);
+
+enum class EmptyList { refused, allowed };
 [[nodiscard]] std::string disks_frame_text(const std::vector<SessionDisk>& disks);
-// Errc::corruption for a payload that is not such a list (or an empty one).
-[[nodiscard]] Result<std::vector<SessionDisk>> parse_disks_frame(std::string_view text);
+// Errc::corruption for a payload that is not such a list: not JSON, more
+// than k_max_session_disks entries (or none, unless `empty` allows it), an
+// entry with a missing, extra or ill-typed field, a size of 0, not a
+// multiple of 512 or above k_max_session_disk_size, a name or path that is
+// too long or holds a control character, a path that is not absolute, a
+// format other than qcow2/raw, a backing hash that is not 32 hex digits, or
+// backing fields that are not all set or all empty.
+[[nodiscard]] Result<std::vector<SessionDisk>> parse_disk_list(std::string_view text,
+                                                              EmptyList empty = EmptyList::refused);
+[[nodiscard]] inline Result<std::vector<SessionDisk>> parse_disks_frame(std::string_view text) {
+  return parse_disk_list(text, EmptyList::refused);
+}
 
 // Hands one frame to the link (the sender serialises it with the pump's shipper).
 using FrameSend = std::function<Result<void>(FrameType, std::span<const std::uint8_t>)>;
@@ -123,8 +168,8 @@ class DiskSource {
 // client writing into it. The destructor removes what finish() did not.
 class DiskSink {
  public:
-  // Matches the announced disks (match_disks), starts the NBD server and the
-  // exports and connects.
+  // Matches the announced disks (match_disks), checks their backing files
+  // (check_backings), starts the NBD server and the exports and connects.
   [[nodiscard]] static Result<std::unique_ptr<DiskSink>> open(Monitor& qmp, std::vector<SessionDisk> disks);
   ~DiskSink();
   DiskSink(const DiskSink&) = delete;
@@ -150,6 +195,7 @@ class DiskSink {
   Monitor& m_qmp;
   std::vector<SessionDisk> m_disks;
   std::vector<std::uint64_t> m_sizes;
+  std::vector<std::string> m_files;  // the destination's image files, for messages
   PrivateDir m_dir;  // holds the NBD socket
   std::string m_socket;
   bool m_server = false;

@@ -6,7 +6,9 @@
 //
 // Protocol "livemig", version k_protocol_version (handshake.h); both ends
 // ship together, and a peer of another version is refused in the handshake.
-// Version 4: the disk pre-copy's frames (disk_session.h) and the "mode"
+// Version 5: the disk list describes each image (format, backing file and
+// its content hash) and libvirt senders follow domain_xml with domain_disks;
+// 4: the disk pre-copy's frames (disk_session.h) and the "mode"
 // frame's copy_storage; 3: the link layer's frames and handshake (2 had its
 // own "LMG1" frames; 2 added the commit handshake to 1).
 //
@@ -20,7 +22,7 @@
 
 namespace utsushi::livemig {
 
-inline constexpr std::uint16_t k_protocol_version = 4;
+inline constexpr std::uint16_t k_protocol_version = 5;
 inline constexpr std::size_t k_frame_header = link::k_frame_header;
 inline constexpr std::uint32_t k_max_payload = link::k_max_frame_payload;
 // DATA: the payload is a zstd streaming-flush block (page_codec.h tokens inside).
@@ -40,9 +42,10 @@ enum class FrameType : std::uint8_t {
   // Libvirt hosts (libvirt_host.h), right after the handshake:
   domain_xml = 20,    // sender: the domain's migratable XML (UTF-8)
   domain_ready = 21,  // receiver: the domain is started, paused, waiting for the stream
+  domain_disks = 22,  // sender, right after domain_xml: the disk list (as `disks`; empty: memory only)
   // Disk pre-copy (--copy-storage; the order in disk_session.h):
   disk_data = 30,  // sender: one batch of one disk's ranges (disk_message.h)
-  disks = 31,      // sender: JSON [{node, qdev, size}], the disks of disk ids 0, 1, ...
+  disks = 31,      // sender: JSON [{node, qdev, size, file, format, backing...}] (disk_session.h), disk ids 0, 1, ...
   disk_end = 32,   // sender: JSON {hashes}: each disk's write hash (disk_hash.h); no disk data follows
   abort = link::k_type_abort,  // either side: UTF-8 reason; the peer stops
 };

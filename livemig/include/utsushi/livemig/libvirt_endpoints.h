@@ -13,6 +13,16 @@
 // the original XML; on any failure it destroys the domain: nothing is left.
 // The sender destroys the source domain once the destination runs, keeping
 // its persistent definition unless `undefine_source`.
+//
+// Disks (--copy-storage, disk_session.h): right after domain_xml the sender
+// sends domain_disks, the disk list (empty without --copy-storage; a
+// receiver that disagrees refuses before anything is created). Before it
+// starts the domain the receiver checks every backing file (present, same
+// content hash), creates the images in `storage_dir` (disk_images.h) and
+// starts the domain on them (the XML's disk sources rewritten). Any failure
+// afterwards destroys the domain and removes every image it created; only
+// when the domain's state is unknown do the images stay. A receiver killed
+// with SIGKILL leaves its images; the next one refuses those names.
 
 #include <memory>
 #include <string>
@@ -33,8 +43,11 @@ Outcome send_libvirt(LibvirtHost& host, const SendLibvirtOptions& options);
 struct ReceiveLibvirtOptions {
   std::string uri;
   ServeOptions serve;
-  ReceiveOptions receive;
+  ReceiveOptions receive;  // copy_storage: take the sender's disks (needs storage_dir)
   bool persistent = false;
+  // With receive.copy_storage: where the domains' images are created
+  // (disk_images.h); an absolute directory.
+  std::string storage_dir;
 };
 
 struct DomainOutcome {

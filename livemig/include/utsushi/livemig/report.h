@@ -42,6 +42,7 @@ ReportStatus status_for(const Error& e);
 // wire_bytes (the disk_data frames on the link, headers included).
 struct DiskReport {
   std::string node;                   // the disk's top node on this end
+  std::string file;                   // its image file on this end
   std::uint64_t size = 0;             // virtual size
   std::uint64_t allocated_bytes = 0;  // sender: allocated anywhere in the chain (allocation depth >= 1)
   std::uint64_t backing_bytes = 0;    // sender: held by a backing file, so not sent (depth >= 2)

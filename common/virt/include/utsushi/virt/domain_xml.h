@@ -70,6 +70,18 @@ struct DomainIdentity {
 // Errc::invalid_argument as domain_identity().
 [[nodiscard]] Result<std::string> without_incoming_defer(std::string_view xml);
 
+// A disk image that moves: the file `from` of the definition becomes `to`.
+struct DiskMove {
+  std::string from;
+  std::string to;
+};
+// The definition with each move's disk source replaced: `from` must be the
+// <source file> of exactly one <disk type='file'> (else Errc::invalid_argument
+// naming it); its <source file> becomes `to`. Everything else stays, the
+// disk's <driver> and <backingStore> included (livemig's destination keeps
+// the backing file at the source's path). Errc::invalid_argument as
+// domain_identity().
+[[nodiscard]] Result<std::string> relocated_disks_xml(std::string_view xml, const std::vector<DiskMove>& moves);
 // The MAC addresses of the domain's <interface>s, lower case, in document
 // order (interfaces without one are skipped). Errc::invalid_argument as
 // domain_identity().

@@ -1,0 +1,129 @@
+// Whole-file content hashes, remembered per file version (file_hash.h).
+#include "utsushi/livemig/file_hash.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+#include <vector>
+
+#include "utsushi/common/fd.h"
+
+namespace utsushi::livemig {
+
+namespace {
+
+constexpr std::size_t k_chunk = 4 << 20;
+
+// What identifies one version of a file's content: device, inode, size,
+// modification and change times.
+using FileKey = std::tuple<dev_t, ino_t, off_t, std::int64_t, long, std::int64_t, long>;
+
+// File times are kept at the kernel's coarse clock (a jiffy): a file changed
+// within that long of a hash could keep its times. Hashes of files younger
+// than this are not remembered.
+constexpr std::int64_t k_settled_seconds = 2;
+
+bool settled(const struct stat& st) {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  return now.tv_sec - std::max(st.st_mtim.tv_sec, st.st_ctim.tv_sec) > k_settled_seconds;
+}
+
+struct HashState {
+  struct Free {
+    void operator()(XXH3_state_t* s) const noexcept { XXH3_freeState(s); }
+  };
+  std::unique_ptr<XXH3_state_t, Free> state{XXH3_createState()};
+};
+
+// Feeds `length` zero bytes.
+void hash_zeros(XXH3_state_t* st, std::uint64_t length) {
+  static const std::vector<std::uint8_t> zeros(k_chunk, 0);
+  while (length > 0) {
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(length, zeros.size()));
+    XXH3_128bits_update(st, zeros.data(), n);
+    length -= n;
+  }
+}
+
+// Feeds [offset, end) read from `fd`.
+Result<void> hash_data(int fd, XXH3_state_t* st, std::uint64_t offset, std::uint64_t end, std::vector<std::uint8_t>& buf,
+                       const std::string& path) {
+  while (offset < end) {
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(end - offset, buf.size()));
+    UTSUSHI_TRY(pread_full(fd, std::span(buf.data(), n), offset, path));
+    XXH3_128bits_update(st, buf.data(), n);
+    offset += n;
+  }
+  return {};
+}
+
+// The next data extent at or after `offset`: [start, end); start == size when none.
+std::pair<std::uint64_t, std::uint64_t> next_data(int fd, std::uint64_t offset, std::uint64_t size) {
+  off_t d = ::lseek(fd, static_cast<off_t>(offset), SEEK_DATA);
+  if (d < 0) {
+    // ENXIO: only a hole is left; other errors: treat the rest as data.
+    return errno == ENXIO ? std::pair{size, size} : std::pair{offset, size};
+  }
+  off_t h = ::lseek(fd, d, SEEK_HOLE);
+  std::uint64_t end = h < 0 ? size : std::min<std::uint64_t>(static_cast<std::uint64_t>(h), size);
+  return {static_cast<std::uint64_t>(d), end};
+}
+
+Result<std::string> hash_open_file(int fd, std::uint64_t size, const std::string& path) {
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  HashState h;
+  XXH3_128bits_reset(h.state.get());
+  std::vector<std::uint8_t> buf(k_chunk);
+  std::uint64_t at = 0;
+  while (at < size) {
+    auto [start, end] = next_data(fd, at, size);
+    hash_zeros(h.state.get(), start - at);
+    UTSUSHI_TRY(hash_data(fd, h.state.get(), start, end, buf, path));
+    at = std::max(end, start);
+  }
+  XXH128_hash_t d = XXH3_128bits_digest(h.state.get());
+  return fmt::format("{:016x}{:016x}", d.high64, d.low64);
+}
+
+std::mutex g_memo_mutex;
+std::map<FileKey, std::string> g_memo;  // guarded by g_memo_mutex
+
+}  // namespace
+
+Result<std::string> file_content_hash(const std::string& path) {
+  auto fd = UTSUSHI_TRY(open_fd(path, O_RDONLY));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    return std::unexpected(errno_error(errno, path));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return fail(Errc::invalid_argument, fmt::format("{} is {}, not a regular file", path, file_type_name(st.st_mode)));
+  }
+  FileKey key{st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec, st.st_ctim.tv_sec,
+              st.st_ctim.tv_nsec};
+  {
+    std::lock_guard lock(g_memo_mutex);
+    if (auto it = g_memo.find(key); it != g_memo.end()) {
+      return it->second;
+    }
+  }
+  auto hash = UTSUSHI_TRY(hash_open_file(fd.get(), static_cast<std::uint64_t>(st.st_size), path));
+  if (settled(st)) {
+    std::lock_guard lock(g_memo_mutex);
+    g_memo[key] = hash;
+  }
+  return hash;
+}
+
+}  // namespace utsushi::livemig

@@ -155,19 +155,24 @@ def success_case(work, token, golden, src):
     assert dst.mon.execute("query-status")["status"] == "running"
     assert dst.exports() == [], "exports left on the destination: %r" % dst.exports()
 
+    d, rd = res["disks"][0], rres["disks"][0]
+    assert d["hash"] == rd["hash"] and d["data_bytes"] == rd["data_bytes"], (d, rd)
     # On the destination: the writer goes on, then stops; everything written is read back
-    # from the disk (page cache dropped) and checked.
+    # from the disk (page cache dropped) and checked. A kernel crash on the way (the disk
+    # hashes above being equal) is lmtest.DestinationCrashed: main() runs once more.
     shell = dst.machine
-    after = wait_count_beyond(shell, writer_count(shell), "destination")
-    status, outv = shell.run("kill $(cat /run/writer.pid); sleep 1; sync; echo 3 > /proc/sys/vm/drop_caches; "
-                             "n=$(cat /data/count); bad=0; sha256sum -c --quiet /data/bulk.sum || bad=1; i=1; while [ $i -le $n ]; do sha256sum -c --quiet /data/f$i.sum || bad=$((bad+1)); "
-                             "i=$((i+1)); done; echo checked=$n bad=$bad", timeout=600)
+    try:
+        after = wait_count_beyond(shell, writer_count(shell), "destination")
+        status, outv = shell.run("kill $(cat /run/writer.pid); sleep 1; sync; echo 3 > /proc/sys/vm/drop_caches; "
+                                 "n=$(cat /data/count); bad=0; sha256sum -c --quiet /data/bulk.sum || bad=1; i=1; while [ $i -le $n ]; do sha256sum -c --quiet /data/f$i.sum || bad=$((bad+1)); "
+                                 "i=$((i+1)); done; echo checked=$n bad=$bad", timeout=600)
+    except Exception:
+        lmtest.raise_if_kernel_crashed(shell.serial_text(), "destination")
+        raise
     assert status == 0, outv
     last = outv.strip().splitlines()[-1]
     checked, bad = [int(x.split("=")[1]) for x in last.split()]
     assert bad == 0 and checked > before, outv
-    d, rd = res["disks"][0], rres["disks"][0]
-    assert d["hash"] == rd["hash"] and d["data_bytes"] == rd["data_bytes"], (d, rd)
     assert d["backing_bytes"] > 500 << 20, d  # the golden image's blocks stayed home
     assert d["data_bytes"] < d["allocated_bytes"] // 4, d
     phases = [ph["phase"] for ph in res["disk_phases"]]
@@ -208,4 +213,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    lmtest.main_retrying_frozen_guest(main)

@@ -81,6 +81,27 @@ def wait_count_beyond(shell, n, what, timeout=120):
     raise AssertionError("%s: the guest's disk writer stopped at %d" % (what, n))
 
 
+def read_back(shell, before, what="destination"):
+    """On a migrated guest (`shell`: a console with run() and serial_text()): the writer
+    goes on past its count, then stops; every file it wrote is read back from the disk
+    (page cache dropped) against its sha256. Returns (count when checked, files checked).
+    A kernel crash on the way is lmtest.DestinationCrashed (the caller's main() runs once
+    more); a bad file or a count that did not move always fails."""
+    try:
+        after = wait_count_beyond(shell, writer_count(shell), what)
+        status, out = shell.run("kill $(cat /run/writer.pid); sleep 1; sync; echo 3 > /proc/sys/vm/drop_caches; "
+                                "n=$(cat /data/count); bad=0; sha256sum -c --quiet /data/bulk.sum || bad=1; i=1; "
+                                "while [ $i -le $n ]; do sha256sum -c --quiet /data/f$i.sum || bad=$((bad+1)); "
+                                "i=$((i+1)); done; echo checked=$n bad=$bad", timeout=600)
+    except Exception:
+        lmtest.raise_if_kernel_crashed(shell.serial_text(), what)
+        raise
+    assert status == 0, out
+    checked, bad = [int(x.split("=")[1]) for x in out.strip().splitlines()[-1].split()]
+    assert bad == 0 and checked > before, out
+    return after, checked
+
+
 def source_fine_and_clean(src, what):
     """The source runs its guest, whose writer goes on; QEMU holds no export, bitmap or migration."""
     assert src.alive(), what + ": source QEMU exited"
@@ -157,22 +178,8 @@ def success_case(work, token, golden, src):
 
     d, rd = res["disks"][0], rres["disks"][0]
     assert d["hash"] == rd["hash"] and d["data_bytes"] == rd["data_bytes"], (d, rd)
-    # On the destination: the writer goes on, then stops; everything written is read back
-    # from the disk (page cache dropped) and checked. A kernel crash on the way (the disk
-    # hashes above being equal) is lmtest.DestinationCrashed: main() runs once more.
     shell = dst.machine
-    try:
-        after = wait_count_beyond(shell, writer_count(shell), "destination")
-        status, outv = shell.run("kill $(cat /run/writer.pid); sleep 1; sync; echo 3 > /proc/sys/vm/drop_caches; "
-                                 "n=$(cat /data/count); bad=0; sha256sum -c --quiet /data/bulk.sum || bad=1; i=1; while [ $i -le $n ]; do sha256sum -c --quiet /data/f$i.sum || bad=$((bad+1)); "
-                                 "i=$((i+1)); done; echo checked=$n bad=$bad", timeout=600)
-    except Exception:
-        lmtest.raise_if_kernel_crashed(shell.serial_text(), "destination")
-        raise
-    assert status == 0, outv
-    last = outv.strip().splitlines()[-1]
-    checked, bad = [int(x.split("=")[1]) for x in last.split()]
-    assert bad == 0 and checked > before, outv
+    after, checked = read_back(shell, before)
     assert d["backing_bytes"] > 500 << 20, d  # the golden image's blocks stayed home
     assert d["data_bytes"] < d["allocated_bytes"] // 4, d
     phases = [ph["phase"] for ph in res["disk_phases"]]

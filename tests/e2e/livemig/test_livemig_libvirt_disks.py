@@ -37,7 +37,7 @@ from harness.console import VirshConsole  # noqa: E402
 from harness.fixtures import fixture  # noqa: E402
 from harness.libvirtd import PrivateLibvirtd, kernel_domain_xml  # noqa: E402
 import test_livemig_libvirt as libvirt_test  # noqa: E402
-from test_livemig_disks import wait_count_beyond, writer_count  # noqa: E402
+from test_livemig_disks import read_back, wait_count_beyond  # noqa: E402
 from test_livemig_libvirt import Log, all_domains, finish_receiver, state, text, wait_gone, wait_heartbeat  # noqa: E402
 
 GUEST_MIB = 512
@@ -170,18 +170,7 @@ def move():
         con.send_serial("\n")
         con.wait_for("# ", 120, since=mark)
         progress("destination console ready")
-        try:  # a kernel crash here (the hashes above equal) is lmtest.DestinationCrashed: run once more
-            after = wait_count_beyond(con, writer_count(con), "destination")
-            status, out = con.run("kill $(cat /run/writer.pid); sleep 1; sync; echo 3 > /proc/sys/vm/drop_caches; "
-                                  "n=$(cat /data/count); bad=0; sha256sum -c --quiet /data/bulk.sum || bad=1; i=1; "
-                                  "while [ $i -le $n ]; do sha256sum -c --quiet /data/f$i.sum || bad=$((bad+1)); "
-                                  "i=$((i+1)); done; echo checked=$n bad=$bad", timeout=600)
-        except Exception:
-            lmtest.raise_if_kernel_crashed(con.serial_text(), "destination")
-            raise
-        assert status == 0, out
-        checked, bad = [int(x.split("=")[1]) for x in out.strip().splitlines()[-1].split()]
-        assert bad == 0 and checked > before, out
+        after, checked = read_back(con, before)
         print("ok: boot+login %.0f s; evacuate --copy-storage %.1f s (total_ms %d, downtime %d ms); disk %d B "
               "allocated, %d B in the golden (not sent), %d data B sent, %d on the link; files: %d before, %d "
               "after; %d read back, 0 bad" % (boot, took, g["total_ms"], g["downtime_ms"], d["allocated_bytes"],

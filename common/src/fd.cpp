@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 
@@ -156,6 +157,27 @@ Result<void> write_full(int fd, std::span<const std::uint8_t> buf, std::string_v
     done += static_cast<std::size_t>(n);
   }
   return {};
+}
+
+Result<FileRun> next_file_run(int fd, std::uint64_t offset, std::uint64_t size, const std::string& path) {
+  off_t data = ::lseek(fd, static_cast<off_t>(offset), SEEK_DATA);
+  if (data < 0 && errno == ENXIO) {
+    return FileRun{false, size};  // a hole up to the end
+  }
+  if (data < 0 && (errno == EINVAL || errno == EOPNOTSUPP)) {
+    return FileRun{true, size};  // no SEEK_DATA on this filesystem
+  }
+  if (data < 0) {
+    return fail_errno(errno, path + ": SEEK_DATA");
+  }
+  if (static_cast<std::uint64_t>(data) > offset) {
+    return FileRun{false, std::min<std::uint64_t>(static_cast<std::uint64_t>(data), size)};
+  }
+  off_t hole = ::lseek(fd, static_cast<off_t>(offset), SEEK_HOLE);
+  if (hole < 0) {
+    return fail_errno(errno, path + ": SEEK_HOLE");
+  }
+  return FileRun{true, std::max(offset + 1, std::min<std::uint64_t>(static_cast<std::uint64_t>(hole), size))};
 }
 
 }  // namespace utsushi

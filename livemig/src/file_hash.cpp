@@ -68,18 +68,6 @@ Result<void> hash_data(int fd, XXH3_state_t* st, std::uint64_t offset, std::uint
   return {};
 }
 
-// The next data extent at or after `offset`: [start, end); start == size when none.
-std::pair<std::uint64_t, std::uint64_t> next_data(int fd, std::uint64_t offset, std::uint64_t size) {
-  off_t d = ::lseek(fd, static_cast<off_t>(offset), SEEK_DATA);
-  if (d < 0) {
-    // ENXIO: only a hole is left; other errors: treat the rest as data.
-    return errno == ENXIO ? std::pair{size, size} : std::pair{offset, size};
-  }
-  off_t h = ::lseek(fd, d, SEEK_HOLE);
-  std::uint64_t end = h < 0 ? size : std::min<std::uint64_t>(static_cast<std::uint64_t>(h), size);
-  return {static_cast<std::uint64_t>(d), end};
-}
-
 Result<std::string> hash_open_file(int fd, std::uint64_t size, const std::string& path) {
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   HashState h;
@@ -87,10 +75,13 @@ Result<std::string> hash_open_file(int fd, std::uint64_t size, const std::string
   std::vector<std::uint8_t> buf(k_chunk);
   std::uint64_t at = 0;
   while (at < size) {
-    auto [start, end] = next_data(fd, at, size);
-    hash_zeros(h.state.get(), start - at);
-    UTSUSHI_TRY(hash_data(fd, h.state.get(), start, end, buf, path));
-    at = std::max(end, start);
+    FileRun run = UTSUSHI_TRY(next_file_run(fd, at, size, path));
+    if (run.data) {
+      UTSUSHI_TRY(hash_data(fd, h.state.get(), at, run.end, buf, path));
+    } else {
+      hash_zeros(h.state.get(), run.end - at);
+    }
+    at = run.end;
   }
   XXH128_hash_t d = XXH3_128bits_digest(h.state.get());
   return fmt::format("{:016x}{:016x}", d.high64, d.low64);

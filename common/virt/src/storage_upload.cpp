@@ -24,31 +24,6 @@ namespace {
 
 constexpr std::size_t k_chunk = 1 << 20;
 
-// The end of the data (or hole) run starting at `offset`: SEEK_HOLE from
-// data, SEEK_DATA from a hole; a filesystem without them reports all data.
-struct Run {
-  bool data;
-  std::uint64_t end;
-};
-
-Result<Run> next_run(int fd, std::uint64_t offset, std::uint64_t size, const std::string& path) {
-  off_t data = ::lseek(fd, static_cast<off_t>(offset), SEEK_DATA);
-  if (data < 0 && errno == ENXIO) {
-    return Run{false, size};  // a hole up to the end
-  }
-  if (data < 0) {
-    return fail_errno(errno, path + ": SEEK_DATA");
-  }
-  if (static_cast<std::uint64_t>(data) > offset) {
-    return Run{false, std::min<std::uint64_t>(static_cast<std::uint64_t>(data), size)};
-  }
-  off_t hole = ::lseek(fd, static_cast<off_t>(offset), SEEK_HOLE);
-  if (hole < 0) {
-    return fail_errno(errno, path + ": SEEK_HOLE");
-  }
-  return Run{true, std::min<std::uint64_t>(static_cast<std::uint64_t>(hole), size)};
-}
-
 // Sends the whole file through `stream`: data as bytes, holes as holes.
 Result<void> send_file(virStreamPtr stream, int fd, std::uint64_t size, const std::string& path,
                        const std::string& what, const ProgressFn& progress) {
@@ -56,7 +31,7 @@ Result<void> send_file(virStreamPtr stream, int fd, std::uint64_t size, const st
   std::uint64_t offset = 0;
   while (offset < size) {
     UTSUSHI_TRY(check_cancelled());
-    auto run = UTSUSHI_TRY(next_run(fd, offset, size, path));
+    auto run = UTSUSHI_TRY(next_file_run(fd, offset, size, path));
     if (!run.data) {
       if (virStreamSendHole(stream, static_cast<long long>(run.end - offset), 0) < 0) {
         return fail(Errc::unavailable, fmt::format("{}: sending a hole: {}", what, last_error()));

@@ -67,4 +67,14 @@ std::string_view file_type_name(unsigned mode) noexcept;
 // Writes all of buf at the current position (pipes, sockets).
 [[nodiscard]] Result<void> write_full(int fd, std::span<const std::uint8_t> buf, std::string_view what);
 
+// The run of data or hole that starts at `offset` (< size) of a file of
+// `size` bytes: SEEK_DATA/SEEK_HOLE; a filesystem without them reports the
+// rest as data. `end` is at most `size`. The error names `path`.
+struct FileRun {
+  bool data = true;
+  std::uint64_t end = 0;
+};
+[[nodiscard]] Result<FileRun> next_file_run(int fd, std::uint64_t offset, std::uint64_t size,
+                                            const std::string& path);
+
 }  // namespace utsushi

@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 #include <guestfs.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -98,6 +99,11 @@ Result<void> configure_backend(guestfs_h* g) {
   return {};
 }
 
+int default_smp() {
+  long online = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return static_cast<int>(std::clamp(online, 1L, 8L));
+}
+
 // Kills the appliance's QEMU once cancellation is requested, so a long call in
 // the appliance (update-initramfs, a copy) returns at once.
 void watch_cancel(std::stop_token stop, Session::State* state) {
@@ -155,7 +161,8 @@ Result<Session> Session::create(SessionOptions options) {
   if (options.memsize_mib > 0 && guestfs_set_memsize(g.get(), options.memsize_mib) == -1) {
     return fail(Errc::invalid_argument, std::string("libguestfs memsize: ") + guestfs_last_error(g.get()));
   }
-  if (options.smp > 0 && guestfs_set_smp(g.get(), options.smp) == -1) {
+  const int smp = options.smp > 0 ? options.smp : default_smp();
+  if (guestfs_set_smp(g.get(), smp) == -1) {
     return fail(Errc::invalid_argument, std::string("libguestfs smp: ") + guestfs_last_error(g.get()));
   }
   if (!options.identifier.empty()) {

@@ -121,6 +121,7 @@ nlohmann::json report_json(const Report& r) {
     nlohmann::json phases = nlohmann::json::array();
     for (const auto& p : r.disk_phases) {
       phases.push_back({{"phase", p.phase},
+                        {"passes", p.passes},
                         {"data_bytes", p.data_bytes},
                         {"zero_bytes", p.zero_bytes},
                         {"wire_bytes", p.wire_bytes},
@@ -171,7 +172,8 @@ std::string report_text(const Report& r) {
                        format_bytes(d.wire_bytes));
     }
     for (const auto& p : r.disk_phases) {
-      s += fmt::format("disk pass {:<8} {:>11} data, {:>9} zeros, {:>11} on the link, {}\n", p.phase,
+      std::string name = p.passes > 1 ? fmt::format("{} x{}", p.phase, p.passes) : p.phase;
+      s += fmt::format("disk pass {:<10} {:>11} data, {:>9} zeros, {:>11} on the link, {}\n", name,
                        format_bytes(p.data_bytes), format_bytes(p.zero_bytes), format_bytes(p.wire_bytes),
                        ms_text(p.ms));
     }

@@ -255,6 +255,25 @@ std::optional<Outcome> copy_disks(SendRun& run) {
   return std::nullopt;
 }
 
+// While QEMU's memory passes run (--copy-storage): a dirty pass of the disks
+// at most every k_follow_interval, so that the stopped phase carries only what
+// the guest wrote since the last one, not everything since memory started. On
+// supervise's thread (the monitor has one user); a pass holds one interval's
+// writes, so it delays the next status poll little.
+constexpr milliseconds k_follow_interval{250};
+
+std::optional<Failure> follow_disks(SendRun& run) {
+  auto r = [&]() -> Result<void> {
+    UTSUSHI_TRY(run.disks->next_pass());
+    UTSUSHI_TRY(run.disks->send_pass(run.locked_send(), "follow"));
+    return {};
+  }();
+  if (!r) {
+    return Failure{r.error(), status_for(r.error())};
+  }
+  return std::nullopt;
+}
+
 // With disks, in QEMU's pre-switchover (the guest stopped, the disks still
 // the source's): the final dirty pass, the disks' hashes, the source's
 // exports and bitmaps removed, then QEMU continues its switch-over.
@@ -342,6 +361,7 @@ std::optional<Failure> supervise(SendRun& run, PumpThread& pump) {
   pstate.target_ms = run.options.policy.downtime_ms;
   bool qemu_completed = false;
   bool switched = false;  // the final disk pass ran and QEMU continued
+  auto last_follow = steady_clock::now();
   for (;;) {
     if (pump.done() && pump.error()) {
       const Error& e = *pump.error();
@@ -378,6 +398,12 @@ std::optional<Failure> supervise(SendRun& run, PumpThread& pump) {
     if (!qemu_completed && !switched) {
       if (auto f = apply_policy(run, pstate, *st)) {
         return f;
+      }
+      if (run.disks && st->status == "active" && steady_clock::now() - last_follow >= k_follow_interval) {
+        if (auto f = follow_disks(run)) {
+          return f;
+        }
+        last_follow = steady_clock::now();
       }
     }
     std::this_thread::sleep_for(milliseconds(qemu_completed ? 10 : 100));

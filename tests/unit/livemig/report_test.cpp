@@ -63,7 +63,9 @@ TEST_CASE("livemig report: --copy-storage adds per-disk and per-pass figures, no
   CHECK_FALSE(report_json(r).contains("disks"));
   CHECK(report_text(r).find("disk pass") == std::string::npos);
   r.disks = {{"disk0", "/vm/d.qcow2", 3u << 30, 800u << 20, 740u << 20, 60u << 20, 1u << 20, 50u << 20, 15, "ab"}};
-  r.disk_phases = {{"bulk", 58u << 20, 1u << 20, 48u << 20, 2500}, {"final", 2u << 20, 0, 2u << 20, 140}};
+  r.disk_phases = {{"bulk", 58u << 20, 1u << 20, 48u << 20, 2500},
+                   {"follow", 9u << 20, 0, 5u << 20, 900, 12},
+                   {"final", 2u << 20, 0, 2u << 20, 140}};
   auto j = report_json(r);
   REQUIRE(j["disks"].size() == 1);
   CHECK(j["disks"][0]["allocated_bytes"] == 800u << 20);
@@ -73,10 +75,13 @@ TEST_CASE("livemig report: --copy-storage adds per-disk and per-pass figures, no
   CHECK(j["disks"][0]["wire_bytes"] == 50u << 20);
   CHECK(j["disks"][0]["hash"] == "ab");
   CHECK(j["disks"][0]["file"] == "/vm/d.qcow2");
-  REQUIRE(j["disk_phases"].size() == 2);
-  CHECK(j["disk_phases"][1]["phase"] == "final");
-  CHECK(j["disk_phases"][1]["ms"] == 140);
+  REQUIRE(j["disk_phases"].size() == 3);
+  CHECK(j["disk_phases"][0]["passes"] == 1);
+  CHECK(j["disk_phases"][1]["passes"] == 12);
+  CHECK(j["disk_phases"][2]["phase"] == "final");
+  CHECK(j["disk_phases"][2]["ms"] == 140);
   std::string text = report_text(r);
   CHECK(text.find("disk0") != std::string::npos);
+  CHECK(text.find("disk pass follow x12") != std::string::npos);
   CHECK(text.find("disk pass final") != std::string::npos);
 }

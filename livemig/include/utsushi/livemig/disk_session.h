@@ -7,8 +7,9 @@
 //              ids (disk_message.h) refer to them (protocol 5; every field
 //              checked: parse_disk_list);
 //   disk_data  batches of pass 0 ("bulk": the top images), then of dirty
-//              passes, before QEMU's migration starts; the memory stream's
-//              DATA frames follow;
+//              passes, before QEMU's migration starts; then, between the
+//              memory stream's DATA frames, dirty passes ("follow") while
+//              QEMU's memory passes run;
 //   disk_data  batches of the final pass, sent while the source waits in
 //              pre-switchover (guest stopped, disks still its own);
 //   disk_end   JSON {hashes: [hex per disk]}: each disk's DiskWriteHash
@@ -136,7 +137,8 @@ class DiskSource {
   const std::vector<SessionDisk>& disks() const noexcept { return m_disks; }
   // Sends every disk's ranges of its current pass (the first call: pass 0,
   // the top image's allocation; later ones: after next_pass(), the dirty
-  // ranges) as disk_data frames. Returns the pass's data bytes.
+  // ranges) as disk_data frames. Returns the pass's data bytes. Consecutive
+  // passes of one `phase` add up in one phases() entry.
   [[nodiscard]] Result<std::uint64_t> send_pass(const FrameSend& send, const std::string& phase);
   // Opens the next pass on every disk (bitmaps swapped in one transaction each).
   [[nodiscard]] Result<void> next_pass();

@@ -56,12 +56,15 @@ struct DiskReport {
 // One pass over every disk: "bulk" (pass 0: the top images), "dirty-N"
 // (before the memory migration), "final" (the source paused before its
 // switch-over).
+// One phase of the disk copy; the dirty passes that run while memory moves
+// ("follow") add up in one.
 struct DiskPhaseReport {
   std::string phase;
   std::uint64_t data_bytes = 0;
   std::uint64_t zero_bytes = 0;
   std::uint64_t wire_bytes = 0;
   std::int64_t ms = 0;
+  unsigned passes = 1;
 };
 
 struct Report {

@@ -6,6 +6,8 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <fstream>
+#include <string>
 
 namespace utsushi::livemig {
 
@@ -135,6 +137,75 @@ int LevelController::on_batch(double busy_s, double wire) noexcept {
     step_up();
   }
   return m_level;
+}
+
+namespace {
+
+// The machine's CPU time so far, in ticks of all CPUs (/proc/stat's "cpu"
+// line): idle (idle + iowait) and total. Zeros when it cannot be read.
+struct CpuTicks {
+  std::uint64_t idle = 0;
+  std::uint64_t total = 0;
+};
+CpuTicks read_cpu_ticks() {
+  std::ifstream in("/proc/stat");
+  std::string label;
+  CpuTicks t;
+  if (!(in >> label) || label != "cpu") {
+    return {};
+  }
+  std::uint64_t v = 0;
+  for (int field = 0; field < 8 && in >> v; ++field) {  // user nice system idle iowait irq softirq steal
+    t.total += v;
+    if (field == 3 || field == 4) {
+      t.idle += v;
+    }
+  }
+  return t;
+}
+
+}  // namespace
+
+LevelFollower::LevelFollower(LevelController& levels, const Shipper& shipper)
+    : m_levels(levels),
+      m_shipper(shipper),
+      m_start(std::chrono::steady_clock::now()),
+      m_ship_ns(shipper.ship_ns()),
+      m_shipped(shipper.shipped_bytes()) {
+  CpuTicks cpu = read_cpu_ticks();
+  m_cpu_idle = cpu.idle;
+  m_cpu_total = cpu.total;
+}
+
+int LevelFollower::after_batch(std::size_t raw, double compress_s, double busy_s, double wire,
+                               std::size_t judged_from) {
+  using namespace std::chrono;
+  int level = m_levels.level();
+  m_compress_s += compress_s;
+  if (raw >= judged_from) {
+    level = m_levels.on_batch(busy_s, wire);
+  }
+  double wall = duration<double>(steady_clock::now() - m_start).count();
+  if (wall < k_window) {
+    return level;
+  }
+  std::uint64_t ship_ns = m_shipper.ship_ns();
+  std::uint64_t shipped = m_shipper.shipped_bytes();
+  CpuTicks cpu = read_cpu_ticks();
+  // The idle share of CPU time in the window; -1 when unknown.
+  double idle = cpu.total > m_cpu_total && cpu.idle >= m_cpu_idle
+                    ? static_cast<double>(cpu.idle - m_cpu_idle) / static_cast<double>(cpu.total - m_cpu_total)
+                    : -1;
+  LevelWindow w{wall, m_compress_s, static_cast<double>(ship_ns - m_ship_ns) * 1e-9,
+                static_cast<double>(shipped - m_shipped), idle};
+  level = m_levels.update(w);
+  m_start = steady_clock::now();
+  m_cpu_idle = cpu.idle;
+  m_cpu_total = cpu.total;
+  m_compress_s = 0;
+  m_ship_ns = ship_ns;
+  m_shipped = shipped;
+  return level;
 }
 
 }  // namespace utsushi::livemig

@@ -1,5 +1,6 @@
 // livemig's disk pre-copy inside a migration session (disk_session.h).
 #include "utsushi/livemig/disk_session.h"
+#include "utsushi/livemig/shipper.h"
 
 #include <unistd.h>
 
@@ -237,10 +238,11 @@ Result<void> check_backings(const std::vector<SessionDisk>& disks, const std::ve
 
 // ---- source ----
 
-DiskSource::DiskSource(Monitor& qmp, std::vector<SessionDisk> disks, PrivateDir dir, int zstd_level)
+DiskSource::DiskSource(Monitor& qmp, std::vector<SessionDisk> disks, PrivateDir dir, int min_level, int max_level)
     : m_qmp(qmp), m_disks(std::move(disks)), m_dir(std::move(dir)), m_socket(m_dir.path() + "/src.sock"),
-      m_hashes(m_disks.size()), m_reports(m_disks.size()) {
-  ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_compressionLevel, zstd_level);
+      m_hashes(m_disks.size()), m_reports(m_disks.size()), m_levels(min_level, max_level),
+      m_level(m_levels.level()) {
+  ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_compressionLevel, m_level);
   for (std::size_t i = 0; i < m_disks.size(); ++i) {
     m_reports[i].node = m_disks[i].node;
     m_reports[i].file = m_disks[i].file;
@@ -248,9 +250,10 @@ DiskSource::DiskSource(Monitor& qmp, std::vector<SessionDisk> disks, PrivateDir 
   }
 }
 
-Result<std::unique_ptr<DiskSource>> DiskSource::open(Monitor& qmp, std::vector<SessionDisk> disks, int zstd_level) {
+Result<std::unique_ptr<DiskSource>> DiskSource::open(Monitor& qmp, std::vector<SessionDisk> disks, int min_level,
+                                                     int max_level) {
   auto dir = UTSUSHI_TRY(PrivateDir::create(k_socket_dir_prefix));
-  std::unique_ptr<DiskSource> s(new DiskSource(qmp, std::move(disks), std::move(dir), zstd_level));
+  std::unique_ptr<DiskSource> s(new DiskSource(qmp, std::move(disks), std::move(dir), min_level, max_level));
   UTSUSHI_TRY(start_nbd_server(qmp, s->m_socket));
   s->m_server = true;
   for (std::size_t i = 0; i < s->m_disks.size(); ++i) {
@@ -261,6 +264,27 @@ Result<std::unique_ptr<DiskSource>> DiskSource::open(Monitor& qmp, std::vector<S
 }
 
 DiskSource::~DiskSource() { (void)stop(); }
+
+namespace {
+
+// The ranges the current pass sends of one disk: its dirty ranges, or (pass
+// 0) the top image's allocation, whose depth figures go into `rep`.
+Result<std::vector<DiskRange>> pass_ranges(NbdClient& client, const PassExport& p, DiskReport& rep) {
+  auto alloc = UTSUSHI_TRY(client.extents(k_context_allocation));
+  if (p.bitmap) {
+    return dirty_ranges(UTSUSHI_TRY(client.extents(dirty_bitmap_context(*p.bitmap))), alloc);
+  }
+  auto depth = UTSUSHI_TRY(client.extents(k_context_depth));
+  for (const auto& e : depth) {
+    rep.allocated_bytes += e.flags >= k_depth_top ? e.length : 0;
+    rep.backing_bytes += e.flags > k_depth_top ? e.length : 0;
+  }
+  return top_image_ranges(depth, alloc);
+}
+
+double seconds(steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+}  // namespace
 
 Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::string& phase) {
   auto t0 = steady_clock::now();
@@ -273,33 +297,33 @@ Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::st
   ph.passes++;
   const std::int64_t ms_before = ph.ms;
   const std::uint64_t data_before = ph.data_bytes;
+  // Declared after what its thread's `send` uses, so that it ends first.
+  Shipper shipper(k_disk_ship_queue, [&send](const OutFrame& f) { return send(f.type, f.payload); });
+  LevelFollower follower(m_levels, shipper);
+  auto batch_start = steady_clock::now();
   for (std::size_t i = 0; i < m_trackers.size(); ++i) {
     const PassExport& p = m_trackers[i].current();
     std::vector<std::string> contexts = {k_context_allocation};
     contexts.push_back(p.bitmap ? dirty_bitmap_context(*p.bitmap) : k_context_depth);
     auto client = UTSUSHI_TRY(NbdClient::connect(m_socket, p.name, contexts));
-    auto alloc = UTSUSHI_TRY(client.extents(k_context_allocation));
-    std::vector<DiskRange> ranges;
     DiskReport& rep = m_reports[i];
-    if (p.bitmap) {
-      ranges = dirty_ranges(UTSUSHI_TRY(client.extents(dirty_bitmap_context(*p.bitmap))), alloc);
-    } else {
-      auto depth = UTSUSHI_TRY(client.extents(k_context_depth));
-      for (const auto& e : depth) {
-        rep.allocated_bytes += e.flags >= k_depth_top ? e.length : 0;
-        rep.backing_bytes += e.flags > k_depth_top ? e.length : 0;
-      }
-      ranges = top_image_ranges(depth, alloc);
-    }
-    Bytes msg;
+    std::vector<DiskRange> ranges = UTSUSHI_TRY(pass_ranges(client, p, rep));
     BatchSink sink = [&](DiskBatch&& b) -> Result<void> {
       m_hashes[i].add(b);
-      msg.clear();
+      Bytes msg;
+      auto c0 = steady_clock::now();
       UTSUSHI_TRY(encode_disk_batch(b, m_cctx.get(), msg));
-      UTSUSHI_TRY(send(FrameType::disk_data, msg));
-      ph.ms = ms_before + duration_cast<milliseconds>(steady_clock::now() - t0).count();
-      std::uint64_t zeros = zero_bytes(b);
+      auto c1 = steady_clock::now();
       std::uint64_t wire = msg.size() + k_frame_header;
+      int level = follower.after_batch(b.data.size(), seconds(c1 - c0), seconds(c1 - batch_start),
+                                       static_cast<double>(wire), LevelController::k_judged_batch);
+      if (level != m_level) {
+        m_level = level;
+        ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_compressionLevel, level);
+      }
+      UTSUSHI_TRY(shipper.push({FrameType::disk_data, std::move(msg)}));
+      batch_start = steady_clock::now();
+      std::uint64_t zeros = zero_bytes(b);
       rep.data_bytes += b.data.size();
       rep.zero_bytes += zeros;
       rep.wire_bytes += wire;
@@ -307,16 +331,18 @@ Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::st
       ph.data_bytes += b.data.size();
       ph.zero_bytes += zeros;
       ph.wire_bytes += wire;
+      ph.ms = ms_before + duration_cast<milliseconds>(steady_clock::now() - t0).count();
       return {};
     };
     UTSUSHI_TRY(read_batches(client, static_cast<std::uint32_t>(i), ranges, BatchLimits{}, sink));
     UTSUSHI_TRY(client.shutdown());
   }
+  UTSUSHI_TRY(shipper.finish());
   ph.ms = ms_before + duration_cast<milliseconds>(steady_clock::now() - t0).count();
   const std::uint64_t sent = ph.data_bytes - data_before;
   if (ph.passes == 1) {
-    UTSUSHI_LOG_INFO("disk pass {}: {} data bytes, {} zero bytes, {} on the link, {} ms", phase, ph.data_bytes,
-                     ph.zero_bytes, ph.wire_bytes, ph.ms);
+    UTSUSHI_LOG_INFO("disk pass {}: {} data bytes, {} zero bytes, {} on the link, {} ms, zstd level now {}", phase,
+                     ph.data_bytes, ph.zero_bytes, ph.wire_bytes, ph.ms, m_level);
   } else {
     UTSUSHI_LOG_DEBUG("disk pass {} #{}: {} data bytes", phase, ph.passes, sent);
   }

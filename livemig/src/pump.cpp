@@ -14,7 +14,8 @@
 #include <memory>
 #include <thread>
 
-#include "utsushi/livemig/frame_queue.h"
+#include "utsushi/livemig/batch_compressor.h"
+#include "utsushi/livemig/shipper.h"
 
 namespace utsushi::livemig {
 
@@ -87,45 +88,6 @@ class QemuReader final : public ByteReader {
   std::chrono::steady_clock::duration m_waited{};
 };
 
-struct OutFrame {
-  FrameType type = FrameType::data;
-  Bytes payload;
-  std::uint16_t flags = 0;
-  std::uint32_t raw_len = 0;
-};
-
-// The machine's CPU time so far, in ticks of all CPUs (/proc/stat's "cpu"
-// line): idle (idle + iowait) and total. Zeros when it cannot be read.
-struct CpuTicks {
-  std::uint64_t idle = 0;
-  std::uint64_t total = 0;
-};
-CpuTicks read_cpu_ticks() {
-  std::ifstream in("/proc/stat");
-  std::string label;
-  CpuTicks t;
-  if (!(in >> label) || label != "cpu") {
-    return {};
-  }
-  std::uint64_t v = 0;
-  for (int field = 0; field < 8 && in >> v; ++field) {  // user nice system idle iowait irq softirq steal
-    t.total += v;
-    if (field == 3 || field == 4) {
-      t.idle += v;
-    }
-  }
-  return t;
-}
-// The idle share of CPU time between two readings; -1 when unknown.
-double idle_share(const CpuTicks& from, const CpuTicks& to) {
-  if (to.total <= from.total || to.idle < from.idle) {
-    return -1;
-  }
-  return static_cast<double>(to.idle - from.idle) / static_cast<double>(to.total - from.total);
-}
-
-double seconds_since(steady_clock::time_point t) { return duration<double>(steady_clock::now() - t).count(); }
-
 }  // namespace
 
 // Parse + encode + compress on this thread, send on a second one, with at
@@ -133,32 +95,15 @@ double seconds_since(steady_clock::time_point t) { return duration<double>(stead
 // bottleneck (batch_compressor.h) unless pinned.
 void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic<bool>& stop, PumpResult& out,
           std::atomic<std::uint64_t>& bytes_read, std::mutex& send_lock) {
-  BoundedQueue<OutFrame> queue(k_ship_queue);
-  std::atomic<std::uint64_t> ship_ns{0};
-  std::atomic<std::uint64_t> shipped_bytes{0};
-  std::thread shipper([&] {
-    while (auto f = queue.pop()) {
-      std::unique_lock lock(send_lock);
-      auto t0 = steady_clock::now();
-      auto r = link.send(f->type, f->payload, f->flags, f->raw_len);
-      lock.unlock();
-      ship_ns += static_cast<std::uint64_t>(duration_cast<nanoseconds>(steady_clock::now() - t0).count());
-      shipped_bytes += f->payload.size() + k_frame_header;
-      if (!r) {
-        queue.fail(r.error());
-        return;
-      }
-    }
+  Shipper shipper(k_ship_queue, [&](const OutFrame& f) -> Result<void> {
+    std::lock_guard lock(send_lock);
+    return link.send(f.type, f.payload, f.flags, f.raw_len);
   });
   int min_level = options.zstd_level > 0 ? options.zstd_level : 1;
   int max_level = options.zstd_level > 0 ? options.zstd_level : std::max(1, options.zstd_max_level);
   LevelController levels(min_level, max_level);
+  LevelFollower follower(levels, shipper);
   BatchCompressor compressor(levels.level());
-  auto window_start = steady_clock::now();
-  CpuTicks window_cpu = read_cpu_ticks();
-  double window_compress_s = 0;
-  std::uint64_t window_ship_ns = 0;
-  std::uint64_t window_shipped = 0;
   const QemuReader* reader_ptr = nullptr;
   // The pump's own time per batch: from the end of the previous batch's push
   // to this batch's compressed bytes, less the waits for QEMU.
@@ -175,12 +120,10 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
     int level = compressor.level();
     UTSUSHI_TRY(compressor.compress(batch, compressed));
     auto t1 = steady_clock::now();
-    window_compress_s += duration<double>(t1 - t0).count();
     double busy_s = duration<double>((t1 - batch_start) - (reader_ptr->waited() - waited_at_start)).count();
     double wire = static_cast<double>(compressed.size() + k_frame_header);
-    if (batch.size() >= std::min(LevelController::k_judged_batch, options.batch_bytes)) {
-      compressor.set_level(levels.on_batch(busy_s, wire));
-    }
+    compressor.set_level(follower.after_batch(batch.size(), duration<double>(t1 - t0).count(), busy_s, wire,
+                                              std::min(LevelController::k_judged_batch, options.batch_bytes)));
     out.level_bytes[static_cast<std::size_t>(level)] += batch.size();
     out.data_frames++;
     out.data_payload += compressed.size();
@@ -188,21 +131,8 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
     for (std::size_t k = 0; k < k_page_kinds; ++k) {
       kinds[k].wire_bytes += wire * static_cast<double>(share[k]) / static_cast<double>(batch.size());
     }
-    UTSUSHI_TRY(queue.push({FrameType::data, std::move(compressed), k_frame_zstd,
-                            static_cast<std::uint32_t>(batch.size())}));
-    if (double wall = seconds_since(window_start); wall >= 0.25) {
-      std::uint64_t shipped = ship_ns.load();
-      std::uint64_t shipped_now = shipped_bytes.load();
-      CpuTicks cpu = read_cpu_ticks();
-      LevelWindow w{wall, window_compress_s, static_cast<double>(shipped - window_ship_ns) * 1e-9,
-                    static_cast<double>(shipped_now - window_shipped), idle_share(window_cpu, cpu)};
-      compressor.set_level(levels.update(w));
-      window_cpu = cpu;
-      window_start = steady_clock::now();
-      window_compress_s = 0;
-      window_ship_ns = shipped;
-      window_shipped = shipped_now;
-    }
+    UTSUSHI_TRY(shipper.push({FrameType::data, std::move(compressed), k_frame_zstd,
+                              static_cast<std::uint32_t>(batch.size())}));
     if (batch_limit < options.batch_bytes && batch.size() >= batch_limit) {  // full: QEMU keeps up
       batch_limit = std::min(options.batch_bytes, batch_limit * 2);
       encoder_ptr->set_batch_limit(batch_limit);
@@ -225,7 +155,8 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
     UTSUSHI_TRY(encoder.flush());
     json end = {{"bytes", reader.bytes()}, {"hash", fmt::format("{:016x}", reader.hash())}};
     std::string text = end.dump();
-    UTSUSHI_TRY(queue.push({FrameType::end, Bytes(text.begin(), text.end()), 0, static_cast<std::uint32_t>(text.size())}));
+    UTSUSHI_TRY(shipper.push({FrameType::end, Bytes(text.begin(), text.end()), 0,
+                              static_cast<std::uint32_t>(text.size())}));
     return {};
   };
   auto r = run();
@@ -237,23 +168,17 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
     // have no timeout, so the sender would hang in its next query.
     ::shutdown(qemu_fd, SHUT_RDWR);
     // Prefer the shipper's error (the link) when it caused ours.
-    auto link_error = queue.error();
+    auto link_error = shipper.error();
     out.error = link_error ? *link_error : r.error();
-    queue.fail(r.error());
+    shipper.abandon(r.error());
+  } else if (auto shipped = shipper.finish(); !shipped) {
+    out.error = shipped.error();
   } else {
-    queue.close();
-  }
-  shipper.join();
-  if (!out.error) {
-    if (auto e = queue.error()) {
-      out.error = *e;
-    } else {
-      out.stream_complete = true;
-    }
+    out.stream_complete = true;
   }
   out.bytes = reader.bytes();
   out.hash = reader.hash();
-  out.ship_ms = ship_ns.load() / 1000000;
+  out.ship_ms = shipper.ship_ns() / 1000000;
   bytes_read = reader.bytes();
   out.kinds = encoder.kinds();
 }

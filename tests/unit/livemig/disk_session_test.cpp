@@ -307,7 +307,7 @@ TEST_CASE("livemig DiskSource: a tracker that cannot start leaves no bitmap and 
            }
            return json::object();
          }));
-  auto s = DiskSource::open(src, {{"d0", "", 1 << 20, "/d0", "raw", "", "", ""}, {"d1", "", 1 << 20, "/d1", "raw", "", "", ""}}, 3);
+  auto s = DiskSource::open(src, {{"d0", "", 1 << 20, "/d0", "raw", "", "", ""}, {"d1", "", 1 << 20, "/d1", "raw", "", "", ""}}, 3, 3);
   REQUIRE_FALSE(s);
   CHECK_THAT(s.error().message(), Contains("read-only"));
   CHECK(src.count("block-dirty-bitmap-remove") == 1);  // d0's

@@ -50,12 +50,14 @@
 // 1, 3, 5, 7, 9, 12, 15, 19. min == max pins the level (--zstd-level).
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <span>
 
 #include "utsushi/common/error.h"
 #include "utsushi/common/handles.h"
 #include "utsushi/common/endian.h"
+#include "utsushi/livemig/shipper.h"
 
 namespace utsushi::livemig {
 
@@ -116,6 +118,32 @@ class LevelController {
   int m_slow_run = 0;  // batches running with r > 1
   int m_fast_run = 0;  // batches running with r < 0.5
   bool m_cpu_saturated = false;
+};
+
+// Feeds a LevelController from one pipeline (the pump's memory batches, a
+// disk pass's batches): each judged batch's own figures (on_batch), then,
+// once a window of at least k_window has passed, the window's zstd time, the
+// shipper's send time and bytes, and the machine's idle CPU share
+// (/proc/stat) (update).
+class LevelFollower {
+ public:
+  static constexpr double k_window = 0.25;  // seconds
+  LevelFollower(LevelController& levels, const Shipper& shipper);
+  // One batch: zstd took `compress_s`, the stage's own time for it (not its
+  // waits for input or for the link) was `busy_s`, and it gave `wire` bytes
+  // for the link; a batch of fewer than `judged_from` raw bytes is not judged
+  // on its own. Returns the level for the next batch.
+  int after_batch(std::size_t raw, double compress_s, double busy_s, double wire, std::size_t judged_from);
+
+ private:
+  LevelController& m_levels;
+  const Shipper& m_shipper;
+  std::chrono::steady_clock::time_point m_start;
+  std::uint64_t m_cpu_idle = 0;
+  std::uint64_t m_cpu_total = 0;
+  double m_compress_s = 0;
+  std::uint64_t m_ship_ns = 0;
+  std::uint64_t m_shipped = 0;
 };
 
 }  // namespace utsushi::livemig

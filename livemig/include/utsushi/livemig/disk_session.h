@@ -40,6 +40,7 @@
 #include "utsushi/common/error.h"
 #include "utsushi/common/handles.h"
 #include "utsushi/common/private_dir.h"
+#include "utsushi/livemig/batch_compressor.h"
 #include "utsushi/livemig/disk_exports.h"
 #include "utsushi/livemig/disk_hash.h"
 #include "utsushi/livemig/frame.h"
@@ -118,6 +119,10 @@ enum class EmptyList { refused, allowed };
   return parse_disk_list(text, EmptyList::refused);
 }
 
+// Disk frames between a pass's reader and its shipper: 8 batches of at most
+// 4 MiB data each (BatchLimits), ~1 s of a 32 MiB/s link.
+inline constexpr std::size_t k_disk_ship_queue = 8;
+
 // Hands one frame to the link (the sender serialises it with the pump's shipper).
 using FrameSend = std::function<Result<void>(FrameType, std::span<const std::uint8_t>)>;
 
@@ -126,10 +131,12 @@ using FrameSend = std::function<Result<void>(FrameType, std::span<const std::uin
 class DiskSource {
  public:
   // Starts the NBD server (a UNIX socket in a PrivateDir under $TMPDIR or /tmp)
-  // and the trackers (recording from now on). `zstd_level` compresses the
-  // batches (disk_message.h's codec).
+  // and the trackers (recording from now on). The batches are compressed
+  // (disk_message.h's codec) at a zstd level in [min_level, max_level] that
+  // follows the bottleneck as the memory stream's does (batch_compressor.h;
+  // min == max pins it), learned across passes.
   [[nodiscard]] static Result<std::unique_ptr<DiskSource>> open(Monitor& qmp, std::vector<SessionDisk> disks,
-                                                                int zstd_level);
+                                                                int min_level, int max_level);
   ~DiskSource();
   DiskSource(const DiskSource&) = delete;
   DiskSource& operator=(const DiskSource&) = delete;
@@ -137,7 +144,9 @@ class DiskSource {
   const std::vector<SessionDisk>& disks() const noexcept { return m_disks; }
   // Sends every disk's ranges of its current pass (the first call: pass 0,
   // the top image's allocation; later ones: after next_pass(), the dirty
-  // ranges) as disk_data frames. Returns the pass's data bytes. Consecutive
+  // ranges) as disk_data frames: reading and compressing on this thread,
+  // `send` called on a shipper's (shipper.h), at most k_disk_ship_queue
+  // frames between them; it returns when the last frame was sent. Returns the pass's data bytes. Consecutive
   // passes of one `phase` add up in one phases() entry.
   [[nodiscard]] Result<std::uint64_t> send_pass(const FrameSend& send, const std::string& phase);
   // Opens the next pass on every disk (bitmaps swapped in one transaction each).
@@ -152,7 +161,7 @@ class DiskSource {
   const std::vector<DiskPhaseReport>& phases() const noexcept { return m_phases; }
 
  private:
-  DiskSource(Monitor& qmp, std::vector<SessionDisk> disks, PrivateDir dir, int zstd_level);
+  DiskSource(Monitor& qmp, std::vector<SessionDisk> disks, PrivateDir dir, int min_level, int max_level);
 
   Monitor& m_qmp;
   std::vector<SessionDisk> m_disks;
@@ -163,7 +172,9 @@ class DiskSource {
   std::vector<DiskWriteHash> m_hashes;
   std::vector<DiskReport> m_reports;
   std::vector<DiskPhaseReport> m_phases;
-  ZstdCCtx m_cctx{ZSTD_createCCtx()};  // at the level open() was given
+  ZstdCCtx m_cctx{ZSTD_createCCtx()};
+  LevelController m_levels;
+  int m_level = 0;  // m_cctx's level
 };
 
 // Destination side: a writable export per disk of the destination QEMU and a

@@ -1,6 +1,5 @@
 // livemig's disk pre-copy inside a migration session (disk_session.h).
 #include "utsushi/livemig/disk_session.h"
-#include "utsushi/livemig/shipper.h"
 
 #include <unistd.h>
 
@@ -14,6 +13,7 @@
 #include "utsushi/livemig/disk_copy.h"
 #include "utsushi/livemig/disk_extents.h"
 #include "utsushi/livemig/file_hash.h"
+#include "utsushi/livemig/shipper.h"
 
 namespace utsushi::livemig {
 

@@ -9,7 +9,6 @@
 #include <fmt/core.h>
 
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <thread>

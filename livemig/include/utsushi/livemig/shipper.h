@@ -4,8 +4,9 @@
 // hands each to `send` (Link::send under the sender's lock), so the stage that
 // reads, encodes and compresses overlaps the link, with at most `capacity`
 // frames in between. It times every send: ship_ns() is the time spent inside
-// `send`, back-pressure from a slow link or receiver included (what
-// LevelController calls ship_s).
+// `send`, back-pressure from a slow link or receiver included, and so is a
+// wait for the sender's lock while another stage's frame is on the link (what
+// LevelController calls ship_s: either way the link was busy).
 //
 // One producer thread calls push() and then finish() or abandon(); the
 // destructor abandons what finish() did not end.

@@ -12,7 +12,6 @@
 
 #include "utsushi/common/fd.h"
 #include "utsushi/common/log.h"
-#include "utsushi/common/process.h"
 #include "utsushi/imagefmt/qcow2.h"
 
 namespace utsushi::livemig {
@@ -45,11 +44,7 @@ Result<void> make_image(const SessionDisk& d, const std::string& path) {
   if (!d.backing.empty()) {
     return imagefmt::create_qcow2_overlay(path, d.backing, d.backing_format, d.size);
   }
-  auto r = UTSUSHI_TRY(run_process({"qemu-img", "create", "-q", "-f", "qcow2", path, std::to_string(d.size)}));
-  if (!r.ok()) {
-    return fail(Errc::io_error, fmt::format("qemu-img create {} failed: {}", path, r.output));
-  }
-  return {};
+  return imagefmt::create_qcow2(path, d.size);
 }
 
 }  // namespace

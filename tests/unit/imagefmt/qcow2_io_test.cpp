@@ -78,6 +78,30 @@ TEST_CASE("qcow2 overlay: empty, clean, reads its backing, chains through qemu",
   CHECK(info->backing_chain[1].format == "raw");
 }
 
+TEST_CASE("qcow2 empty image: what qemu-img create makes, clean, all zeros, writable by qemu", "[qcow2]") {
+  test::TempDir dir;
+  std::string img = dir.file("e.qcow2");
+  REQUIRE(create_qcow2(img, 3ull << 30));
+  CHECK(sh("qemu-img check " + img) == 0);
+  auto info = image_info(img, std::nullopt);
+  REQUIRE(info);
+  CHECK(info->format == "qcow2");
+  CHECK(info->virtual_size == 3ull << 30);
+  CHECK(info->backing_chain.empty());
+  CHECK(sh("qemu-img info --output=json " + img + " | grep -q '\"virtual-size\": 3221225472'") == 0);
+  CHECK(sh("qemu-img info --output=json " + img + " | grep -q backing") != 0);
+  REQUIRE(sh("qemu-img create -q -f qcow2 " + dir.file("q.qcow2") + " 3G") == 0);
+  CHECK(sh("qemu-img compare " + img + " " + dir.file("q.qcow2")) == 0);
+  REQUIRE(sh("qemu-io -f qcow2 -c 'write -P 0x42 2G 64k' " + img) == 0);
+  CHECK(sh("qemu-img check " + img) == 0);
+  auto back = open_image(img);
+  REQUIRE(back);
+  std::vector<std::uint8_t> buf(65536);
+  REQUIRE((*back)->pread(buf, 2ull << 30));
+  CHECK(buf == std::vector<std::uint8_t>(65536, 0x42));
+  CHECK_FALSE(create_qcow2(dir.file("zero.qcow2"), 0));
+}
+
 TEST_CASE("qcow2 reader: backing loops and write access are refused", "[qcow2]") {
   test::TempDir dir;
   std::string a = dir.file("a.qcow2"), b = dir.file("b.qcow2");

@@ -2,6 +2,7 @@
 // made for them (raw, qcow2 overlay through imagefmt): same virtual size,
 // names never replaced, everything removed unless kept.
 #include "utsushi/livemig/disk_images.h"
+#include "utsushi/imagefmt/image_ops.h"
 
 #include <sys/stat.h>
 
@@ -39,6 +40,22 @@ TEST_CASE("livemig plan_images: the source's file name in the storage directory"
   CHECK_THAT(clash.error().message(), Contains("root.qcow2") && Contains("disks 0 and 1"));
   disks[1].file = std::string("/");
   CHECK_FALSE(plan_images(disks, "/srv/in"));
+}
+
+TEST_CASE("livemig CreatedImages: a standalone qcow2 of the source's size, no backing",
+          "[livemig][disk_images]") {
+  test::TempDir dir;
+  std::vector<SessionDisk> disks = {{"n0", "q0", 3ull << 30, "/src/solo.qcow2", "qcow2", "", "", ""}};
+  auto plan = plan_images(disks, dir.path()).value();
+  auto made = CreatedImages::create(disks, plan);
+  INFO((made ? "" : made.error().message()));
+  REQUIRE(made);
+  made->keep();
+  auto info = imagefmt::image_info(dir.file("solo.qcow2"), std::string("qcow2"));
+  REQUIRE(info);
+  CHECK(info->virtual_size == 3ull << 30);
+  CHECK(info->backing_chain.empty());
+  CHECK(info->actual_size < (1u << 20));
 }
 
 TEST_CASE("livemig CreatedImages: raw and overlay images of the source's size, removed unless kept",

@@ -78,6 +78,10 @@ struct Qcow2WriteStats {
 [[nodiscard]] Result<Qcow2WriteStats> write_qcow2(BlockDevice& source, int fd, const std::string& description,
                                                   const Qcow2WriteOptions& options);
 
+// Creates an empty qcow2 v3 image of `size` bytes (not 0) at `path`
+// (atomically), with no backing file: what `qemu-img create -f qcow2` makes.
+[[nodiscard]] Result<void> create_qcow2(const std::string& path, std::uint64_t size);
+
 // Creates an empty qcow2 v3 overlay at `path` (atomically) whose backing file is
 // `backing` (stored as given; relative names resolve from `path`'s directory)
 // with format `backing_format`. The virtual size is the backing's unless

@@ -1,12 +1,16 @@
 #include "test_support.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <thread>
 #include <stdexcept>
 
 #include "utsushi/common/fd.h"
@@ -114,6 +118,20 @@ LoopDevice::~LoopDevice() {
   if (!m_path.empty()) {
     (void)run_process({"losetup", "-d", m_path});
   }
+}
+
+void stop_daemon(const std::string& pidfile) {
+  pid_t pid = 0;
+  {
+    std::ifstream in(pidfile);
+    in >> pid;
+  }
+  if (pid > 0 && ::kill(pid, SIGTERM) == 0) {
+    for (int i = 0; i < 1000 && ::kill(pid, 0) == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  std::remove(pidfile.c_str());
 }
 
 }  // namespace utsushi::test

@@ -42,6 +42,10 @@ bool have(const std::string& tool);
 // cancellation request (common/cancel.h: the product has no way to take one
 // back, and needs none).
 bool in_child_process(const std::function<bool()>& check);
+// Stops the daemon whose pid `pidfile` holds (qemu-nbd --fork --pid-file):
+// SIGTERM, then waits up to 10 s for it to be gone, so that it writes nothing
+// into a TempDir being removed; removes the pidfile. Nothing when it holds no pid.
+void stop_daemon(const std::string& pidfile);
 
 // A loop device over a file, detached on destruction. Empty when loop devices
 // cannot be used here (not root, no /dev/loop-control); `why_not` says why.

@@ -33,13 +33,7 @@ class QemuNbd {
                       m_pidfile + " " + file;
     m_ok = test::sh(cmd) == 0;
   }
-  ~QemuNbd() {
-    std::ifstream in(m_pidfile);
-    pid_t pid = 0;
-    if (in >> pid && pid > 0) {
-      ::kill(pid, SIGTERM);
-    }
-  }
+  ~QemuNbd() { test::stop_daemon(m_pidfile); }
   bool ok() const { return m_ok; }
   const std::string& socket() const { return m_socket; }
 

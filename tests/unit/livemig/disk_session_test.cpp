@@ -203,14 +203,7 @@ class NbdDestination {
   ~NbdDestination() { stop(); }
 
  private:
-  void stop() {
-    std::ifstream in(m_pidfile);
-    pid_t pid = 0;
-    if (in >> pid && pid > 0) {
-      ::kill(pid, SIGTERM);
-    }
-    std::remove(m_pidfile.c_str());
-  }
+  void stop() { utsushi::test::stop_daemon(m_pidfile); }
   std::string m_file;
   std::string m_pidfile;
   std::string m_socket;

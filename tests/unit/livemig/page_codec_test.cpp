@@ -206,3 +206,85 @@ TEST_CASE("livemig::PageEncoder keeps the tail after RAM END for one last batch"
   REQUIRE(sizes.size() == 2);
   CHECK(sizes[1] > device_state.size() + 8);
 }
+
+TEST_CASE("livemig page codec: pages equal to disk blocks already sent travel as disk references",
+          "[livemig][codec][disk]") {
+  Harness h;
+  Bytes a = livemig::test::random_page(7);
+  Bytes b = livemig::test::random_page(8);
+  XXH128_hash_t ha = XXH3_128bits(a.data(), a.size());
+  std::vector<DiskPageRef> reads;
+  h.enc.set_disk_lookup([&](const XXH128_hash_t& hash) -> std::optional<DiskPageRef> {
+    if (XXH128_isEqual(hash, ha)) {
+      return DiskPageRef{1, 3 * 4096};
+    }
+    return std::nullopt;
+  });
+  h.dec.set_disk_reader([&](const DiskPageRef& ref, std::span<std::uint8_t> page) -> Result<void> {
+    reads.push_back(ref);
+    REQUIRE(page.size() == 4096);
+    std::memcpy(page.data(), a.data(), 4096);
+    return {};
+  });
+  CHECK(h.send(4, a) == PageKind::disk);
+  REQUIRE(reads.size() == 1);
+  CHECK(reads[0].disk == 1);
+  CHECK(reads[0].offset == 3 * 4096);
+  CHECK(h.enc.kinds()[static_cast<std::size_t>(PageKind::disk)].token_bytes < 1 + 2 + k_disk_ref_max);
+  CHECK(h.send(4, a) == PageKind::same);  // the slot holds it now
+  CHECK(h.send(5, b) == PageKind::fresh);  // not on any disk
+  // A page one word away from what its slot holds: the XOR delta is smaller than a reference.
+  Bytes a2 = b;
+  a2[100] ^= 1;
+  XXH128_hash_t ha2 = XXH3_128bits(a2.data(), a2.size());
+  h.enc.set_disk_lookup([&](const XXH128_hash_t& hash) -> std::optional<DiskPageRef> {
+    return XXH128_isEqual(hash, ha2) ? std::optional<DiskPageRef>(DiskPageRef{0, 0}) : std::nullopt;
+  });
+  CHECK(h.send(5, a2) == PageKind::xor_delta);
+}
+
+TEST_CASE("livemig page codec: a disk reference that reads back other bytes, or has no disks, is corruption",
+          "[livemig][codec][disk]") {
+  std::vector<RamBlock> blocks{{"pc.ram", 16 * 4096}};
+  Bytes a = livemig::test::random_page(9);
+  Bytes batch;
+  PageEncoder enc{1 << 20, [&](Bytes& b, const std::array<std::uint64_t, k_page_kinds>&) -> Result<void> {
+                    batch.insert(batch.end(), b.begin(), b.end());
+                    return {};
+                  }};
+  enc.set_disk_lookup([](const XXH128_hash_t&) { return std::optional<DiskPageRef>(DiskPageRef{0, 8192}); });
+  REQUIRE(enc.on_blocks(blocks));
+  REQUIRE(enc.on_page(PageRecord{0, 2, false, RecordKind::page, a.data()}));
+  REQUIRE(enc.flush());
+  {
+    TokenDecoder dec;
+    Bytes out;
+    auto r = dec.decode(batch, out);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code() == Errc::corruption);
+    CHECK(r.error().message().find("copies no disks") != std::string::npos);
+  }
+  {
+    TokenDecoder dec;
+    dec.set_disk_reader([&](const DiskPageRef&, std::span<std::uint8_t> page) -> Result<void> {
+      std::memcpy(page.data(), a.data(), 4096);
+      page[4095] ^= 0x80;  // overwritten since
+      return {};
+    });
+    Bytes out;
+    auto r = dec.decode(batch, out);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code() == Errc::corruption);
+    CHECK(r.error().message().find("differs") != std::string::npos);
+  }
+  {
+    TokenDecoder dec;
+    dec.set_disk_reader([](const DiskPageRef&, std::span<std::uint8_t>) -> Result<void> {
+      return fail(Errc::io_error, "nbd read failed");
+    });
+    Bytes out;
+    auto r = dec.decode(batch, out);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code() == Errc::io_error);
+  }
+}

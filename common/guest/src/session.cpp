@@ -9,6 +9,7 @@
 #include <cctype>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -99,9 +100,14 @@ Result<void> configure_backend(guestfs_h* g) {
   return {};
 }
 
+// One vCPU per host CPU that is idle (online CPUs less the 1-minute load
+// average), 1 to 8: TCG vCPU threads that outnumber the free CPUs slow each
+// other (a full test suite runs two appliances at once on 2 cores).
 int default_smp() {
   long online = ::sysconf(_SC_NPROCESSORS_ONLN);
-  return static_cast<int>(std::clamp(online, 1L, 8L));
+  double load[1] = {0};
+  long busy = ::getloadavg(load, 1) == 1 ? std::lround(load[0]) : 0;
+  return static_cast<int>(std::clamp(online - busy, 1L, 8L));
 }
 
 // Kills the appliance's QEMU once cancellation is requested, so a long call in

@@ -46,8 +46,8 @@ struct DiskSpec {
 struct SessionOptions {
   ProgressFn progress;         // progress of long appliance calls (bytes or percent, as libguestfs reports)
   int memsize_mib = 0;         // 0: libguestfs's default (1280 MiB)
-  int smp = 0;                 // 0: one vCPU per host CPU online, at most 8 (the guest's initramfs
-                               // compressor and hooks use them; an idle vCPU costs nothing)
+  int smp = 0;                 // 0: one vCPU per idle host CPU (online less the load average), 1 to 8
+                               // (the guest's initramfs compressor and hooks use them)
   std::string identifier;      // names this session in libguestfs's trace ("p2v-convert")
 };
 

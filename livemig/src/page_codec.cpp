@@ -31,7 +31,7 @@ std::size_t record_qemu_bytes(const PageRecord& r, const std::vector<RamBlock>& 
 }  // namespace
 
 std::string_view page_kind_name(std::size_t kind_index) noexcept {
-  static constexpr std::string_view names[k_page_kinds] = {"stream", "zero", "zpage", "same", "xor", "dup", "fresh", "disk"};
+  static constexpr std::string_view names[k_page_kinds] = {"stream", "zero", "zpage", "same", "xor", "dup", "fresh"};
   return kind_index < k_page_kinds ? names[kind_index] : "?";
 }
 
@@ -200,14 +200,6 @@ PageKind PageEncoder::classify(const PageRecord& r, std::uint8_t* slot, Bytes& p
       kind = PageKind::xor_delta;
     }
   }
-  bool small_delta = kind == PageKind::xor_delta && payload.size() <= k_disk_ref_max;
-  if ((kind == PageKind::fresh || (kind == PageKind::xor_delta && !small_delta)) && m_disk_lookup) {
-    m_runs.clear();
-    if (disk_reference(cur, m_runs)) {
-      payload.swap(m_runs);
-      kind = PageKind::disk;
-    }
-  }
   if (kind == PageKind::fresh) {
     payload.insert(payload.end(), cur, cur + k_page);
   }
@@ -215,20 +207,6 @@ PageKind PageEncoder::classify(const PageRecord& r, std::uint8_t* slot, Bytes& p
   m_store.set_state(r.block, r.page, SlotState::data);
   m_by_hash[h] = slot_key(r.block, r.page);
   return kind;
-}
-
-bool PageEncoder::disk_reference(const std::uint8_t* page, Bytes& payload) {
-  XXH128_hash_t h = XXH3_128bits(page, k_page);
-  std::optional<DiskPageRef> ref = m_disk_lookup(h);
-  if (!ref) {
-    return false;
-  }
-  XXH128_canonical_t canon;
-  XXH128_canonicalFromHash(&canon, h);
-  put_varint(payload, ref->disk);
-  put_varint(payload, ref->offset / k_page);
-  payload.insert(payload.end(), canon.digest, canon.digest + sizeof(canon.digest));
-  return true;
 }
 
 Result<void> PageEncoder::on_page(const PageRecord& r) {
@@ -260,30 +238,6 @@ Result<void> PageEncoder::on_page(const PageRecord& r) {
 }
 
 // ---- decoder ----
-
-// A disk token's payload: the block read back from the destination's disk
-// into `slot`, checked against the source page's hash.
-Result<void> TokenDecoder::read_disk_page(Cursor& c, std::uint8_t* slot) {
-  auto disk = UTSUSHI_TRY(c.varint());
-  auto block = UTSUSHI_TRY(c.varint());
-  auto digest = UTSUSHI_TRY(c.take(sizeof(XXH128_canonical_t)));
-  if (!m_disk_reader) {
-    return fail(Errc::corruption, "livemig: a disk page reference, but this session copies no disks");
-  }
-  if (disk > UINT32_MAX || block > UINT64_MAX / k_page) {
-    return fail(Errc::corruption, fmt::format("livemig: disk page reference {}:{} out of range", disk, block));
-  }
-  DiskPageRef ref{static_cast<std::uint32_t>(disk), block * k_page};
-  UTSUSHI_TRY(m_disk_reader(ref, std::span<std::uint8_t>(slot, k_page)));
-  XXH128_canonical_t want;
-  std::memcpy(want.digest, digest.data(), sizeof(want.digest));
-  if (!XXH128_isEqual(XXH3_128bits(slot, k_page), XXH128_hashFromCanonical(&want))) {
-    return fail(Errc::corruption, fmt::format("livemig: the page read back from disk {} at offset {} differs from "
-                                              "the source's page it stands for",
-                                              ref.disk, ref.offset));
-  }
-  return {};
-}
 
 Result<void> TokenDecoder::decode(std::span<const std::uint8_t> batch, Bytes& out) {
   Cursor c(batch, "livemig token batch");
@@ -322,7 +276,7 @@ Result<void> TokenDecoder::decode(std::span<const std::uint8_t> batch, Bytes& ou
       return fail(Errc::corruption, fmt::format("livemig: unknown token tag {:#04x}", tag));
     }
     auto kind_bits = tag & k_token_kind_mask;
-    if (kind_bits < static_cast<int>(PageKind::zero) || kind_bits > static_cast<int>(PageKind::disk)) {
+    if (kind_bits < static_cast<int>(PageKind::zero) || kind_bits > static_cast<int>(PageKind::fresh)) {
       return fail(Errc::corruption, fmt::format("livemig: unknown page kind {}", kind_bits));
     }
     auto kind = static_cast<PageKind>(kind_bits);
@@ -389,10 +343,6 @@ Result<void> TokenDecoder::decode(std::span<const std::uint8_t> batch, Bytes& ou
         m_store.set_state(block, page, SlotState::data);
         break;
       }
-      case PageKind::disk:
-        UTSUSHI_TRY(read_disk_page(c, slot));
-        m_store.set_state(block, page, SlotState::data);
-        break;
     }
     RecordKind rk = kind == PageKind::zero ? RecordKind::zero : RecordKind::page;
     std::size_t before = out.size();

@@ -12,10 +12,6 @@
 //   dup    PAGE record equal to another slot's       varint block | varint page
 //          last-sent content (xxh3 hash, verified)
 //   fresh  anything else                             4096 bytes
-//   disk   PAGE record equal to a disk block the     varint disk | varint offset/4096 |
-//          session sent before it (--copy-storage;   16-byte XXH3-128 of the page
-//          the guest's page cache of its files)      (canonical): the receiver reads
-//                                                    the block back and checks it
 //
 // Token stream (the uncompressed content of a DATA frame; see frame.h):
 //   0x01 RAW    varint n | n verbatim stream bytes
@@ -31,20 +27,16 @@
 #include <array>
 #include <cstdint>
 #include <functional>
-#include <optional>
-#include <span>
 #include <string_view>
 #include <unordered_map>
-
-#include <xxhash.h>
 
 #include "utsushi/livemig/page_store.h"
 #include "utsushi/livemig/stream_parser.h"
 
 namespace utsushi::livemig {
 
-enum class PageKind : std::uint8_t { zero = 1, zpage, same, xor_delta, dup, fresh, disk };
-inline constexpr std::size_t k_page_kinds = 8;  // indices 1..7 used; 0 = verbatim stream bytes
+enum class PageKind : std::uint8_t { zero = 1, zpage, same, xor_delta, dup, fresh };
+inline constexpr std::size_t k_page_kinds = 7;  // indices 1..6 used; 0 = verbatim stream bytes
 std::string_view page_kind_name(std::size_t kind_index) noexcept;
 
 inline constexpr std::uint8_t k_token_raw = 0x01;
@@ -56,21 +48,6 @@ inline constexpr std::uint8_t k_token_kind_mask = 0x07;
 
 // An XOR delta larger than this is sent as a fresh page instead.
 inline constexpr std::size_t k_xor_limit = 3072;
-// A disk reference's payload is at most this long (two varints and the hash);
-// a smaller XOR delta is sent instead of it.
-inline constexpr std::size_t k_disk_ref_max = 10 + 10 + 16;
-
-// A page-sized block of one of the session's disks (disk_session.h's order).
-struct DiskPageRef {
-  std::uint32_t disk = 0;
-  std::uint64_t offset = 0;  // a multiple of 4096
-};
-// Sender: where a page whose content has XXH3-128 `hash` lies on a disk, among
-// blocks whose disk data went on the link before any batch the encoder has
-// yet to emit, and that nothing sent since has overwritten; nullopt: nowhere.
-using DiskPageLookup = std::function<std::optional<DiskPageRef>(const XXH128_hash_t& hash)>;
-// Receiver: reads the destination's block `ref` into `page` (4096 bytes).
-using DiskPageReader = std::function<Result<void>(const DiskPageRef& ref, std::span<std::uint8_t> page)>;
 
 // Per-kind accounting: records, bytes QEMU produced for them, token bytes
 // before compression, and link bytes (compressed frame bytes apportioned by
@@ -129,12 +106,9 @@ class PageEncoder final : public StreamSink {
 
   const KindTable& kinds() const noexcept { return m_kinds; }
   KindTable& kinds() noexcept { return m_kinds; }
-  // Pages found by `lookup` travel as disk references (none without one).
-  void set_disk_lookup(DiskPageLookup lookup) { m_disk_lookup = std::move(lookup); }
 
  private:
   PageKind classify(const PageRecord& r, std::uint8_t* slot, Bytes& payload);
-  bool disk_reference(const std::uint8_t* page, Bytes& payload);
   [[nodiscard]] Result<void> maybe_flush();
 
   std::size_t m_limit;
@@ -149,7 +123,6 @@ class PageEncoder final : public StreamSink {
   std::uint32_t m_tok_block = UINT32_MAX;
   std::uint64_t m_tok_page = 0;
   KindTable m_kinds{};
-  DiskPageLookup m_disk_lookup;
 };
 
 // Receiver side: decodes token batches (in order) into QEMU stream bytes.
@@ -160,17 +133,12 @@ class TokenDecoder {
   // is Errc::corruption; the decoder must not be used after an error.
   [[nodiscard]] Result<void> decode(std::span<const std::uint8_t> batch, Bytes& out);
   const KindTable& kinds() const noexcept { return m_kinds; }
-  // Resolves disk references; without one a disk token is Errc::corruption.
-  void set_disk_reader(DiskPageReader reader) { m_disk_reader = std::move(reader); }
 
  private:
-  [[nodiscard]] Result<void> read_disk_page(Cursor& c, std::uint8_t* slot);
-
   PageStore m_store;
   std::uint32_t m_tok_block = UINT32_MAX;
   std::uint64_t m_tok_page = 0;
   KindTable m_kinds{};
-  DiskPageReader m_disk_reader;
 };
 
 }  // namespace utsushi::livemig

@@ -98,9 +98,8 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
     std::lock_guard lock(send_lock);
     return link.send(f.type, f.payload, f.flags, f.raw_len);
   });
-  int min_level = options.zstd_level > 0 ? options.zstd_level : 1;
-  int max_level = options.zstd_level > 0 ? options.zstd_level : std::max(1, options.zstd_max_level);
-  LevelController levels(min_level, max_level);
+  const LevelBounds bounds = level_bounds(options.zstd_level, options.zstd_max_level);
+  LevelController levels(bounds.min, bounds.max);
   LevelFollower follower(levels, shipper);
   BatchCompressor compressor(levels.level());
   const QemuReader* reader_ptr = nullptr;

@@ -219,10 +219,8 @@ std::optional<Outcome> copy_disks(SendRun& run) {
   run.disks_start = steady_clock::now();
   auto sent = [&]() -> Result<void> {
     auto chosen = UTSUSHI_TRY(source_disks(run.qmp, run.options.copy_storage));
-    // The memory stream's bounds (pump.cpp): --zstd-level pins, else 1..zstd_max_level.
-    const int pinned = run.options.zstd_level;
-    run.disks = UTSUSHI_TRY(DiskSource::open(run.qmp, std::move(chosen), pinned > 0 ? pinned : 1,
-                                             pinned > 0 ? pinned : std::max(1, run.options.zstd_max_level)));
+    const LevelBounds bounds = level_bounds(run.options.zstd_level, run.options.zstd_max_level);
+    run.disks = UTSUSHI_TRY(DiskSource::open(run.qmp, std::move(chosen), bounds.min, bounds.max));
     std::string list = disks_frame_text(run.disks->disks());
     UTSUSHI_TRY(run.link.send_text(FrameType::disks, list));
     FrameSend locked = run.locked_send();

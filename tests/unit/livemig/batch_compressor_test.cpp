@@ -221,3 +221,11 @@ TEST_CASE("livemig::LevelController's batches do not raise the level while the C
   c.on_batch(0.0025, 400e3);
   CHECK(c.on_batch(0.0025, 400e3) == 3);
 }
+
+TEST_CASE("livemig level_bounds: --zstd-level pins, else 1 up to --zstd-max-level", "[livemig][zstd]") {
+  CHECK(level_bounds(5, 9).min == 5);
+  CHECK(level_bounds(5, 9).max == 5);
+  CHECK(level_bounds(0, 9).min == 1);
+  CHECK(level_bounds(0, 9).max == 9);
+  CHECK(level_bounds(0, 0).max == 1);
+}

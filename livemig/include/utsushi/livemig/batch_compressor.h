@@ -89,6 +89,16 @@ struct LevelWindow {
                           // (0..1, all CPUs); negative: unknown
 };
 
+// The levels a stream's controller may use: `pinned` (--zstd-level, > 0)
+// fixes it, else 1 up to `max_level` (--zstd-max-level, at least 1).
+struct LevelBounds {
+  int min = 1;
+  int max = 9;
+};
+constexpr LevelBounds level_bounds(int pinned, int max_level) noexcept {
+  return pinned > 0 ? LevelBounds{pinned, pinned} : LevelBounds{1, max_level > 1 ? max_level : 1};
+}
+
 class LevelController {
  public:
   LevelController(int min_level, int max_level) noexcept;

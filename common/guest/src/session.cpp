@@ -3,13 +3,11 @@
 #include <fnmatch.h>
 #include <guestfs.h>
 #include <signal.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <atomic>
 #include <chrono>
-#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -100,16 +98,6 @@ Result<void> configure_backend(guestfs_h* g) {
   return {};
 }
 
-// One vCPU per host CPU that is idle (online CPUs less the 1-minute load
-// average), 1 to 8: TCG vCPU threads that outnumber the free CPUs slow each
-// other (a full test suite runs two appliances at once on 2 cores).
-int default_smp() {
-  long online = ::sysconf(_SC_NPROCESSORS_ONLN);
-  double load[1] = {0};
-  long busy = ::getloadavg(load, 1) == 1 ? std::lround(load[0]) : 0;
-  return static_cast<int>(std::clamp(online - busy, 1L, 8L));
-}
-
 // Kills the appliance's QEMU once cancellation is requested, so a long call in
 // the appliance (update-initramfs, a copy) returns at once.
 void watch_cancel(std::stop_token stop, Session::State* state) {
@@ -167,8 +155,7 @@ Result<Session> Session::create(SessionOptions options) {
   if (options.memsize_mib > 0 && guestfs_set_memsize(g.get(), options.memsize_mib) == -1) {
     return fail(Errc::invalid_argument, std::string("libguestfs memsize: ") + guestfs_last_error(g.get()));
   }
-  const int smp = options.smp > 0 ? options.smp : default_smp();
-  if (guestfs_set_smp(g.get(), smp) == -1) {
+  if (options.smp > 0 && guestfs_set_smp(g.get(), options.smp) == -1) {
     return fail(Errc::invalid_argument, std::string("libguestfs smp: ") + guestfs_last_error(g.get()));
   }
   if (!options.identifier.empty()) {

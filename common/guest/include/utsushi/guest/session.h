@@ -46,8 +46,7 @@ struct DiskSpec {
 struct SessionOptions {
   ProgressFn progress;         // progress of long appliance calls (bytes or percent, as libguestfs reports)
   int memsize_mib = 0;         // 0: libguestfs's default (1280 MiB)
-  int smp = 0;                 // 0: one vCPU per idle host CPU (online less the load average), 1 to 8
-                               // (the guest's initramfs compressor and hooks use them)
+  int smp = 0;                 // 0: libguestfs's default (1)
   std::string identifier;      // names this session in libguestfs's trace ("p2v-convert")
 };
 

@@ -225,15 +225,20 @@ def workdir_with_token(text):
     return work, token
 
 
+def receiver_env(work):
+    """A receiver's environment: TMPDIR is `work`, so what a receiver that a test kills
+    leaves there (its NBD socket's directory) goes with the work directory."""
+    return {**os.environ, "TMPDIR": work}
+
+
 def start_receiver(work, dst, token, *extra):
     """Starts `livemig --json receive` for `dst` on a free port (the receiver binds port 0
-    and writes the port it got to a file); returns (Popen, port). Its TMPDIR is `work`: what
-    a receiver that a test kills leaves there (its NBD socket's directory) goes with it."""
+    and writes the port it got to a file), in receiver_env(work); returns (Popen, port)."""
     port_file = os.path.join(work, dst.name + ".port")
     p = subprocess.Popen([LIVEMIG, "--json", "receive", "--listen", "127.0.0.1:0", "--qmp", dst.qmp_path,
                           "--token-file", token, "--port-file", port_file] + list(extra),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env={**os.environ, "TMPDIR": work})
+                         env=receiver_env(work))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and p.poll() is None:
         try:

@@ -177,14 +177,14 @@ def main():
 
 
 def start_receiver(lv, token, work, tag, sessions=1, extra=(), accept_timeout=120, prefix=()):
-    """A `receive --libvirt` on lv (run under `prefix`, e.g. unshare, when given); returns (process, port).
-    Its TMPDIR is `work`: what a receiver that a test kills leaves there goes with it."""
+    """A `receive --libvirt` on lv (run under `prefix`, e.g. unshare, when given), in
+    lmtest.receiver_env(work); returns (process, port)."""
     port_file = os.path.join(work, "port-" + tag)
     proc = subprocess.Popen([*prefix, lmtest.LIVEMIG, "--json", "receive", "--libvirt", lv.uri, "--listen", "127.0.0.1:0",
                              "--sessions", str(sessions), "--token-file", token, "--port-file", port_file,
                              "--accept-timeout", str(accept_timeout), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TMPDIR": work})
+                            env=lmtest.receiver_env(work))
     for _ in range(200):
         if os.path.exists(port_file) or proc.poll() is not None:
             break

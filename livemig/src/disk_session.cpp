@@ -8,6 +8,8 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <deque>
+#include <mutex>
 
 #include "utsushi/common/log.h"
 #include "utsushi/livemig/disk_copy.h"
@@ -297,8 +299,22 @@ Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::st
   ph.passes++;
   const std::int64_t ms_before = ph.ms;
   const std::uint64_t data_before = ph.data_bytes;
+  // Each frame's counted blocks (block_index.h), published once it was sent:
+  // the shipper sends frames in the order they were pushed.
+  std::mutex queued_mutex;
+  std::deque<std::vector<BlockHash>> queued;
   // Declared after what its thread's `send` uses, so that it ends first.
-  Shipper shipper(k_disk_ship_queue, [&send](const OutFrame& f) { return send(f.type, f.payload); });
+  Shipper shipper(k_disk_ship_queue, [&](const OutFrame& f) -> Result<void> {
+    UTSUSHI_TRY(send(f.type, f.payload));
+    std::vector<BlockHash> blocks;
+    {
+      std::lock_guard lock(queued_mutex);
+      blocks = std::move(queued.front());
+      queued.pop_front();
+    }
+    m_sent.publish(blocks);
+    return {};
+  });
   LevelFollower follower(m_levels, shipper);
   auto batch_start = steady_clock::now();
   for (std::size_t i = 0; i < m_trackers.size(); ++i) {
@@ -320,6 +336,10 @@ Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::st
       if (level != m_level) {
         m_level = level;
         ZSTD_CCtx_setParameter(m_cctx.get(), ZSTD_c_compressionLevel, level);
+      }
+      {
+        std::lock_guard lock(queued_mutex);
+        queued.push_back(counted_block_hashes(b));
       }
       UTSUSHI_TRY(shipper.push({FrameType::disk_data, std::move(msg)}));
       batch_start = steady_clock::now();
@@ -378,9 +398,9 @@ Result<void> DiskSource::stop() {
 
 // ---- destination ----
 
-DiskSink::DiskSink(Monitor& qmp, std::vector<SessionDisk> disks, PrivateDir dir)
+DiskSink::DiskSink(Monitor& qmp, std::vector<SessionDisk> disks, PrivateDir dir, ReceivedBlocks blocks)
     : m_qmp(qmp), m_disks(std::move(disks)), m_dir(std::move(dir)), m_socket(m_dir.path() + "/dst.sock"),
-      m_hashes(m_disks.size()), m_reports(m_disks.size()) {
+      m_hashes(m_disks.size()), m_reports(m_disks.size()), m_blocks(std::move(blocks)) {
   for (const auto& d : m_disks) {
     m_sizes.push_back(d.size);
   }
@@ -395,7 +415,8 @@ Result<std::unique_ptr<DiskSink>> DiskSink::open(Monitor& qmp, std::vector<Sessi
   }
   UTSUSHI_TRY(check_backings(disks, backings));
   auto dir = UTSUSHI_TRY(PrivateDir::create(k_socket_dir_prefix));
-  std::unique_ptr<DiskSink> s(new DiskSink(qmp, std::move(disks), std::move(dir)));
+  auto index = UTSUSHI_TRY(ReceivedBlocks::create());
+  std::unique_ptr<DiskSink> s(new DiskSink(qmp, std::move(disks), std::move(dir), std::move(index)));
   UTSUSHI_TRY(start_nbd_server(qmp, s->m_socket));
   s->m_server = true;
   for (std::size_t i = 0; i < matched.size(); ++i) {
@@ -418,6 +439,9 @@ Result<void> DiskSink::write(std::span<const std::uint8_t> payload) {
     return fail(Errc::corruption, "livemig: disk data after the disks' end");
   }
   auto batch = UTSUSHI_TRY(decode_disk_batch(payload, m_sizes, m_dctx.get()));
+  UTSUSHI_TRY(m_blocks.before_write(batch, [this](std::uint32_t d, std::uint64_t off, std::span<std::uint8_t> out) {
+    return read_at(d, off, out);
+  }));
   if (auto w = write_batch(m_clients[batch.disk], batch); !w) {
     // ENOSPC and the like: name the disk and the file that could not take it.
     std::string where = fmt::format("writing disk {} of the destination ({})", batch.disk, m_files[batch.disk]);
@@ -427,6 +451,7 @@ Result<void> DiskSink::write(std::span<const std::uint8_t> payload) {
     return std::unexpected(std::move(w).error().with_context(where));
   }
   m_hashes[batch.disk].add(batch);
+  m_blocks.after_write(batch);
   DiskReport& rep = m_reports[batch.disk];
   rep.data_bytes += batch.data.size();
   rep.zero_bytes += zero_bytes(batch);
@@ -453,9 +478,21 @@ Result<void> DiskSink::finish(std::string_view end_text) {
                                                 i, m_reports[i].node, m_reports[i].hash, h.dump()));
     }
   }
-  UTSUSHI_TRY(remove_all());
   m_finished = true;
   return {};
+}
+
+Result<void> DiskSink::read_at(std::uint32_t disk, std::uint64_t offset, std::span<std::uint8_t> out) {
+  if (disk >= m_clients.size()) {
+    return fail(Errc::corruption, "livemig: a page refers to a disk block after the disks' exports were removed");
+  }
+  return m_clients[disk].read(offset, out);
+}
+
+Result<void> DiskSink::read_block(const BlockHash& h, std::span<std::uint8_t, k_ref_block> out) {
+  return m_blocks.read(h, out, [this](std::uint32_t d, std::uint64_t off, std::span<std::uint8_t> o) {
+    return read_at(d, off, o);
+  });
 }
 
 Result<void> DiskSink::remove_all() {

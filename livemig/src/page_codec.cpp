@@ -15,6 +15,8 @@ namespace utsushi::livemig {
 namespace {
 
 constexpr std::size_t k_page = qemu::k_page_size;
+static_assert(k_page == k_ref_block, "a disk reference stands for one page");
+constexpr std::size_t k_disk_ref_bytes = 16;
 
 std::uint64_t zigzag(std::int64_t v) {
   return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
@@ -31,7 +33,7 @@ std::size_t record_qemu_bytes(const PageRecord& r, const std::vector<RamBlock>& 
 }  // namespace
 
 std::string_view page_kind_name(std::size_t kind_index) noexcept {
-  static constexpr std::string_view names[k_page_kinds] = {"stream", "zero", "zpage", "same", "xor", "dup", "fresh"};
+  static constexpr std::string_view names[k_page_kinds] = {"stream", "zero", "zpage", "same", "xor", "dup", "fresh", "disk"};
   return kind_index < k_page_kinds ? names[kind_index] : "?";
 }
 
@@ -200,6 +202,16 @@ PageKind PageEncoder::classify(const PageRecord& r, std::uint8_t* slot, Bytes& p
       kind = PageKind::xor_delta;
     }
   }
+  if (m_disk_blocks != nullptr && (kind == PageKind::fresh || (kind == PageKind::xor_delta &&
+                                                               payload.size() > k_disk_ref_bytes))) {
+    BlockHash bh = block_hash(cur);
+    if (m_disk_blocks->contains(bh)) {
+      payload.clear();
+      put_be64(payload, bh.high);
+      put_be64(payload, bh.low);
+      kind = PageKind::disk;
+    }
+  }
   if (kind == PageKind::fresh) {
     payload.insert(payload.end(), cur, cur + k_page);
   }
@@ -276,7 +288,7 @@ Result<void> TokenDecoder::decode(std::span<const std::uint8_t> batch, Bytes& ou
       return fail(Errc::corruption, fmt::format("livemig: unknown token tag {:#04x}", tag));
     }
     auto kind_bits = tag & k_token_kind_mask;
-    if (kind_bits < static_cast<int>(PageKind::zero) || kind_bits > static_cast<int>(PageKind::fresh)) {
+    if (kind_bits < static_cast<int>(PageKind::zero) || kind_bits > static_cast<int>(PageKind::disk)) {
       return fail(Errc::corruption, fmt::format("livemig: unknown page kind {}", kind_bits));
     }
     auto kind = static_cast<PageKind>(kind_bits);
@@ -340,6 +352,16 @@ Result<void> TokenDecoder::decode(std::span<const std::uint8_t> batch, Bytes& ou
       case PageKind::fresh: {
         auto bytes = UTSUSHI_TRY(c.take(k_page));
         std::memcpy(slot, bytes.data(), k_page);
+        m_store.set_state(block, page, SlotState::data);
+        break;
+      }
+      case PageKind::disk: {
+        auto ref = UTSUSHI_TRY(c.take(k_disk_ref_bytes));
+        if (m_blocks == nullptr) {
+          return fail(Errc::corruption, "livemig: a page refers to a disk block, and this session copies no disks");
+        }
+        BlockHash h{be64_at(ref, 8), be64_at(ref, 0)};
+        UTSUSHI_TRY(m_blocks->read_block(h, std::span<std::uint8_t, k_ref_block>(slot, k_ref_block)));
         m_store.set_state(block, page, SlotState::data);
         break;
       }

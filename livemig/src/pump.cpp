@@ -93,7 +93,7 @@ class QemuReader final : public ByteReader {
 // most k_ship_queue frames between them. The zstd level follows the
 // bottleneck (batch_compressor.h) unless pinned.
 void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic<bool>& stop, PumpResult& out,
-          std::atomic<std::uint64_t>& bytes_read, std::mutex& send_lock) {
+          std::atomic<std::uint64_t>& bytes_read, std::mutex& send_lock, const SentBlocks* disk_blocks) {
   Shipper shipper(k_ship_queue, [&](const OutFrame& f) -> Result<void> {
     std::lock_guard lock(send_lock);
     return link.send(f.type, f.payload, f.flags, f.raw_len);
@@ -140,6 +140,7 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
     return {};
   });
   encoder_ptr = &encoder;
+  encoder.set_disk_blocks(disk_blocks);
   QemuReader reader(
       qemu_fd,
       [&]() -> Result<void> {

@@ -38,8 +38,9 @@ struct PumpResult {
 // so that QEMU's writer fails at once instead of blocking). `bytes_read`
 // follows the stream for the caller's progress. The shipper holds
 // `send_lock` while it sends a frame, so another thread (the final disk pass)
-// may send between the pump's frames under the same lock.
+// may send between the pump's frames under the same lock. Pages equal to a
+// block in `disk_blocks` (null: none) go as references to it (page_codec.h).
 void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic<bool>& stop, PumpResult& out,
-          std::atomic<std::uint64_t>& bytes_read, std::mutex& send_lock);
+          std::atomic<std::uint64_t>& bytes_read, std::mutex& send_lock, const SentBlocks* disk_blocks);
 
 }  // namespace utsushi::livemig

@@ -163,6 +163,8 @@ class StreamDecoder {
     XXH3_64bits_update(m_hash.state.get(), out.data(), out.size());
     return {};
   }
+  // Where pages that refer to disk blocks are read (page_codec.h).
+  void set_block_source(BlockSource* source) noexcept { m_tokens.set_block_source(source); }
   // XXH3-64 (hex) of every byte decoded so far.
   std::string digest() const { return fmt::format("{:016x}", XXH3_64bits_digest(m_hash.state.get())); }
 
@@ -232,6 +234,12 @@ Result<void> finish_stream(ReceiveRun& run, const Frame& f, const std::string& d
     return fail(Errc::corruption, fmt::format("rebuilt stream differs from the source's ({} bytes, hash {})", total,
                                               digest));
   }
+  if (run.disks) {
+    // The destination activates its disks when it loads QEMU_VM_EOF, in the
+    // held-back batch: its exports go first.
+    UTSUSHI_TRY_CTX(run.disks->close(), "removing the destination's disk exports");
+    UTSUSHI_LOG_INFO("the destination's disk exports removed");
+  }
   run.stream_fed = true;  // from here on the destination may load it all
   UTSUSHI_TRY(feeder.push(std::move(held)));
   UTSUSHI_TRY(feeder.finish());
@@ -262,7 +270,7 @@ Result<void> receive_disk_frame(ReceiveRun& run, const Frame& f) {
     return run.disks->write(f.payload);
   }
   UTSUSHI_TRY(run.disks->finish(f.text()));
-  UTSUSHI_LOG_INFO("disks verified and their exports removed");
+  UTSUSHI_LOG_INFO("disks verified");
   return {};
 }
 
@@ -290,6 +298,7 @@ Result<void> receive_stream(ReceiveRun& run) {
     }
     if (disk_frame(f.header.type)) {
       UTSUSHI_TRY(receive_disk_frame(run, f));
+      decoder.set_block_source(run.disks.get());
       continue;
     }
     if (run.options.copy_storage && !run.disks) {

@@ -124,9 +124,10 @@ struct SendRun {
 // The pump (pump.h) on its own thread, and what the supervisor reads of it.
 class PumpThread {
  public:
-  PumpThread(int qemu_fd, Link& link, const SendOptions& options, std::mutex& send_lock)
-      : m_thread([this, qemu_fd, &link, &options, &send_lock] {
-          pump(qemu_fd, link, options, m_stop, m_result, m_bytes_read, send_lock);
+  PumpThread(int qemu_fd, Link& link, const SendOptions& options, std::mutex& send_lock,
+             const SentBlocks* disk_blocks)
+      : m_thread([this, qemu_fd, &link, &options, &send_lock, disk_blocks] {
+          pump(qemu_fd, link, options, m_stop, m_result, m_bytes_read, send_lock, disk_blocks);
           m_done = true;
         }) {}
   ~PumpThread() { join(); }
@@ -581,7 +582,9 @@ Outcome run_phases(SendRun& run) {
   if (auto failed = start_migration(run)) {
     return std::move(*failed);
   }
-  PumpThread pump(run.sock->get(), run.link, run.options, run.send_lock);
+  // run.disks outlives the pump: the pump's thread is joined before run ends.
+  PumpThread pump(run.sock->get(), run.link, run.options, run.send_lock,
+                  run.disks ? &run.disks->sent_blocks() : nullptr);
   auto failure = supervise(run, pump);
   run.rep.bytes_from_qemu = pump.bytes_read();
   // A failure after the whole stream reached the link (e.g. QEMU's status

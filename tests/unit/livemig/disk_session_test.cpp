@@ -246,11 +246,21 @@ TEST_CASE("livemig DiskSink: batches written and hashed; a hash that differs is 
   REQUIRE_FALSE(bad);
   CHECK(bad.error().code() == Errc::corruption);
 
-  SECTION("the sender's hash: verified, flushed, exports and server removed") {
+  SECTION("the sender's hash: verified and flushed; the blocks it carried read back until close()") {
     REQUIRE((*sink)->finish(json{{"hashes", {sent.hex()}}}.dump()));
     CHECK((*sink)->finished());
+    CHECK(dest.qmp.count("block-export-del") == 0);
+    Bytes block(k_ref_block);
+    const std::span<std::uint8_t, k_ref_block> out(block.data(), k_ref_block);
+    const std::size_t at = 5 * k_ref_block;
+    REQUIRE((*sink)->read_block(block_hash(b.data.data() + at), out));
+    CHECK(std::equal(block.begin(), block.end(), b.data.begin() + at));
+    REQUIRE((*sink)->close());
     CHECK(dest.qmp.count("block-export-del") == 1);
     CHECK(dest.qmp.count("nbd-server-stop") == 1);
+    auto gone = (*sink)->read_block(block_hash(b.data.data() + at), out);
+    REQUIRE_FALSE(gone);
+    CHECK(gone.error().code() == Errc::corruption);
     const DiskReport& r = (*sink)->reports().at(0);
     CHECK(r.node == "disk0");
     CHECK(r.data_bytes == G);

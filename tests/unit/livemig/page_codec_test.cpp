@@ -206,3 +206,78 @@ TEST_CASE("livemig::PageEncoder keeps the tail after RAM END for one last batch"
   REQUIRE(sizes.size() == 2);
   CHECK(sizes[1] > device_state.size() + 8);
 }
+
+namespace {
+
+// A receiver's disk content by hash: what a DiskSink would read back.
+struct MapBlocks final : BlockSource {
+  std::vector<Bytes> known;
+  Result<void> read_block(const BlockHash& h, std::span<std::uint8_t, k_ref_block> out) override {
+    for (const auto& b : known) {
+      if (block_hash(b.data()) == h) {
+        std::memcpy(out.data(), b.data(), k_ref_block);
+        return {};
+      }
+    }
+    return fail(Errc::corruption, "unknown block");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("livemig page codec: a page equal to a sent disk block goes as a 16-byte reference", "[livemig][codec]") {
+  Harness h;
+  SentBlocks sent;
+  MapBlocks disk;
+  h.enc.set_disk_blocks(&sent);
+  h.dec.set_block_source(&disk);
+  Bytes a = livemig::test::random_page(11), b = livemig::test::random_page(12);
+  const BlockHash ha = block_hash(a.data());
+  sent.publish(std::span(&ha, 1));
+  disk.known = {a};
+  CHECK(h.send(0, a) == PageKind::disk);
+  CHECK(h.enc.kinds()[static_cast<std::size_t>(PageKind::disk)].token_bytes < 24);
+  CHECK(h.send(1, b) == PageKind::fresh);  // not sent as a disk block
+  CHECK(h.send(2, a) == PageKind::dup);    // another slot holds it: dup first
+  // A small change of a sent page stays an XOR delta; a page rewritten with
+  // the disk block's content is a reference again.
+  Bytes b2 = b;
+  b2[7] ^= 1;
+  CHECK(h.send(1, b2) == PageKind::xor_delta);
+  CHECK(h.send(1, a) != PageKind::fresh);
+}
+
+TEST_CASE("livemig page codec: disk references the receiver cannot resolve are refused", "[livemig][codec]") {
+  Harness h;
+  SentBlocks sent;
+  Bytes a = livemig::test::random_page(13);
+  const BlockHash ha = block_hash(a.data());
+  sent.publish(std::span(&ha, 1));
+  h.enc.set_disk_blocks(&sent);
+  PageRecord r{0, 0, false, RecordKind::page, a.data()};
+  REQUIRE(h.enc.on_page(r));
+  REQUIRE(h.enc.flush());
+  Bytes out;
+  SECTION("no block source: a session without disks") {
+    auto d = h.dec.decode(h.batch, out);
+    REQUIRE_FALSE(d);
+    CHECK(d.error().code() == Errc::corruption);
+    CHECK_THAT(d.error().message(), Catch::Contains("copies no disks"));
+  }
+  SECTION("a hash the source does not know") {
+    MapBlocks disk;
+    h.dec.set_block_source(&disk);
+    auto d = h.dec.decode(h.batch, out);
+    REQUIRE_FALSE(d);
+    CHECK(d.error().code() == Errc::corruption);
+  }
+  SECTION("a truncated reference") {
+    MapBlocks disk;
+    disk.known = {a};
+    h.dec.set_block_source(&disk);
+    h.batch.pop_back();
+    auto d = h.dec.decode(h.batch, out);
+    REQUIRE_FALSE(d);
+    CHECK(d.error().code() == Errc::corruption);
+  }
+}

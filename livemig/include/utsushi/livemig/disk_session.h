@@ -4,7 +4,7 @@
 // (frame.h) in the order the sender sends them:
 //   disks      JSON [{node, qdev, size, file, format, backing,
 //              backing_format, backing_hash}]: the disks, in the order disk
-//              ids (disk_message.h) refer to them (protocol 5; every field
+//              ids (disk_message.h) refer to them (protocol 6; every field
 //              checked: parse_disk_list);
 //   disk_data  batches of pass 0 ("bulk": the top images), then of dirty
 //              passes, before QEMU's migration starts; then, between the
@@ -16,10 +16,12 @@
 //              (disk_hash.h) of every range sent; the source's exports and
 //              bitmaps are gone before QEMU continues its switch-over.
 // The receiver writes each batch to its destination QEMU through a writable
-// export (the destination was started with -incoming defer), hashes what it
-// wrote, and on disk_end compares, flushes and removes its exports before the
-// destination loads the rest of the stream: a mismatch ends the migration
-// before "ready" (the source resumes, the destination is discarded).
+// export (the destination was started with -incoming defer) and hashes what
+// it wrote; on disk_end it flushes and compares: a mismatch ends the migration
+// before "ready" (the source resumes, the destination is discarded). Memory
+// pages may refer to blocks the batches carried (block_index.h) up to the
+// stream's end, so the exports stay until then: close() removes them before
+// the destination gets the stream's last batch (and with it QEMU_VM_EOF).
 //
 // Not thread-safe: one thread drives a DiskSource or DiskSink.
 
@@ -41,6 +43,7 @@
 #include "utsushi/common/handles.h"
 #include "utsushi/common/private_dir.h"
 #include "utsushi/livemig/batch_compressor.h"
+#include "utsushi/livemig/block_index.h"
 #include "utsushi/livemig/disk_exports.h"
 #include "utsushi/livemig/disk_hash.h"
 #include "utsushi/livemig/frame.h"
@@ -159,6 +162,8 @@ class DiskSource {
 
   const std::vector<DiskReport>& reports() const noexcept { return m_reports; }
   const std::vector<DiskPhaseReport>& phases() const noexcept { return m_phases; }
+  // The blocks the link has carried so far (block_index.h), for the pump.
+  const SentBlocks& sent_blocks() const noexcept { return m_sent; }
 
  private:
   DiskSource(Monitor& qmp, std::vector<SessionDisk> disks, PrivateDir dir, int min_level, int max_level);
@@ -175,11 +180,13 @@ class DiskSource {
   ZstdCCtx m_cctx{ZSTD_createCCtx()};
   LevelController m_levels;
   int m_level = 0;  // m_cctx's level
+  SentBlocks m_sent;
 };
 
 // Destination side: a writable export per disk of the destination QEMU and a
-// client writing into it. The destructor removes what finish() did not.
-class DiskSink {
+// client writing into it; the source of the memory stream's disk references.
+// The destructor removes what close() did not.
+class DiskSink final : public BlockSource {
  public:
   // Matches the announced disks (match_disks), checks their backing files
   // (check_backings), starts the NBD server and the exports and connects.
@@ -192,18 +199,24 @@ class DiskSink {
   // writes it and adds it to the disk's hash.
   [[nodiscard]] Result<void> write(std::span<const std::uint8_t> payload);
   // disk_end: flushes, compares each disk's hash with the sender's
-  // (Errc::corruption names the disk that differs), disconnects and removes
-  // the exports and the server.
+  // (Errc::corruption names the disk that differs). The exports stay, for
+  // read_block, until close().
   [[nodiscard]] Result<void> finish(std::string_view end_text);
   bool finished() const noexcept { return m_finished; }
+  // BlockSource: a block the batches carried (read through the export, or
+  // kept aside when overwritten since); Errc::corruption after close().
+  [[nodiscard]] Result<void> read_block(const BlockHash& h, std::span<std::uint8_t, k_ref_block> out) override;
+  // Disconnects and removes the exports and the server (after finish()).
+  [[nodiscard]] Result<void> close() { return remove_all(); }
   // Removes exports and server (best effort; after a failure).
   void abandon() noexcept;
 
   const std::vector<DiskReport>& reports() const noexcept { return m_reports; }
 
  private:
-  DiskSink(Monitor& qmp, std::vector<SessionDisk> disks, PrivateDir dir);
+  DiskSink(Monitor& qmp, std::vector<SessionDisk> disks, PrivateDir dir, ReceivedBlocks blocks);
   [[nodiscard]] Result<void> remove_all();
+  [[nodiscard]] Result<void> read_at(std::uint32_t disk, std::uint64_t offset, std::span<std::uint8_t> out);
 
   Monitor& m_qmp;
   std::vector<SessionDisk> m_disks;
@@ -218,6 +231,7 @@ class DiskSink {
   std::vector<DiskWriteHash> m_hashes;
   std::vector<DiskReport> m_reports;
   ZstdDCtx m_dctx{ZSTD_createDCtx()};
+  ReceivedBlocks m_blocks;
 };
 
 }  // namespace utsushi::livemig

@@ -22,7 +22,7 @@
 
 namespace utsushi::livemig {
 
-inline constexpr std::uint16_t k_protocol_version = 5;
+inline constexpr std::uint16_t k_protocol_version = 6;
 inline constexpr std::size_t k_frame_header = link::k_frame_header;
 inline constexpr std::uint32_t k_max_payload = link::k_max_frame_payload;
 // DATA: the payload is a zstd streaming-flush block (page_codec.h tokens inside).

@@ -12,6 +12,9 @@
 //   dup    PAGE record equal to another slot's       varint block | varint page
 //          last-sent content (xxh3 hash, verified)
 //   fresh  anything else                             4096 bytes
+//   disk   PAGE record equal to a disk block this    16 bytes: XXH3-128 of the
+//          session's disk passes carried             content, high half first,
+//          (block_index.h; protocol 6)               big-endian
 //
 // Token stream (the uncompressed content of a DATA frame; see frame.h):
 //   0x01 RAW    varint n | n verbatim stream bytes
@@ -30,13 +33,14 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "utsushi/livemig/block_index.h"
 #include "utsushi/livemig/page_store.h"
 #include "utsushi/livemig/stream_parser.h"
 
 namespace utsushi::livemig {
 
-enum class PageKind : std::uint8_t { zero = 1, zpage, same, xor_delta, dup, fresh };
-inline constexpr std::size_t k_page_kinds = 7;  // indices 1..6 used; 0 = verbatim stream bytes
+enum class PageKind : std::uint8_t { zero = 1, zpage, same, xor_delta, dup, fresh, disk };
+inline constexpr std::size_t k_page_kinds = 8;  // indices 1..7 used; 0 = verbatim stream bytes
 std::string_view page_kind_name(std::size_t kind_index) noexcept;
 
 inline constexpr std::uint8_t k_token_raw = 0x01;
@@ -106,6 +110,9 @@ class PageEncoder final : public StreamSink {
 
   const KindTable& kinds() const noexcept { return m_kinds; }
   KindTable& kinds() noexcept { return m_kinds; }
+  // Pages equal to a block in `blocks` (null: none) go as `disk` references,
+  // unless an XOR delta is smaller. `blocks` must outlive the encoder.
+  void set_disk_blocks(const SentBlocks* blocks) noexcept { m_disk_blocks = blocks; }
 
  private:
   PageKind classify(const PageRecord& r, std::uint8_t* slot, Bytes& payload);
@@ -120,6 +127,7 @@ class PageEncoder final : public StreamSink {
   std::array<std::uint64_t, k_page_kinds> m_share{};
   PageStore m_store;
   std::unordered_map<std::uint64_t, std::uint64_t> m_by_hash;  // xxh3 -> block << 40 | page
+  const SentBlocks* m_disk_blocks = nullptr;
   std::uint32_t m_tok_block = UINT32_MAX;
   std::uint64_t m_tok_page = 0;
   KindTable m_kinds{};
@@ -129,13 +137,18 @@ class PageEncoder final : public StreamSink {
 class TokenDecoder {
  public:
   // Appends the rebuilt stream bytes of `batch` to `out`. Any malformed token
-  // (unknown tag, bad block/page, length past the end, dup of an unsent slot)
-  // is Errc::corruption; the decoder must not be used after an error.
+  // (unknown tag, bad block/page, length past the end, dup of an unsent slot,
+  // a disk reference with no block source or one it does not know) is
+  // Errc::corruption; the decoder must not be used after an error.
   [[nodiscard]] Result<void> decode(std::span<const std::uint8_t> batch, Bytes& out);
   const KindTable& kinds() const noexcept { return m_kinds; }
+  // Where `disk` references are read (null: none are accepted). `source`
+  // must outlive its use here.
+  void set_block_source(BlockSource* source) noexcept { m_blocks = source; }
 
  private:
   PageStore m_store;
+  BlockSource* m_blocks = nullptr;
   std::uint32_t m_tok_block = UINT32_MAX;
   std::uint64_t m_tok_page = 0;
   KindTable m_kinds{};

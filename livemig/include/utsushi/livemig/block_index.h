@@ -1,0 +1,130 @@
+#pragma once
+// Disk blocks that memory pages may refer to (protocol 6; docs/ARCHITECTURE.md,
+// "livemig: disks"). A guest's page cache holds copies of blocks its disk
+// passes already carried; the page codec's `disk` kind (page_codec.h) sends
+// such a page as the XXH3-128 of its content, and the receiver reads the
+// content back from what it holds.
+//
+// The counted blocks of a disk_data batch (disk_message.h): every 4 KiB block
+// aligned on its disk (offset a multiple of k_ref_block) that lies wholly
+// inside one data range and is not all zeros. Of a session, only the first
+// k_max_indexed_blocks distinct contents count. Both ends apply this rule to
+// the same batches in the same (link) order, so they agree on the set:
+//   - SentBlocks (sender): a batch's hashes are published only once its frame
+//     was handed to the link, so a memory frame that refers to one of them
+//     follows that frame on the link;
+//   - ReceivedBlocks (receiver): hash -> where the content is. A block about
+//     to be overwritten (by data or zeros) that holds an indexed content is
+//     first copied to a scratch file, so a reference always resolves to the
+//     content it names, whatever was written since.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <span>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "utsushi/common/error.h"
+#include "utsushi/common/fd.h"
+#include "utsushi/livemig/disk_message.h"
+
+namespace utsushi::livemig {
+
+inline constexpr std::size_t k_ref_block = 4096;
+// 4 GiB of distinct content; each end keeps ~100 bytes per entry at most.
+inline constexpr std::size_t k_max_indexed_blocks = std::size_t{1} << 20;
+
+struct BlockHash {
+  std::uint64_t low = 0;
+  std::uint64_t high = 0;
+  friend bool operator==(const BlockHash&, const BlockHash&) = default;
+};
+struct BlockHashHasher {
+  std::size_t operator()(const BlockHash& h) const noexcept { return static_cast<std::size_t>(h.low); }
+};
+
+// XXH3-128 of one k_ref_block block.
+[[nodiscard]] BlockHash block_hash(const std::uint8_t* block) noexcept;
+
+// Calls `fn(offset, block)` for each counted block of `batch`, in table order.
+// REQUIRES: a batch whose data holds exactly its data ranges' bytes.
+void for_each_counted_block(const DiskBatch& batch,
+                            const std::function<void(std::uint64_t, const std::uint8_t*)>& fn);
+// The counted blocks' hashes of `batch`, in order.
+[[nodiscard]] std::vector<BlockHash> counted_block_hashes(const DiskBatch& batch);
+
+// The sender's set. Thread-safe: the disk shipper publishes while the pump
+// looks up.
+class SentBlocks {
+ public:
+  explicit SentBlocks(std::size_t cap = k_max_indexed_blocks) : m_cap(cap) {}
+  // Adds each hash not yet in the set while it holds fewer than `cap`.
+  void publish(std::span<const BlockHash> hashes);
+  bool contains(const BlockHash& h) const;
+  std::size_t size() const;
+
+ private:
+  mutable std::mutex m_mutex;
+  std::unordered_set<BlockHash, BlockHashHasher> m_set;
+  std::size_t m_cap;
+};
+
+// Where the page decoder gets a referenced block (the receiver's DiskSink).
+class BlockSource {
+ public:
+  virtual ~BlockSource() = default;
+  // Fills `out` with the content whose hash is `h`; Errc::corruption when
+  // none is known (a reference the sender had no right to make).
+  [[nodiscard]] virtual Result<void> read_block(const BlockHash& h, std::span<std::uint8_t, k_ref_block> out) = 0;
+};
+
+// The receiver's index. Move-only; not thread-safe.
+class ReceivedBlocks {
+ public:
+  // Reads `out.size()` bytes of disk `disk` at `offset` (the destination's export).
+  using ReadAt = std::function<Result<void>(std::uint32_t disk, std::uint64_t offset, std::span<std::uint8_t> out)>;
+
+  // The scratch file is an unlinked file in $TMPDIR (else /tmp): nothing is
+  // left behind, whatever ends the process.
+  [[nodiscard]] static Result<ReceivedBlocks> create(std::size_t cap = k_max_indexed_blocks);
+
+  // Before `batch` is written: every block it overwrites (partly or wholly,
+  // with data or zeros) whose content is indexed there is read through
+  // `read` and kept in the scratch file.
+  [[nodiscard]] Result<void> before_write(const DiskBatch& batch, const ReadAt& read);
+  // After `batch` was written: indexes its counted blocks (new contents only,
+  // while fewer than `cap` are known).
+  void after_write(const DiskBatch& batch);
+  // The content of `h`, from its disk (through `read`) or the scratch file.
+  // Errc::corruption when `h` is not indexed.
+  [[nodiscard]] Result<void> read(const BlockHash& h, std::span<std::uint8_t, k_ref_block> out,
+                                  const ReadAt& read) const;
+
+  std::size_t size() const noexcept { return m_where.size(); }
+  std::uint64_t scratch_bytes() const noexcept { return m_scratch_end; }
+
+ private:
+  // A content's place: a disk and offset, or (disk == k_scratch) the scratch file.
+  struct Place {
+    std::uint32_t disk = 0;
+    std::uint64_t offset = 0;
+  };
+  static constexpr std::uint32_t k_scratch = UINT32_MAX;
+  static std::uint64_t block_key(std::uint32_t disk, std::uint64_t offset) noexcept {
+    return (std::uint64_t{disk} << 48) | (offset / k_ref_block);
+  }
+  ReceivedBlocks(Fd scratch, std::size_t cap) : m_scratch(std::move(scratch)), m_cap(cap) {}
+  [[nodiscard]] Result<void> save_range(std::uint32_t disk, std::uint64_t offset, std::uint64_t length,
+                                        const ReadAt& read);
+
+  Fd m_scratch;
+  std::size_t m_cap;
+  std::uint64_t m_scratch_end = 0;
+  std::unordered_map<BlockHash, Place, BlockHashHasher> m_where;
+  std::map<std::uint64_t, BlockHash> m_on_disk;  // block_key -> the indexed content the disk holds there
+};
+
+}  // namespace utsushi::livemig

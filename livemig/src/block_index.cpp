@@ -1,0 +1,142 @@
+#include "utsushi/livemig/block_index.h"
+
+#include <fcntl.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace utsushi::livemig {
+
+BlockHash block_hash(const std::uint8_t* block) noexcept {
+  XXH128_hash_t h = XXH3_128bits(block, k_ref_block);
+  return {h.low64, h.high64};
+}
+
+namespace {
+
+bool all_zero(const std::uint8_t* p) noexcept {
+  return p[0] == 0 && std::memcmp(p, p + 1, k_ref_block - 1) == 0;
+}
+
+std::uint64_t round_up(std::uint64_t v) noexcept { return (v + k_ref_block - 1) / k_ref_block * k_ref_block; }
+
+}  // namespace
+
+void for_each_counted_block(const DiskBatch& batch,
+                            const std::function<void(std::uint64_t, const std::uint8_t*)>& fn) {
+  std::size_t at = 0;  // the range's first byte in batch.data
+  for (const auto& r : batch.ranges) {
+    if (r.kind != DiskRangeKind::data) {
+      continue;
+    }
+    const std::uint64_t end = r.offset + r.length;
+    for (std::uint64_t off = round_up(r.offset); off + k_ref_block <= end; off += k_ref_block) {
+      const std::uint8_t* block = batch.data.data() + at + (off - r.offset);
+      if (!all_zero(block)) {
+        fn(off, block);
+      }
+    }
+    at += r.length;
+  }
+}
+
+std::vector<BlockHash> counted_block_hashes(const DiskBatch& batch) {
+  std::vector<BlockHash> out;
+  for_each_counted_block(batch, [&](std::uint64_t, const std::uint8_t* block) { out.push_back(block_hash(block)); });
+  return out;
+}
+
+// ---- sender ----
+
+void SentBlocks::publish(std::span<const BlockHash> hashes) {
+  std::lock_guard lock(m_mutex);
+  for (const auto& h : hashes) {
+    if (m_set.size() >= m_cap) {
+      return;
+    }
+    m_set.insert(h);
+  }
+}
+
+bool SentBlocks::contains(const BlockHash& h) const {
+  std::lock_guard lock(m_mutex);
+  return m_set.contains(h);
+}
+
+std::size_t SentBlocks::size() const {
+  std::lock_guard lock(m_mutex);
+  return m_set.size();
+}
+
+// ---- receiver ----
+
+Result<ReceivedBlocks> ReceivedBlocks::create(std::size_t cap) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+  Fd fd = UTSUSHI_TRY_CTX(open_fd(dir, O_TMPFILE | O_RDWR, 0600), "the receiver's scratch file for referenced blocks");
+  return ReceivedBlocks(std::move(fd), cap);
+}
+
+// Moves every indexed content that [offset, offset + length) of `disk`
+// touches into the scratch file.
+Result<void> ReceivedBlocks::save_range(std::uint32_t disk, std::uint64_t offset, std::uint64_t length,
+                                        const ReadAt& read) {
+  auto it = m_on_disk.lower_bound(block_key(disk, offset));
+  const std::uint64_t last = block_key(disk, offset + length - 1);
+  std::array<std::uint8_t, k_ref_block> old{};
+  while (it != m_on_disk.end() && it->first <= last) {
+    const std::uint64_t at = (it->first & ((std::uint64_t{1} << 48) - 1)) * k_ref_block;
+    UTSUSHI_TRY(read(disk, at, old));
+    UTSUSHI_TRY_CTX(pwrite_full(m_scratch.get(), old, m_scratch_end, "scratch file"),
+                    "keeping a block that memory pages may refer to");
+    m_where[it->second] = Place{k_scratch, m_scratch_end};
+    m_scratch_end += k_ref_block;
+    it = m_on_disk.erase(it);
+  }
+  return {};
+}
+
+Result<void> ReceivedBlocks::before_write(const DiskBatch& batch, const ReadAt& read) {
+  if (m_on_disk.empty()) {
+    return {};
+  }
+  for (const auto& r : batch.ranges) {
+    if (r.length > 0) {
+      UTSUSHI_TRY(save_range(batch.disk, r.offset, r.length, read));
+    }
+  }
+  return {};
+}
+
+void ReceivedBlocks::after_write(const DiskBatch& batch) {
+  for_each_counted_block(batch, [&](std::uint64_t off, const std::uint8_t* block) {
+    if (m_where.size() >= m_cap) {
+      return;
+    }
+    BlockHash h = block_hash(block);
+    if (m_where.try_emplace(h, Place{batch.disk, off}).second) {
+      m_on_disk[block_key(batch.disk, off)] = h;
+    }
+  });
+}
+
+Result<void> ReceivedBlocks::read(const BlockHash& h, std::span<std::uint8_t, k_ref_block> out,
+                                  const ReadAt& read_disk) const {
+  auto it = m_where.find(h);
+  if (it == m_where.end()) {
+    return fail(Errc::corruption,
+                fmt::format("livemig: a page refers to disk content {:016x}{:016x} that no disk batch carried",
+                            h.high, h.low));
+  }
+  if (it->second.disk == k_scratch) {
+    return pread_full(m_scratch.get(), out, it->second.offset, "scratch file");
+  }
+  return read_disk(it->second.disk, it->second.offset, out);
+}
+
+}  // namespace utsushi::livemig

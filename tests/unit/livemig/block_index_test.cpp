@@ -1,0 +1,166 @@
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <map>
+
+#include "synthetic_stream.h"
+#include "utsushi/livemig/block_index.h"
+
+using namespace utsushi;
+using namespace utsushi::livemig;
+
+namespace {
+
+constexpr std::uint64_t B = k_ref_block;
+
+Bytes block_of(std::uint8_t seed) { return livemig::test::random_page(seed); }
+
+DiskBatch data_batch(std::uint32_t disk, std::uint64_t offset, const std::vector<Bytes>& blocks) {
+  DiskBatch b{disk, {{offset, blocks.size() * B, DiskRangeKind::data}}, {}};
+  for (const auto& x : blocks) {
+    b.data.insert(b.data.end(), x.begin(), x.end());
+  }
+  return b;
+}
+
+// A destination disk: what write_batch would leave, and the reads it serves.
+struct FakeDisks {
+  std::map<std::pair<std::uint32_t, std::uint64_t>, std::uint8_t> bytes;  // sparse; absent reads as zero
+  int reads = 0;
+  void write(const DiskBatch& b) {
+    std::size_t at = 0;
+    for (const auto& r : b.ranges) {
+      for (std::uint64_t i = 0; i < r.length; ++i) {
+        bytes[{b.disk, r.offset + i}] = r.kind == DiskRangeKind::data ? b.data[at + i] : 0;
+      }
+      at += r.kind == DiskRangeKind::data ? r.length : 0;
+    }
+  }
+  ReceivedBlocks::ReadAt reader() {
+    return [this](std::uint32_t d, std::uint64_t off, std::span<std::uint8_t> out) -> Result<void> {
+      ++reads;
+      for (std::size_t i = 0; i < out.size(); ++i) {
+        auto it = bytes.find({d, off + i});
+        out[i] = it == bytes.end() ? 0 : it->second;
+      }
+      return {};
+    };
+  }
+};
+
+Bytes read_back(ReceivedBlocks& idx, const Bytes& content, FakeDisks& disks) {
+  Bytes out(B);
+  REQUIRE(idx.read(block_hash(content.data()), std::span<std::uint8_t, k_ref_block>(out.data(), B), disks.reader()));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("livemig counted blocks: aligned, wholly inside a data range, not zero", "[livemig][blocks]") {
+  Bytes a = block_of(1), b = block_of(2), z(B, 0);
+  SECTION("aligned blocks of a data range, the zero one skipped") {
+    auto batch = data_batch(0, 8 * B, {a, z, b});
+    auto hashes = counted_block_hashes(batch);
+    REQUIRE(hashes.size() == 2);
+    CHECK(hashes[0] == block_hash(a.data()));
+    CHECK(hashes[1] == block_hash(b.data()));
+  }
+  SECTION("a range starting 512 bytes into a block: only whole aligned blocks count") {
+    DiskBatch batch{0, {{B + 512, 3 * B, DiskRangeKind::data}}, {}};
+    batch.data.assign(B - 512, 7);  // the tail of block 1
+    batch.data.insert(batch.data.end(), a.begin(), a.end());
+    batch.data.insert(batch.data.end(), b.begin(), b.end());
+    batch.data.insert(batch.data.end(), 512, 9);  // the head of block 4
+    std::vector<std::uint64_t> offsets;
+    for_each_counted_block(batch, [&](std::uint64_t off, const std::uint8_t* p) {
+      offsets.push_back(off);
+      CHECK(std::memcmp(p, off == 2 * B ? a.data() : b.data(), B) == 0);
+    });
+    CHECK(offsets == std::vector<std::uint64_t>{2 * B, 3 * B});
+  }
+  SECTION("zero ranges carry no blocks; data after them is found at its place") {
+    DiskBatch batch{0, {{0, 64 * B, DiskRangeKind::zero}, {64 * B, B, DiskRangeKind::data}}, a};
+    std::vector<std::uint64_t> offsets;
+    for_each_counted_block(batch, [&](std::uint64_t off, const std::uint8_t*) { offsets.push_back(off); });
+    CHECK(offsets == std::vector<std::uint64_t>{64 * B});
+  }
+}
+
+TEST_CASE("livemig SentBlocks keeps the first distinct contents up to its cap", "[livemig][blocks]") {
+  SentBlocks sent(2);
+  Bytes a = block_of(1), b = block_of(2), c = block_of(3);
+  std::vector<BlockHash> hs{block_hash(a.data()), block_hash(a.data()), block_hash(b.data()), block_hash(c.data())};
+  sent.publish(hs);
+  CHECK(sent.size() == 2);
+  CHECK(sent.contains(hs[0]));
+  CHECK(sent.contains(hs[2]));
+  CHECK_FALSE(sent.contains(hs[3]));
+}
+
+TEST_CASE("livemig ReceivedBlocks resolves references whatever was written since", "[livemig][blocks]") {
+  auto idx = ReceivedBlocks::create();
+  REQUIRE(idx);
+  FakeDisks disks;
+  Bytes a = block_of(1), b = block_of(2), c = block_of(3);
+  auto apply = [&](const DiskBatch& batch) {
+    REQUIRE(idx->before_write(batch, disks.reader()));
+    disks.write(batch);
+    idx->after_write(batch);
+  };
+  apply(data_batch(0, 0, {a, b}));
+  apply(data_batch(1, 4 * B, {c}));
+  CHECK(idx->size() == 3);
+  CHECK(read_back(*idx, a, disks) == a);
+  CHECK(read_back(*idx, c, disks) == c);
+  CHECK(idx->scratch_bytes() == 0);
+
+  SECTION("a block overwritten with data: its old content is kept aside") {
+    apply(data_batch(0, 0, {c}));  // c's content again, at a's place
+    CHECK(idx->scratch_bytes() == B);
+    CHECK(read_back(*idx, a, disks) == a);
+    CHECK(read_back(*idx, c, disks) == c);
+    CHECK(idx->size() == 3);
+  }
+  SECTION("blocks partly overwritten by a zero range") {
+    apply(DiskBatch{0, {{B - 512, 1024, DiskRangeKind::zero}}, {}});  // the end of a, the start of b
+    CHECK(idx->scratch_bytes() == 2 * B);
+    CHECK(read_back(*idx, a, disks) == a);
+    CHECK(read_back(*idx, b, disks) == b);
+  }
+  SECTION("writes elsewhere, or to another disk at the same offset, read nothing") {
+    int before = disks.reads;
+    apply(data_batch(0, 16 * B, {block_of(4)}));
+    apply(data_batch(2, 0, {block_of(5)}));
+    CHECK(disks.reads == before);
+    CHECK(idx->scratch_bytes() == 0);
+  }
+  SECTION("an unknown content is a corrupt stream") {
+    Bytes d = block_of(6), out(B);
+    auto r = idx->read(block_hash(d.data()), std::span<std::uint8_t, k_ref_block>(out.data(), B), disks.reader());
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code() == Errc::corruption);
+  }
+}
+
+TEST_CASE("livemig ReceivedBlocks and SentBlocks agree at the cap", "[livemig][blocks]") {
+  auto idx = ReceivedBlocks::create(3);
+  REQUIRE(idx);
+  SentBlocks sent(3);
+  FakeDisks disks;
+  std::vector<DiskBatch> batches{data_batch(0, 0, {block_of(1), block_of(2)}), data_batch(0, 8 * B, {block_of(1)}),
+                                 data_batch(0, 16 * B, {block_of(3), block_of(4), block_of(5)})};
+  for (const auto& batch : batches) {
+    REQUIRE(idx->before_write(batch, disks.reader()));
+    disks.write(batch);
+    idx->after_write(batch);
+    sent.publish(counted_block_hashes(batch));
+  }
+  CHECK(idx->size() == 3);
+  CHECK(sent.size() == 3);
+  for (std::uint8_t seed = 1; seed <= 5; ++seed) {
+    Bytes x = block_of(seed), out(B);
+    bool resolves = idx->read(block_hash(x.data()), std::span<std::uint8_t, k_ref_block>(out.data(), B),
+                              disks.reader()).has_value();
+    CHECK(resolves == sent.contains(block_hash(x.data())));
+  }
+}

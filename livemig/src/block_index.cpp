@@ -125,18 +125,62 @@ void ReceivedBlocks::after_write(const DiskBatch& batch) {
   });
 }
 
-Result<void> ReceivedBlocks::read(const BlockHash& h, std::span<std::uint8_t, k_ref_block> out,
-                                  const ReadAt& read_disk) const {
-  auto it = m_where.find(h);
-  if (it == m_where.end()) {
-    return fail(Errc::corruption,
-                fmt::format("livemig: a page refers to disk content {:016x}{:016x} that no disk batch carried",
-                            h.high, h.low));
+std::vector<MergedRead> merge_reads(std::span<const std::pair<std::uint32_t, std::uint64_t>> places) {
+  std::vector<MergedRead> reads;
+  for (std::size_t i = 0; i < places.size(); ++i) {
+    const auto [disk, offset] = places[i];
+    if (!reads.empty()) {
+      MergedRead& m = reads.back();
+      const std::uint64_t end = m.offset + m.length;
+      const std::uint64_t new_end = std::max(end, offset + k_ref_block);
+      if (m.disk == disk && offset <= end + k_read_gap && new_end - m.offset <= k_read_span) {
+        m.length = new_end - m.offset;
+        ++m.count;
+        continue;
+      }
+    }
+    reads.push_back({disk, offset, k_ref_block, i, 1});
   }
-  if (it->second.disk == k_scratch) {
-    return pread_full(m_scratch.get(), out, it->second.offset, "scratch file");
+  return reads;
+}
+
+Result<void> ReceivedBlocks::read(std::span<const BlockFetch> fetches, const ReadAt& read_disk) const {
+  struct Item {
+    Place place;
+    std::uint8_t* out;
+  };
+  std::vector<Item> items;
+  items.reserve(fetches.size());
+  for (const auto& f : fetches) {
+    auto it = m_where.find(f.hash);
+    if (it == m_where.end()) {
+      return fail(Errc::corruption,
+                  fmt::format("livemig: a page refers to disk content {:016x}{:016x} that no disk batch carried",
+                              f.hash.high, f.hash.low));
+    }
+    items.push_back({it->second, f.out});
   }
-  return read_disk(it->second.disk, it->second.offset, out);
+  std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
+    return std::pair(a.place.disk, a.place.offset) < std::pair(b.place.disk, b.place.offset);
+  });
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> places;
+  places.reserve(items.size());
+  for (const auto& i : items) {
+    places.emplace_back(i.place.disk, i.place.offset);
+  }
+  Bytes buf;
+  for (const auto& m : merge_reads(places)) {
+    buf.resize(m.length);
+    if (m.disk == k_scratch) {
+      UTSUSHI_TRY(pread_full(m_scratch.get(), buf, m.offset, "scratch file"));
+    } else {
+      UTSUSHI_TRY(read_disk(m.disk, m.offset, buf));
+    }
+    for (std::size_t i = m.first; i < m.first + m.count; ++i) {
+      std::memcpy(items[i].out, buf.data() + (items[i].place.offset - m.offset), k_ref_block);
+    }
+  }
+  return {};
 }
 
 }  // namespace utsushi::livemig

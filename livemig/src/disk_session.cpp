@@ -429,6 +429,7 @@ Result<std::unique_ptr<DiskSink>> DiskSink::open(Monitor& qmp, std::vector<Sessi
     s->m_reports[i].size = s->m_sizes[i];
     s->m_clients.push_back(UTSUSHI_TRY(NbdClient::connect(s->m_socket, id)));
   }
+  s->m_flusher = UTSUSHI_TRY(BackgroundFlusher::connect(s->m_socket, s->m_exports));
   return s;
 }
 
@@ -452,6 +453,11 @@ Result<void> DiskSink::write(std::span<const std::uint8_t> payload) {
   }
   m_hashes[batch.disk].add(batch);
   m_blocks.after_write(batch);
+  m_unflushed += batch.data.size();
+  if (m_unflushed >= k_background_flush_bytes && m_flusher) {
+    m_flusher->request();
+    m_unflushed = 0;
+  }
   DiskReport& rep = m_reports[batch.disk];
   rep.data_bytes += batch.data.size();
   rep.zero_bytes += zero_bytes(batch);
@@ -465,6 +471,11 @@ Result<void> DiskSink::finish(std::string_view end_text) {
   if (!end.is_object() || !end.contains("hashes") || !end["hashes"].is_array() ||
       end["hashes"].size() != m_hashes.size()) {
     return fail(Errc::corruption, "livemig: the sender's disk end lists no hash per disk");
+  }
+  if (m_flusher) {
+    auto background = m_flusher->stop();
+    m_flusher.reset();
+    UTSUSHI_TRY_CTX(std::move(background), "flushing the destination's disks");
   }
   for (auto& c : m_clients) {
     UTSUSHI_TRY(c.flush());
@@ -489,14 +500,18 @@ Result<void> DiskSink::read_at(std::uint32_t disk, std::uint64_t offset, std::sp
   return m_clients[disk].read(offset, out);
 }
 
-Result<void> DiskSink::read_block(const BlockHash& h, std::span<std::uint8_t, k_ref_block> out) {
-  return m_blocks.read(h, out, [this](std::uint32_t d, std::uint64_t off, std::span<std::uint8_t> o) {
+Result<void> DiskSink::read_blocks(std::span<const BlockFetch> fetches) {
+  return m_blocks.read(fetches, [this](std::uint32_t d, std::uint64_t off, std::span<std::uint8_t> o) {
     return read_at(d, off, o);
   });
 }
 
 Result<void> DiskSink::remove_all() {
   Result<void> first;
+  if (m_flusher) {
+    keep_first(first, m_flusher->stop());
+    m_flusher.reset();
+  }
   for (auto& c : m_clients) {
     keep_first(first, c.shutdown());
   }

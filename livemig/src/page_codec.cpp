@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 
 #include <cstring>
+#include <optional>
 
 #include "utsushi/common/zero.h"
 #include "utsushi/livemig/stream_format.h"
@@ -251,7 +252,26 @@ Result<void> PageEncoder::on_page(const PageRecord& r) {
 
 // ---- decoder ----
 
+Result<void> TokenDecoder::fetch_pending(Bytes& out) {
+  if (m_fetches.empty()) {
+    return {};
+  }
+  std::vector<BlockFetch> fetches;
+  fetches.reserve(m_fetches.size());
+  for (const auto& f : m_fetches) {
+    fetches.push_back({f.hash, f.slot});
+  }
+  UTSUSHI_TRY(m_blocks->read_blocks(fetches));
+  for (const auto& f : m_fetches) {
+    std::memcpy(out.data() + f.out_at, f.slot, k_page);
+  }
+  m_fetches.clear();
+  m_fetch_slots.clear();
+  return {};
+}
+
 Result<void> TokenDecoder::decode(std::span<const std::uint8_t> batch, Bytes& out) {
+  static_assert(k_ref_block == k_page);
   Cursor c(batch, "livemig token batch");
   while (!c.done()) {
     auto tag = UTSUSHI_TRY(c.u8());
@@ -280,6 +300,7 @@ Result<void> TokenDecoder::decode(std::span<const std::uint8_t> batch, Bytes& ou
         }
         blocks.push_back({std::string(reinterpret_cast<const char*>(id.data()), id.size()), used});
       }
+      UTSUSHI_TRY(fetch_pending(out));
       UTSUSHI_TRY(m_store.reset(blocks));
       m_tok_block = UINT32_MAX;
       continue;
@@ -313,7 +334,11 @@ Result<void> TokenDecoder::decode(std::span<const std::uint8_t> batch, Bytes& ou
     m_tok_block = block;
     m_tok_page = page;
     std::uint8_t* slot = m_store.page(block, page);
+    if (m_fetch_slots.contains(slot)) {
+      UTSUSHI_TRY(fetch_pending(out));
+    }
     bool cont = (tag & k_token_cont) != 0;
+    std::optional<BlockHash> fetch;
     SlotState st = m_store.state(block, page);
     switch (kind) {
       case PageKind::zero:
@@ -345,6 +370,9 @@ Result<void> TokenDecoder::decode(std::span<const std::uint8_t> batch, Bytes& ou
             m_store.state(static_cast<std::uint32_t>(ob), op) != SlotState::data) {
           return fail(Errc::corruption, "livemig: dup token names a slot without data");
         }
+        if (m_fetch_slots.contains(m_store.page(static_cast<std::uint32_t>(ob), op))) {
+          UTSUSHI_TRY(fetch_pending(out));
+        }
         std::memmove(slot, m_store.page(static_cast<std::uint32_t>(ob), op), k_page);
         m_store.set_state(block, page, SlotState::data);
         break;
@@ -360,8 +388,7 @@ Result<void> TokenDecoder::decode(std::span<const std::uint8_t> batch, Bytes& ou
         if (m_blocks == nullptr) {
           return fail(Errc::corruption, "livemig: a page refers to a disk block, and this session copies no disks");
         }
-        BlockHash h{be64_at(ref, 8), be64_at(ref, 0)};
-        UTSUSHI_TRY(m_blocks->read_block(h, std::span<std::uint8_t, k_ref_block>(slot, k_ref_block)));
+        fetch = BlockHash{be64_at(ref, 8), be64_at(ref, 0)};
         m_store.set_state(block, page, SlotState::data);
         break;
       }
@@ -369,11 +396,18 @@ Result<void> TokenDecoder::decode(std::span<const std::uint8_t> batch, Bytes& ou
     RecordKind rk = kind == PageKind::zero ? RecordKind::zero : RecordKind::page;
     std::size_t before = out.size();
     rebuild_page_record(out, m_store.blocks(), block, page, cont, rk, slot);
+    if (fetch) {  // the record's page is filled in by fetch_pending
+      m_fetches.push_back({*fetch, slot, out.size() - k_page});
+      m_fetch_slots.insert(slot);
+      if (m_fetches.size() >= k_max_fetches) {
+        UTSUSHI_TRY(fetch_pending(out));
+      }
+    }
     auto idx = static_cast<std::size_t>(kind);
     m_kinds[idx].records++;
     m_kinds[idx].qemu_bytes += out.size() - before;
   }
-  return {};
+  return fetch_pending(out);
 }
 
 }  // namespace utsushi::livemig

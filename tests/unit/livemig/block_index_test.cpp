@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -48,9 +49,15 @@ struct FakeDisks {
   }
 };
 
+Result<void> read_one(const ReceivedBlocks& idx, const Bytes& content, Bytes& out, FakeDisks& disks) {
+  out.resize(B);
+  const BlockFetch f{block_hash(content.data()), out.data()};
+  return idx.read(std::span(&f, 1), disks.reader());
+}
+
 Bytes read_back(ReceivedBlocks& idx, const Bytes& content, FakeDisks& disks) {
-  Bytes out(B);
-  REQUIRE(idx.read(block_hash(content.data()), std::span<std::uint8_t, k_ref_block>(out.data(), B), disks.reader()));
+  Bytes out;
+  REQUIRE(read_one(idx, content, out, disks));
   return out;
 }
 
@@ -136,7 +143,7 @@ TEST_CASE("livemig ReceivedBlocks resolves references whatever was written since
   }
   SECTION("an unknown content is a corrupt stream") {
     Bytes d = block_of(6), out(B);
-    auto r = idx->read(block_hash(d.data()), std::span<std::uint8_t, k_ref_block>(out.data(), B), disks.reader());
+    auto r = read_one(*idx, d, out, disks);
     REQUIRE_FALSE(r);
     CHECK(r.error().code() == Errc::corruption);
   }
@@ -159,8 +166,38 @@ TEST_CASE("livemig ReceivedBlocks and SentBlocks agree at the cap", "[livemig][b
   CHECK(sent.size() == 3);
   for (std::uint8_t seed = 1; seed <= 5; ++seed) {
     Bytes x = block_of(seed), out(B);
-    bool resolves = idx->read(block_hash(x.data()), std::span<std::uint8_t, k_ref_block>(out.data(), B),
-                              disks.reader()).has_value();
+    bool resolves = read_one(*idx, x, out, disks).has_value();
     CHECK(resolves == sent.contains(block_hash(x.data())));
+  }
+}
+
+TEST_CASE("livemig ReceivedBlocks reads a batch of references in merged reads", "[livemig][blocks]") {
+  auto idx = ReceivedBlocks::create();
+  REQUIRE(idx);
+  FakeDisks disks;
+  std::vector<Bytes> blocks;
+  for (std::uint8_t seed = 1; seed <= 8; ++seed) blocks.push_back(block_of(seed));
+  auto apply = [&](const DiskBatch& batch) {
+    REQUIRE(idx->before_write(batch, disks.reader()));
+    disks.write(batch);
+    idx->after_write(batch);
+  };
+  apply(data_batch(0, 0, {blocks[0], blocks[1], blocks[2], blocks[3]}));
+  apply(data_batch(0, 64 * B, {blocks[4], blocks[5]}));
+  apply(data_batch(1, 0, {blocks[6], blocks[7]}));
+  apply(data_batch(0, 2 * B, {block_of(9)}));  // blocks[2] moves to the scratch file
+  REQUIRE(idx->scratch_bytes() == B);
+  // Asked for out of order, one twice: 0-1 and 3 (one read), 4-5 (one), disk 1 (one), the scratch file.
+  std::vector<std::size_t> order{5, 0, 7, 2, 3, 1, 4, 6, 0};
+  Bytes out(order.size() * B);
+  std::vector<BlockFetch> fetches;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    fetches.push_back({block_hash(blocks[order[i]].data()), out.data() + i * B});
+  }
+  disks.reads = 0;
+  REQUIRE(idx->read(fetches, disks.reader()));
+  CHECK(disks.reads == 3);
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    CHECK(std::equal(blocks[order[i]].begin(), blocks[order[i]].end(), out.begin() + static_cast<std::ptrdiff_t>(i * B)));
   }
 }

@@ -183,7 +183,7 @@ class NbdDestination {
            }));
     qmp.on("block-export-add", Reply::from([this](const json& a, int) -> Result<json> {
              m_id = a["id"].get<std::string>();
-             std::string cmd = "qemu-nbd -f raw -x " + m_id + " --socket=" + m_socket +
+             std::string cmd = "qemu-nbd -f raw -e 2 -x " + m_id + " --socket=" + m_socket +
                                " --persistent --fork --pid-file=" + m_pidfile + " " + m_file;
              if (utsushi::test::sh(cmd) != 0) {
                return fail(Errc::failed_precondition, "qemu-nbd did not start");
@@ -250,15 +250,17 @@ TEST_CASE("livemig DiskSink: batches written and hashed; a hash that differs is 
     REQUIRE((*sink)->finish(json{{"hashes", {sent.hex()}}}.dump()));
     CHECK((*sink)->finished());
     CHECK(dest.qmp.count("block-export-del") == 0);
-    Bytes block(k_ref_block);
-    const std::span<std::uint8_t, k_ref_block> out(block.data(), k_ref_block);
+    Bytes block(2 * k_ref_block);
     const std::size_t at = 5 * k_ref_block;
-    REQUIRE((*sink)->read_block(block_hash(b.data.data() + at), out));
-    CHECK(std::equal(block.begin(), block.end(), b.data.begin() + at));
+    const std::array<BlockFetch, 2> fetches{BlockFetch{block_hash(b.data.data() + at), block.data()},
+                                            BlockFetch{block_hash(b.data.data()), block.data() + k_ref_block}};
+    REQUIRE((*sink)->read_blocks(fetches));
+    CHECK(std::equal(block.begin(), block.begin() + k_ref_block, b.data.begin() + at));
+    CHECK(std::equal(block.begin() + k_ref_block, block.end(), b.data.begin()));
     REQUIRE((*sink)->close());
     CHECK(dest.qmp.count("block-export-del") == 1);
     CHECK(dest.qmp.count("nbd-server-stop") == 1);
-    auto gone = (*sink)->read_block(block_hash(b.data.data() + at), out);
+    auto gone = (*sink)->read_blocks(std::span(fetches).first(1));
     REQUIRE_FALSE(gone);
     CHECK(gone.error().code() == Errc::corruption);
     const DiskReport& r = (*sink)->reports().at(0);
@@ -416,4 +418,38 @@ TEST_CASE("livemig --copy-storage sender: a disk copy that fails before migrate 
   REQUIRE(out.report.disk_phases.size() == 1);
   CHECK(out.report.disk_phases[0].phase == "bulk");
   CHECK(out.report.disk_phases[0].data_bytes == 0);
+}
+
+TEST_CASE("livemig BackgroundFlusher: flushes on request off the caller's thread; a failed flush is reported at stop",
+          "[livemig][disk_session][nbd]") {
+  if (!utsushi::test::have("qemu-nbd")) {
+    FAIL("qemu-nbd is not installed (scripts/setup installs qemu-utils)");
+  }
+  utsushi::test::TempDir dir;
+  std::string file = dir.file("dest.raw");
+  utsushi::test::make_sparse_file(file, 16 * G);
+  std::string socket = dir.file("nbd.sock"), pidfile = dir.file("nbd.pid");
+  REQUIRE(utsushi::test::sh("qemu-nbd -f raw -e 2 -x d0 --socket=" + socket + " --persistent --fork --pid-file=" +
+                            pidfile + " " + file) == 0);
+  auto flusher = BackgroundFlusher::connect(socket, {"d0"});
+  INFO((flusher ? "" : flusher.error().message()));
+  REQUIRE(flusher);
+  auto wait_flushes = [&](std::uint64_t n) {
+    for (int i = 0; i < 500 && (*flusher)->flushes() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return (*flusher)->flushes();
+  };
+  (*flusher)->request();
+  CHECK(wait_flushes(1) == 1);
+  SECTION("a clean stop") { CHECK((*flusher)->stop()); }
+  SECTION("the export gone: the next flush fails, and stop() says so") {
+    utsushi::test::stop_daemon(pidfile);
+    (*flusher)->request();
+    CHECK(wait_flushes(2) == 2);
+    auto r = (*flusher)->stop();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code() == Errc::io_error);
+  }
+  utsushi::test::stop_daemon(pidfile);
 }

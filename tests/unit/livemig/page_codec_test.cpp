@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstring>
 
 #include "synthetic_stream.h"
@@ -212,14 +213,17 @@ namespace {
 // A receiver's disk content by hash: what a DiskSink would read back.
 struct MapBlocks final : BlockSource {
   std::vector<Bytes> known;
-  Result<void> read_block(const BlockHash& h, std::span<std::uint8_t, k_ref_block> out) override {
-    for (const auto& b : known) {
-      if (block_hash(b.data()) == h) {
-        std::memcpy(out.data(), b.data(), k_ref_block);
-        return {};
+  std::vector<std::size_t> calls;  // fetches per read_blocks call
+  Result<void> read_blocks(std::span<const BlockFetch> fetches) override {
+    calls.push_back(fetches.size());
+    for (const auto& f : fetches) {
+      auto it = std::find_if(known.begin(), known.end(), [&](const Bytes& b) { return block_hash(b.data()) == f.hash; });
+      if (it == known.end()) {
+        return fail(Errc::corruption, "unknown block");
       }
+      std::memcpy(f.out, it->data(), k_ref_block);
     }
-    return fail(Errc::corruption, "unknown block");
+    return {};
   }
 };
 
@@ -280,4 +284,67 @@ TEST_CASE("livemig page codec: disk references the receiver cannot resolve are r
     REQUIRE_FALSE(d);
     CHECK(d.error().code() == Errc::corruption);
   }
+}
+
+TEST_CASE("livemig page codec: a batch's disk references are read together, and before a later token uses one",
+          "[livemig][codec]") {
+  Harness h;
+  SentBlocks sent;
+  MapBlocks disk;
+  h.enc.set_disk_blocks(&sent);
+  h.dec.set_block_source(&disk);
+  std::vector<Bytes> pages;
+  for (std::uint64_t i = 0; i < 6; ++i) {
+    pages.push_back(livemig::test::random_page(100 + i));
+    const BlockHash hi = block_hash(pages.back().data());
+    sent.publish(std::span(&hi, 1));
+  }
+  disk.known = pages;
+  Bytes changed = pages[1];
+  changed[9] ^= 0x40;
+  // (page, content): six references, then in the same batch a dup of a
+  // referenced slot, an XOR delta on one and a `same` of one, then two more.
+  std::vector<std::pair<std::uint64_t, const Bytes*>> records;
+  for (std::uint64_t i = 0; i < 4; ++i) records.emplace_back(i, &pages[i]);
+  records.emplace_back(8, &pages[0]);   // dup of slot 0
+  records.emplace_back(1, &changed);    // XOR delta on slot 1
+  records.emplace_back(2, &pages[2]);   // same
+  records.emplace_back(4, &pages[4]);
+  records.emplace_back(5, &pages[5]);
+  Bytes expect;
+  for (const auto& [page, data] : records) {
+    PageRecord r{0, page, false, RecordKind::page, data->data()};
+    REQUIRE(h.enc.on_page(r));
+    rebuild_page_record(expect, h.blocks, 0, page, false, RecordKind::page, data->data());
+  }
+  REQUIRE(h.enc.flush());
+  CHECK(h.enc.kinds()[static_cast<std::size_t>(PageKind::disk)].records == 6);
+  Bytes out;
+  REQUIRE(h.dec.decode(h.batch, out));
+  CHECK(out == expect);
+  // Pages 0-3 are fetched when the dup needs slot 0; 4 and 5 at the batch's end.
+  CHECK(disk.calls == std::vector<std::size_t>{4, 2});
+}
+
+TEST_CASE("livemig merge_reads: blocks near each other on one disk are read together", "[livemig][codec]") {
+  using P = std::pair<std::uint32_t, std::uint64_t>;
+  const std::uint64_t b = k_ref_block;
+  std::vector<P> places{{0, 0}, {0, 0}, {0, b}, {0, 3 * b}, {0, 5 * b + k_read_gap}, {1, 2 * b}};
+  auto reads = merge_reads(places);
+  REQUIRE(reads.size() == 3);
+  // A duplicate and a gap of one block are read in one request.
+  CHECK((reads[0].disk == 0 && reads[0].offset == 0 && reads[0].length == 4 * b && reads[0].first == 0 &&
+         reads[0].count == 4));
+  // A gap wider than k_read_gap, or another disk, starts a new read.
+  CHECK((reads[1].offset == 5 * b + k_read_gap && reads[1].length == b && reads[1].first == 4));
+  CHECK((reads[2].disk == 1 && reads[2].offset == 2 * b && reads[2].length == b && reads[2].first == 5));
+  CHECK(merge_reads({}).empty());
+
+  // Blocks every 64 KiB (gaps within k_read_gap): a read stops at k_read_span.
+  std::vector<P> strided;
+  for (std::uint64_t i = 0; i <= k_read_span / (16 * b); ++i) strided.emplace_back(2, i * 16 * b);
+  auto spans = merge_reads(strided);
+  REQUIRE(spans.size() == 2);
+  CHECK((spans[0].count == strided.size() - 1 && spans[0].length <= k_read_span));
+  CHECK((spans[1].offset == k_read_span && spans[1].count == 1));
 }

@@ -23,6 +23,7 @@
 #include <map>
 #include <mutex>
 #include <span>
+#include <utility>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -72,14 +73,41 @@ class SentBlocks {
   std::size_t m_cap;
 };
 
-// Where the page decoder gets a referenced block (the receiver's DiskSink).
+// One referenced block to fetch: the content named by `hash`, into the
+// k_ref_block bytes at `out`.
+struct BlockFetch {
+  BlockHash hash;
+  std::uint8_t* out = nullptr;
+};
+
+// Where the page decoder gets referenced blocks (the receiver's DiskSink).
 class BlockSource {
  public:
   virtual ~BlockSource() = default;
-  // Fills `out` with the content whose hash is `h`; Errc::corruption when
-  // none is known (a reference the sender had no right to make).
-  [[nodiscard]] virtual Result<void> read_block(const BlockHash& h, std::span<std::uint8_t, k_ref_block> out) = 0;
+  // Fills every fetch's `out` (a batch at a time, so that blocks near each
+  // other on disk are read together); Errc::corruption when one names a
+  // content that is not known (a reference the sender had no right to make).
+  [[nodiscard]] virtual Result<void> read_blocks(std::span<const BlockFetch> fetches) = 0;
 };
+
+// Reads of blocks near each other are merged: a read spans gaps of up to
+// k_read_gap unneeded bytes (one request costs about as much as reading that
+// many) and at most k_read_span bytes.
+inline constexpr std::uint64_t k_read_gap = 64u << 10;
+inline constexpr std::uint64_t k_read_span = 1u << 20;
+
+// One merged read: [offset, offset + length) of `disk` feeds the fetches
+// `first` .. `first + count` of the sorted order it was planned from.
+struct MergedRead {
+  std::uint32_t disk = 0;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+  std::size_t first = 0;
+  std::size_t count = 0;
+};
+// Plans the reads of k_ref_block blocks at `places` (disk, offset), which
+// must be sorted by disk, then offset (duplicates allowed).
+[[nodiscard]] std::vector<MergedRead> merge_reads(std::span<const std::pair<std::uint32_t, std::uint64_t>> places);
 
 // The receiver's index. Move-only; not thread-safe.
 class ReceivedBlocks {
@@ -98,10 +126,10 @@ class ReceivedBlocks {
   // After `batch` was written: indexes its counted blocks (new contents only,
   // while fewer than `cap` are known).
   void after_write(const DiskBatch& batch);
-  // The content of `h`, from its disk (through `read`) or the scratch file.
-  // Errc::corruption when `h` is not indexed.
-  [[nodiscard]] Result<void> read(const BlockHash& h, std::span<std::uint8_t, k_ref_block> out,
-                                  const ReadAt& read) const;
+  // Fills each fetch with its content, from its disk (through `read`, in
+  // merged reads: merge_reads) or the scratch file. Errc::corruption when a
+  // hash is not indexed (nothing is read then).
+  [[nodiscard]] Result<void> read(std::span<const BlockFetch> fetches, const ReadAt& read) const;
 
   std::size_t size() const noexcept { return m_where.size(); }
   std::uint64_t scratch_bytes() const noexcept { return m_scratch_end; }

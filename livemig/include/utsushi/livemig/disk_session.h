@@ -43,6 +43,7 @@
 #include "utsushi/common/handles.h"
 #include "utsushi/common/private_dir.h"
 #include "utsushi/livemig/batch_compressor.h"
+#include "utsushi/livemig/background_flush.h"
 #include "utsushi/livemig/block_index.h"
 #include "utsushi/livemig/disk_exports.h"
 #include "utsushi/livemig/disk_hash.h"
@@ -198,14 +199,15 @@ class DiskSink final : public BlockSource {
   // Decodes one disk_data payload (every field checked: disk_message.h),
   // writes it and adds it to the disk's hash.
   [[nodiscard]] Result<void> write(std::span<const std::uint8_t> payload);
-  // disk_end: flushes, compares each disk's hash with the sender's
+  // disk_end: flushes (after the background flusher's last flush, which
+  // kept what is left to write back small), compares each disk's hash with the sender's
   // (Errc::corruption names the disk that differs). The exports stay, for
-  // read_block, until close().
+  // read_blocks, until close().
   [[nodiscard]] Result<void> finish(std::string_view end_text);
   bool finished() const noexcept { return m_finished; }
   // BlockSource: a block the batches carried (read through the export, or
   // kept aside when overwritten since); Errc::corruption after close().
-  [[nodiscard]] Result<void> read_block(const BlockHash& h, std::span<std::uint8_t, k_ref_block> out) override;
+  [[nodiscard]] Result<void> read_blocks(std::span<const BlockFetch> fetches) override;
   // Disconnects and removes the exports and the server (after finish()).
   [[nodiscard]] Result<void> close() { return remove_all(); }
   // Removes exports and server (best effort; after a failure).
@@ -232,6 +234,8 @@ class DiskSink final : public BlockSource {
   std::vector<DiskReport> m_reports;
   ZstdDCtx m_dctx{ZSTD_createDCtx()};
   ReceivedBlocks m_blocks;
+  std::unique_ptr<BackgroundFlusher> m_flusher;  // until finish() or remove_all()
+  std::uint64_t m_unflushed = 0;                 // bytes written since the last flush request
 };
 
 }  // namespace utsushi::livemig

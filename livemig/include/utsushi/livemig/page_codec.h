@@ -32,6 +32,7 @@
 #include <functional>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "utsushi/livemig/block_index.h"
 #include "utsushi/livemig/page_store.h"
@@ -147,8 +148,22 @@ class TokenDecoder {
   void set_block_source(BlockSource* source) noexcept { m_blocks = source; }
 
  private:
+  // A `disk` page waiting for its content: read with the others of its batch
+  // (one BlockSource call, merged reads) into its slot and into the rebuilt
+  // record at `out_at`. Fetched early when a later token of the batch uses
+  // the slot, a block list replaces the slots, or k_max_fetches wait.
+  struct PendingFetch {
+    BlockHash hash;
+    std::uint8_t* slot;
+    std::size_t out_at;
+  };
+  static constexpr std::size_t k_max_fetches = 16384;
+  [[nodiscard]] Result<void> fetch_pending(Bytes& out);
+
   PageStore m_store;
   BlockSource* m_blocks = nullptr;
+  std::vector<PendingFetch> m_fetches;
+  std::unordered_set<const std::uint8_t*> m_fetch_slots;
   std::uint32_t m_tok_block = UINT32_MAX;
   std::uint64_t m_tok_page = 0;
   KindTable m_kinds{};

@@ -7,38 +7,130 @@
 
 namespace utsushi::livemig {
 
+namespace {
+
+constexpr double k_page_bytes = 4096.0;  // what QEMU's `remaining` counts per dirty page
+constexpr std::uint32_t k_hold_limit_ms = 1;
+
+// Keeps the samples that span the rate window: every one inside it, and the
+// newest one older than it.
+void add_sample(const PolicyConfig& config, PolicyState& state, PageSample sample) {
+  state.samples.push_back(sample);
+  while (state.samples.size() > 2 && sample.at - state.samples[1].at >= config.rate_window) {
+    state.samples.pop_front();
+  }
+}
+
+// Every `rounds_per_step` dirty syncs without completing, while QEMU expects
+// more than its limit: the target goes up by `step`, within its bound.
+std::optional<std::string> maybe_raise(const PolicyConfig& config, PolicyState& state, const MigrationStatus& status) {
+  if (state.target_ms >= config.max_downtime_ms ||
+      status.dirty_sync_count < state.last_step_sync + config.rounds_per_step) {
+    return std::nullopt;
+  }
+  state.last_step_sync = status.dirty_sync_count;
+  std::uint32_t current = qemu_downtime_limit(config, state.target_ms);
+  if (status.expected_downtime_ms >= 0 && status.expected_downtime_ms <= current) {
+    return std::nullopt;
+  }
+  auto next = static_cast<std::uint32_t>(std::ceil(state.target_ms * config.step));
+  state.target_ms = std::min(next, config.max_downtime_ms);
+  ++state.steps;
+  return fmt::format("not converging after {} dirty syncs (QEMU expects {} ms): downtime target raised to {} ms",
+                     status.dirty_sync_count, status.expected_downtime_ms, state.target_ms);
+}
+
+}  // namespace
+
 std::uint32_t qemu_downtime_limit(const PolicyConfig& config, std::uint32_t target_ms) noexcept {
   std::uint32_t limit = target_ms > config.cutover_ms ? target_ms - config.cutover_ms : 0;
   return std::max(limit, std::max<std::uint32_t>(target_ms / 2, 1));
 }
 
+namespace {
+
+// Page bytes per ms the pump kept over the rate window; nullopt while the
+// samples span less than a third of it or show no pages.
+std::optional<double> page_rate_bytes_per_ms(const PolicyConfig& config, const PolicyState& state) {
+  if (state.samples.size() < 2) {
+    return std::nullopt;
+  }
+  const PageSample& first = state.samples.front();
+  const PageSample& last = state.samples.back();
+  const auto span = last.at - first.at;
+  if (span * 3 < config.rate_window || last.pages <= first.pages) {
+    return std::nullopt;
+  }
+  return static_cast<double>(last.pages - first.pages) * k_page_bytes / static_cast<double>(span.count());
+}
+
+}  // namespace
+
+std::optional<std::uint32_t> estimate_stop_ms(const PolicyConfig& config, const PolicyState& state,
+                                              std::uint64_t remaining) {
+  auto rate = page_rate_bytes_per_ms(config, state);
+  if (!rate) {
+    return std::nullopt;
+  }
+  const double ms = static_cast<double>(remaining) / *rate + config.cutover_ms;
+  return static_cast<std::uint32_t>(std::min(ms, 1e9));
+}
+
+namespace {
+
+// The downtime-limit QEMU should have now (policy.h: hold, scaled, or the
+// target's).
+std::uint32_t qemu_limit_for(const PolicyConfig& config, const PolicyState& state, const MigrationStatus& status) {
+  const std::uint32_t limit = qemu_downtime_limit(config, state.target_ms);
+  auto rate = page_rate_bytes_per_ms(config, state);
+  if (!config.pace_switchover || !rate) {
+    return limit;
+  }
+  auto estimate = estimate_stop_ms(config, state, status.remaining);
+  if (*estimate > config.hold_factor * state.target_ms) {
+    return k_hold_limit_ms;
+  }
+  const double qemu_bytes_per_ms = status.mbps * 1e6 / 8 / 1000;
+  if (qemu_bytes_per_ms <= *rate) {
+    return limit;
+  }
+  const double scaled = limit * *rate / qemu_bytes_per_ms;
+  return std::max<std::uint32_t>(k_hold_limit_ms, static_cast<std::uint32_t>(scaled));
+}
+
+}  // namespace
+
 PolicyDecision decide(const PolicyConfig& config, PolicyState& state, const MigrationStatus& status,
-                      std::chrono::milliseconds elapsed) {
+                      PageSample pump) {
   if (state.target_ms == 0) {
     state.target_ms = config.downtime_ms;
   }
-  if (elapsed >= config.time_limit) {
+  if (pump.at >= config.time_limit) {
     return {PolicyAction::cancel, 0,
             fmt::format("time limit of {} s reached without converging (dirty syncs: {})",
                         config.time_limit.count() / 1000, status.dirty_sync_count)};
   }
-  if (status.status != "active" || state.target_ms >= config.max_downtime_ms) {
+  if (status.status != "active") {
     return {};
   }
-  if (status.dirty_sync_count < state.last_step_sync + config.rounds_per_step) {
+  add_sample(config, state, pump);
+  auto raised = maybe_raise(config, state, status);
+  const std::uint32_t want = qemu_limit_for(config, state, status);
+  if (raised) {
+    state.qemu_limit_ms = want;
+    return {PolicyAction::raise_downtime, want, *raised};
+  }
+  // Small moves are not worth a monitor command; a hold or release always is.
+  const std::uint32_t had = state.qemu_limit_ms;
+  if (want == had || (want > k_hold_limit_ms && had > k_hold_limit_ms && want * 10 > had * 9 && want * 9 < had * 10)) {
     return {};
   }
-  state.last_step_sync = status.dirty_sync_count;
-  std::uint32_t current = qemu_downtime_limit(config, state.target_ms);
-  if (status.expected_downtime_ms >= 0 && status.expected_downtime_ms <= current) {
-    return {};
-  }
-  auto next = static_cast<std::uint32_t>(std::ceil(state.target_ms * config.step));
-  state.target_ms = std::min(next, config.max_downtime_ms);
-  ++state.steps;
-  return {PolicyAction::raise_downtime, qemu_downtime_limit(config, state.target_ms),
-          fmt::format("not converging after {} dirty syncs (QEMU expects {} ms): downtime target raised to {} ms",
-                      status.dirty_sync_count, status.expected_downtime_ms, state.target_ms)};
+  state.qemu_limit_ms = want;
+  return {PolicyAction::set_limit, want,
+          fmt::format("downtime-limit {} ms: {} bytes remain, about {} ms at the recent page rate; QEMU's "
+                      "bandwidth {:.0f} Mbit/s",
+                      want, status.remaining, estimate_stop_ms(config, state, status.remaining).value_or(0),
+                      status.mbps)};
 }
 
 }  // namespace utsushi::livemig

@@ -87,13 +87,21 @@ class QemuReader final : public ByteReader {
   std::chrono::steady_clock::duration m_waited{};
 };
 
+std::uint64_t page_records(const KindTable& kinds) noexcept {
+  std::uint64_t n = 0;
+  for (std::size_t k = 1; k < k_page_kinds; ++k) {
+    n += kinds[k].records;
+  }
+  return n;
+}
+
 }  // namespace
 
 // Parse + encode + compress on this thread, send on a second one, with at
 // most k_ship_queue frames between them. The zstd level follows the
 // bottleneck (batch_compressor.h) unless pinned.
 void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic<bool>& stop, PumpResult& out,
-          std::atomic<std::uint64_t>& bytes_read, std::mutex& send_lock, const SentBlocks* disk_blocks) {
+          PumpProgress& progress, std::mutex& send_lock, const SentBlocks* disk_blocks) {
   Shipper shipper(k_ship_queue, [&](const OutFrame& f) -> Result<void> {
     std::lock_guard lock(send_lock);
     return link.send(f.type, f.payload, f.flags, f.raw_len);
@@ -144,7 +152,8 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
   QemuReader reader(
       qemu_fd,
       [&]() -> Result<void> {
-        bytes_read = reader.bytes();
+        progress.bytes = reader.bytes();
+        progress.pages = page_records(encoder.kinds());
         return encoder.flush_when_idle();
       },
       stop);
@@ -178,7 +187,8 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
   out.bytes = reader.bytes();
   out.hash = reader.hash();
   out.ship_ms = shipper.ship_ns() / 1000000;
-  bytes_read = reader.bytes();
+  progress.bytes = reader.bytes();
+  progress.pages = page_records(encoder.kinds());
   out.kinds = encoder.kinds();
 }
 

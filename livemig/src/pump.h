@@ -33,14 +33,21 @@ struct PumpResult {
   std::uint64_t ship_ms = 0;       // time the shipper spent inside Link::send
 };
 
+// What the pump has read so far, for the caller's progress and the policy's
+// page rate (policy.h): stream bytes, and page records parsed.
+struct PumpProgress {
+  std::atomic<std::uint64_t> bytes{0};
+  std::atomic<std::uint64_t> pages{0};
+};
+
 // Runs until QEMU ends the stream (then the END frame is handed to the link),
 // `stop` is set, or the stream or the link fails (then QEMU's socket is shut,
-// so that QEMU's writer fails at once instead of blocking). `bytes_read`
-// follows the stream for the caller's progress. The shipper holds
+// so that QEMU's writer fails at once instead of blocking). `progress`
+// follows the stream. The shipper holds
 // `send_lock` while it sends a frame, so another thread (the final disk pass)
 // may send between the pump's frames under the same lock. Pages equal to a
 // block in `disk_blocks` (null: none) go as references to it (page_codec.h).
 void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic<bool>& stop, PumpResult& out,
-          std::atomic<std::uint64_t>& bytes_read, std::mutex& send_lock, const SentBlocks* disk_blocks);
+          PumpProgress& progress, std::mutex& send_lock, const SentBlocks* disk_blocks);
 
 }  // namespace utsushi::livemig

@@ -89,6 +89,7 @@ Result<MigrationStatus> query_migration(Monitor& qmp) {
     s.remaining = ram.value("remaining", std::uint64_t{0});
     s.transferred = ram.value("transferred", std::uint64_t{0});
     s.dirty_pages_rate = ram.value("dirty-pages-rate", std::uint64_t{0});
+    s.mbps = ram.value("mbps", -1.0);
   }
   return s;
 }

@@ -127,7 +127,7 @@ class PumpThread {
   PumpThread(int qemu_fd, Link& link, const SendOptions& options, std::mutex& send_lock,
              const SentBlocks* disk_blocks)
       : m_thread([this, qemu_fd, &link, &options, &send_lock, disk_blocks] {
-          pump(qemu_fd, link, options, m_stop, m_result, m_bytes_read, send_lock, disk_blocks);
+          pump(qemu_fd, link, options, m_stop, m_result, m_progress, send_lock, disk_blocks);
           m_done = true;
         }) {}
   ~PumpThread() { join(); }
@@ -139,7 +139,8 @@ class PumpThread {
   bool delivered() const { return done() && m_result.stream_complete; }
   // Valid once done().
   const std::optional<Error>& error() const { return m_result.error; }
-  std::uint64_t bytes_read() const { return m_bytes_read.load(); }
+  std::uint64_t bytes_read() const { return m_progress.bytes.load(); }
+  std::uint64_t pages_read() const { return m_progress.pages.load(); }
   // Asks the pump to stop and waits up to `limit`; true when it ended.
   bool stop_within(milliseconds limit) {
     m_stop = true;
@@ -159,7 +160,7 @@ class PumpThread {
  private:
   std::atomic<bool> m_stop{false};
   std::atomic<bool> m_done{false};
-  std::atomic<std::uint64_t> m_bytes_read{0};
+  PumpProgress m_progress;
   PumpResult m_result;
   std::thread m_thread;  // last: starts once the members above exist
 };
@@ -336,19 +337,25 @@ std::optional<Outcome> start_migration(SendRun& run) {
 }
 
 // Applies the policy's decision for this poll (policy.h): a Failure with
-// status timeout when it cancels; raises QEMU's downtime limit when it says so.
-std::optional<Failure> apply_policy(SendRun& run, PolicyState& pstate, const MigrationStatus& st) {
-  auto d = decide(run.options.policy, pstate, st, duration_cast<milliseconds>(steady_clock::now() - run.start));
+// status timeout when it cancels; sets QEMU's downtime limit when it says so.
+std::optional<Failure> apply_policy(SendRun& run, const PolicyConfig& config, PolicyState& pstate,
+                                    const MigrationStatus& st, const PumpThread& pump) {
+  PageSample sample{duration_cast<milliseconds>(steady_clock::now() - run.start), pump.pages_read()};
+  auto d = decide(config, pstate, st, sample);
   if (d.action == PolicyAction::cancel) {
     return Failure{Error(Errc::aborted, d.reason), ReportStatus::timeout};
   }
   if (d.action == PolicyAction::raise_downtime) {
     UTSUSHI_LOG_WARN("{}", d.reason);
+  } else if (d.action == PolicyAction::set_limit) {
+    UTSUSHI_LOG_DEBUG("{}", d.reason);
+  }
+  if (d.action == PolicyAction::raise_downtime || d.action == PolicyAction::set_limit) {
     if (run.qmp.execute("migrate-set-parameters", {{"downtime-limit", d.qemu_limit_ms}})) {
       run.rep.downtime_limit_ms = d.qemu_limit_ms;
-      run.rep.policy_steps = pstate.steps;
     }
   }
+  run.rep.policy_steps = pstate.steps;
   return std::nullopt;
 }
 
@@ -358,8 +365,11 @@ std::optional<Failure> apply_policy(SendRun& run, PolicyState& pstate, const Mig
 // it cannot carry), QEMU's own failure, the policy's time limit (timeout),
 // SIGINT (cancelled). Cleans nothing up: abandon() does.
 std::optional<Failure> supervise(SendRun& run, PumpThread& pump) {
+  PolicyConfig policy = run.options.policy;
+  policy.pace_switchover = run.disks != nullptr;
   PolicyState pstate;
-  pstate.target_ms = run.options.policy.downtime_ms;
+  pstate.target_ms = policy.downtime_ms;
+  pstate.qemu_limit_ms = run.rep.downtime_limit_ms;
   bool qemu_completed = false;
   bool switched = false;  // the final disk pass ran and QEMU continued
   auto last_follow = steady_clock::now();
@@ -397,7 +407,7 @@ std::optional<Failure> supervise(SendRun& run, PumpThread& pump) {
       return Failure{Error(Errc::cancelled, "cancelled by signal"), ReportStatus::cancelled};
     }
     if (!qemu_completed && !switched) {
-      if (auto f = apply_policy(run, pstate, *st)) {
+      if (auto f = apply_policy(run, policy, pstate, *st, pump)) {
         return f;
       }
       if (run.disks && st->status == "active" && steady_clock::now() - last_follow >= k_follow_interval) {

@@ -44,6 +44,7 @@ struct MigrationStatus {
   std::uint64_t remaining = 0;
   std::uint64_t transferred = 0;
   std::uint64_t dirty_pages_rate = 0;
+  double mbps = -1;  // QEMU's stream bandwidth over its last 100 ms (Mbit/s); -1: not reported
   std::int64_t expected_downtime_ms = -1;
   std::int64_t downtime_ms = -1;  // QEMU's own (source-side) figure
   std::string error;

@@ -472,7 +472,10 @@ Result<void> DiskSink::finish(std::string_view end_text) {
       end["hashes"].size() != m_hashes.size()) {
     return fail(Errc::corruption, "livemig: the sender's disk end lists no hash per disk");
   }
+  const auto t0 = steady_clock::now();
+  std::uint64_t background_flushes = 0;
   if (m_flusher) {
+    background_flushes = m_flusher->flushes();
     auto background = m_flusher->stop();
     m_flusher.reset();
     UTSUSHI_TRY_CTX(std::move(background), "flushing the destination's disks");
@@ -480,6 +483,8 @@ Result<void> DiskSink::finish(std::string_view end_text) {
   for (auto& c : m_clients) {
     UTSUSHI_TRY(c.flush());
   }
+  UTSUSHI_LOG_DEBUG("disks flushed in {} ms ({} flushes before)",
+                    duration_cast<milliseconds>(steady_clock::now() - t0).count(), background_flushes);
   for (std::size_t i = 0; i < m_hashes.size(); ++i) {
     m_reports[i].hash = m_hashes[i].hex();
     const json& h = end["hashes"][i];

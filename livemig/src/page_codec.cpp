@@ -271,7 +271,6 @@ Result<void> TokenDecoder::fetch_pending(Bytes& out) {
 }
 
 Result<void> TokenDecoder::decode(std::span<const std::uint8_t> batch, Bytes& out) {
-  static_assert(k_ref_block == k_page);
   Cursor c(batch, "livemig token batch");
   while (!c.done()) {
     auto tag = UTSUSHI_TRY(c.u8());

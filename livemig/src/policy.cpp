@@ -40,15 +40,6 @@ std::optional<std::string> maybe_raise(const PolicyConfig& config, PolicyState& 
                      status.dirty_sync_count, status.expected_downtime_ms, state.target_ms);
 }
 
-}  // namespace
-
-std::uint32_t qemu_downtime_limit(const PolicyConfig& config, std::uint32_t target_ms) noexcept {
-  std::uint32_t limit = target_ms > config.cutover_ms ? target_ms - config.cutover_ms : 0;
-  return std::max(limit, std::max<std::uint32_t>(target_ms / 2, 1));
-}
-
-namespace {
-
 // Page bytes per ms the pump kept over the rate window; nullopt while the
 // samples span less than a third of it or show no pages.
 std::optional<double> page_rate_bytes_per_ms(const PolicyConfig& config, const PolicyState& state) {
@@ -63,20 +54,6 @@ std::optional<double> page_rate_bytes_per_ms(const PolicyConfig& config, const P
   }
   return static_cast<double>(last.pages - first.pages) * k_page_bytes / static_cast<double>(span.count());
 }
-
-}  // namespace
-
-std::optional<std::uint32_t> estimate_stop_ms(const PolicyConfig& config, const PolicyState& state,
-                                              std::uint64_t remaining) {
-  auto rate = page_rate_bytes_per_ms(config, state);
-  if (!rate) {
-    return std::nullopt;
-  }
-  const double ms = static_cast<double>(remaining) / *rate + config.cutover_ms;
-  return static_cast<std::uint32_t>(std::min(ms, 1e9));
-}
-
-namespace {
 
 // The downtime-limit QEMU should have now (policy.h: hold, scaled, or the
 // target's).
@@ -99,6 +76,21 @@ std::uint32_t qemu_limit_for(const PolicyConfig& config, const PolicyState& stat
 }
 
 }  // namespace
+
+std::uint32_t qemu_downtime_limit(const PolicyConfig& config, std::uint32_t target_ms) noexcept {
+  std::uint32_t limit = target_ms > config.cutover_ms ? target_ms - config.cutover_ms : 0;
+  return std::max(limit, std::max<std::uint32_t>(target_ms / 2, 1));
+}
+
+std::optional<std::uint32_t> estimate_stop_ms(const PolicyConfig& config, const PolicyState& state,
+                                              std::uint64_t remaining) {
+  auto rate = page_rate_bytes_per_ms(config, state);
+  if (!rate) {
+    return std::nullopt;
+  }
+  const double ms = static_cast<double>(remaining) / *rate + config.cutover_ms;
+  return static_cast<std::uint32_t>(std::min(ms, 1e9));
+}
 
 PolicyDecision decide(const PolicyConfig& config, PolicyState& state, const MigrationStatus& status,
                       PageSample pump) {

@@ -212,6 +212,17 @@ class NbdDestination {
 
 constexpr std::uint64_t G = k_disk_hash_granule;
 
+// A sparse raw file of 16 granules in `dir` for qemu-nbd to serve; fails the
+// test when qemu-nbd is missing.
+std::string nbd_dest_file(const utsushi::test::TempDir& dir) {
+  if (!utsushi::test::have("qemu-nbd")) {
+    FAIL("qemu-nbd is not installed (scripts/setup installs qemu-utils)");
+  }
+  std::string file = dir.file("dest.raw");
+  utsushi::test::make_sparse_file(file, 16 * G);
+  return file;
+}
+
 Bytes message(const DiskBatch& b) {
   Bytes out;
   REQUIRE(encode_disk_batch(b, nullptr, out));
@@ -222,12 +233,8 @@ Bytes message(const DiskBatch& b) {
 
 TEST_CASE("livemig DiskSink: batches written and hashed; a hash that differs is refused, exports removed",
           "[livemig][disk_session][nbd]") {
-  if (!utsushi::test::have("qemu-nbd")) {
-    FAIL("qemu-nbd is not installed (scripts/setup installs qemu-utils)");
-  }
   utsushi::test::TempDir dir;
-  std::string file = dir.file("dest.raw");
-  utsushi::test::make_sparse_file(file, 16 * G);
+  std::string file = nbd_dest_file(dir);
   NbdDestination dest(dir, file, 16 * G);
   auto sink = DiskSink::open(dest.qmp, {{"#block1", "vd0", 16 * G, "/src/disk.raw", "raw", "", "", ""}});
   INFO((sink ? "" : sink.error().message()));
@@ -422,12 +429,8 @@ TEST_CASE("livemig --copy-storage sender: a disk copy that fails before migrate 
 
 TEST_CASE("livemig BackgroundFlusher: flushes on request off the caller's thread; a failed flush is reported at stop",
           "[livemig][disk_session][nbd]") {
-  if (!utsushi::test::have("qemu-nbd")) {
-    FAIL("qemu-nbd is not installed (scripts/setup installs qemu-utils)");
-  }
   utsushi::test::TempDir dir;
-  std::string file = dir.file("dest.raw");
-  utsushi::test::make_sparse_file(file, 16 * G);
+  std::string file = nbd_dest_file(dir);
   std::string socket = dir.file("nbd.sock"), pidfile = dir.file("nbd.pid");
   REQUIRE(utsushi::test::sh("qemu-nbd -f raw -e 2 -x d0 --socket=" + socket + " --persistent --fork --pid-file=" +
                             pidfile + " " + file) == 0);

@@ -256,16 +256,12 @@ Result<void> TokenDecoder::fetch_pending(Bytes& out) {
   if (m_fetches.empty()) {
     return {};
   }
-  std::vector<BlockFetch> fetches;
-  fetches.reserve(m_fetches.size());
-  for (const auto& f : m_fetches) {
-    fetches.push_back({f.hash, f.slot});
-  }
-  UTSUSHI_TRY(m_blocks->read_blocks(fetches));
-  for (const auto& f : m_fetches) {
-    std::memcpy(out.data() + f.out_at, f.slot, k_page);
+  UTSUSHI_TRY(m_blocks->read_blocks(m_fetches));
+  for (std::size_t i = 0; i < m_fetches.size(); ++i) {
+    std::memcpy(out.data() + m_fetch_out_at[i], m_fetches[i].out, k_page);
   }
   m_fetches.clear();
+  m_fetch_out_at.clear();
   m_fetch_slots.clear();
   return {};
 }
@@ -396,7 +392,8 @@ Result<void> TokenDecoder::decode(std::span<const std::uint8_t> batch, Bytes& ou
     std::size_t before = out.size();
     rebuild_page_record(out, m_store.blocks(), block, page, cont, rk, slot);
     if (fetch) {  // the record's page is filled in by fetch_pending
-      m_fetches.push_back({*fetch, slot, out.size() - k_page});
+      m_fetches.push_back({*fetch, slot});
+      m_fetch_out_at.push_back(out.size() - k_page);
       m_fetch_slots.insert(slot);
       if (m_fetches.size() >= k_max_fetches) {
         UTSUSHI_TRY(fetch_pending(out));

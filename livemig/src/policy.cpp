@@ -55,6 +55,11 @@ std::optional<double> page_rate_bytes_per_ms(const PolicyConfig& config, const P
   return static_cast<double>(last.pages - first.pages) * k_page_bytes / static_cast<double>(span.count());
 }
 
+// The stopped phase's length for `remaining` bytes at `rate` (bytes per ms).
+double stop_ms(const PolicyConfig& config, double rate, std::uint64_t remaining) {
+  return static_cast<double>(remaining) / rate + config.cutover_ms;
+}
+
 // The downtime-limit QEMU should have now (policy.h: hold, scaled, or the
 // target's).
 std::uint32_t qemu_limit_for(const PolicyConfig& config, const PolicyState& state, const MigrationStatus& status) {
@@ -63,8 +68,7 @@ std::uint32_t qemu_limit_for(const PolicyConfig& config, const PolicyState& stat
   if (!config.pace_switchover || !rate) {
     return limit;
   }
-  auto estimate = estimate_stop_ms(config, state, status.remaining);
-  if (*estimate > config.hold_factor * state.target_ms) {
+  if (stop_ms(config, *rate, status.remaining) > config.hold_factor * state.target_ms) {
     return k_hold_limit_ms;
   }
   const double qemu_bytes_per_ms = status.mbps * 1e6 / 8 / 1000;
@@ -88,8 +92,7 @@ std::optional<std::uint32_t> estimate_stop_ms(const PolicyConfig& config, const 
   if (!rate) {
     return std::nullopt;
   }
-  const double ms = static_cast<double>(remaining) / *rate + config.cutover_ms;
-  return static_cast<std::uint32_t>(std::min(ms, 1e9));
+  return static_cast<std::uint32_t>(std::min(stop_ms(config, *rate, remaining), 1e9));
 }
 
 PolicyDecision decide(const PolicyConfig& config, PolicyState& state, const MigrationStatus& status,

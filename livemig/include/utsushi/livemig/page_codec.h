@@ -148,21 +148,18 @@ class TokenDecoder {
   void set_block_source(BlockSource* source) noexcept { m_blocks = source; }
 
  private:
-  // A `disk` page waiting for its content: read with the others of its batch
-  // (one BlockSource call, merged reads) into its slot and into the rebuilt
-  // record at `out_at`. Fetched early when a later token of the batch uses
-  // the slot, a block list replaces the slots, or k_max_fetches wait.
-  struct PendingFetch {
-    BlockHash hash;
-    std::uint8_t* slot;
-    std::size_t out_at;
-  };
+  // `disk` pages waiting for their content: read with the others of their
+  // batch (one BlockSource call, merged reads) into their slots, then copied
+  // into the rebuilt records at m_fetch_out_at. Fetched early when a later
+  // token of the batch uses such a slot, a block list replaces the slots, or
+  // k_max_fetches wait.
   static constexpr std::size_t k_max_fetches = 16384;
   [[nodiscard]] Result<void> fetch_pending(Bytes& out);
 
   PageStore m_store;
   BlockSource* m_blocks = nullptr;
-  std::vector<PendingFetch> m_fetches;
+  std::vector<BlockFetch> m_fetches;       // each one's `out` is its slot
+  std::vector<std::size_t> m_fetch_out_at;  // where its page goes in the rebuilt stream
   std::unordered_set<const std::uint8_t*> m_fetch_slots;
   std::uint32_t m_tok_block = UINT32_MAX;
   std::uint64_t m_tok_page = 0;

@@ -95,7 +95,7 @@ int run_program(std::string_view name, std::string_view description, int argc, c
   // inherit fallthrough: an option they do not know is matched on the app).
   app.fallthrough();
   Context ctx{app, {}, k_exit_ok};
-  app.add_flag("-v,--verbose", ctx.options.verbose, "More messages on stderr (repeat for debug output)");
+  app.add_flag("-v,--verbose", ctx.options.verbose, "More messages on stderr (repeat for debug output, each line with the time of day)");
   app.add_flag("-q,--quiet", ctx.options.quiet, "Only errors on stderr; no progress bar");
   app.add_flag("--json", ctx.options.json,
                "Machine-readable output: progress and the final result as JSON lines on stdout");

@@ -1,6 +1,8 @@
 #include "utsushi/common/log.h"
 
 #include <atomic>
+#include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -24,6 +26,19 @@ std::string_view level_prefix(Level level) {
   }
 }
 
+// "HH:MM:SS.mmm " of the wall clock (local time): debug lines of two
+// processes, such as a migration's two ends on one host, line up by it.
+std::string clock_stamp() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%03d ", tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
 }  // namespace
 
 void set_level(Level l) noexcept { g_level.store(static_cast<int>(l)); }
@@ -35,6 +50,9 @@ void write(Level l, std::string_view message) {
   std::string line = g_program;
   line += ": ";
   line += level_prefix(l);
+  if (l >= Level::debug) {
+    line += clock_stamp();
+  }
   line += message;
   line += '\n';
   std::lock_guard lock(g_write_mutex);

@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "utsushi/livemig/backing_blocks.h"
+
 namespace utsushi::livemig {
 
 BlockHash block_hash(const std::uint8_t* block) noexcept {
@@ -27,6 +29,17 @@ std::uint64_t round_up(std::uint64_t v) noexcept { return (v + k_ref_block - 1) 
 
 }  // namespace
 
+void for_each_counted_block(std::uint64_t offset, std::span<const std::uint8_t> data,
+                            const std::function<void(std::uint64_t, const std::uint8_t*)>& fn) {
+  const std::uint64_t end = offset + data.size();
+  for (std::uint64_t off = round_up(offset); off + k_ref_block <= end; off += k_ref_block) {
+    const std::uint8_t* block = data.data() + (off - offset);
+    if (!all_zero(block)) {
+      fn(off, block);
+    }
+  }
+}
+
 void for_each_counted_block(const DiskBatch& batch,
                             const std::function<void(std::uint64_t, const std::uint8_t*)>& fn) {
   std::size_t at = 0;  // the range's first byte in batch.data
@@ -34,13 +47,7 @@ void for_each_counted_block(const DiskBatch& batch,
     if (r.kind != DiskRangeKind::data) {
       continue;
     }
-    const std::uint64_t end = r.offset + r.length;
-    for (std::uint64_t off = round_up(r.offset); off + k_ref_block <= end; off += k_ref_block) {
-      const std::uint8_t* block = batch.data.data() + at + (off - r.offset);
-      if (!all_zero(block)) {
-        fn(off, block);
-      }
-    }
+    for_each_counted_block(r.offset, std::span(batch.data).subspan(at, r.length), fn);
     at += r.length;
   }
 }
@@ -63,9 +70,15 @@ void SentBlocks::publish(std::span<const BlockHash> hashes) {
   }
 }
 
+void SentBlocks::add_backing(std::shared_ptr<const BackingBlocks> backing) {
+  std::lock_guard lock(m_mutex);
+  m_backings.push_back(std::move(backing));
+}
+
 bool SentBlocks::contains(const BlockHash& h) const {
   std::lock_guard lock(m_mutex);
-  return m_set.contains(h);
+  return m_set.contains(h) || std::any_of(m_backings.begin(), m_backings.end(),
+                                          [&](const auto& b) { return b->find(h).has_value(); });
 }
 
 std::size_t SentBlocks::size() const {
@@ -144,7 +157,24 @@ std::vector<MergedRead> merge_reads(std::span<const std::pair<std::uint32_t, std
   return reads;
 }
 
-Result<void> ReceivedBlocks::read(std::span<const BlockFetch> fetches, const ReadAt& read_disk) const {
+std::optional<ReceivedBlocks::Place> ReceivedBlocks::find(
+    const BlockHash& h, std::span<const std::shared_ptr<const BackingBlocks>> backings) const {
+  if (auto it = m_where.find(h); it != m_where.end()) {
+    return it->second;
+  }
+  for (std::size_t d = 0; d < backings.size(); ++d) {
+    if (backings[d] == nullptr) {
+      continue;
+    }
+    if (auto off = backings[d]->find(h)) {
+      return Place{k_backing_base + static_cast<std::uint32_t>(d), *off};
+    }
+  }
+  return std::nullopt;
+}
+
+Result<void> ReceivedBlocks::read(std::span<const BlockFetch> fetches, const ReadAt& read_disk,
+                                  std::span<const std::shared_ptr<const BackingBlocks>> backings) const {
   struct Item {
     Place place;
     std::uint8_t* out;
@@ -152,13 +182,14 @@ Result<void> ReceivedBlocks::read(std::span<const BlockFetch> fetches, const Rea
   std::vector<Item> items;
   items.reserve(fetches.size());
   for (const auto& f : fetches) {
-    auto it = m_where.find(f.hash);
-    if (it == m_where.end()) {
+    auto place = find(f.hash, backings);
+    if (!place) {
       return fail(Errc::corruption,
-                  fmt::format("livemig: a page refers to disk content {:016x}{:016x} that no disk batch carried",
+                  fmt::format("livemig: a page refers to disk content {:016x}{:016x} that no disk batch carried "
+                              "and no backing file holds",
                               f.hash.high, f.hash.low));
     }
-    items.push_back({it->second, f.out});
+    items.push_back({*place, f.out});
   }
   std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
     return std::pair(a.place.disk, a.place.offset) < std::pair(b.place.disk, b.place.offset);
@@ -173,6 +204,8 @@ Result<void> ReceivedBlocks::read(std::span<const BlockFetch> fetches, const Rea
     buf.resize(m.length);
     if (m.disk == k_scratch) {
       UTSUSHI_TRY(pread_full(m_scratch.get(), buf, m.offset, "scratch file"));
+    } else if (m.disk >= k_backing_base) {
+      UTSUSHI_TRY(backings[m.disk - k_backing_base]->read(m.offset, buf));
     } else {
       UTSUSHI_TRY(read_disk(m.disk, m.offset, buf));
     }

@@ -262,6 +262,14 @@ Result<std::unique_ptr<DiskSource>> DiskSource::open(Monitor& qmp, std::vector<S
     auto tag = fmt::format("livemig-{}-d{}", ::getpid(), i);
     s->m_trackers.push_back(UTSUSHI_TRY(DirtyTracker::start(qmp, s->m_disks[i].node, tag)));
   }
+  std::vector<BackingIndexer::File> files;
+  for (const auto& d : s->m_disks) {
+    files.push_back({d.backing, d.backing_format, d.backing_hash});
+  }
+  s->m_indexer = std::make_unique<BackingIndexer>(
+      std::move(files), [sent = &s->m_sent](std::size_t, const std::shared_ptr<const BackingBlocks>& index) {
+        sent->add_backing(index);
+      });
   return s;
 }
 
@@ -430,6 +438,11 @@ Result<std::unique_ptr<DiskSink>> DiskSink::open(Monitor& qmp, std::vector<Sessi
     s->m_clients.push_back(UTSUSHI_TRY(NbdClient::connect(s->m_socket, id)));
   }
   s->m_flusher = UTSUSHI_TRY(BackgroundFlusher::connect(s->m_socket, s->m_exports));
+  std::vector<BackingIndexer::File> files;
+  for (std::size_t i = 0; i < matched.size(); ++i) {
+    files.push_back({matched[i].backing, s->m_disks[i].backing_format, s->m_disks[i].backing_hash});
+  }
+  s->m_indexer = std::make_unique<BackingIndexer>(std::move(files));
   return s;
 }
 
@@ -506,9 +519,17 @@ Result<void> DiskSink::read_at(std::uint32_t disk, std::uint64_t offset, std::sp
 }
 
 Result<void> DiskSink::read_blocks(std::span<const BlockFetch> fetches) {
-  return m_blocks.read(fetches, [this](std::uint32_t d, std::uint64_t off, std::span<std::uint8_t> o) {
-    return read_at(d, off, o);
-  });
+  auto backings = m_indexer->wait();
+  auto read = [this](std::uint32_t d, std::uint64_t off, std::span<std::uint8_t> o) { return read_at(d, off, o); };
+  if (!backings) {
+    // Blocks the batches carried still resolve; a backing block cannot.
+    auto r = m_blocks.read(fetches, read);
+    if (!r && r.error().code() == Errc::corruption) {
+      return std::unexpected(backings.error());
+    }
+    return r;
+  }
+  return m_blocks.read(fetches, read, *backings);
 }
 
 Result<void> DiskSink::remove_all() {

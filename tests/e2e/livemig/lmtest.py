@@ -231,14 +231,31 @@ def receiver_env(work):
     return {**os.environ, "TMPDIR": work}
 
 
+class FileStderrPopen(subprocess.Popen):
+    """A Popen (text, stdout a pipe) whose stderr goes to the file `stderr_path`, so that a
+    verbose child never blocks on a pipe nobody reads while the test waits on another process;
+    communicate() returns the file's text as stderr."""
+
+    def __init__(self, args, stderr_path, **kwargs):
+        self.stderr_path = stderr_path
+        self._stderr_file = open(stderr_path, "w")
+        super().__init__(args, stdout=subprocess.PIPE, stderr=self._stderr_file, text=True, **kwargs)
+
+    def communicate(self, input=None, timeout=None):
+        out, _ = super().communicate(input, timeout)
+        self._stderr_file.close()
+        with open(self.stderr_path) as f:
+            return out, f.read()
+
+
 def start_receiver(work, dst, token, *extra):
     """Starts `livemig --json receive` for `dst` on a free port (the receiver binds port 0
-    and writes the port it got to a file), in receiver_env(work); returns (Popen, port)."""
+    and writes the port it got to a file), in receiver_env(work), its stderr into
+    WORK/NAME.recv.err (FileStderrPopen); returns (Popen, port)."""
     port_file = os.path.join(work, dst.name + ".port")
-    p = subprocess.Popen([LIVEMIG, "--json", "receive", "--listen", "127.0.0.1:0", "--qmp", dst.qmp_path,
-                          "--token-file", token, "--port-file", port_file] + list(extra),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=receiver_env(work))
+    p = FileStderrPopen([LIVEMIG, "--json", "receive", "--listen", "127.0.0.1:0", "--qmp", dst.qmp_path,
+                         "--token-file", token, "--port-file", port_file] + list(extra),
+                        os.path.join(work, dst.name + ".recv.err"), env=receiver_env(work))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and p.poll() is None:
         try:

@@ -180,16 +180,17 @@ def start_receiver(lv, token, work, tag, sessions=1, extra=(), accept_timeout=12
     """A `receive --libvirt` on lv (run under `prefix`, e.g. unshare, when given), in
     lmtest.receiver_env(work); returns (process, port)."""
     port_file = os.path.join(work, "port-" + tag)
-    proc = subprocess.Popen([*prefix, lmtest.LIVEMIG, "--json", "receive", "--libvirt", lv.uri, "--listen", "127.0.0.1:0",
-                             "--sessions", str(sessions), "--token-file", token, "--port-file", port_file,
-                             "--accept-timeout", str(accept_timeout), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=lmtest.receiver_env(work))
+    proc = lmtest.FileStderrPopen([*prefix, lmtest.LIVEMIG, "--json", "receive", "--libvirt", lv.uri, "--listen",
+                                   "127.0.0.1:0", "--sessions", str(sessions), "--token-file", token, "--port-file",
+                                   port_file, "--accept-timeout", str(accept_timeout), *extra],
+                                  os.path.join(work, "recv-%s.err" % tag), env=lmtest.receiver_env(work))
     for _ in range(200):
         if os.path.exists(port_file) or proc.poll() is not None:
             break
         time.sleep(0.05)
-    assert os.path.exists(port_file), ("receive is not listening", proc.poll(), proc.stderr.read())
+    if not os.path.exists(port_file):
+        proc.kill()
+        raise AssertionError("receive is not listening: %s" % proc.communicate()[1])
     return proc, int(open(port_file).read())
 
 

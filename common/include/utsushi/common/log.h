@@ -3,6 +3,8 @@
 // from -v/-q; libraries log through the macros below, which format nothing
 // when the level is disabled.
 //   UTSUSHI_LOG_ERROR / _WARN / _INFO / _DEBUG(fmt-format-string, args...)
+// Debug and trace lines carry the time of day (HH:MM:SS.mmm), so that the
+// lines of two processes line up.
 
 #include <fmt/core.h>
 

@@ -21,7 +21,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <utility>
 #include <unordered_map>
@@ -50,6 +52,11 @@ struct BlockHashHasher {
 // XXH3-128 of one k_ref_block block.
 [[nodiscard]] BlockHash block_hash(const std::uint8_t* block) noexcept;
 
+// Calls `fn(offset, block)` for each block of k_ref_block bytes aligned on its
+// disk that lies wholly inside `data` (the bytes at [offset, offset +
+// data.size()) of a disk) and is not all zeros, in order.
+void for_each_counted_block(std::uint64_t offset, std::span<const std::uint8_t> data,
+                            const std::function<void(std::uint64_t, const std::uint8_t*)>& fn);
 // Calls `fn(offset, block)` for each counted block of `batch`, in table order.
 // REQUIRES: a batch whose data holds exactly its data ranges' bytes.
 void for_each_counted_block(const DiskBatch& batch,
@@ -57,19 +64,26 @@ void for_each_counted_block(const DiskBatch& batch,
 // The counted blocks' hashes of `batch`, in order.
 [[nodiscard]] std::vector<BlockHash> counted_block_hashes(const DiskBatch& batch);
 
-// The sender's set. Thread-safe: the disk shipper publishes while the pump
-// looks up.
+class BackingBlocks;
+
+// The sender's set: the blocks the link carried, and (once they are indexed)
+// those of the disks' backing files (backing_blocks.h). Thread-safe: the disk
+// shipper and the backing indexer publish while the pump looks up.
 class SentBlocks {
  public:
   explicit SentBlocks(std::size_t cap = k_max_indexed_blocks) : m_cap(cap) {}
   // Adds each hash not yet in the set while it holds fewer than `cap`.
   void publish(std::span<const BlockHash> hashes);
+  // From now on, `backing`'s blocks are in the set too.
+  void add_backing(std::shared_ptr<const BackingBlocks> backing);
   bool contains(const BlockHash& h) const;
+  // The blocks the link carried (the backings' not counted).
   std::size_t size() const;
 
  private:
   mutable std::mutex m_mutex;
   std::unordered_set<BlockHash, BlockHashHasher> m_set;
+  std::vector<std::shared_ptr<const BackingBlocks>> m_backings;
   std::size_t m_cap;
 };
 
@@ -126,24 +140,30 @@ class ReceivedBlocks {
   // After `batch` was written: indexes its counted blocks (new contents only,
   // while fewer than `cap` are known).
   void after_write(const DiskBatch& batch);
-  // Fills each fetch with its content, from its disk (through `read`, in
-  // merged reads: merge_reads) or the scratch file. Errc::corruption when a
-  // hash is not indexed (nothing is read then).
-  [[nodiscard]] Result<void> read(std::span<const BlockFetch> fetches, const ReadAt& read) const;
+  // Fills each fetch with its content: a block the batches carried, from its
+  // disk (through `read`) or the scratch file, else a block of a backing file
+  // (`backings[d]`: disk d's index, null where it has none), all in merged
+  // reads (merge_reads). Errc::corruption when a hash is in none of them
+  // (nothing is read then).
+  [[nodiscard]] Result<void> read(std::span<const BlockFetch> fetches, const ReadAt& read,
+                                  std::span<const std::shared_ptr<const BackingBlocks>> backings = {}) const;
 
   std::size_t size() const noexcept { return m_where.size(); }
   std::uint64_t scratch_bytes() const noexcept { return m_scratch_end; }
 
  private:
-  // A content's place: a disk and offset, or (disk == k_scratch) the scratch file.
+  // A content's place: a disk and offset, the scratch file (disk ==
+  // k_scratch), or a disk's backing file (k_backing_base + the disk).
   struct Place {
     std::uint32_t disk = 0;
     std::uint64_t offset = 0;
   };
   static constexpr std::uint32_t k_scratch = UINT32_MAX;
+  static constexpr std::uint32_t k_backing_base = 0x80000000u;  // + d: disk d's backing file
   static std::uint64_t block_key(std::uint32_t disk, std::uint64_t offset) noexcept {
     return (std::uint64_t{disk} << 48) | (offset / k_ref_block);
   }
+  std::optional<Place> find(const BlockHash& h, std::span<const std::shared_ptr<const BackingBlocks>> backings) const;
   ReceivedBlocks(Fd scratch, std::size_t cap) : m_scratch(std::move(scratch)), m_cap(cap) {}
   [[nodiscard]] Result<void> save_range(std::uint32_t disk, std::uint64_t offset, std::uint64_t length,
                                         const ReadAt& read);

@@ -44,6 +44,7 @@
 #include "utsushi/common/private_dir.h"
 #include "utsushi/livemig/batch_compressor.h"
 #include "utsushi/livemig/background_flush.h"
+#include "utsushi/livemig/backing_blocks.h"
 #include "utsushi/livemig/block_index.h"
 #include "utsushi/livemig/disk_exports.h"
 #include "utsushi/livemig/disk_hash.h"
@@ -182,6 +183,7 @@ class DiskSource {
   LevelController m_levels;
   int m_level = 0;  // m_cctx's level
   SentBlocks m_sent;
+  std::unique_ptr<BackingIndexer> m_indexer;  // adds the backing files to m_sent
 };
 
 // Destination side: a writable export per disk of the destination QEMU and a
@@ -206,7 +208,8 @@ class DiskSink final : public BlockSource {
   [[nodiscard]] Result<void> finish(std::string_view end_text);
   bool finished() const noexcept { return m_finished; }
   // BlockSource: a block the batches carried (read through the export, or
-  // kept aside when overwritten since); Errc::corruption after close().
+  // kept aside when overwritten since), or a block of a backing file (the
+  // first call waits until they are indexed); Errc::corruption after close().
   [[nodiscard]] Result<void> read_blocks(std::span<const BlockFetch> fetches) override;
   // Disconnects and removes the exports and the server (after finish()).
   [[nodiscard]] Result<void> close() { return remove_all(); }
@@ -236,6 +239,7 @@ class DiskSink final : public BlockSource {
   ReceivedBlocks m_blocks;
   std::unique_ptr<BackgroundFlusher> m_flusher;  // until finish() or remove_all()
   std::uint64_t m_unflushed = 0;                 // bytes written since the last flush request
+  std::unique_ptr<BackingIndexer> m_indexer;     // the backing files' blocks, for read_blocks
 };
 
 }  // namespace utsushi::livemig

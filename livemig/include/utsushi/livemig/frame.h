@@ -6,7 +6,9 @@
 //
 // Protocol "livemig", version k_protocol_version (handshake.h); both ends
 // ship together, and a peer of another version is refused in the handshake.
-// Version 5: the disk list describes each image (format, backing file and
+// Version 7: `disk` page references also name blocks of the disks' backing
+// files (backing_blocks.h); 6: the page codec's `disk` kind (block_index.h);
+// 5: the disk list describes each image (format, backing file and
 // its content hash) and libvirt senders follow domain_xml with domain_disks;
 // 4: the disk pre-copy's frames (disk_session.h) and the "mode"
 // frame's copy_storage; 3: the link layer's frames and handshake (2 had its
@@ -22,7 +24,7 @@
 
 namespace utsushi::livemig {
 
-inline constexpr std::uint16_t k_protocol_version = 6;
+inline constexpr std::uint16_t k_protocol_version = 7;
 inline constexpr std::size_t k_frame_header = link::k_frame_header;
 inline constexpr std::uint32_t k_max_payload = link::k_max_frame_payload;
 // DATA: the payload is a zstd streaming-flush block (page_codec.h tokens inside).

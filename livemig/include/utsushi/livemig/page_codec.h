@@ -13,8 +13,10 @@
 //          last-sent content (xxh3 hash, verified)
 //   fresh  anything else                             4096 bytes
 //   disk   PAGE record equal to a disk block this    16 bytes: XXH3-128 of the
-//          session's disk passes carried             content, high half first,
-//          (block_index.h; protocol 6)               big-endian
+//          session's disk passes carried (block_      content, high half first,
+//          index.h; protocol 6) or a block of a      big-endian
+//          disk's backing file (backing_blocks.h;
+//          protocol 7)
 //
 // Token stream (the uncompressed content of a DATA frame; see frame.h):
 //   0x01 RAW    varint n | n verbatim stream bytes

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <map>
 #include <mutex>
 
@@ -10,6 +11,7 @@
 
 #include "utsushi/common/log.h"
 #include "utsushi/imagefmt/registry.h"
+#include "utsushi/livemig/file_hash.h"
 
 namespace utsushi::livemig {
 
@@ -42,8 +44,10 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> scan_ranges(const std::vect
   return out;
 }
 
+using Built = Result<std::shared_ptr<const BackingBlocks>>;
 std::mutex g_memo_mutex;
 std::map<std::string, std::shared_ptr<const BackingBlocks>> g_memo;  // guarded by g_memo_mutex
+std::map<std::string, std::shared_future<Built>> g_in_progress;     // guarded by g_memo_mutex
 
 }  // namespace
 
@@ -90,15 +94,33 @@ Result<std::shared_ptr<const BackingBlocks>> BackingBlocks::of_file(const std::s
                                                                     const std::string& content_hash,
                                                                     std::stop_token stop) {
   const std::string key = format + ":" + content_hash;
+  // One build per content at a time: a second caller waits for it.
+  std::promise<Built> mine;
+  std::shared_future<Built> theirs;
   {
     std::lock_guard lock(g_memo_mutex);
     if (auto it = g_memo.find(key); it != g_memo.end()) {
       return it->second;
     }
+    if (auto it = g_in_progress.find(key); it != g_in_progress.end()) {
+      theirs = it->second;
+    } else {
+      g_in_progress.emplace(key, mine.get_future().share());
+    }
   }
-  auto built = UTSUSHI_TRY(build(path, format, stop));
-  std::lock_guard lock(g_memo_mutex);
-  return g_memo.try_emplace(key, std::move(built)).first->second;
+  if (theirs.valid()) {
+    return theirs.get();
+  }
+  Built built = build(path, format, stop);
+  {
+    std::lock_guard lock(g_memo_mutex);
+    if (built) {
+      g_memo.emplace(key, *built);
+    }
+    g_in_progress.erase(key);
+  }
+  mine.set_value(built);
+  return built;
 }
 
 std::optional<std::uint64_t> BackingBlocks::find(const BlockHash& h) const noexcept {
@@ -127,7 +149,11 @@ void BackingIndexer::run(std::stop_token stop, const std::vector<File>& files, c
       continue;
     }
     const auto t0 = std::chrono::steady_clock::now();
-    auto index = BackingBlocks::of_file(files[d].path, files[d].format, files[d].content_hash, stop);
+    Result<std::string> hash = files[d].content_hash;
+    if (hash->empty()) {
+      hash = file_content_hash(files[d].path);
+    }
+    auto index = hash ? BackingBlocks::of_file(files[d].path, files[d].format, *hash, stop) : Built(std::unexpected(hash.error()));
     if (!index) {
       if (index.error().code() != Errc::cancelled) {
         UTSUSHI_LOG_WARN("{}: memory pages cannot refer to its blocks: {}", files[d].path, index.error().message());

@@ -58,6 +58,95 @@ std::vector<BlockHash> counted_block_hashes(const DiskBatch& batch) {
   return out;
 }
 
+namespace {
+
+// Appends `r` (with `body`, its part of the data) to `out`, merged into the
+// last range when that one has the same kind and ends where `r` starts.
+void append_range(DiskBatch& out, const DiskRange& r, std::span<const std::uint8_t> body) {
+  if (!out.ranges.empty() && out.ranges.back().kind == r.kind &&
+      out.ranges.back().offset + out.ranges.back().length == r.offset) {
+    out.ranges.back().length += r.length;
+  } else {
+    out.ranges.push_back(r);
+  }
+  out.data.insert(out.data.end(), body.begin(), body.end());
+}
+
+}  // namespace
+
+DiskBatch with_copies(const DiskBatch& batch, const std::function<bool(const BlockHash&)>& held) {
+  DiskBatch out{batch.disk, {}, {}};
+  out.data.reserve(batch.data.size());
+  std::size_t at = 0;  // the range's first byte in batch.data
+  for (const auto& r : batch.ranges) {
+    if (r.kind != DiskRangeKind::data) {
+      append_range(out, r, {});
+      continue;
+    }
+    const auto bytes = std::span<const std::uint8_t>(batch.data).subspan(at, r.length);
+    at += r.length;
+    std::uint64_t pos = r.offset;  // the first byte of the range not yet appended
+    for_each_counted_block(r.offset, bytes, [&](std::uint64_t off, const std::uint8_t* block) {
+      const BlockHash h = block_hash(block);
+      if (!held(h)) {
+        return;
+      }
+      if (off > pos) {
+        append_range(out, {pos, off - pos, DiskRangeKind::data}, bytes.subspan(pos - r.offset, off - pos));
+      }
+      Bytes name;
+      put_be64(name, h.high);
+      put_be64(name, h.low);
+      append_range(out, {off, k_ref_block, DiskRangeKind::copy}, name);
+      pos = off + k_ref_block;
+    });
+    if (r.offset + r.length > pos) {
+      append_range(out, {pos, r.offset + r.length - pos, DiskRangeKind::data}, bytes.subspan(pos - r.offset));
+    }
+  }
+  return out.ranges.size() <= k_max_disk_ranges ? out : batch;
+}
+
+std::uint64_t copy_bytes(const DiskBatch& wire) noexcept {
+  std::uint64_t n = 0;
+  for (const auto& r : wire.ranges) {
+    n += r.kind == DiskRangeKind::copy ? r.length : 0;
+  }
+  return n;
+}
+
+Result<DiskBatch> resolve_copies(const DiskBatch& wire, BlockSource& source) {
+  std::uint64_t size = 0;
+  for (const auto& r : wire.ranges) {
+    size += r.kind == DiskRangeKind::zero ? 0 : r.length;  // at most k_max_disk_data (decode_disk_batch)
+  }
+  DiskBatch out{wire.disk, {}, {}};
+  out.data.reserve(size);  // no reallocation: the fetches point into it
+  std::vector<BlockFetch> fetches;
+  std::size_t at = 0;  // the range's first byte in wire.data
+  for (const auto& r : wire.ranges) {
+    if (r.kind == DiskRangeKind::zero) {
+      append_range(out, r, {});
+    } else if (r.kind == DiskRangeKind::data) {
+      append_range(out, r, std::span(wire.data).subspan(at, r.length));
+      at += r.length;
+    } else {
+      const std::size_t first = out.data.size();
+      append_range(out, {r.offset, r.length, DiskRangeKind::data}, {});
+      out.data.resize(first + r.length);
+      for (std::uint64_t b = 0; b < r.length / k_ref_block; ++b) {
+        BlockHash h{be64_at(wire.data, at + 8), be64_at(wire.data, at)};
+        fetches.push_back({h, out.data.data() + first + b * k_ref_block});
+        at += k_disk_copy_hash;
+      }
+    }
+  }
+  if (!fetches.empty()) {
+    UTSUSHI_TRY(source.read_blocks(fetches));
+  }
+  return out;
+}
+
 // ---- sender ----
 
 void SentBlocks::publish(std::span<const BlockHash> hashes) {

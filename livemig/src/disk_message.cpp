@@ -12,18 +12,43 @@ namespace off = disk_offset;
 
 namespace {
 
-// The sum of the data ranges' lengths, or nullopt when it overflows.
-std::optional<std::uint64_t> data_length(std::span<const DiskRange> ranges) noexcept {
-  std::uint64_t sum = 0;
+// What a batch's ranges hold: the bytes of `data` they need (data ranges'
+// lengths, copy ranges' hashes) and the bytes they write (data and copy
+// ranges' lengths). nullopt when a sum overflows.
+struct RangeSums {
+  std::uint64_t body = 0;
+  std::uint64_t written = 0;
+};
+
+bool add(std::uint64_t& sum, std::uint64_t v) noexcept {
+  if (v > UINT64_MAX - sum) {
+    return false;
+  }
+  sum += v;
+  return true;
+}
+
+std::optional<RangeSums> range_sums(std::span<const DiskRange> ranges) noexcept {
+  RangeSums s;
   for (const auto& r : ranges) {
-    if (r.kind == DiskRangeKind::data) {
-      if (r.length > UINT64_MAX - sum) {
-        return std::nullopt;
-      }
-      sum += r.length;
+    if (r.kind == DiskRangeKind::zero) {
+      continue;
+    }
+    // A copy range's length is checked to be a multiple of the block: no overflow in the division.
+    std::uint64_t body = r.kind == DiskRangeKind::data ? r.length : r.length / k_disk_copy_block * k_disk_copy_hash;
+    if (!add(s.body, body) || !add(s.written, r.length)) {
+      return std::nullopt;
     }
   }
-  return sum;
+  return s;
+}
+
+bool known_kind(DiskRangeKind k) noexcept {
+  return k == DiskRangeKind::data || k == DiskRangeKind::zero || k == DiskRangeKind::copy;
+}
+
+bool copy_aligned(const DiskRange& r) noexcept {
+  return r.kind != DiskRangeKind::copy || (r.offset % k_disk_copy_block == 0 && r.length % k_disk_copy_block == 0);
 }
 
 Result<void> check_batch(const DiskBatch& b) {
@@ -31,16 +56,16 @@ Result<void> check_batch(const DiskBatch& b) {
     return fail(Errc::invalid_argument, fmt::format("disk batch: {} ranges (1..{})", b.ranges.size(), k_max_disk_ranges));
   }
   for (const auto& r : b.ranges) {
-    if (!range_inside(r.offset, r.length, UINT64_MAX) ||
-        (r.kind != DiskRangeKind::data && r.kind != DiskRangeKind::zero)) {
+    if (!range_inside(r.offset, r.length, UINT64_MAX) || !known_kind(r.kind) || !copy_aligned(r)) {
       return fail(Errc::invalid_argument, fmt::format("disk batch: bad range {}+{}", r.offset, r.length));
     }
   }
-  auto len = data_length(b.ranges);
-  if (!len || *len != b.data.size() || *len > k_max_disk_data) {
+  auto sums = range_sums(b.ranges);
+  if (!sums || sums->body != b.data.size() || sums->written > k_max_disk_data) {
     return fail(Errc::invalid_argument,
-                fmt::format("disk batch: {} data bytes for data ranges of {} (at most {})", b.data.size(),
-                            len.value_or(UINT64_MAX), k_max_disk_data));
+                fmt::format("disk batch: {} data bytes for ranges that need {} and write {} (at most {})",
+                            b.data.size(), sums ? sums->body : UINT64_MAX, sums ? sums->written : UINT64_MAX,
+                            k_max_disk_data));
   }
   return {};
 }
@@ -48,7 +73,7 @@ Result<void> check_batch(const DiskBatch& b) {
 Result<DiskRange> decode_range(std::span<const std::uint8_t> e, std::uint64_t disk_size) {
   DiskRange r{be64_at(e, off::range_offset), be64_at(e, off::range_length),
               static_cast<DiskRangeKind>(e[off::range_kind])};
-  if (r.kind != DiskRangeKind::data && r.kind != DiskRangeKind::zero) {
+  if (!known_kind(r.kind)) {
     return fail(Errc::corruption, fmt::format("disk message: range kind {}", e[off::range_kind]));
   }
   for (std::size_t i = off::range_reserved; i < k_disk_range_entry; ++i) {
@@ -59,6 +84,10 @@ Result<DiskRange> decode_range(std::span<const std::uint8_t> e, std::uint64_t di
   if (!range_inside(r.offset, r.length, disk_size)) {
     return fail(Errc::corruption,
                 fmt::format("disk message: range {}+{} outside the disk's {} bytes", r.offset, r.length, disk_size));
+  }
+  if (!copy_aligned(r)) {
+    return fail(Errc::corruption, fmt::format("disk message: copy range {}+{} not on {}-byte blocks", r.offset,
+                                              r.length, k_disk_copy_block));
   }
   return r;
 }
@@ -116,8 +145,13 @@ Result<DiskBatch> decode_disk_batch(std::span<const std::uint8_t> p, std::span<c
     auto entry = p.subspan(k_disk_message_header + i * k_disk_range_entry, k_disk_range_entry);
     b.ranges.push_back(UTSUSHI_TRY(decode_range(entry, disk_sizes[b.disk])));
   }
-  if (data_length(b.ranges) != std::optional<std::uint64_t>(data_len)) {
+  auto sums = range_sums(b.ranges);
+  if (!sums || sums->body != data_len) {
     return fail(Errc::corruption, fmt::format("disk message: data length {} does not match its ranges", data_len));
+  }
+  if (sums->written > k_max_disk_data) {
+    return fail(Errc::corruption, fmt::format("disk message: its ranges write {} bytes (at most {})", sums->written,
+                                              k_max_disk_data));
   }
   auto body = p.subspan(k_disk_message_header + table);
   if (codec == DiskCodec::raw) {

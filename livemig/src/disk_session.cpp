@@ -180,6 +180,21 @@ Result<std::vector<SessionDisk>> source_disks(Monitor& qmp, const std::vector<st
   return disks;
 }
 
+std::unique_ptr<BackingIndexer> warm_backings(Monitor& qmp) {
+  auto blocks = qmp.execute("query-block");
+  if (!blocks) {
+    return nullptr;
+  }
+  std::vector<BackingIndexer::File> files;
+  for (const auto& e : block_entries(*blocks)) {
+    if (!e.read_only && !e.deep_chain && e.backing.starts_with('/') && known_format(e.backing_format) &&
+        std::none_of(files.begin(), files.end(), [&](const auto& f) { return f.path == e.backing; })) {
+      files.push_back({e.backing, e.backing_format, ""});
+    }
+  }
+  return files.empty() ? nullptr : std::make_unique<BackingIndexer>(std::move(files));
+}
+
 Result<std::vector<MatchedDisk>> match_disks(const json& query_block, const std::vector<SessionDisk>& disks) {
   auto entries = block_entries(query_block);
   std::vector<MatchedDisk> out;
@@ -301,7 +316,7 @@ Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::st
   // In the report from the start, so that a pass that fails shows how far it
   // got; a pass of the same phase as the one before adds to it.
   if (m_phases.empty() || m_phases.back().phase != phase) {
-    m_phases.push_back(DiskPhaseReport{phase, 0, 0, 0, 0, 0});
+    m_phases.push_back(DiskPhaseReport{.phase = phase, .passes = 0});
   }
   DiskPhaseReport& ph = m_phases.back();
   ph.passes++;
@@ -336,10 +351,11 @@ Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::st
       m_hashes[i].add(b);
       Bytes msg;
       auto c0 = steady_clock::now();
-      UTSUSHI_TRY(encode_disk_batch(b, m_cctx.get(), msg));
+      const DiskBatch out = with_copies(b, [this](const BlockHash& h) { return m_sent.contains(h); });
+      UTSUSHI_TRY(encode_disk_batch(out, m_cctx.get(), msg));
       auto c1 = steady_clock::now();
       std::uint64_t wire = msg.size() + k_frame_header;
-      int level = follower.after_batch(b.data.size(), seconds(c1 - c0), seconds(c1 - batch_start),
+      int level = follower.after_batch(out.data.size(), seconds(c1 - c0), seconds(c1 - batch_start),
                                        static_cast<double>(wire), LevelController::k_judged_batch);
       if (level != m_level) {
         m_level = level;
@@ -351,13 +367,16 @@ Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::st
       }
       UTSUSHI_TRY(shipper.push({FrameType::disk_data, std::move(msg)}));
       batch_start = steady_clock::now();
-      std::uint64_t zeros = zero_bytes(b);
+      const std::uint64_t zeros = zero_bytes(b);
+      const std::uint64_t copied = copy_bytes(out);
       rep.data_bytes += b.data.size();
       rep.zero_bytes += zeros;
+      rep.copied_bytes += copied;
       rep.wire_bytes += wire;
       rep.batches++;
       ph.data_bytes += b.data.size();
       ph.zero_bytes += zeros;
+      ph.copied_bytes += copied;
       ph.wire_bytes += wire;
       ph.ms = ms_before + duration_cast<milliseconds>(steady_clock::now() - t0).count();
       return {};
@@ -369,8 +388,9 @@ Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::st
   ph.ms = ms_before + duration_cast<milliseconds>(steady_clock::now() - t0).count();
   const std::uint64_t sent = ph.data_bytes - data_before;
   if (ph.passes == 1) {
-    UTSUSHI_LOG_INFO("disk pass {}: {} data bytes, {} zero bytes, {} on the link, {} ms, zstd level now {}", phase,
-                     ph.data_bytes, ph.zero_bytes, ph.wire_bytes, ph.ms, m_level);
+    UTSUSHI_LOG_INFO("disk pass {}: {} data bytes ({} as references), {} zero bytes, {} on the link, {} ms, zstd "
+                     "level now {}",
+                     phase, ph.data_bytes, ph.copied_bytes, ph.zero_bytes, ph.wire_bytes, ph.ms, m_level);
   } else {
     UTSUSHI_LOG_DEBUG("disk pass {} #{}: {} data bytes", phase, ph.passes, sent);
   }
@@ -452,7 +472,9 @@ Result<void> DiskSink::write(std::span<const std::uint8_t> payload) {
   if (m_finished) {
     return fail(Errc::corruption, "livemig: disk data after the disks' end");
   }
-  auto batch = UTSUSHI_TRY(decode_disk_batch(payload, m_sizes, m_dctx.get()));
+  auto wire = UTSUSHI_TRY(decode_disk_batch(payload, m_sizes, m_dctx.get()));
+  const std::uint64_t copied = copy_bytes(wire);
+  DiskBatch batch = copied > 0 ? UTSUSHI_TRY(resolve_copies(wire, *this)) : std::move(wire);
   UTSUSHI_TRY(m_blocks.before_write(batch, [this](std::uint32_t d, std::uint64_t off, std::span<std::uint8_t> out) {
     return read_at(d, off, out);
   }));
@@ -474,6 +496,7 @@ Result<void> DiskSink::write(std::span<const std::uint8_t> payload) {
   DiskReport& rep = m_reports[batch.disk];
   rep.data_bytes += batch.data.size();
   rep.zero_bytes += zero_bytes(batch);
+  rep.copied_bytes += copied;
   rep.wire_bytes += payload.size() + k_frame_header;
   rep.batches++;
   return {};

@@ -9,6 +9,7 @@
 
 #include "utsushi/common/link/server.h"
 #include "utsushi/common/log.h"
+#include "utsushi/livemig/disk_session.h"
 #include "utsushi/livemig/handshake.h"
 #include "utsushi/livemig/qmp.h"
 
@@ -80,6 +81,8 @@ Outcome receive_remote(const ReceiveRemoteOptions& options) {
   if (auto v = prepare_destination(*qmp); !v) {
     return failure(v.error(), status_for(v.error()));
   }
+  // While no sender has come yet: the work a disk session would start with.
+  auto warm = options.receive.copy_storage ? warm_backings(*qmp) : nullptr;
   std::optional<Outcome> received;
   ServeOptions serve{options.listen, options.token, 1, options.accept_timeout, options.on_listening};
   auto r = serve_sessions(serve, [&](Link& link) { received = run_receiver(options.receive, *qmp, link); });

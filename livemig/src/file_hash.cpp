@@ -10,6 +10,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -88,7 +89,8 @@ Result<std::string> hash_open_file(int fd, std::uint64_t size, const std::string
 }
 
 std::mutex g_memo_mutex;
-std::map<FileKey, std::string> g_memo;  // guarded by g_memo_mutex
+std::map<FileKey, std::string> g_memo;                                     // guarded by g_memo_mutex
+std::map<FileKey, std::shared_future<Result<std::string>>> g_in_progress;  // guarded by g_memo_mutex
 
 }  // namespace
 
@@ -103,17 +105,32 @@ Result<std::string> file_content_hash(const std::string& path) {
   }
   FileKey key{st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec, st.st_ctim.tv_sec,
               st.st_ctim.tv_nsec};
+  // One computation per file version at a time: a second caller waits for it.
+  std::promise<Result<std::string>> mine;
+  std::shared_future<Result<std::string>> theirs;
   {
     std::lock_guard lock(g_memo_mutex);
     if (auto it = g_memo.find(key); it != g_memo.end()) {
       return it->second;
     }
+    if (auto it = g_in_progress.find(key); it != g_in_progress.end()) {
+      theirs = it->second;
+    } else {
+      g_in_progress.emplace(key, mine.get_future().share());
+    }
   }
-  auto hash = UTSUSHI_TRY(hash_open_file(fd.get(), static_cast<std::uint64_t>(st.st_size), path));
-  if (settled(st)) {
+  if (theirs.valid()) {
+    return theirs.get();
+  }
+  auto hash = hash_open_file(fd.get(), static_cast<std::uint64_t>(st.st_size), path);
+  {
     std::lock_guard lock(g_memo_mutex);
-    g_memo[key] = hash;
+    if (hash && settled(st)) {
+      g_memo[key] = *hash;
+    }
+    g_in_progress.erase(key);
   }
+  mine.set_value(hash);
   return hash;
 }
 

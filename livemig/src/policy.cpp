@@ -64,11 +64,11 @@ double stop_ms(const PolicyConfig& config, double rate, std::uint64_t remaining)
 // target's).
 std::uint32_t qemu_limit_for(const PolicyConfig& config, const PolicyState& state, const MigrationStatus& status) {
   const std::uint32_t limit = qemu_downtime_limit(config, state.target_ms);
-  auto rate = page_rate_bytes_per_ms(config, state);
-  if (!config.pace_switchover || !rate) {
+  if (!config.pace_switchover) {
     return limit;
   }
-  if (stop_ms(config, *rate, status.remaining) > config.hold_factor * state.target_ms) {
+  auto rate = page_rate_bytes_per_ms(config, state);
+  if (!rate || stop_ms(config, *rate, status.remaining) > config.hold_factor * state.target_ms) {
     return k_hold_limit_ms;
   }
   const double qemu_bytes_per_ms = status.mbps * 1e6 / 8 / 1000;
@@ -107,6 +107,12 @@ PolicyDecision decide(const PolicyConfig& config, PolicyState& state, const Migr
   }
   if (status.status != "active") {
     return {};
+  }
+  if (config.pace_switchover && !state.first_pass_dropped && status.dirty_sync_count >= 2) {
+    // QEMU's first pass (all of memory: zeros, references) tells nothing of
+    // what the dirty pages of the next ones cost.
+    state.samples.clear();
+    state.first_pass_dropped = true;
   }
   add_sample(config, state, pump);
   auto raised = maybe_raise(config, state, status);

@@ -113,6 +113,7 @@ nlohmann::json report_json(const Report& r) {
                        {"backing_bytes", d.backing_bytes},
                        {"data_bytes", d.data_bytes},
                        {"zero_bytes", d.zero_bytes},
+                       {"copied_bytes", d.copied_bytes},
                        {"wire_bytes", d.wire_bytes},
                        {"batches", d.batches},
                        {"hash", d.hash}});
@@ -124,6 +125,7 @@ nlohmann::json report_json(const Report& r) {
                         {"passes", p.passes},
                         {"data_bytes", p.data_bytes},
                         {"zero_bytes", p.zero_bytes},
+                        {"copied_bytes", p.copied_bytes},
                         {"wire_bytes", p.wire_bytes},
                         {"ms", p.ms}});
     }
@@ -165,17 +167,17 @@ std::string report_text(const Report& r) {
                      format_bytes(static_cast<std::uint64_t>(std::llround(c.wire_bytes))));
   }
   if (!r.disks.empty()) {
-    s += "disk       allocated   in backing   data sent   zeros   on the link\n";
+    s += "disk       allocated   in backing   data sent   as references   zeros   on the link\n";
     for (const auto& d : r.disks) {
-      s += fmt::format("{:<10} {:>9} {:>12} {:>11} {:>7} {:>13}\n", d.node, format_bytes(d.allocated_bytes),
-                       format_bytes(d.backing_bytes), format_bytes(d.data_bytes), format_bytes(d.zero_bytes),
-                       format_bytes(d.wire_bytes));
+      s += fmt::format("{:<10} {:>9} {:>12} {:>11} {:>15} {:>7} {:>13}\n", d.node, format_bytes(d.allocated_bytes),
+                       format_bytes(d.backing_bytes), format_bytes(d.data_bytes), format_bytes(d.copied_bytes),
+                       format_bytes(d.zero_bytes), format_bytes(d.wire_bytes));
     }
     for (const auto& p : r.disk_phases) {
       std::string name = p.passes > 1 ? fmt::format("{} x{}", p.phase, p.passes) : p.phase;
-      s += fmt::format("disk pass {:<10} {:>11} data, {:>9} zeros, {:>11} on the link, {}\n", name,
-                       format_bytes(p.data_bytes), format_bytes(p.zero_bytes), format_bytes(p.wire_bytes),
-                       ms_text(p.ms));
+      s += fmt::format("disk pass {:<10} {:>11} data ({} as references), {:>9} zeros, {:>11} on the link, {}\n",
+                       name, format_bytes(p.data_bytes), format_bytes(p.copied_bytes), format_bytes(p.zero_bytes),
+                       format_bytes(p.wire_bytes), ms_text(p.ms));
     }
   }
   if (!r.error.empty()) {

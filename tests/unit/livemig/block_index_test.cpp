@@ -201,3 +201,76 @@ TEST_CASE("livemig ReceivedBlocks reads a batch of references in merged reads", 
     CHECK(std::equal(blocks[order[i]].begin(), blocks[order[i]].end(), out.begin() + static_cast<std::ptrdiff_t>(i * B)));
   }
 }
+
+namespace {
+
+// A BlockSource that knows some contents by hash.
+struct MapSource final : BlockSource {
+  std::map<std::pair<std::uint64_t, std::uint64_t>, Bytes> known;
+  int calls = 0;
+  void add(const Bytes& b) {
+    BlockHash h = block_hash(b.data());
+    known[{h.high, h.low}] = b;
+  }
+  Result<void> read_blocks(std::span<const BlockFetch> fetches) override {
+    ++calls;
+    for (const auto& f : fetches) {
+      auto it = known.find({f.hash.high, f.hash.low});
+      if (it == known.end()) {
+        return fail(Errc::corruption, "unknown content");
+      }
+      std::copy(it->second.begin(), it->second.end(), f.out);
+    }
+    return {};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("livemig with_copies sends held blocks as hashes; resolve_copies restores them", "[livemig][blocks]") {
+  std::vector<Bytes> blocks;
+  for (std::uint8_t seed = 1; seed <= 5; ++seed) blocks.push_back(block_of(seed));
+  DiskBatch batch = data_batch(2, 0, blocks);
+  // A tail of 100 bytes, a zero block, and an unaligned range holding B.
+  batch.ranges[0].length += 100;
+  batch.data.insert(batch.data.end(), 100, 0x42);
+  batch.ranges.push_back({64 * B, B, DiskRangeKind::data});
+  batch.data.insert(batch.data.end(), B, 0);
+  batch.ranges.push_back({80 * B + 512, 2 * B, DiskRangeKind::data});
+  batch.data.insert(batch.data.end(), blocks[1].begin(), blocks[1].end());
+  batch.data.insert(batch.data.end(), B, 0x17);
+
+  MapSource source;
+  for (int i : {1, 2, 4}) source.add(blocks[static_cast<std::size_t>(i)]);
+  auto held = [&](const BlockHash& h) { return source.known.contains({h.high, h.low}); };
+  DiskBatch wire = with_copies(batch, held);
+  const std::vector<DiskRange> want = {{0, B, DiskRangeKind::data},
+                                       {B, 2 * B, DiskRangeKind::copy},
+                                       {3 * B, B, DiskRangeKind::data},
+                                       {4 * B, B, DiskRangeKind::copy},
+                                       {5 * B, 100, DiskRangeKind::data},
+                                       {64 * B, B, DiskRangeKind::data},  // zeros are never copied
+                                       {80 * B + 512, 2 * B, DiskRangeKind::data}};  // B, off its block
+  CHECK(wire.ranges == want);
+  CHECK(copy_bytes(wire) == 3 * B);
+  CHECK(wire.data.size() == batch.data.size() - 3 * B + 3 * k_disk_copy_hash);
+
+  auto back = resolve_copies(wire, source);
+  REQUIRE(back);
+  CHECK(source.calls == 1);
+  CHECK(back->disk == 2);
+  CHECK(back->data == batch.data);
+  CHECK(back->ranges == std::vector<DiskRange>{{0, 5 * B + 100, DiskRangeKind::data},
+                                               {64 * B, B, DiskRangeKind::data},
+                                               {80 * B + 512, 2 * B, DiskRangeKind::data}});
+
+  // Nothing held: the batch as it is.
+  DiskBatch same = with_copies(batch, [](const BlockHash&) { return false; });
+  CHECK(same.ranges == batch.ranges);
+  CHECK(same.data == batch.data);
+  // A content the source does not hold: its error.
+  source.known.erase(source.known.begin());
+  auto missing = resolve_copies(wire, source);
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().code() == Errc::corruption);
+}

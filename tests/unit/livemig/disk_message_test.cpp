@@ -1,7 +1,8 @@
 // disk_message.h: the disk data message round-trips (raw and zstd), and
 // decoding refuses hostile input: every truncation, ranges past the disk's
 // size, offset + length overflow, lengths that do not add up, unknown kinds,
-// codecs and reserved bits, and a disk id outside the session's list.
+// codecs and reserved bits, a disk id outside the session's list, copy ranges
+// off their blocks or writing more than a message may.
 #include "utsushi/livemig/disk_message.h"
 
 #include <catch2/catch.hpp>
@@ -105,7 +106,12 @@ TEST_CASE("livemig disk message: the encoder refuses batches outside its limits"
   CHECK(refused(DiskBatch{0, {{0, 0, DiskRangeKind::zero}}, {}}));
   CHECK(refused(DiskBatch{0, {{UINT64_MAX - 10, 100, DiskRangeKind::zero}}, {}}));
   CHECK(refused(DiskBatch{0, {{0, 10, DiskRangeKind::data}}, Bytes(9)}));
-  CHECK(refused(DiskBatch{0, {{0, 10, static_cast<DiskRangeKind>(3)}}, {}}));
+  CHECK(refused(DiskBatch{0, {{0, 10, static_cast<DiskRangeKind>(4)}}, {}}));
+  CHECK(refused(DiskBatch{0, {{0, 10, DiskRangeKind::copy}}, Bytes(16)}));          // not whole blocks
+  CHECK(refused(DiskBatch{0, {{512, 4096, DiskRangeKind::copy}}, Bytes(16)}));      // not on a block
+  CHECK(refused(DiskBatch{0, {{0, 8192, DiskRangeKind::copy}}, Bytes(16)}));        // one hash for two blocks
+  CHECK(refused(DiskBatch{0, {{0, k_max_disk_data + 4096ull, DiskRangeKind::copy}},  // writes too much
+                          Bytes((k_max_disk_data / 4096 + 1) * k_disk_copy_hash)}));
   CHECK(refused(DiskBatch{0, {{0, k_max_disk_data + 1ull, DiskRangeKind::data}}, Bytes(k_max_disk_data + 1ull)}));
   CHECK(out.empty());
 }
@@ -207,6 +213,49 @@ TEST_CASE("livemig disk message: hostile input is corruption", "[livemig][disk_m
     m[disk_offset::codec] = static_cast<std::uint8_t>(DiskCodec::zstd);
     CHECK(corrupt(m));
   }
+}
+
+TEST_CASE("livemig disk message: copy ranges carry a hash per block", "[livemig][disk_message]") {
+  Zstd z;
+  DiskBatch b;
+  b.ranges = {{0, 3 * 4096, DiskRangeKind::copy}, {3 * 4096, 100, DiskRangeKind::data},
+              {1u << 20, 4096, DiskRangeKind::copy}};
+  b.data = test::pattern(3 * k_disk_copy_hash, 1);
+  auto d = test::pattern(100, 2);
+  b.data.insert(b.data.end(), d.begin(), d.end());
+  auto h = test::pattern(k_disk_copy_hash, 3);
+  b.data.insert(b.data.end(), h.begin(), h.end());
+  for (ZSTD_CCtx* c : {z.c.get(), static_cast<ZSTD_CCtx*>(nullptr)}) {
+    Bytes m = encode(b, c);
+    auto back = decode_disk_batch(m, k_sizes, z.d.get());
+    REQUIRE(back);
+    CHECK(back->ranges == b.ranges);
+    CHECK(back->data == b.data);
+  }
+  Bytes raw = encode(b, nullptr);
+  auto corrupt = [&](const Bytes& m) {
+    auto r = decode_disk_batch(m, k_sizes, z.d.get());
+    return !r && r.error().code() == Errc::corruption;
+  };
+  Bytes m = raw;
+  store_be64(entry(m, 2) + disk_offset::range_offset, (1u << 20) + 512);  // off its block
+  CHECK(corrupt(m));
+  m = raw;
+  store_be64(entry(m, 0) + disk_offset::range_length, 3 * 4096 - 1);  // part of a block
+  CHECK(corrupt(m));
+  m = raw;
+  store_be64(entry(m, 0) + disk_offset::range_length, 4 * 4096);  // one block more than hashes
+  CHECK(corrupt(m));
+  m = raw;  // a data range turned copy: 100 bytes are not whole blocks
+  entry(m, 1)[disk_offset::range_kind] = static_cast<std::uint8_t>(DiskRangeKind::copy);
+  CHECK(corrupt(m));
+  // 8 hashes that would write 64 MiB: past k_max_disk_data, whatever the data length says.
+  DiskBatch big{0, {{0, 4096, DiskRangeKind::copy}}, Bytes(k_disk_copy_hash, 7)};
+  m = encode(big, nullptr);
+  store_be64(entry(m, 0) + disk_offset::range_length, 64u << 20);
+  store_be32(m.data() + disk_offset::data_len, (64u << 20) / 4096 * k_disk_copy_hash);
+  m.resize(k_disk_message_header + k_disk_range_entry + (64u << 20) / 4096 * k_disk_copy_hash, 0);
+  CHECK(corrupt(m));
 }
 
 TEST_CASE("livemig range_inside: bounds and overflow", "[livemig][disk_message]") {

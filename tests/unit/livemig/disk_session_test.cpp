@@ -136,6 +136,33 @@ TEST_CASE("livemig match_disks: the destination's disk of the same device, writa
   CHECK_THAT(none.error().message(), Contains("no disk") && Contains("vd7"));
 }
 
+TEST_CASE("livemig warm_backings: the destination's backing files hashed and indexed before a sender comes",
+          "[livemig][disk_session]") {
+  utsushi::test::TempDir dir;
+  std::string base = dir.file("base.raw");
+  utsushi::test::make_sparse_file(base, 1 << 20);
+  utsushi::test::write_at(base, 8192, utsushi::test::pattern(3 * 4096, 11));
+  json blocks = query_block();
+  blocks[0]["inserted"]["image"]["backing-image"]["filename"] = base;
+  FakeMonitor qmp{"warm-backings.qmp"};
+  qmp.on("query-block", Reply::ok(blocks));
+  auto warm = warm_backings(qmp);
+  REQUIRE(warm);
+  auto got = warm->wait();
+  REQUIRE(got);
+  REQUIRE(got->size() == 1);
+  REQUIRE((*got)[0] != nullptr);
+  CHECK((*got)[0]->size() == 3);
+  // What a session asks for next is the same index.
+  auto again = BackingBlocks::of_file(base, "raw", file_content_hash(base).value());
+  REQUIRE(again);
+  CHECK(again->get() == (*got)[0].get());
+
+  FakeMonitor none{"warm-backings-none.qmp"};
+  none.on("query-block", Reply::ok(json::array({blocks[1], blocks[4]})));  // a CD-ROM, a plain disk
+  CHECK(warm_backings(none) == nullptr);
+}
+
 TEST_CASE("livemig check_backings: the backing file must exist here with the sender's content hash",
           "[livemig][disk_session]") {
   utsushi::test::TempDir dir;
@@ -246,12 +273,27 @@ TEST_CASE("livemig DiskSink: batches written and hashed; a hash that differs is 
   DiskWriteHash sent;
   sent.add(b);
 
-  // Hostile input writes nothing: a disk id outside the list.
+  // Two of b's blocks again at 9 granules: they travel as copies, read back from the export.
+  DiskBatch again;
+  again.ranges = {{9 * G, 2 * k_ref_block, DiskRangeKind::data}};
+  again.data.assign(b.data.begin() + 3 * k_ref_block, b.data.begin() + 5 * k_ref_block);
+  DiskBatch wire = with_copies(again, [](const BlockHash&) { return true; });
+  REQUIRE(copy_bytes(wire) == 2 * k_ref_block);
+  REQUIRE((*sink)->write(message(wire)));
+  sent.add(again);
+  CHECK(utsushi::test::read_at(file, 9 * G, again.data.size()) == again.data);
+
+  // Hostile input writes nothing: a disk id outside the list, a copy of a content never sent.
   DiskBatch other = b;
   other.disk = 3;
   auto bad = (*sink)->write(message(other));
   REQUIRE_FALSE(bad);
   CHECK(bad.error().code() == Errc::corruption);
+  DiskBatch unknown{0, {{12 * G, k_ref_block, DiskRangeKind::copy}}, Bytes(k_disk_copy_hash, 0x33)};
+  bad = (*sink)->write(message(unknown));
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().code() == Errc::corruption);
+  CHECK(utsushi::test::read_at(file, 12 * G, k_ref_block) == Bytes(k_ref_block, 0));
 
   SECTION("the sender's hash: verified and flushed; the blocks it carried read back until close()") {
     REQUIRE((*sink)->finish(json{{"hashes", {sent.hex()}}}.dump()));
@@ -272,7 +314,8 @@ TEST_CASE("livemig DiskSink: batches written and hashed; a hash that differs is 
     CHECK(gone.error().code() == Errc::corruption);
     const DiskReport& r = (*sink)->reports().at(0);
     CHECK(r.node == "disk0");
-    CHECK(r.data_bytes == G);
+    CHECK(r.data_bytes == G + 2 * k_ref_block);
+    CHECK(r.copied_bytes == 2 * k_ref_block);
     CHECK(r.zero_bytes == 2 * G);
     CHECK(r.hash == sent.hex());
     std::ifstream in(file, std::ios::binary);

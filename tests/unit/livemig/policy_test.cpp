@@ -64,11 +64,12 @@ TEST_CASE("livemig::decide holds QEMU's switch-over while the recent page rate c
   st.dirty_sync_count = 1;
   st.remaining = 300u << 20;
   // 25600 pages a second: 100 MiB/s, so 300 MiB would stop the guest ~3 s.
-  CHECK(decide(c, s, st, {milliseconds(0), 0}).action == PolicyAction::none);  // no rate yet
-  CHECK(decide(c, s, st, {milliseconds(200), 5120}).action == PolicyAction::none);  // under a third of the window
-  auto held = decide(c, s, st, {milliseconds(500), 12800});
+  auto held = decide(c, s, st, {milliseconds(0), 0});  // no rate yet: held
   CHECK(held.action == PolicyAction::set_limit);
   CHECK(held.qemu_limit_ms == 1);
+  CHECK(decide(c, s, st, {milliseconds(200), 5120}).action == PolicyAction::none);  // under a third of the window
+  CHECK_FALSE(estimate_stop_ms(c, s, st.remaining));
+  CHECK(decide(c, s, st, {milliseconds(500), 12800}).action == PolicyAction::none);  // still held, now by the rate
   CHECK(estimate_stop_ms(c, s, st.remaining).value_or(0) == 3060);
   CHECK(decide(c, s, st, {milliseconds(1000), 25600}).action == PolicyAction::none);  // still held
   // The window slides: only the last second's rate counts (now 10 MiB/s).
@@ -92,15 +93,43 @@ TEST_CASE("livemig::decide scales QEMU's limit down when its bandwidth outruns t
   st.status = "active";
   st.remaining = 8u << 20;  // ~140 ms at the rate below: no hold
   // 15360 pages a second: 60 MiB/s.
-  (void)decide(c, s, st, {milliseconds(0), 0});
+  CHECK(decide(c, s, st, {milliseconds(0), 0}).qemu_limit_ms == 1);  // no rate yet: held
   st.mbps = 8 * 60.0 * 1.048576;  // QEMU's window: the same 60 MiB/s
-  CHECK(decide(c, s, st, {milliseconds(1000), 15360}).action == PolicyAction::none);
+  auto released = decide(c, s, st, {milliseconds(1000), 15360});
+  CHECK(released.action == PolicyAction::set_limit);
+  CHECK(released.qemu_limit_ms == 240);
   st.mbps *= 8;  // a window of cheap pages: 8 times the page rate
   auto d = decide(c, s, st, {milliseconds(1100), 16896});
   CHECK(d.action == PolicyAction::set_limit);
   CHECK(d.qemu_limit_ms == 30);  // QEMU's threshold: 240 ms at the page rate
   st.mbps *= 1.05;  // under 10% off: not worth a command
   CHECK(decide(c, s, st, {milliseconds(1200), 18432}).action == PolicyAction::none);
+}
+
+TEST_CASE("livemig::decide paces by the rate of QEMU's later passes, not its first", "[livemig][policy]") {
+  PolicyConfig c;  // target 300 ms: hold over 600 ms
+  c.pace_switchover = true;
+  PolicyState s;
+  MigrationStatus st;
+  st.status = "active";
+  st.dirty_sync_count = 1;
+  st.remaining = 100u << 20;
+  // The first pass: 256000 pages a second (1000 MiB/s of zeros and references): 100 MiB would take 160 ms.
+  (void)decide(c, s, st, {milliseconds(0), 0});
+  CHECK(decide(c, s, st, {milliseconds(1000), 256000}).qemu_limit_ms == 240);
+  // The second pass begins: the first's rate is dropped, so no estimate, so held.
+  st.dirty_sync_count = 2;
+  auto d = decide(c, s, st, {milliseconds(1100), 258560});
+  CHECK(d.action == PolicyAction::set_limit);
+  CHECK(d.qemu_limit_ms == 1);
+  CHECK_FALSE(estimate_stop_ms(c, s, st.remaining));
+  // Its dirty pages go at 10 MiB/s: still held, by the rate now; later syncs keep the window.
+  for (int t = 1200; t <= 1600; t += 100) {
+    st.dirty_sync_count = t < 1400 ? 2 : 3;
+    CHECK(decide(c, s, st, {milliseconds(t), 258560 + static_cast<std::uint64_t>(t - 1100) * 256 / 100}).action ==
+          PolicyAction::none);
+  }
+  CHECK(estimate_stop_ms(c, s, st.remaining).value_or(0) == 10060);
 }
 
 TEST_CASE("livemig::decide leaves the switch-over to QEMU without pace_switchover", "[livemig][policy]") {

@@ -62,21 +62,26 @@ TEST_CASE("livemig report: --copy-storage adds per-disk and per-pass figures, no
   Report r;
   CHECK_FALSE(report_json(r).contains("disks"));
   CHECK(report_text(r).find("disk pass") == std::string::npos);
-  r.disks = {{"disk0", "/vm/d.qcow2", 3u << 30, 800u << 20, 740u << 20, 60u << 20, 1u << 20, 50u << 20, 15, "ab"}};
-  r.disk_phases = {{"bulk", 58u << 20, 1u << 20, 48u << 20, 2500},
-                   {"follow", 9u << 20, 0, 5u << 20, 900, 12},
-                   {"final", 2u << 20, 0, 2u << 20, 140}};
+  r.disks = {{"disk0", "/vm/d.qcow2", 3u << 30, 800u << 20, 740u << 20, 60u << 20, 1u << 20, 7u << 20, 50u << 20, 15,
+              "ab"}};
+  r.disk_phases = {{.phase = "bulk", .data_bytes = 58u << 20, .zero_bytes = 1u << 20, .copied_bytes = 7u << 20,
+                    .wire_bytes = 48u << 20, .ms = 2500},
+                   {.phase = "follow", .data_bytes = 9u << 20, .wire_bytes = 5u << 20, .ms = 900, .passes = 12},
+                   {.phase = "final", .data_bytes = 2u << 20, .wire_bytes = 2u << 20, .ms = 140}};
   auto j = report_json(r);
   REQUIRE(j["disks"].size() == 1);
   CHECK(j["disks"][0]["allocated_bytes"] == 800u << 20);
   CHECK(j["disks"][0]["backing_bytes"] == 740u << 20);
   CHECK(j["disks"][0]["data_bytes"] == 60u << 20);
   CHECK(j["disks"][0]["zero_bytes"] == 1u << 20);
+  CHECK(j["disks"][0]["copied_bytes"] == 7u << 20);
   CHECK(j["disks"][0]["wire_bytes"] == 50u << 20);
   CHECK(j["disks"][0]["hash"] == "ab");
   CHECK(j["disks"][0]["file"] == "/vm/d.qcow2");
   REQUIRE(j["disk_phases"].size() == 3);
   CHECK(j["disk_phases"][0]["passes"] == 1);
+  CHECK(j["disk_phases"][0]["copied_bytes"] == 7u << 20);
+  CHECK(j["disk_phases"][0]["wire_bytes"] == 48u << 20);
   CHECK(j["disk_phases"][1]["passes"] == 12);
   CHECK(j["disk_phases"][2]["phase"] == "final");
   CHECK(j["disk_phases"][2]["ms"] == 140);

@@ -48,7 +48,8 @@ class BackingBlocks {
                                                                           std::size_t cap = k_max_backing_blocks);
   // build(), once per content: a later call with the same `content_hash`
   // (file_hash.h) and format returns the same index (an evacuation of many
-  // guests over one golden image reads it once per process).
+  // guests over one golden image reads it once per process), and one made
+  // while another thread builds it waits for that build.
   [[nodiscard]] static Result<std::shared_ptr<const BackingBlocks>> of_file(const std::string& path,
                                                                             const std::string& format,
                                                                             const std::string& content_hash,
@@ -86,7 +87,7 @@ class BackingIndexer {
   struct File {
     std::string path;
     std::string format;
-    std::string content_hash;  // file_hash.h
+    std::string content_hash;  // file_hash.h; empty: the indexer hashes the file first
   };
   using OnReady = std::function<void(std::size_t disk, const std::shared_ptr<const BackingBlocks>&)>;
   // `on_ready`, when set, is called on the indexer's thread as each disk's

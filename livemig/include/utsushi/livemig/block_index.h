@@ -36,7 +36,7 @@
 
 namespace utsushi::livemig {
 
-inline constexpr std::size_t k_ref_block = 4096;
+inline constexpr std::size_t k_ref_block = k_disk_copy_block;
 // 4 GiB of distinct content; each end keeps ~100 bytes per entry at most.
 inline constexpr std::size_t k_max_indexed_blocks = std::size_t{1} << 20;
 
@@ -65,6 +65,14 @@ void for_each_counted_block(const DiskBatch& batch,
 [[nodiscard]] std::vector<BlockHash> counted_block_hashes(const DiskBatch& batch);
 
 class BackingBlocks;
+
+// The wire form of `batch` (disk_message.h, protocol 7): each of its counted
+// blocks whose content `held` says the receiver holds becomes (part of) a
+// copy range; adjacent ranges of one kind are merged. `batch` itself when the
+// result would need more than k_max_disk_ranges ranges.
+[[nodiscard]] DiskBatch with_copies(const DiskBatch& batch, const std::function<bool(const BlockHash&)>& held);
+// The bytes of `wire`'s copy ranges (what travels as hashes).
+[[nodiscard]] std::uint64_t copy_bytes(const DiskBatch& wire) noexcept;
 
 // The sender's set: the blocks the link carried, and (once they are indexed)
 // those of the disks' backing files (backing_blocks.h). Thread-safe: the disk
@@ -103,6 +111,12 @@ class BlockSource {
   // content that is not known (a reference the sender had no right to make).
   [[nodiscard]] virtual Result<void> read_blocks(std::span<const BlockFetch> fetches) = 0;
 };
+
+// `wire` with each copy range replaced by a data range of the contents its
+// hashes name, read through `source` in one call; adjacent data ranges are
+// merged. The source's error (Errc::corruption for a content it does not
+// hold) when one cannot be read.
+[[nodiscard]] Result<DiskBatch> resolve_copies(const DiskBatch& wire, BlockSource& source);
 
 // Reads of blocks near each other are merged: a read spans gaps of up to
 // k_read_gap unneeded bytes (one request costs about as much as reading that

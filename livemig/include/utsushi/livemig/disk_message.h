@@ -15,10 +15,17 @@
 //                  0  8  offset on the disk
 //                  8  8  length (> 0)
 //                  16 1  kind: 1 = data (its bytes follow in the data, in table
-//                        order), 2 = zero (the range reads as zeros)
+//                        order), 2 = zero (the range reads as zeros), 3 = copy
+//                        (protocol 7: blocks the receiver holds, block_index.h;
+//                        offset and length multiples of k_disk_copy_block, and
+//                        for each block its XXH3-128, 16 bytes, high half
+//                        first, follows in the data, in table order)
 //                  17 7  reserved, 0
 //   16+N*24 ...  the data (codec 0: exactly `data length` bytes; codec 1: a
 //                zstd frame that decodes to exactly that many)
+//
+// The ranges' written bytes (data and copy lengths) are at most
+// k_max_disk_data, so a message never expands beyond it.
 //
 // Decoding checks every field before anything is written: a range past the
 // disk's size, an offset + length that overflows, a data length that does not
@@ -40,7 +47,12 @@ namespace utsushi::livemig {
 enum class DiskRangeKind : std::uint8_t {
   data = 1,  // the bytes travel in the message
   zero = 2,  // the range reads as zeros; no bytes travel
+  copy = 3,  // each block's content hash travels; the receiver holds the content
 };
+
+// A copy range's unit, and the bytes that name one block's content.
+inline constexpr std::uint64_t k_disk_copy_block = 4096;
+inline constexpr std::size_t k_disk_copy_hash = 16;
 
 struct DiskRange {
   std::uint64_t offset = 0;
@@ -50,8 +62,8 @@ struct DiskRange {
   friend bool operator==(const DiskRange&, const DiskRange&) = default;
 };
 
-// One message, decoded: `data` holds the data ranges' bytes back to back, in
-// table order.
+// One message, decoded: `data` holds, in table order, each data range's bytes
+// and each copy range's block hashes (k_disk_copy_hash per block).
 struct DiskBatch {
   std::uint32_t disk = 0;
   std::vector<DiskRange> ranges;
@@ -79,7 +91,8 @@ static_assert(disk_offset::range_reserved + 7 == k_disk_range_entry);
 // `cctx` (its level is the caller's) and sent raw when that does not make it
 // smaller; `cctx` may be null (always raw). Errc::invalid_argument when the
 // batch breaks the limits above (no ranges, too many, an empty range, an
-// overflowing range, data that does not match the data ranges' lengths).
+// overflowing range, a copy range not on k_disk_copy_block boundaries, data
+// that does not match the ranges, more than k_max_disk_data written bytes).
 [[nodiscard]] Result<void> encode_disk_batch(const DiskBatch& batch, ZSTD_CCtx* cctx, Bytes& out);
 
 // Decodes and checks one message. `disk_sizes[id]` is the virtual size of

@@ -103,6 +103,14 @@ struct MatchedDisk {
 [[nodiscard]] Result<std::vector<MatchedDisk>> match_disks(const nlohmann::json& query_block,
                                                            const std::vector<SessionDisk>& disks);
 
+// Receiver, before a sender comes: hashes and indexes the backing files of
+// the destination QEMU's writable disks on a thread of its own, so that a
+// session's check_backings and backing index find the work done or under way
+// (file_content_hash and BackingBlocks::of_file remember results and wait for
+// one in progress). Null when no disk has a local backing file; errors are
+// the session's to report.
+[[nodiscard]] std::unique_ptr<BackingIndexer> warm_backings(Monitor& qmp);
+
 // Receiver: every disk's backing file (`backings[i]` on this host, for
 // disks[i]; "" where the disk has none) exists and has the content hash the
 // sender announced. Errc::failed_precondition naming the disk and the file.

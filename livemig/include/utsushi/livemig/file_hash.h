@@ -9,7 +9,8 @@
 // read-ahead. Results are remembered for the process's life, keyed by
 // device, inode, size, modification and change time, so an evacuation of
 // many guests over one golden image reads it once; a file changed in the
-// last 2 s is hashed every time (its times may not have moved yet).
+// last 2 s is hashed every time (its times may not have moved yet). A call
+// for a file version another thread is hashing waits for that result.
 //
 // Thread-safe.
 

@@ -7,7 +7,7 @@
 //     expects more downtime than the current limit   -> raise the limit by
 //     `step` (x1.5), never above max_downtime_ms
 //   - with pace_switchover, while livemig's own estimate of the stopped phase is over
-//     `hold_factor` x the target                     -> hold QEMU's limit at
+//     `hold_factor` x the target, or there is none yet -> hold QEMU's limit at
 //     1 ms, so that it cannot switch over
 //   - otherwise                                       -> the target's limit,
 //     scaled down by (livemig's page rate / QEMU's bandwidth) when QEMU's
@@ -20,8 +20,10 @@
 // carries pages (link, and the receiver reading referenced blocks), and QEMU
 // then stops the guest with far too much left. livemig's rate is the page
 // rate the pump kept over the last `rate_window` (page records read from
-// QEMU, at 4 KiB each, as QEMU counts what remains); the scaled limit makes
-// QEMU's threshold that rate times the limit.
+// QEMU, at 4 KiB each, as QEMU counts what remains), from QEMU's second pass
+// on (its first carries all of memory, mostly zeros and references, and says
+// nothing of what the dirty pages left cost); the scaled limit makes QEMU's
+// threshold that rate times the limit.
 
 #include <chrono>
 #include <cstdint>
@@ -69,6 +71,7 @@ struct PolicyState {
   std::uint32_t steps = 0;
   std::uint32_t qemu_limit_ms = 0;    // the downtime-limit QEMU has (0: not set yet)
   std::deque<PageSample> samples;     // the pump's readings over the rate window
+  bool first_pass_dropped = false;    // pace_switchover: the samples start after QEMU's first pass
 };
 
 enum class PolicyAction { none, set_limit, raise_downtime, cancel };

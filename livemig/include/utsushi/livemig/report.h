@@ -48,6 +48,7 @@ struct DiskReport {
   std::uint64_t backing_bytes = 0;    // sender: held by a backing file, so not sent (depth >= 2)
   std::uint64_t data_bytes = 0;       // data ranges sent (receiver: written), all passes
   std::uint64_t zero_bytes = 0;       // zero ranges (no bytes travel)
+  std::uint64_t copied_bytes = 0;     // of data_bytes: blocks the destination held, sent as hashes
   std::uint64_t wire_bytes = 0;       // disk_data frames on the link
   std::uint64_t batches = 0;
   std::string hash;                   // DiskWriteHash (disk_hash.h) of every range sent or written
@@ -62,6 +63,7 @@ struct DiskPhaseReport {
   std::string phase;
   std::uint64_t data_bytes = 0;
   std::uint64_t zero_bytes = 0;
+  std::uint64_t copied_bytes = 0;  // of data_bytes: sent as hashes
   std::uint64_t wire_bytes = 0;
   std::int64_t ms = 0;
   unsigned passes = 1;

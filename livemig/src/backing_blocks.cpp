@@ -94,33 +94,46 @@ Result<std::shared_ptr<const BackingBlocks>> BackingBlocks::of_file(const std::s
                                                                     const std::string& content_hash,
                                                                     std::stop_token stop) {
   const std::string key = format + ":" + content_hash;
-  // One build per content at a time: a second caller waits for it.
-  std::promise<Built> mine;
-  std::shared_future<Built> theirs;
-  {
-    std::lock_guard lock(g_memo_mutex);
-    if (auto it = g_memo.find(key); it != g_memo.end()) {
-      return it->second;
+  // One build per content at a time: a second caller waits for it, and
+  // builds anew when that build was stopped by its own caller's stop.
+  for (;;) {
+    std::promise<Built> mine;
+    std::shared_future<Built> theirs;
+    {
+      std::lock_guard lock(g_memo_mutex);
+      if (auto it = g_memo.find(key); it != g_memo.end()) {
+        return it->second;
+      }
+      if (auto it = g_in_progress.find(key); it != g_in_progress.end()) {
+        theirs = it->second;
+      } else {
+        g_in_progress.emplace(key, mine.get_future().share());
+      }
     }
-    if (auto it = g_in_progress.find(key); it != g_in_progress.end()) {
-      theirs = it->second;
-    } else {
-      g_in_progress.emplace(key, mine.get_future().share());
+    if (theirs.valid()) {
+      Built r = theirs.get();
+      if (!r && r.error().code() == Errc::cancelled && !stop.stop_requested()) {
+        continue;
+      }
+      return r;
     }
-  }
-  if (theirs.valid()) {
-    return theirs.get();
-  }
-  Built built = build(path, format, stop);
-  {
-    std::lock_guard lock(g_memo_mutex);
-    if (built) {
-      g_memo.emplace(key, *built);
+    Built built = [&]() -> Built {
+      try {
+        return build(path, format, stop);
+      } catch (const std::exception& e) {  // bad_alloc: waiters must still get an answer
+        return fail(Errc::internal, fmt::format("indexing the backing file {}: {}", path, e.what()));
+      }
+    }();
+    {
+      std::lock_guard lock(g_memo_mutex);
+      if (built) {
+        g_memo.emplace(key, *built);
+      }
+      g_in_progress.erase(key);
     }
-    g_in_progress.erase(key);
+    mine.set_value(built);
+    return built;
   }
-  mine.set_value(built);
-  return built;
 }
 
 std::optional<std::uint64_t> BackingBlocks::find(const BlockHash& h) const noexcept {
@@ -153,13 +166,16 @@ void BackingIndexer::run(std::stop_token stop, const std::vector<File>& files, c
     if (hash->empty()) {
       hash = file_content_hash(files[d].path);
     }
-    auto index = hash ? BackingBlocks::of_file(files[d].path, files[d].format, *hash, stop) : Built(std::unexpected(hash.error()));
+    auto index = hash ? BackingBlocks::of_file(files[d].path, files[d].format, *hash, stop)
+                      : Built(std::unexpected(hash.error()));
     if (!index) {
       if (index.error().code() != Errc::cancelled) {
-        UTSUSHI_LOG_WARN("{}: memory pages cannot refer to its blocks: {}", files[d].path, index.error().message());
+        UTSUSHI_LOG_WARN("{}: blocks cannot be referred to: {}", files[d].path, index.error().message());
       }
-      m_error = std::move(index).error();
-      return;
+      if (!m_error) {
+        m_error = std::move(index).error();
+      }
+      continue;
     }
     UTSUSHI_LOG_DEBUG("{}: {} blocks indexed in {} ms", files[d].path, (*index)->size(),
                       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
@@ -171,14 +187,11 @@ void BackingIndexer::run(std::stop_token stop, const std::vector<File>& files, c
   }
 }
 
-Result<std::span<const std::shared_ptr<const BackingBlocks>>> BackingIndexer::wait() {
+std::span<const std::shared_ptr<const BackingBlocks>> BackingIndexer::wait() {
   if (m_thread.joinable()) {
     m_thread.join();
   }
-  if (m_error) {
-    return std::unexpected(*m_error);
-  }
-  return std::span<const std::shared_ptr<const BackingBlocks>>(m_indexes);
+  return m_indexes;
 }
 
 }  // namespace utsushi::livemig

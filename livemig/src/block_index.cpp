@@ -74,7 +74,8 @@ void append_range(DiskBatch& out, const DiskRange& r, std::span<const std::uint8
 
 }  // namespace
 
-DiskBatch with_copies(const DiskBatch& batch, const std::function<bool(const BlockHash&)>& held) {
+DiskBatch with_copies(const DiskBatch& batch, const std::function<bool(const BlockHash&)>& held,
+                      std::vector<BlockHash>* counted) {
   DiskBatch out{batch.disk, {}, {}};
   out.data.reserve(batch.data.size());
   std::size_t at = 0;  // the range's first byte in batch.data
@@ -88,6 +89,9 @@ DiskBatch with_copies(const DiskBatch& batch, const std::function<bool(const Blo
     std::uint64_t pos = r.offset;  // the first byte of the range not yet appended
     for_each_counted_block(r.offset, bytes, [&](std::uint64_t off, const std::uint8_t* block) {
       const BlockHash h = block_hash(block);
+      if (counted != nullptr) {
+        counted->push_back(h);
+      }
       if (!held(h)) {
         return;
       }
@@ -142,7 +146,8 @@ Result<DiskBatch> resolve_copies(const DiskBatch& wire, BlockSource& source) {
     }
   }
   if (!fetches.empty()) {
-    UTSUSHI_TRY(source.read_blocks(fetches));
+    UTSUSHI_TRY_CTX(source.read_blocks(fetches),
+                    fmt::format("the copy ranges of a batch of disk {} at {}", wire.disk, wire.ranges.front().offset));
   }
   return out;
 }
@@ -274,7 +279,7 @@ Result<void> ReceivedBlocks::read(std::span<const BlockFetch> fetches, const Rea
     auto place = find(f.hash, backings);
     if (!place) {
       return fail(Errc::corruption,
-                  fmt::format("livemig: a page refers to disk content {:016x}{:016x} that no disk batch carried "
+                  fmt::format("livemig: a reference names disk content {:016x}{:016x} that no disk batch carried "
                               "and no backing file holds",
                               f.hash.high, f.hash.low));
     }

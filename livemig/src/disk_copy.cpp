@@ -118,6 +118,9 @@ Result<void> read_batches(NbdClient& source, std::uint32_t disk, std::span<const
 Result<void> write_batch(NbdClient& dest, const DiskBatch& batch) {
   std::size_t at = 0;
   for (const auto& r : batch.ranges) {
+    if (r.kind == DiskRangeKind::copy) {
+      return fail(Errc::internal, "write_batch: a copy range that was not resolved");
+    }
     if (r.kind == DiskRangeKind::zero) {
       UTSUSHI_TRY(dest.zero(r.offset, r.length));
     } else {

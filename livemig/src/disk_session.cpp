@@ -351,7 +351,8 @@ Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::st
       m_hashes[i].add(b);
       Bytes msg;
       auto c0 = steady_clock::now();
-      const DiskBatch out = with_copies(b, [this](const BlockHash& h) { return m_sent.contains(h); });
+      std::vector<BlockHash> counted;
+      const DiskBatch out = with_copies(b, [this](const BlockHash& h) { return m_sent.contains(h); }, &counted);
       UTSUSHI_TRY(encode_disk_batch(out, m_cctx.get(), msg));
       auto c1 = steady_clock::now();
       std::uint64_t wire = msg.size() + k_frame_header;
@@ -363,7 +364,7 @@ Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::st
       }
       {
         std::lock_guard lock(queued_mutex);
-        queued.push_back(counted_block_hashes(b));
+        queued.push_back(std::move(counted));
       }
       UTSUSHI_TRY(shipper.push({FrameType::disk_data, std::move(msg)}));
       batch_start = steady_clock::now();
@@ -542,17 +543,18 @@ Result<void> DiskSink::read_at(std::uint32_t disk, std::uint64_t offset, std::sp
 }
 
 Result<void> DiskSink::read_blocks(std::span<const BlockFetch> fetches) {
-  auto backings = m_indexer->wait();
   auto read = [this](std::uint32_t d, std::uint64_t off, std::span<std::uint8_t> o) { return read_at(d, off, o); };
-  if (!backings) {
-    // Blocks the batches carried still resolve; a backing block cannot.
-    auto r = m_blocks.read(fetches, read);
-    if (!r && r.error().code() == Errc::corruption) {
-      return std::unexpected(backings.error());
-    }
-    return r;
+  // Blocks the batches carried need no backing index: no waiting for it.
+  auto carried = m_blocks.read(fetches, read);
+  if (carried || carried.error().code() != Errc::corruption) {
+    return carried;  // (a hash nowhere in the batches' blocks fails before any read)
   }
-  return m_blocks.read(fetches, read, *backings);
+  auto r = m_blocks.read(fetches, read, m_indexer->wait());
+  if (!r && r.error().code() == Errc::corruption && m_indexer->first_error()) {
+    return fail(Errc::corruption, fmt::format("{} (a backing file could not be indexed: {})", r.error().message(),
+                                              m_indexer->first_error()->message()));
+  }
+  return r;
 }
 
 Result<void> DiskSink::remove_all() {

@@ -68,7 +68,8 @@ std::uint32_t qemu_limit_for(const PolicyConfig& config, const PolicyState& stat
     return limit;
   }
   auto rate = page_rate_bytes_per_ms(config, state);
-  if (!rate || stop_ms(config, *rate, status.remaining) > config.hold_factor * state.target_ms) {
+  if (status.dirty_sync_count < 2 || !rate ||
+      stop_ms(config, *rate, status.remaining) > config.hold_factor * state.target_ms) {
     return k_hold_limit_ms;
   }
   const double qemu_bytes_per_ms = status.mbps * 1e6 / 8 / 1000;

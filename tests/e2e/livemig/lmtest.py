@@ -239,11 +239,13 @@ class FileStderrPopen(subprocess.Popen):
     def __init__(self, args, stderr_path, **kwargs):
         self.stderr_path = stderr_path
         self._stderr_file = open(stderr_path, "w")
-        super().__init__(args, stdout=subprocess.PIPE, stderr=self._stderr_file, text=True, **kwargs)
+        try:
+            super().__init__(args, stdout=subprocess.PIPE, stderr=self._stderr_file, text=True, **kwargs)
+        finally:
+            self._stderr_file.close()  # the child holds its own descriptor
 
     def communicate(self, input=None, timeout=None):
         out, _ = super().communicate(input, timeout)
-        self._stderr_file.close()
         with open(self.stderr_path) as f:
             return out, f.read()
 

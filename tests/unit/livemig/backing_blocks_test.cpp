@@ -6,7 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
-#include <atomic>
+#include <thread>
 
 #include "synthetic_stream.h"
 #include "test_support.h"
@@ -20,18 +20,21 @@ namespace {
 
 constexpr std::uint64_t B = k_ref_block;
 
-Bytes block_of(std::uint32_t seed) { return livemig::test::random_page(seed); }
+// Block contents: `seed` 1, 2, 3 are A, B, C of an image; `base` keeps the
+// images of different tests apart (BackingBlocks::of_file remembers contents
+// for the process's life).
+Bytes block_of(std::uint32_t seed, std::uint32_t base = 0) { return livemig::test::random_page(base * 100 + seed); }
 
 // A 1 MiB raw image: A at 0, a written zero block at 1 block, B at 16 blocks,
 // A again at 32, C at 200; the rest a hole.
-std::string make_raw(const TempDir& dir, const std::string& name = "base.raw") {
+std::string make_raw(const TempDir& dir, const std::string& name = "base.raw", std::uint32_t base = 0) {
   std::string path = dir.file(name);
   utsushi::test::make_sparse_file(path, 1 << 20);
-  utsushi::test::write_at(path, 0, block_of(1));
+  utsushi::test::write_at(path, 0, block_of(1, base));
   utsushi::test::write_at(path, B, Bytes(B, 0));
-  utsushi::test::write_at(path, 16 * B, block_of(2));
-  utsushi::test::write_at(path, 32 * B, block_of(1));
-  utsushi::test::write_at(path, 200 * B, block_of(3));
+  utsushi::test::write_at(path, 16 * B, block_of(2, base));
+  utsushi::test::write_at(path, 32 * B, block_of(1, base));
+  utsushi::test::write_at(path, 200 * B, block_of(3, base));
   return path;
 }
 
@@ -42,8 +45,8 @@ std::shared_ptr<const BackingBlocks> build(const std::string& path, const std::s
   return *b;
 }
 
-std::optional<std::uint64_t> where(const BackingBlocks& b, std::uint32_t seed) {
-  return b.find(block_hash(block_of(seed).data()));
+std::optional<std::uint64_t> where(const BackingBlocks& b, std::uint32_t seed, std::uint32_t base = 0) {
+  return b.find(block_hash(block_of(seed, base).data()));
 }
 
 }  // namespace
@@ -105,8 +108,8 @@ TEST_CASE("livemig BackingBlocks: errors name the file; a stop request cancels",
 
 TEST_CASE("livemig BackingBlocks::of_file indexes a content once", "[livemig][blocks]") {
   TempDir dir;
-  std::string a = make_raw(dir, "a.raw");
-  std::string b = make_raw(dir, "b.raw");
+  std::string a = make_raw(dir, "a.raw", 1);
+  std::string b = make_raw(dir, "b.raw", 1);
   auto ha = file_content_hash(a);
   REQUIRE(ha);
   auto first = BackingBlocks::of_file(a, "raw", *ha);
@@ -115,6 +118,34 @@ TEST_CASE("livemig BackingBlocks::of_file indexes a content once", "[livemig][bl
   REQUIRE(again);
   CHECK(first->get() == again->get());
   CHECK((*first)->path() == a);
+}
+
+TEST_CASE("livemig BackingBlocks::of_file: a build its own caller stopped is built again for another",
+          "[livemig][blocks]") {
+  TempDir dir;
+  std::string path = make_raw(dir, "c.raw", 2);
+  auto hash = file_content_hash(path);
+  REQUIRE(hash);
+  std::stop_source stopped;
+  stopped.request_stop();
+  auto cancelled = BackingBlocks::of_file(path, "raw", *hash, stopped.get_token());
+  REQUIRE_FALSE(cancelled);
+  CHECK(cancelled.error().code() == Errc::cancelled);
+  // Not remembered: the next caller gets an index. Callers racing one that is stopped
+  // retry rather than take its "cancelled"; threads exercise that path.
+  std::vector<Result<std::shared_ptr<const BackingBlocks>>> got(4);
+  {
+    std::vector<std::jthread> callers;
+    callers.emplace_back([&] { got[0] = BackingBlocks::of_file(path, "raw", *hash, stopped.get_token()); });
+    for (std::size_t i = 1; i < got.size(); ++i) {
+      callers.emplace_back([&, i] { got[i] = BackingBlocks::of_file(path, "raw", *hash); });
+    }
+  }
+  for (std::size_t i = 1; i < got.size(); ++i) {
+    REQUIRE(got[i]);
+    CHECK((*got[i])->size() == 3);
+  }
+  CHECK((got[0] ? (*got[0])->size() == 3 : got[0].error().code() == Errc::cancelled));
 }
 
 TEST_CASE("livemig SentBlocks holds its backings' blocks once they are added", "[livemig][blocks]") {
@@ -167,27 +198,23 @@ TEST_CASE("livemig ReceivedBlocks resolves backing blocks after the batches' one
 
 TEST_CASE("livemig BackingIndexer builds each disk's index on its thread", "[livemig][blocks]") {
   TempDir dir;
-  std::string path = make_raw(dir, "golden.raw");
+  std::string path = make_raw(dir, "golden.raw", 3);
   auto hash = file_content_hash(path);
   REQUIRE(hash);
-  std::atomic<int> ready{0};
-  BackingIndexer indexer({{"", "", ""}, {path, "raw", *hash}},
+  std::vector<std::pair<std::size_t, std::size_t>> ready;  // (disk, blocks), written on the indexer's thread
+  // Disk 0 has no backing file, disk 1's is gone, disk 2's is hashed by the indexer itself.
+  BackingIndexer indexer({{"", "", ""}, {dir.file("gone.raw"), "raw", std::string(32, '0')}, {path, "raw", ""}},
                          [&](std::size_t disk, const std::shared_ptr<const BackingBlocks>& b) {
-                           CHECK(disk == 1);
-                           CHECK(b->size() == 3);
-                           ++ready;
+                           ready.emplace_back(disk, b->size());
                          });
   auto got = indexer.wait();
-  REQUIRE(got);
-  REQUIRE(got->size() == 2);
-  CHECK((*got)[0] == nullptr);
-  REQUIRE((*got)[1] != nullptr);
-  CHECK(where(*(*got)[1], 2) == 16 * B);
-  CHECK(ready == 1);
-  CHECK(indexer.wait());  // again: the same answer
-
-  BackingIndexer broken({{dir.file("gone.raw"), "raw", std::string(32, '0')}});
-  auto err = broken.wait();
-  REQUIRE_FALSE(err);
-  CHECK_THAT(err.error().message(), Catch::Contains("gone.raw"));
+  REQUIRE(got.size() == 3);
+  CHECK(got[0] == nullptr);
+  CHECK(got[1] == nullptr);
+  REQUIRE(got[2] != nullptr);
+  CHECK(where(*got[2], 2, 3) == 16 * B);
+  CHECK(ready == std::vector<std::pair<std::size_t, std::size_t>>{{2, 3}});
+  REQUIRE(indexer.first_error());
+  CHECK_THAT(indexer.first_error()->message(), Catch::Contains("gone.raw"));
+  CHECK(indexer.wait().size() == 3);  // again: the same answer
 }

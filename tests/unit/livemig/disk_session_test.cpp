@@ -149,14 +149,14 @@ TEST_CASE("livemig warm_backings: the destination's backing files hashed and ind
   auto warm = warm_backings(qmp);
   REQUIRE(warm);
   auto got = warm->wait();
-  REQUIRE(got);
-  REQUIRE(got->size() == 1);
-  REQUIRE((*got)[0] != nullptr);
-  CHECK((*got)[0]->size() == 3);
+  CHECK_FALSE(warm->first_error());
+  REQUIRE(got.size() == 1);
+  REQUIRE(got[0] != nullptr);
+  CHECK(got[0]->size() == 3);
   // What a session asks for next is the same index.
   auto again = BackingBlocks::of_file(base, "raw", file_content_hash(base).value());
   REQUIRE(again);
-  CHECK(again->get() == (*got)[0].get());
+  CHECK(again->get() == got[0].get());
 
   FakeMonitor none{"warm-backings-none.qmp"};
   none.on("query-block", Reply::ok(json::array({blocks[1], blocks[4]})));  // a CD-ROM, a plain disk
@@ -282,6 +282,18 @@ TEST_CASE("livemig DiskSink: batches written and hashed; a hash that differs is 
   REQUIRE((*sink)->write(message(wire)));
   sent.add(again);
   CHECK(utsushi::test::read_at(file, 9 * G, again.data.size()) == again.data);
+  // A batch that overwrites the block it copies: the copy is of the content before the batch.
+  const Bytes first_block(b.data.begin(), b.data.begin() + k_ref_block);
+  DiskBatch swap;
+  swap.ranges = {{2 * G, k_ref_block, DiskRangeKind::data}, {10 * G, k_ref_block, DiskRangeKind::data}};
+  swap.data = utsushi::test::pattern(k_ref_block, 8);
+  swap.data.insert(swap.data.end(), first_block.begin(), first_block.end());
+  DiskBatch swap_wire = with_copies(swap, [&](const BlockHash& h) { return h == block_hash(first_block.data()); });
+  REQUIRE(copy_bytes(swap_wire) == k_ref_block);
+  REQUIRE((*sink)->write(message(swap_wire)));
+  sent.add(swap);
+  CHECK(utsushi::test::read_at(file, 10 * G, k_ref_block) == first_block);
+  CHECK(utsushi::test::read_at(file, 2 * G, k_ref_block) == utsushi::test::pattern(k_ref_block, 8));
 
   // Hostile input writes nothing: a disk id outside the list, a copy of a content never sent.
   DiskBatch other = b;
@@ -314,15 +326,17 @@ TEST_CASE("livemig DiskSink: batches written and hashed; a hash that differs is 
     CHECK(gone.error().code() == Errc::corruption);
     const DiskReport& r = (*sink)->reports().at(0);
     CHECK(r.node == "disk0");
-    CHECK(r.data_bytes == G + 2 * k_ref_block);
-    CHECK(r.copied_bytes == 2 * k_ref_block);
+    CHECK(r.data_bytes == G + 4 * k_ref_block);
+    CHECK(r.copied_bytes == 3 * k_ref_block);
     CHECK(r.zero_bytes == 2 * G);
     CHECK(r.hash == sent.hex());
     std::ifstream in(file, std::ios::binary);
     Bytes got(G);
     in.seekg(static_cast<std::streamoff>(2 * G));
     in.read(reinterpret_cast<char*>(got.data()), static_cast<std::streamsize>(G));
-    CHECK(got == b.data);
+    Bytes want = b.data;
+    std::copy_n(swap.data.begin(), k_ref_block, want.begin());  // the swap batch's first block
+    CHECK(got == want);
     // Nothing after the end.
     CHECK_FALSE((*sink)->write(message(b)));
   }

@@ -1,6 +1,6 @@
 #pragma once
-// The blocks of a disk's backing file that memory pages may refer to
-// (protocol 7; docs/ARCHITECTURE.md, "livemig: disks"). A guest whose disk
+// The blocks of a disk's backing file that memory pages and disk batches may
+// refer to (protocol 7; docs/ARCHITECTURE.md, "livemig: disks"). A guest whose disk
 // is an overlay over a golden image holds much of that image in its page
 // cache (binaries, libraries, data read since boot). Both ends hold the same
 // backing file (disk_session.h checks its content hash before anything is
@@ -79,7 +79,9 @@ class BackingBlocks {
 };
 
 // Indexes a session's backing files on a thread of its own, while the first
-// disk pass runs. The destructor stops the thread and waits for it.
+// disk pass runs. The destructor asks the thread to stop and waits for it (a
+// build stops between chunks; a file hash, or a build another indexer is
+// running, is waited for).
 class BackingIndexer {
  public:
   // One per disk of the session: its backing file, or an empty path when it
@@ -97,9 +99,12 @@ class BackingIndexer {
   BackingIndexer(const BackingIndexer&) = delete;
   BackingIndexer& operator=(const BackingIndexer&) = delete;
 
-  // Waits for the thread: each disk's index (null where it has no backing
-  // file), or the first error. Called by one thread at a time.
-  [[nodiscard]] Result<std::span<const std::shared_ptr<const BackingBlocks>>> wait();
+  // Waits for the thread: each disk's index, null where the disk has no
+  // backing file or its index could not be built (first_error() says why).
+  // Called by one thread at a time.
+  [[nodiscard]] std::span<const std::shared_ptr<const BackingBlocks>> wait();
+  // After wait(): why the first index that could not be built failed.
+  const std::optional<Error>& first_error() const noexcept { return m_error; }
 
  private:
   void run(std::stop_token stop, const std::vector<File>& files, const OnReady& on_ready);

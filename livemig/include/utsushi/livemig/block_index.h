@@ -1,5 +1,6 @@
 #pragma once
-// Disk blocks that memory pages may refer to (protocol 6; docs/ARCHITECTURE.md,
+// Disk blocks that memory pages (protocol 6) and disk batches' copy ranges
+// (protocol 7) may refer to ( docs/ARCHITECTURE.md,
 // "livemig: disks"). A guest's page cache holds copies of blocks its disk
 // passes already carried; the page codec's `disk` kind (page_codec.h) sends
 // such a page as the XXH3-128 of its content, and the receiver reads the
@@ -69,8 +70,12 @@ class BackingBlocks;
 // The wire form of `batch` (disk_message.h, protocol 7): each of its counted
 // blocks whose content `held` says the receiver holds becomes (part of) a
 // copy range; adjacent ranges of one kind are merged. `batch` itself when the
-// result would need more than k_max_disk_ranges ranges.
-[[nodiscard]] DiskBatch with_copies(const DiskBatch& batch, const std::function<bool(const BlockHash&)>& held);
+// result would need more than k_max_disk_ranges ranges. `counted`, when given,
+// receives counted_block_hashes(batch) (hashed once for both).
+// REQUIRES: a batch of data and zero ranges whose data holds exactly the data
+// ranges' bytes (what read_batches makes).
+[[nodiscard]] DiskBatch with_copies(const DiskBatch& batch, const std::function<bool(const BlockHash&)>& held,
+                                    std::vector<BlockHash>* counted = nullptr);
 // The bytes of `wire`'s copy ranges (what travels as hashes).
 [[nodiscard]] std::uint64_t copy_bytes(const DiskBatch& wire) noexcept;
 
@@ -114,7 +119,9 @@ class BlockSource {
 
 // `wire` with each copy range replaced by a data range of the contents its
 // hashes name, read through `source` in one call; adjacent data ranges are
-// merged. The source's error (Errc::corruption for a content it does not
+// merged. REQUIRES: a batch decode_disk_batch returned (its data matches its
+// ranges). The result has no copy range: it is what DiskWriteHash, the block
+// index and write_batch take. The source's error (Errc::corruption for a content it does not
 // hold) when one cannot be read.
 [[nodiscard]] Result<DiskBatch> resolve_copies(const DiskBatch& wire, BlockSource& source);
 

@@ -33,7 +33,8 @@ struct BatchLimits {
 
 // Writes a batch to `dest`: data ranges with NBD WRITE, zero ranges with
 // WRITE_ZEROES. REQUIRES: the batch came from decode_disk_batch with this
-// disk's size (or passed encode_disk_batch's checks).
+// disk's size (or passed encode_disk_batch's checks) and its copy ranges were
+// resolved (block_index.h's resolve_copies); one left is Errc::internal.
 [[nodiscard]] Result<void> write_batch(NbdClient& dest, const DiskBatch& batch);
 
 }  // namespace utsushi::livemig

@@ -34,8 +34,8 @@ class DiskWriteHash {
   // Adds a range of `length` zero bytes at `offset`.
   void add_zero(std::uint64_t offset, std::uint64_t length) noexcept;
   // Adds every range of a batch (its data bytes in table order). REQUIRES: a
-  // batch that encode_disk_batch accepts or decode_disk_batch returned (its
-  // data holds exactly the data ranges' bytes).
+  // batch of data and zero ranges only (copy ranges resolved: block_index.h's
+  // resolve_copies) whose data holds exactly the data ranges' bytes.
   void add(const DiskBatch& batch) noexcept;
 
   std::uint64_t low() const noexcept { return m_low; }

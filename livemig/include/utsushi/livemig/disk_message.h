@@ -8,7 +8,8 @@
 //   offset size  field
 //   0      4     disk id: index of the disk in the session's disk list
 //   4      4     range count N (1 .. k_max_disk_ranges)
-//   8      4     data length: the sum of the data ranges' lengths (<= k_max_disk_data)
+//   8      4     data length: the sum of the data ranges' lengths and of 16
+//                bytes per block of the copy ranges (<= k_max_disk_data)
 //   12     1     codec: 0 = the data bytes as they are, 1 = one zstd frame of them
 //   13     3     reserved, 0
 //   16     N*24  range table, each entry:

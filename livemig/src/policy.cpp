@@ -10,7 +10,10 @@ namespace utsushi::livemig {
 namespace {
 
 constexpr double k_page_bytes = 4096.0;  // what QEMU's `remaining` counts per dirty page
-constexpr std::uint32_t k_hold_limit_ms = 1;
+// QEMU completes when what remains is under bandwidth x limit; at 0 only when
+// nothing remains at all, which a guest that writes never reaches: a hold.
+constexpr std::uint32_t k_hold_limit_ms = 0;
+constexpr std::uint32_t k_min_release_ms = 1;
 
 // Keeps the samples that span the rate window: every one inside it, and the
 // newest one older than it.
@@ -77,7 +80,7 @@ std::uint32_t qemu_limit_for(const PolicyConfig& config, const PolicyState& stat
     return limit;
   }
   const double scaled = limit * *rate / qemu_bytes_per_ms;
-  return std::max<std::uint32_t>(k_hold_limit_ms, static_cast<std::uint32_t>(scaled));
+  return std::max<std::uint32_t>(k_min_release_ms, static_cast<std::uint32_t>(scaled));
 }
 
 }  // namespace

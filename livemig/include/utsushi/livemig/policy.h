@@ -9,7 +9,9 @@
 //   - with pace_switchover, during QEMU's first pass, and then while livemig's
 //     own estimate of the stopped phase is over `hold_factor` x the target or
 //     there is none yet                               -> hold QEMU's limit at
-//     1 ms, so that it cannot switch over
+//     0 ms, so that it cannot switch over (QEMU completes under a limit of 0
+//     only when nothing at all remains; 1 ms let it stop the guest whenever
+//     its inflated bandwidth covered the dirty pages in a millisecond)
 //   - otherwise                                       -> the target's limit,
 //     scaled down by (livemig's page rate / QEMU's bandwidth) when QEMU's
 //     bandwidth is the higher
@@ -27,8 +29,8 @@
 // threshold that rate times the limit. The first pass is held whatever its
 // rate: its cheap pages are cheap on the link but not for the receiver, which
 // reads every referenced block, so the receiver is behind when it ends (by
-// 2.4 s in the storage bench when QEMU switched over right then), and the
-// second pass, link-bound, lets it catch up.
+// 2.1-2.4 s in the storage bench when QEMU switched over right then), and the
+// next passes, link-bound, let it catch up.
 
 #include <chrono>
 #include <cstdint>
@@ -74,7 +76,7 @@ struct PolicyState {
   std::uint32_t target_ms = 0;        // current real-downtime target
   std::uint64_t last_step_sync = 0;   // dirty-sync-count at the last step
   std::uint32_t steps = 0;
-  std::uint32_t qemu_limit_ms = 0;    // the downtime-limit QEMU has (0: not set yet)
+  std::uint32_t qemu_limit_ms = 0;    // the downtime-limit QEMU has (the sender sets it first)
   std::deque<PageSample> samples;     // the pump's readings over the rate window
   bool first_pass_dropped = false;    // pace_switchover: the samples start after QEMU's first pass
 };

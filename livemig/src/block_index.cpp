@@ -240,7 +240,8 @@ std::vector<MergedRead> merge_reads(std::span<const std::pair<std::uint32_t, std
       MergedRead& m = reads.back();
       const std::uint64_t end = m.offset + m.length;
       const std::uint64_t new_end = std::max(end, offset + k_ref_block);
-      if (m.disk == disk && offset <= end + k_read_gap && new_end - m.offset <= k_read_span) {
+      const std::uint64_t gap = disk >= k_local_places ? 0 : k_read_gap;
+      if (m.disk == disk && offset <= end + gap && new_end - m.offset <= k_read_span) {
         m.length = new_end - m.offset;
         ++m.count;
         continue;

@@ -539,10 +539,21 @@ Result<void> DiskSink::read_at(std::uint32_t disk, std::uint64_t offset, std::sp
   if (disk >= m_clients.size()) {
     return fail(Errc::corruption, "livemig: a page refers to a disk block after the disks' exports were removed");
   }
-  return m_clients[disk].read(offset, out);
+  const auto t0 = steady_clock::now();
+  auto r = m_clients[disk].read(offset, out);
+  m_export_reading += steady_clock::now() - t0;
+  ++m_export_reads;
+  return r;
 }
 
 Result<void> DiskSink::read_blocks(std::span<const BlockFetch> fetches) {
+  const auto t0 = steady_clock::now();
+  m_referenced += fetches.size();
+  struct Timed {
+    steady_clock::time_point t0;
+    steady_clock::duration& sum;
+    ~Timed() { sum += steady_clock::now() - t0; }
+  } timed{t0, m_reading};
   auto read = [this](std::uint32_t d, std::uint64_t off, std::span<std::uint8_t> o) { return read_at(d, off, o); };
   // Blocks the batches carried need no backing index: no waiting for it.
   auto carried = m_blocks.read(fetches, read);
@@ -558,6 +569,12 @@ Result<void> DiskSink::read_blocks(std::span<const BlockFetch> fetches) {
 }
 
 Result<void> DiskSink::remove_all() {
+  if (m_referenced > 0) {
+    UTSUSHI_LOG_DEBUG("{} referenced blocks read in {} ms, {} ms of it in {} reads through the exports",
+                      m_referenced, duration_cast<milliseconds>(m_reading).count(),
+                      duration_cast<milliseconds>(m_export_reading).count(), m_export_reads);
+    m_referenced = 0;
+  }
   Result<void> first;
   if (m_flusher) {
     keep_first(first, m_flusher->stop());

@@ -10,9 +10,9 @@ namespace utsushi::livemig {
 namespace {
 
 constexpr double k_page_bytes = 4096.0;  // what QEMU's `remaining` counts per dirty page
-// QEMU completes when what remains is under bandwidth x limit; at 0 only when
-// nothing remains at all, which a guest that writes never reaches: a hold.
-constexpr std::uint32_t k_hold_limit_ms = 0;
+// Not 0: under a limit of 0 QEMU 7.2 stops syncing its dirty bitmap and
+// completes once the current pass is sent, whatever was written meanwhile.
+constexpr std::uint32_t k_hold_limit_ms = 1;
 constexpr std::uint32_t k_min_release_ms = 1;
 
 // Keeps the samples that span the rate window: every one inside it, and the

@@ -164,11 +164,11 @@ TEST_CASE("livemig ReceivedBlocks resolves backing blocks after the batches' one
   auto backing = build(make_raw(dir), "raw");
   auto idx = ReceivedBlocks::create();
   REQUIRE(idx);
-  // Disk 1 carried block 4, and A (also in disk 1's backing) at 8 blocks.
+  // Disk 1 carried block 4, and A (also in disk 1's backing) at 4 blocks.
   DiskBatch batch{1, {{0, 16 * B, DiskRangeKind::data}}, Bytes(16 * B, 0)};
   auto put = [&](std::uint64_t at, const Bytes& x) { std::copy(x.begin(), x.end(), batch.data.begin() + at); };
   put(0, block_of(4));
-  put(8 * B, block_of(1));
+  put(4 * B, block_of(1));
   idx->after_write(batch);
   std::vector<std::pair<std::uint32_t, std::uint64_t>> disk_reads;
   auto read_disk = [&](std::uint32_t d, std::uint64_t off, std::span<std::uint8_t> out) -> Result<void> {

@@ -339,10 +339,14 @@ TEST_CASE("livemig merge_reads: blocks near each other on one disk are read toge
   CHECK((reads[1].offset == 5 * b + k_read_gap && reads[1].length == b && reads[1].first == 4));
   CHECK((reads[2].disk == 1 && reads[2].offset == 2 * b && reads[2].length == b && reads[2].first == 5));
   CHECK(merge_reads({}).empty());
+  // Local files (backing, scratch: pread from the page cache) merge only blocks that touch.
+  auto local = merge_reads(std::vector<P>{{k_local_places, 0}, {k_local_places, b}, {k_local_places, 3 * b}});
+  REQUIRE(local.size() == 2);
+  CHECK((local[0].length == 2 * b && local[1].offset == 3 * b));
 
-  // Blocks every 64 KiB (gaps within k_read_gap): a read stops at k_read_span.
+  // Blocks every k_read_gap bytes (gaps within it): a read stops at k_read_span.
   std::vector<P> strided;
-  for (std::uint64_t i = 0; i <= k_read_span / (16 * b); ++i) strided.emplace_back(2, i * 16 * b);
+  for (std::uint64_t i = 0; i <= k_read_span / k_read_gap; ++i) strided.emplace_back(2, i * k_read_gap);
   auto spans = merge_reads(strided);
   REQUIRE(spans.size() == 2);
   CHECK((spans[0].count == strided.size() - 1 && spans[0].length <= k_read_span));

@@ -66,7 +66,7 @@ TEST_CASE("livemig::decide holds QEMU's switch-over while the recent page rate c
   // 25600 pages a second: 100 MiB/s, so 300 MiB would stop the guest ~3 s.
   auto held = decide(c, s, st, {milliseconds(0), 0});  // no rate yet: held
   CHECK(held.action == PolicyAction::set_limit);
-  CHECK(held.qemu_limit_ms == 0);
+  CHECK(held.qemu_limit_ms == 1);
   CHECK(decide(c, s, st, {milliseconds(200), 5120}).action == PolicyAction::none);  // under a third of the window
   CHECK_FALSE(estimate_stop_ms(c, s, st.remaining));
   CHECK(decide(c, s, st, {milliseconds(500), 12800}).action == PolicyAction::none);  // still held, now by the rate
@@ -94,7 +94,7 @@ TEST_CASE("livemig::decide scales QEMU's limit down when its bandwidth outruns t
   st.dirty_sync_count = 2;  // past QEMU's first pass
   st.remaining = 8u << 20;  // ~140 ms at the rate below: no hold
   // 15360 pages a second: 60 MiB/s.
-  CHECK(decide(c, s, st, {milliseconds(0), 0}).qemu_limit_ms == 0);  // no rate yet: held
+  CHECK(decide(c, s, st, {milliseconds(0), 0}).qemu_limit_ms == 1);  // no rate yet: held
   st.mbps = 8 * 60.0 * 1.048576;  // QEMU's window: the same 60 MiB/s
   auto released = decide(c, s, st, {milliseconds(1000), 15360});
   CHECK(released.action == PolicyAction::set_limit);
@@ -117,13 +117,13 @@ TEST_CASE("livemig::decide paces by the rate of QEMU's later passes, not its fir
   st.remaining = 100u << 20;
   // The first pass: 256000 pages a second (1000 MiB/s of zeros and references): 100 MiB would take 160 ms,
   // but the first pass is held whatever its rate.
-  CHECK(decide(c, s, st, {milliseconds(0), 0}).qemu_limit_ms == 0);
+  CHECK(decide(c, s, st, {milliseconds(0), 0}).qemu_limit_ms == 1);
   CHECK(decide(c, s, st, {milliseconds(1000), 256000}).action == PolicyAction::none);
   CHECK(estimate_stop_ms(c, s, st.remaining).value_or(0) == 160);
   // The second pass begins: the first's rate is dropped, so no estimate, so still held.
   st.dirty_sync_count = 2;
   CHECK(decide(c, s, st, {milliseconds(1100), 258560}).action == PolicyAction::none);
-  CHECK(s.qemu_limit_ms == 0);
+  CHECK(s.qemu_limit_ms == 1);
   CHECK_FALSE(estimate_stop_ms(c, s, st.remaining));
   // Its dirty pages go at 10 MiB/s: still held, by the rate now; later syncs keep the window.
   for (int t = 1200; t <= 1600; t += 100) {

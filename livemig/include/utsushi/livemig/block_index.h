@@ -126,8 +126,11 @@ class BlockSource {
 [[nodiscard]] Result<DiskBatch> resolve_copies(const DiskBatch& wire, BlockSource& source);
 
 // Reads of blocks near each other are merged: a read spans gaps of up to
-// k_read_gap unneeded bytes (one request costs about as much as reading that
-// many) and at most k_read_span bytes.
+// k_read_gap unneeded bytes and at most k_read_span bytes. A request through
+// the destination QEMU's NBD export costs ~65 us when QEMU is idle, and
+// 1.2-2 ms while it loads the migration stream (storage bench: 1301 reads
+// in 2.6 s with these values, 2220 in 2.9 s with 16 KiB gaps and 256 KiB
+// spans): few large reads beat many small ones.
 inline constexpr std::uint64_t k_read_gap = 64u << 10;
 inline constexpr std::uint64_t k_read_span = 1u << 20;
 
@@ -140,6 +143,11 @@ struct MergedRead {
   std::size_t first = 0;
   std::size_t count = 0;
 };
+// Places whose "disk" is at least this are local files (the receiver's
+// backing files and scratch file, block_index.h's ReceivedBlocks), read with
+// pread from the page cache, where a call costs little: their reads merge
+// only blocks that touch.
+inline constexpr std::uint32_t k_local_places = 0x80000000u;
 // Plans the reads of k_ref_block blocks at `places` (disk, offset), which
 // must be sorted by disk, then offset (duplicates allowed).
 [[nodiscard]] std::vector<MergedRead> merge_reads(std::span<const std::pair<std::uint32_t, std::uint64_t>> places);
@@ -180,7 +188,7 @@ class ReceivedBlocks {
     std::uint64_t offset = 0;
   };
   static constexpr std::uint32_t k_scratch = UINT32_MAX;
-  static constexpr std::uint32_t k_backing_base = 0x80000000u;  // + d: disk d's backing file
+  static constexpr std::uint32_t k_backing_base = k_local_places;  // + d: disk d's backing file
   static std::uint64_t block_key(std::uint32_t disk, std::uint64_t offset) noexcept {
     return (std::uint64_t{disk} << 48) | (offset / k_ref_block);
   }

@@ -248,6 +248,10 @@ class DiskSink final : public BlockSource {
   std::unique_ptr<BackgroundFlusher> m_flusher;  // until finish() or remove_all()
   std::uint64_t m_unflushed = 0;                 // bytes written since the last flush request
   std::unique_ptr<BackingIndexer> m_indexer;     // the backing files' blocks, for read_blocks
+  std::uint64_t m_referenced = 0;                // blocks read_blocks was asked for
+  std::chrono::steady_clock::duration m_reading{};  // and the time it took,
+  std::chrono::steady_clock::duration m_export_reading{};  // of which through the exports (read_at)
+  std::uint64_t m_export_reads = 0;
 };
 
 }  // namespace utsushi::livemig

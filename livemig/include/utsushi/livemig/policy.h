@@ -9,9 +9,9 @@
 //   - with pace_switchover, during QEMU's first pass, and then while livemig's
 //     own estimate of the stopped phase is over `hold_factor` x the target or
 //     there is none yet                               -> hold QEMU's limit at
-//     0 ms, so that it cannot switch over (QEMU completes under a limit of 0
-//     only when nothing at all remains; 1 ms let it stop the guest whenever
-//     its inflated bandwidth covered the dirty pages in a millisecond)
+//     1 ms, so that it switches over only when the dirty pages fit one
+//     millisecond of its bandwidth (a limit of 0 would make QEMU 7.2 stop
+//     syncing and complete after the current pass)
 //   - otherwise                                       -> the target's limit,
 //     scaled down by (livemig's page rate / QEMU's bandwidth) when QEMU's
 //     bandwidth is the higher

@@ -3,13 +3,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <future>
-#include <map>
-#include <mutex>
 
 #include <fmt/core.h>
 
 #include "utsushi/common/log.h"
+#include "utsushi/common/shared_memo.h"
 #include "utsushi/imagefmt/registry.h"
 #include "utsushi/livemig/file_hash.h"
 
@@ -45,9 +43,7 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> scan_ranges(const std::vect
 }
 
 using Built = Result<std::shared_ptr<const BackingBlocks>>;
-std::mutex g_memo_mutex;
-std::map<std::string, std::shared_ptr<const BackingBlocks>> g_memo;  // guarded by g_memo_mutex
-std::map<std::string, std::shared_future<Built>> g_in_progress;     // guarded by g_memo_mutex
+SharedMemo<std::string, std::shared_ptr<const BackingBlocks>> g_memo;
 
 }  // namespace
 
@@ -93,47 +89,18 @@ Result<std::shared_ptr<const BackingBlocks>> BackingBlocks::of_file(const std::s
                                                                     const std::string& format,
                                                                     const std::string& content_hash,
                                                                     std::stop_token stop) {
-  const std::string key = format + ":" + content_hash;
-  // One build per content at a time: a second caller waits for it, and
-  // builds anew when that build was stopped by its own caller's stop.
-  for (;;) {
-    std::promise<Built> mine;
-    std::shared_future<Built> theirs;
-    {
-      std::lock_guard lock(g_memo_mutex);
-      if (auto it = g_memo.find(key); it != g_memo.end()) {
-        return it->second;
-      }
-      if (auto it = g_in_progress.find(key); it != g_in_progress.end()) {
-        theirs = it->second;
-      } else {
-        g_in_progress.emplace(key, mine.get_future().share());
-      }
+  // A build its own caller stopped is built again for another.
+  auto stopped_for_them = [&](const Built& b) {
+    return !b && b.error().code() == Errc::cancelled && !stop.stop_requested();
+  };
+  auto compute = [&]() -> Built {
+    try {
+      return build(path, format, stop);
+    } catch (const std::exception& e) {  // bad_alloc: waiters must still get an answer
+      return fail(Errc::internal, fmt::format("indexing the backing file {}: {}", path, e.what()));
     }
-    if (theirs.valid()) {
-      Built r = theirs.get();
-      if (!r && r.error().code() == Errc::cancelled && !stop.stop_requested()) {
-        continue;
-      }
-      return r;
-    }
-    Built built = [&]() -> Built {
-      try {
-        return build(path, format, stop);
-      } catch (const std::exception& e) {  // bad_alloc: waiters must still get an answer
-        return fail(Errc::internal, fmt::format("indexing the backing file {}: {}", path, e.what()));
-      }
-    }();
-    {
-      std::lock_guard lock(g_memo_mutex);
-      if (built) {
-        g_memo.emplace(key, *built);
-      }
-      g_in_progress.erase(key);
-    }
-    mine.set_value(built);
-    return built;
-  }
+  };
+  return g_memo.get(format + ":" + content_hash, compute, [](const Built&) { return true; }, stopped_for_them);
 }
 
 std::optional<std::uint64_t> BackingBlocks::find(const BlockHash& h) const noexcept {

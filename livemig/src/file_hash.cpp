@@ -10,7 +10,6 @@
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -18,6 +17,7 @@
 #include <vector>
 
 #include "utsushi/common/fd.h"
+#include "utsushi/common/shared_memo.h"
 
 namespace utsushi::livemig {
 
@@ -88,9 +88,7 @@ Result<std::string> hash_open_file(int fd, std::uint64_t size, const std::string
   return fmt::format("{:016x}{:016x}", d.high64, d.low64);
 }
 
-std::mutex g_memo_mutex;
-std::map<FileKey, std::string> g_memo;                                     // guarded by g_memo_mutex
-std::map<FileKey, std::shared_future<Result<std::string>>> g_in_progress;  // guarded by g_memo_mutex
+SharedMemo<FileKey, std::string> g_memo;
 
 }  // namespace
 
@@ -105,33 +103,11 @@ Result<std::string> file_content_hash(const std::string& path) {
   }
   FileKey key{st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec, st.st_ctim.tv_sec,
               st.st_ctim.tv_nsec};
-  // One computation per file version at a time: a second caller waits for it.
-  std::promise<Result<std::string>> mine;
-  std::shared_future<Result<std::string>> theirs;
-  {
-    std::lock_guard lock(g_memo_mutex);
-    if (auto it = g_memo.find(key); it != g_memo.end()) {
-      return it->second;
-    }
-    if (auto it = g_in_progress.find(key); it != g_in_progress.end()) {
-      theirs = it->second;
-    } else {
-      g_in_progress.emplace(key, mine.get_future().share());
-    }
+  auto compute = [&] { return hash_open_file(fd.get(), static_cast<std::uint64_t>(st.st_size), path); };
+  if (!settled(st)) {
+    return compute();  // its times may not have moved yet: hashed every time
   }
-  if (theirs.valid()) {
-    return theirs.get();
-  }
-  auto hash = hash_open_file(fd.get(), static_cast<std::uint64_t>(st.st_size), path);
-  {
-    std::lock_guard lock(g_memo_mutex);
-    if (hash && settled(st)) {
-      g_memo[key] = *hash;
-    }
-    g_in_progress.erase(key);
-  }
-  mine.set_value(hash);
-  return hash;
+  return g_memo.get(key, compute, [](const Result<std::string>&) { return true; });
 }
 
 }  // namespace utsushi::livemig

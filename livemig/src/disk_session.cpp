@@ -539,11 +539,7 @@ Result<void> DiskSink::read_at(std::uint32_t disk, std::uint64_t offset, std::sp
   if (disk >= m_clients.size()) {
     return fail(Errc::corruption, "livemig: a page refers to a disk block after the disks' exports were removed");
   }
-  const auto t0 = steady_clock::now();
-  auto r = m_clients[disk].read(offset, out);
-  m_export_reading += steady_clock::now() - t0;
-  ++m_export_reads;
-  return r;
+  return m_clients[disk].read(offset, out);
 }
 
 Result<void> DiskSink::read_blocks(std::span<const BlockFetch> fetches) {
@@ -554,7 +550,13 @@ Result<void> DiskSink::read_blocks(std::span<const BlockFetch> fetches) {
     steady_clock::duration& sum;
     ~Timed() { sum += steady_clock::now() - t0; }
   } timed{t0, m_reading};
-  auto read = [this](std::uint32_t d, std::uint64_t off, std::span<std::uint8_t> o) { return read_at(d, off, o); };
+  auto read = [this](std::uint32_t d, std::uint64_t off, std::span<std::uint8_t> o) {
+    const auto r0 = steady_clock::now();
+    auto r = read_at(d, off, o);
+    m_export_reading += steady_clock::now() - r0;
+    ++m_export_reads;
+    return r;
+  };
   // Blocks the batches carried need no backing index: no waiting for it.
   auto carried = m_blocks.read(fetches, read);
   if (carried || carried.error().code() != Errc::corruption) {

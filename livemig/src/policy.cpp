@@ -13,7 +13,6 @@ constexpr double k_page_bytes = 4096.0;  // what QEMU's `remaining` counts per d
 // Not 0: under a limit of 0 QEMU 7.2 stops syncing its dirty bitmap and
 // completes once the current pass is sent, whatever was written meanwhile.
 constexpr std::uint32_t k_hold_limit_ms = 1;
-constexpr std::uint32_t k_min_release_ms = 1;
 
 // Keeps the samples that span the rate window: every one inside it, and the
 // newest one older than it.
@@ -80,7 +79,7 @@ std::uint32_t qemu_limit_for(const PolicyConfig& config, const PolicyState& stat
     return limit;
   }
   const double scaled = limit * *rate / qemu_bytes_per_ms;
-  return std::max<std::uint32_t>(k_min_release_ms, static_cast<std::uint32_t>(scaled));
+  return std::max<std::uint32_t>(k_hold_limit_ms, static_cast<std::uint32_t>(scaled));
 }
 
 }  // namespace

@@ -250,7 +250,7 @@ class DiskSink final : public BlockSource {
   std::unique_ptr<BackingIndexer> m_indexer;     // the backing files' blocks, for read_blocks
   std::uint64_t m_referenced = 0;                // blocks read_blocks was asked for
   std::chrono::steady_clock::duration m_reading{};  // and the time it took,
-  std::chrono::steady_clock::duration m_export_reading{};  // of which through the exports (read_at)
+  std::chrono::steady_clock::duration m_export_reading{};  // of which reading through the exports
   std::uint64_t m_export_reads = 0;
 };
 

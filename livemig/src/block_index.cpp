@@ -1,6 +1,7 @@
 #include "utsushi/livemig/block_index.h"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "utsushi/common/log.h"
 #include "utsushi/livemig/backing_blocks.h"
 
 namespace utsushi::livemig {
@@ -182,11 +184,16 @@ std::size_t SentBlocks::size() const {
 
 // ---- receiver ----
 
-Result<ReceivedBlocks> ReceivedBlocks::create(std::size_t cap) {
+Result<ReceivedBlocks> ReceivedBlocks::create(std::size_t cap, std::optional<std::uint64_t> copy_room) {
   const char* tmp = std::getenv("TMPDIR");
   std::string dir = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
   Fd fd = UTSUSHI_TRY_CTX(open_fd(dir, O_TMPFILE | O_RDWR, 0600), "the receiver's scratch file for referenced blocks");
-  return ReceivedBlocks(std::move(fd), cap);
+  if (!copy_room) {
+    struct statvfs st {};
+    const std::uint64_t free = ::fstatvfs(fd.get(), &st) == 0 ? std::uint64_t{st.f_bavail} * st.f_frsize : 0;
+    copy_room = std::min<std::uint64_t>(free / 2, std::uint64_t{cap} * k_ref_block);
+  }
+  return ReceivedBlocks(std::move(fd), cap, *copy_room);
 }
 
 // Moves every indexed content that [offset, offset + length) of `disk`
@@ -221,15 +228,39 @@ Result<void> ReceivedBlocks::before_write(const DiskBatch& batch, const ReadAt& 
 }
 
 void ReceivedBlocks::after_write(const DiskBatch& batch) {
+  Bytes copies;                                           // appended to the scratch file in one write
+  std::vector<std::pair<BlockHash, std::uint64_t>> kept;  // their contents and disk offsets
   for_each_counted_block(batch, [&](std::uint64_t off, const std::uint8_t* block) {
     if (m_where.size() >= m_cap) {
       return;
     }
     BlockHash h = block_hash(block);
-    if (m_where.try_emplace(h, Place{batch.disk, off}).second) {
+    auto [it, added] = m_where.try_emplace(h, Place{batch.disk, off});
+    if (!added) {
+      return;
+    }
+    if (copies.size() + k_ref_block <= m_copy_room) {
+      it->second = Place{k_scratch, m_scratch_end + copies.size()};
+      copies.insert(copies.end(), block, block + k_ref_block);
+      kept.emplace_back(h, off);
+    } else {
       m_on_disk[block_key(batch.disk, off)] = h;
     }
   });
+  if (copies.empty()) {
+    return;
+  }
+  if (auto w = pwrite_full(m_scratch.get(), copies, m_scratch_end, "scratch file"); !w) {
+    UTSUSHI_LOG_DEBUG("referenced blocks are read from the disks from now on: {}", w.error().message());
+    m_copy_room = 0;
+    for (const auto& [h, off] : kept) {
+      m_where[h] = Place{batch.disk, off};
+      m_on_disk[block_key(batch.disk, off)] = h;
+    }
+    return;
+  }
+  m_scratch_end += copies.size();
+  m_copy_room -= copies.size();
 }
 
 std::vector<MergedRead> merge_reads(std::span<const std::pair<std::uint32_t, std::uint64_t>> places) {

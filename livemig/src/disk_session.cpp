@@ -572,9 +572,11 @@ Result<void> DiskSink::read_blocks(std::span<const BlockFetch> fetches) {
 
 Result<void> DiskSink::remove_all() {
   if (m_referenced > 0) {
-    UTSUSHI_LOG_DEBUG("{} referenced blocks read in {} ms, {} ms of it in {} reads through the exports",
+    UTSUSHI_LOG_DEBUG("{} referenced blocks read in {} ms, {} ms of it in {} reads through the exports "
+                      "(scratch file {} MiB; {} contents only on the disks)",
                       m_referenced, duration_cast<milliseconds>(m_reading).count(),
-                      duration_cast<milliseconds>(m_export_reading).count(), m_export_reads);
+                      duration_cast<milliseconds>(m_export_reading).count(), m_export_reads,
+                      m_blocks.scratch_bytes() >> 20, m_blocks.on_disk());
     m_referenced = 0;
   }
   Result<void> first;

@@ -162,7 +162,7 @@ TEST_CASE("livemig SentBlocks holds its backings' blocks once they are added", "
 TEST_CASE("livemig ReceivedBlocks resolves backing blocks after the batches' ones", "[livemig][blocks]") {
   TempDir dir;
   auto backing = build(make_raw(dir), "raw");
-  auto idx = ReceivedBlocks::create();
+  auto idx = ReceivedBlocks::create(k_max_indexed_blocks, 0);  // the carried blocks stay on their disks
   REQUIRE(idx);
   // Disk 1 carried block 4, and A (also in disk 1's backing) at 4 blocks.
   DiskBatch batch{1, {{0, 16 * B, DiskRangeKind::data}}, Bytes(16 * B, 0)};

@@ -105,7 +105,7 @@ TEST_CASE("livemig SentBlocks keeps the first distinct contents up to its cap", 
 }
 
 TEST_CASE("livemig ReceivedBlocks resolves references whatever was written since", "[livemig][blocks]") {
-  auto idx = ReceivedBlocks::create();
+  auto idx = ReceivedBlocks::create(k_max_indexed_blocks, 0);  // no copies: contents stay on their disks
   REQUIRE(idx);
   FakeDisks disks;
   Bytes a = block_of(1), b = block_of(2), c = block_of(3);
@@ -149,6 +149,58 @@ TEST_CASE("livemig ReceivedBlocks resolves references whatever was written since
   }
 }
 
+TEST_CASE("livemig ReceivedBlocks keeps copies of new contents while its copy room lasts", "[livemig][blocks]") {
+  auto idx = ReceivedBlocks::create(k_max_indexed_blocks, 3 * B);
+  REQUIRE(idx);
+  FakeDisks disks;
+  Bytes a = block_of(1), b = block_of(2), c = block_of(3), d = block_of(4);
+  auto apply = [&](const DiskBatch& batch) {
+    REQUIRE(idx->before_write(batch, disks.reader()));
+    disks.write(batch);
+    idx->after_write(batch);
+  };
+  apply(data_batch(0, 0, {a, b, a}));  // a twice: one copy
+  apply(data_batch(1, 0, {c, d}));     // room for c only: d stays on disk 1
+  CHECK(idx->size() == 4);
+  CHECK(idx->scratch_bytes() == 3 * B);
+  CHECK(idx->on_disk() == 1);
+  for (const Bytes* x : {&a, &b, &c}) {
+    CHECK(read_back(*idx, *x, disks) == *x);
+  }
+  CHECK(disks.reads == 0);
+  CHECK(read_back(*idx, d, disks) == d);
+  CHECK(disks.reads == 1);
+
+  SECTION("overwriting a copied block keeps nothing more; overwriting d keeps d") {
+    disks.reads = 0;
+    apply(data_batch(0, 0, {block_of(5), block_of(6)}));  // over a and b: no room left, both on disk 0
+    CHECK(disks.reads == 0);
+    CHECK(idx->scratch_bytes() == 3 * B);
+    apply(data_batch(1, B, {block_of(7)}));  // over d: saved first
+    CHECK(disks.reads == 1);
+    CHECK(idx->scratch_bytes() == 4 * B);
+    for (const Bytes* x : {&a, &b, &c, &d}) {
+      CHECK(read_back(*idx, *x, disks) == *x);
+    }
+  }
+}
+
+TEST_CASE("livemig ReceivedBlocks by default keeps copies of what the batches carried", "[livemig][blocks]") {
+  auto idx = ReceivedBlocks::create();
+  REQUIRE(idx);
+  FakeDisks disks;
+  std::vector<Bytes> blocks;
+  for (std::uint8_t seed = 1; seed <= 4; ++seed) blocks.push_back(block_of(seed));
+  DiskBatch batch = data_batch(0, 0, blocks);
+  REQUIRE(idx->before_write(batch, disks.reader()));
+  disks.write(batch);
+  idx->after_write(batch);
+  CHECK(idx->scratch_bytes() == 4 * B);
+  CHECK(idx->on_disk() == 0);
+  CHECK(read_back(*idx, blocks[2], disks) == blocks[2]);
+  CHECK(disks.reads == 0);
+}
+
 TEST_CASE("livemig ReceivedBlocks and SentBlocks agree at the cap", "[livemig][blocks]") {
   auto idx = ReceivedBlocks::create(3);
   REQUIRE(idx);
@@ -172,7 +224,7 @@ TEST_CASE("livemig ReceivedBlocks and SentBlocks agree at the cap", "[livemig][b
 }
 
 TEST_CASE("livemig ReceivedBlocks reads a batch of references in merged reads", "[livemig][blocks]") {
-  auto idx = ReceivedBlocks::create();
+  auto idx = ReceivedBlocks::create(k_max_indexed_blocks, 0);
   REQUIRE(idx);
   FakeDisks disks;
   std::vector<Bytes> blocks;

@@ -14,9 +14,12 @@
 //   - SentBlocks (sender): a batch's hashes are published only once its frame
 //     was handed to the link, so a memory frame that refers to one of them
 //     follows that frame on the link;
-//   - ReceivedBlocks (receiver): hash -> where the content is. A block about
-//     to be overwritten (by data or zeros) that holds an indexed content is
-//     first copied to a scratch file, so a reference always resolves to the
+//   - ReceivedBlocks (receiver): hash -> where the content is. Each new
+//     content is also kept in a local scratch file while it has room, so a
+//     reference is resolved without reading through the destination QEMU's
+//     export (slow while that QEMU loads the migration stream). A block left
+//     only on its disk that is about to be overwritten (by data or zeros) is
+//     first copied to the scratch file, so a reference always resolves to the
 //     content it names, whatever was written since.
 
 #include <cstdint>
@@ -159,15 +162,21 @@ class ReceivedBlocks {
   using ReadAt = std::function<Result<void>(std::uint32_t disk, std::uint64_t offset, std::span<std::uint8_t> out)>;
 
   // The scratch file is an unlinked file in $TMPDIR (else /tmp): nothing is
-  // left behind, whatever ends the process.
-  [[nodiscard]] static Result<ReceivedBlocks> create(std::size_t cap = k_max_indexed_blocks);
+  // left behind, whatever ends the process. `copy_room`: the bytes of it that
+  // may hold copies of new contents (after_write); by default half the space
+  // free there now, at most `cap` blocks. Blocks kept before an overwrite
+  // (before_write) are not counted against it.
+  [[nodiscard]] static Result<ReceivedBlocks> create(std::size_t cap = k_max_indexed_blocks,
+                                                     std::optional<std::uint64_t> copy_room = std::nullopt);
 
   // Before `batch` is written: every block it overwrites (partly or wholly,
   // with data or zeros) whose content is indexed there is read through
   // `read` and kept in the scratch file.
   [[nodiscard]] Result<void> before_write(const DiskBatch& batch, const ReadAt& read);
   // After `batch` was written: indexes its counted blocks (new contents only,
-  // while fewer than `cap` are known).
+  // while fewer than `cap` are known), each copied to the scratch file while
+  // the copy room lasts, else left on its disk. A failed scratch write (a
+  // full $TMPDIR) ends the copying; it is not an error.
   void after_write(const DiskBatch& batch);
   // Fills each fetch with its content: a block the batches carried, from its
   // disk (through `read`) or the scratch file, else a block of a backing file
@@ -178,7 +187,10 @@ class ReceivedBlocks {
                                   std::span<const std::shared_ptr<const BackingBlocks>> backings = {}) const;
 
   std::size_t size() const noexcept { return m_where.size(); }
+  // The scratch file's bytes: copies and blocks kept before an overwrite.
   std::uint64_t scratch_bytes() const noexcept { return m_scratch_end; }
+  // The contents resolved from their disks (those the copy room missed).
+  std::size_t on_disk() const noexcept { return m_on_disk.size(); }
 
  private:
   // A content's place: a disk and offset, the scratch file (disk ==
@@ -193,12 +205,14 @@ class ReceivedBlocks {
     return (std::uint64_t{disk} << 48) | (offset / k_ref_block);
   }
   std::optional<Place> find(const BlockHash& h, std::span<const std::shared_ptr<const BackingBlocks>> backings) const;
-  ReceivedBlocks(Fd scratch, std::size_t cap) : m_scratch(std::move(scratch)), m_cap(cap) {}
+  ReceivedBlocks(Fd scratch, std::size_t cap, std::uint64_t copy_room)
+      : m_scratch(std::move(scratch)), m_cap(cap), m_copy_room(copy_room) {}
   [[nodiscard]] Result<void> save_range(std::uint32_t disk, std::uint64_t offset, std::uint64_t length,
                                         const ReadAt& read);
 
   Fd m_scratch;
   std::size_t m_cap;
+  std::uint64_t m_copy_room;  // scratch bytes left for after_write's copies
   std::uint64_t m_scratch_end = 0;
   std::unordered_map<BlockHash, Place, BlockHashHasher> m_where;
   std::map<std::uint64_t, BlockHash> m_on_disk;  // block_key -> the indexed content the disk holds there

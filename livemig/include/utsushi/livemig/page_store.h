@@ -1,8 +1,9 @@
 #pragma once
 // PageStore: the last-sent content of every guest page, kept identically by
 // the sender (to choose an encoding) and the receiver (to apply it). One
-// anonymous MAP_NORESERVE mapping per RAM block, so pages never sent cost no
-// memory; the worst case is one copy of guest RAM on each side.
+// anonymous MAP_NORESERVE mapping per RAM block (huge pages advised), so
+// regions never sent cost no memory; the worst case is one copy of guest RAM
+// on each side.
 //
 // REQUIRES external synchronisation (one thread owns a store).
 

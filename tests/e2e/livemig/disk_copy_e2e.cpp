@@ -8,8 +8,10 @@
 // batch goes through the disk message codec (zstd) and both ends hash it.
 // The second case runs the last pass while the source waits before its
 // switch-over (pause-before-switchover) and lets the destination load the
-// migration stream afterwards. After both QEMUs quit, `qemu-img compare` proves the images equal, and the
-// byte counts prove that no block of the golden image was sent.
+// migration stream afterwards. The third runs the `livemig migrate
+// --copy-storage all` executable (UTSUSHI_BIN) on the same two QEMUs. After
+// both QEMUs quit, `qemu-img compare` proves the images equal, and the byte
+// counts prove that no block of the golden image was sent.
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -17,7 +19,9 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <functional>
+#include <sstream>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -58,9 +62,11 @@ std::string run(const std::vector<std::string>& argv) {
 class Qemu {
  public:
   Qemu(const test::TempDir& dir, const std::string& role, const std::string& image, bool incoming)
-      : m_qmp_path(dir.file(role + ".qmp")) {
+      : m_qmp_path(dir.file(role + ".qmp")), m_livemig_qmp_path(dir.file(role + "-livemig.qmp")) {
     std::vector<std::string> argv = {"qemu-system-x86_64", "-accel", "tcg", "-nodefaults", "-display", "none", "-S",
-                                     "-qmp", "unix:" + m_qmp_path + ",server=on,wait=off", "-blockdev",
+                                     "-qmp", "unix:" + m_qmp_path + ",server=on,wait=off",
+                                     // a second monitor, for the livemig executable
+                                     "-qmp", "unix:" + m_livemig_qmp_path + ",server=on,wait=off", "-blockdev",
                                      "driver=qcow2,node-name=disk0,file.driver=file,file.filename=" + image,
                                      // share-rw: HMP qemu-io writes to the node beside the device, as a guest would.
                                      "-device", "virtio-blk-pci,drive=disk0,id=vd0,share-rw=on"};
@@ -87,6 +93,20 @@ class Qemu {
       ::kill(m_pid, SIGKILL);
       ::waitpid(m_pid, nullptr, 0);
     }
+  }
+
+  const std::string& livemig_qmp_path() const noexcept { return m_livemig_qmp_path; }
+  // Whether QEMU exited (and was reaped) within `limit`.
+  bool exited_within(milliseconds limit) {
+    const auto deadline = steady_clock::now() + limit;
+    while (m_pid > 0 && steady_clock::now() < deadline) {
+      if (::waitpid(m_pid, nullptr, WNOHANG) == m_pid) {
+        m_pid = -1;
+      } else {
+        std::this_thread::sleep_for(milliseconds(50));
+      }
+    }
+    return m_pid < 0;
   }
 
   QmpClient& qmp() {
@@ -118,6 +138,7 @@ class Qemu {
 
  private:
   std::string m_qmp_path;
+  std::string m_livemig_qmp_path;
   pid_t m_pid = -1;
   std::unique_ptr<QmpClient> m_qmp;
 };
@@ -189,22 +210,16 @@ NbdClient connect_pass(const std::string& socket, const PassExport& p) {
   return std::move(*c);
 }
 
-// Two QEMUs over a clone and the destination's copy of its golden image, the
-// NBD servers, the destination's writable export, a tracker on the source
-// and the writer. The golden image holds 12 MiB of data; the clone's own
-// writes before migration put data over golden data (1M..2M), zeros over it
-// (4M..5M) and data where the golden image has none (50M..50.5M).
-struct Rig {
+// A clone and the destination's overlay over its own copy of the golden
+// image. The golden image holds 12 MiB of data; the clone's own writes put
+// data over golden data (1M..2M), zeros over it (4M..5M) and data where the
+// golden image has none (50M..50.5M).
+struct Images {
   test::TempDir dir;
   std::string base = dir.file("golden.qcow2"), dbase = dir.file("golden-dst.qcow2");
   std::string src = dir.file("src.qcow2"), dst = dir.file("dst.qcow2");
-  std::string src_nbd = dir.file("src.nbd"), dst_nbd = dir.file("dst.nbd");
-  std::unique_ptr<Qemu> source, dest;
-  std::optional<DirtyTracker> tracker;
-  std::optional<NbdClient> writer;
-  Transfer t;
 
-  Rig() {
+  Images() {
     run({"qemu-img", "create", "-q", "-f", "qcow2", base, "64M"});
     run({"qemu-io", "-f", "qcow2", "-c", "write -P 0xaa 0 8M", "-c", "write -P 0xbb 32M 4M", base});
     run({"cp", base, dbase});
@@ -212,6 +227,26 @@ struct Rig {
     run({"qemu-img", "create", "-q", "-f", "qcow2", "-b", dbase, "-F", "qcow2", dst});
     run({"qemu-io", "-f", "qcow2", "-c", "write -P 0x11 1M 1M", "-c", "write -z 4M 1M", "-c",
          "write -P 0x22 50M 512k", src});
+  }
+  // After both QEMUs quit: the two overlays read the same.
+  void check_equal() {
+    auto cmp = run_process({"qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", src, dst});
+    REQUIRE(cmp);
+    INFO(cmp->output);
+    CHECK(cmp->ok());
+  }
+};
+
+// Two QEMUs over the Images, the NBD servers, the destination's writable
+// export, a tracker on the source and the writer.
+struct Rig : Images {
+  std::string src_nbd = dir.file("src.nbd"), dst_nbd = dir.file("dst.nbd");
+  std::unique_ptr<Qemu> source, dest;
+  std::optional<DirtyTracker> tracker;
+  std::optional<NbdClient> writer;
+  Transfer t;
+
+  Rig() {
     source = std::make_unique<Qemu>(dir, "src", src, false);
     dest = std::make_unique<Qemu>(dir, "dst", dst, true);
     REQUIRE(start_nbd_server(source->qmp(), src_nbd));
@@ -258,10 +293,7 @@ struct Rig {
   }
   // After both QEMUs quit: the images are equal, and only the clone's own writes travelled.
   void check_images(std::uint64_t expected_data_bytes) {
-    auto cmp = run_process({"qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", src, dst});
-    REQUIRE(cmp);
-    INFO(cmp->output);
-    CHECK(cmp->ok());
+    check_equal();
     std::uint64_t golden = top_data_bytes(base);
     CHECK(golden == 12 * M);
     CHECK(t.data_bytes == expected_data_bytes);
@@ -347,4 +379,57 @@ TEST_CASE("livemig disk pre-copy: the last dirty pass while the source waits bef
   rig.source->quit();
   rig.dest->quit();
   rig.check_images(1 * M + 512 * K + 64 * K);
+}
+
+namespace {
+
+// The last line of `output` that is a JSON object with a "status" (a --json
+// result), else null.
+json result_line(const std::string& output) {
+  json found;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
+    json j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("status")) {
+      found = std::move(j);
+    }
+  }
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE("livemig migrate --copy-storage all: the executable moves a clone's own blocks with its memory",
+          "[e2e][livemig][disk]") {
+  const char* bin = std::getenv("UTSUSHI_BIN");
+  REQUIRE(bin != nullptr);
+  Images img;
+  Qemu source(img.dir, "src", img.src, false);
+  Qemu dest(img.dir, "dst", img.dst, true);
+  source.qemu_io("write -P 0x99 8M 256k");  // through QEMU's node, where the golden image has none
+  REQUIRE(source.qmp().execute("cont"));     // livemig moves running guests (this one: SeaBIOS, no OS)
+  dest.qmp();
+  ProcessOptions options;
+  options.timeout = seconds(240);
+  auto r = run_process({std::string(bin) + "/livemig", "--json", "migrate", "--source-qmp", source.livemig_qmp_path(),
+                        "--dest-qmp", dest.livemig_qmp_path(), "--copy-storage", "all", "--bandwidth", "32M"},
+                       options);
+  REQUIRE(r);
+  INFO(r->output);
+  REQUIRE(r->ok());
+  json res = result_line(r->output);
+  REQUIRE(res.is_object());
+  CHECK(res["status"] == "ok");
+  REQUIRE(res["disks"].size() == 1);
+  const json& d = res["disks"][0];
+  // The clone's own data (1 MiB + 512 KiB + the 256 KiB written through QEMU) and its 1 MiB of
+  // zeros travelled; the golden image's 12 MiB did not.
+  CHECK(d["data_bytes"] == 1 * M + 512 * K + 256 * K);
+  CHECK(d["zero_bytes"] == 1 * M);
+  CHECK(d["wire_bytes"].get<std::uint64_t>() < 256 * K);  // patterns: zstd and copy ranges
+  WARN("migrate --copy-storage all: " << res["total_ms"] << " ms, downtime " << res["downtime_ms"] << " ms; disk "
+                                       << d.dump());
+  CHECK(source.exited_within(seconds(30)));  // livemig quits the source after success
+  dest.quit();
+  img.check_equal();
 }

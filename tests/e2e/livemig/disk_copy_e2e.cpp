@@ -21,9 +21,9 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <functional>
-#include <sstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include "test_support.h"
@@ -407,7 +407,7 @@ TEST_CASE("livemig migrate --copy-storage all: the executable moves a clone's ow
   Qemu source(img.dir, "src", img.src, false);
   Qemu dest(img.dir, "dst", img.dst, true);
   source.qemu_io("write -P 0x99 8M 256k");  // through QEMU's node, where the golden image has none
-  REQUIRE(source.qmp().execute("cont"));     // livemig moves running guests (this one: SeaBIOS, no OS)
+  REQUIRE(source.qmp().execute("cont"));    // livemig moves running guests (this one: SeaBIOS, no OS)
   dest.qmp();
   ProcessOptions options;
   options.timeout = seconds(240);
@@ -428,7 +428,7 @@ TEST_CASE("livemig migrate --copy-storage all: the executable moves a clone's ow
   CHECK(d["zero_bytes"] == 1 * M);
   CHECK(d["wire_bytes"].get<std::uint64_t>() < 256 * K);  // patterns: zstd and copy ranges
   WARN("migrate --copy-storage all: " << res["total_ms"] << " ms, downtime " << res["downtime_ms"] << " ms; disk "
-                                       << d.dump());
+                                      << d.dump());
   CHECK(source.exited_within(seconds(30)));  // livemig quits the source after success
   dest.quit();
   img.check_equal();

@@ -251,7 +251,9 @@ void ReceivedBlocks::after_write(const DiskBatch& batch) {
     return;
   }
   if (auto w = pwrite_full(m_scratch.get(), copies, m_scratch_end, "scratch file"); !w) {
-    UTSUSHI_LOG_DEBUG("referenced blocks are read from the disks from now on: {}", w.error().message());
+    UTSUSHI_LOG_WARN("the receiver's scratch file (in $TMPDIR, else /tmp) takes no more copies ({}): referenced "
+                     "blocks are read through the destination's disk exports from now on, more slowly",
+                     w.error().message());
     m_copy_room = 0;
     for (const auto& [h, off] : kept) {
       m_where[h] = Place{batch.disk, off};

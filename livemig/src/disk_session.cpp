@@ -535,14 +535,23 @@ Result<void> DiskSink::finish(std::string_view end_text) {
   return {};
 }
 
+namespace {
+Error block_after_close() {
+  return Error(Errc::corruption, "livemig: a page refers to a disk block after the disks' exports were removed");
+}
+}  // namespace
+
 Result<void> DiskSink::read_at(std::uint32_t disk, std::uint64_t offset, std::span<std::uint8_t> out) {
   if (disk >= m_clients.size()) {
-    return fail(Errc::corruption, "livemig: a page refers to a disk block after the disks' exports were removed");
+    return std::unexpected(block_after_close());
   }
   return m_clients[disk].read(offset, out);
 }
 
 Result<void> DiskSink::read_blocks(std::span<const BlockFetch> fetches) {
+  if (m_clients.empty()) {  // closed: not even the scratch copies answer
+    return std::unexpected(block_after_close());
+  }
   const auto t0 = steady_clock::now();
   m_referenced += fetches.size();
   struct Timed {

@@ -1,6 +1,9 @@
+#include <sys/resource.h>
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <csignal>
 #include <cstring>
 #include <map>
 
@@ -185,6 +188,65 @@ TEST_CASE("livemig ReceivedBlocks keeps copies of new contents while its copy ro
   }
 }
 
+namespace {
+
+// While it lives, files this process writes may not grow past `bytes` (the
+// write fails with EFBIG, as a full $TMPDIR fails one with ENOSPC).
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) : m_handler(std::signal(SIGXFSZ, SIG_IGN)) {
+    ::getrlimit(RLIMIT_FSIZE, &m_old);
+    struct rlimit small = m_old;
+    small.rlim_cur = bytes;
+    m_set = ::setrlimit(RLIMIT_FSIZE, &small) == 0;
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &m_old);
+    std::signal(SIGXFSZ, m_handler);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+  bool set() const noexcept { return m_set; }
+
+ private:
+  struct rlimit m_old {};
+  void (*m_handler)(int);
+  bool m_set = false;
+};
+
+}  // namespace
+
+TEST_CASE("livemig ReceivedBlocks: a scratch write that fails ends the copying, not the session", "[livemig][blocks]") {
+  auto idx = ReceivedBlocks::create(k_max_indexed_blocks, 64 * B);
+  REQUIRE(idx);
+  FakeDisks disks;
+  std::vector<Bytes> blocks;
+  for (std::uint8_t seed = 1; seed <= 8; ++seed) blocks.push_back(block_of(seed));
+  auto apply = [&](const DiskBatch& batch) {
+    REQUIRE(idx->before_write(batch, disks.reader()));
+    disks.write(batch);
+    idx->after_write(batch);
+  };
+  {
+    FileSizeLimit limit(2 * B);  // the 8 copies get 2 blocks into the file, then the write fails
+    REQUIRE(limit.set());
+    apply(data_batch(0, 0, blocks));
+  }
+  CHECK(idx->scratch_bytes() == 0);
+  CHECK(idx->on_disk() == 8);
+  apply(data_batch(0, 64 * B, {block_of(9)}));  // no copies any more, though room is left
+  CHECK(idx->scratch_bytes() == 0);
+  CHECK(idx->on_disk() == 9);
+  for (const auto& x : blocks) {
+    CHECK(read_back(*idx, x, disks) == x);  // through the disk
+  }
+  CHECK(disks.reads == 8);
+  // A block left on its disk is still kept aside before an overwrite (over the half-written copies).
+  apply(data_batch(0, 0, {block_of(10)}));
+  CHECK(idx->scratch_bytes() == B);
+  CHECK(read_back(*idx, blocks[0], disks) == blocks[0]);
+}
+
 TEST_CASE("livemig ReceivedBlocks by default keeps copies of what the batches carried", "[livemig][blocks]") {
   auto idx = ReceivedBlocks::create();
   REQUIRE(idx);
@@ -279,7 +341,7 @@ struct MapSource final : BlockSource {
 
 }  // namespace
 
-TEST_CASE("livemig with_copies sends held blocks as hashes; resolve_copies restores them", "[livemig][blocks]") {
+TEST_CASE("livemig with_copies sends held blocks as hashes, resolve_copies restores them", "[livemig][blocks]") {
   std::vector<Bytes> blocks;
   for (std::uint8_t seed = 1; seed <= 5; ++seed) blocks.push_back(block_of(seed));
   DiskBatch batch = data_batch(2, 0, blocks);

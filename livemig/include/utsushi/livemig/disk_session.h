@@ -215,9 +215,10 @@ class DiskSink final : public BlockSource {
   // read_blocks, until close().
   [[nodiscard]] Result<void> finish(std::string_view end_text);
   bool finished() const noexcept { return m_finished; }
-  // BlockSource: a block the batches carried (read through the export, or
-  // kept aside when overwritten since), or a block of a backing file (the
-  // first call waits until they are indexed); Errc::corruption after close().
+  // BlockSource: a block the batches carried (from the scratch copy, else
+  // read through the export, or kept aside when overwritten since), or a
+  // block of a backing file (the first call waits until they are indexed);
+  // Errc::corruption after close().
   [[nodiscard]] Result<void> read_blocks(std::span<const BlockFetch> fetches) override;
   // Disconnects and removes the exports and the server (after finish()).
   [[nodiscard]] Result<void> close() { return remove_all(); }

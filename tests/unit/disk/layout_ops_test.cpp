@@ -86,7 +86,7 @@ TEST_CASE("disk::check_layout refuses inconsistent tables", "[disk][layout]") {
   expect(t, Errc::invalid_argument);
 }
 
-TEST_CASE("disk::resize_disk moves the GPT backup to the end; sgdisk and sfdisk agree", "[disk][layout]") {
+TEST_CASE("disk::resize_disk moves the GPT backup to the end, sgdisk and sfdisk agree", "[disk][layout]") {
   utsushi::test::TempDir dir;
   std::string d = dir.file("grow.raw");
   PartitionTable t = gpt_table(64 * MiB);
@@ -127,7 +127,7 @@ TEST_CASE("disk::resize_disk moves the GPT backup to the end; sgdisk and sfdisk 
   CHECK(resize_disk(t, minimum_disk_size(t)));
 }
 
-TEST_CASE("disk::resize_partition grows and shrinks in place; MBR extended follows its last logical", "[disk][layout]") {
+TEST_CASE("disk::resize_partition grows and shrinks in place, MBR extended follows its last logical", "[disk][layout]") {
   PartitionTable g = gpt_table(64 * MiB);
   auto room = max_partition_length(g, 2);
   REQUIRE(room);

@@ -68,7 +68,7 @@ TEST_CASE("crypttab: the encrypted device (second field) is rewritten", "[guest]
   CHECK(out.text == "sdb1_crypt UUID=3333-data none luks,discard\n# comment /dev/sdb1\n");
 }
 
-TEST_CASE("cmdline: root= and resume= resolved; console added once per device", "[guest][cmdline]") {
+TEST_CASE("cmdline: root= and resume= resolved, console added once per device", "[guest][cmdline]") {
   std::vector<std::string> edits;
   std::string out = rewrite_cmdline("ro root=/dev/sda2 resume=/dev/sda3 quiet console=tty0", resolver,
                                     {"console=tty0", "console=ttyS0,115200n8"}, edits);

@@ -6,7 +6,7 @@
 
 using namespace utsushi::guest;
 
-TEST_CASE("hosts: the old name replaced as a whole word; Debian's 127.0.1.1 line otherwise", "[guest][identity]") {
+TEST_CASE("hosts: the old name replaced as a whole word, Debian's 127.0.1.1 line otherwise", "[guest][identity]") {
   const std::string in = "127.0.0.1\tlocalhost\n127.0.1.1\tgold.example.com gold\n# gold stays in comments\n"
                          "10.0.0.5 golden-db goldfish\n";
   Edited e = set_hosts_name(in, "gold.example.com", "web-01.example.com");

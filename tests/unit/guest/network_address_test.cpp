@@ -32,7 +32,7 @@ TEST_CASE("split_cidr and netmask_of", "[guest][address]") {
   CHECK(netmask_of(0) == "0.0.0.0");
 }
 
-TEST_CASE("networkd: DHCP becomes a static address; the golden's address, [Address] and [Route] go",
+TEST_CASE("networkd: DHCP becomes a static address, the golden's address, [Address] and [Route] go",
           "[guest][address]") {
   const std::string dhcp = "# any NIC\n[Match]\nName=en*\n\n[Network]\nDHCP=ipv4\n\n[DHCPv4]\nClientIdentifier=mac\n";
   CHECK(networkd_sets_address(dhcp));

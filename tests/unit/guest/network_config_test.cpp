@@ -50,7 +50,7 @@ TEST_CASE("NetworkManager keyfile: interface-name", "[guest][network]") {
   CHECK(interfaces_nm_keyfile("[connection]\nid=x\n[ethernet]\nmac-address=52:54:00:00:00:01\n").empty());
 }
 
-TEST_CASE("netplan: ids, match name, set-name; driver match becomes the MAC", "[guest][network]") {
+TEST_CASE("netplan: ids, match name, set-name, driver match becomes the MAC", "[guest][network]") {
   const std::string in =
       "network:\n"
       "  version: 2\n"

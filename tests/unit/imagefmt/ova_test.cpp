@@ -164,7 +164,7 @@ TEST_CASE("ova::parse_manifest: OVF 1.x and 2.x lines, malformed lines named", "
   CHECK(ova::manifest_line(ova::DigestAlgorithm::sha256, "d.vmdk", h256) == "SHA256(d.vmdk)= " + h256 + "\n");
 }
 
-TEST_CASE("ova: write_ovf and read_ovf_disk agree; foreign descriptors are read by local name", "[ova]") {
+TEST_CASE("ova: write_ovf and read_ovf_disk agree, foreign descriptors are read by local name", "[ova]") {
   ova::OvfSettings s;
   s.name = "a&b<c\"d'e";
   s.disk_file = s.name + "-disk1.vmdk";

@@ -94,7 +94,7 @@ TEST_CASE("livemig BackingBlocks counts the first blocks up to its cap, duplicat
   CHECK(where(*build(path, "raw", 4), 3) == 200 * B);
 }
 
-TEST_CASE("livemig BackingBlocks: errors name the file; a stop request cancels", "[livemig][blocks]") {
+TEST_CASE("livemig BackingBlocks: errors name the file, a stop request cancels", "[livemig][blocks]") {
   TempDir dir;
   auto missing = BackingBlocks::build(dir.file("none.qcow2"), "qcow2");
   REQUIRE_FALSE(missing);

@@ -35,7 +35,7 @@ void check_refused(const json& list, const std::string& why) {
 
 }  // namespace
 
-TEST_CASE("livemig disk list: round trip; an empty list only where allowed", "[livemig][disk_list]") {
+TEST_CASE("livemig disk list: round trip, an empty list only where allowed", "[livemig][disk_list]") {
   std::vector<SessionDisk> disks = {
       {"#block123", "/machine/peripheral-anon/device[0]/virtio-backend", 1073741824, "/a.qcow2", "qcow2", "/b.raw",
        "raw", k_hash},

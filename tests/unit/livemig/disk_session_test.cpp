@@ -258,7 +258,7 @@ Bytes message(const DiskBatch& b) {
 
 }  // namespace
 
-TEST_CASE("livemig DiskSink: batches written and hashed; a hash that differs is refused, exports removed",
+TEST_CASE("livemig DiskSink: batches written and hashed, a hash that differs is refused, exports removed",
           "[livemig][disk_session][nbd]") {
   utsushi::test::TempDir dir;
   std::string file = nbd_dest_file(dir);
@@ -484,7 +484,7 @@ TEST_CASE("livemig --copy-storage sender: a disk copy that fails before migrate 
   CHECK(out.report.disk_phases[0].data_bytes == 0);
 }
 
-TEST_CASE("livemig BackgroundFlusher: flushes on request off the caller's thread; a failed flush is reported at stop",
+TEST_CASE("livemig BackgroundFlusher: flushes on request off the caller's thread, a failed flush is reported at stop",
           "[livemig][disk_session][nbd]") {
   utsushi::test::TempDir dir;
   std::string file = nbd_dest_file(dir);

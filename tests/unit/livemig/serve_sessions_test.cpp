@@ -117,7 +117,7 @@ TEST_CASE("livemig: a sender and a receiver of different kinds both stop at once
   }
 }
 
-TEST_CASE("livemig handshake: the sender learns the receiver's kind; a wrong token or another protocol is refused",
+TEST_CASE("livemig handshake: the sender learns the receiver's kind, a wrong token or another protocol is refused",
           "[livemig][handshake]") {
   auto run = [](ReceiverKind kind, const std::string& token, link::Protocol client_protocol) {
     auto lp = test::link_pair();

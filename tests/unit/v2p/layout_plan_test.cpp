@@ -190,7 +190,7 @@ TEST_CASE("v2p::plan_layout refuses what it cannot resize", "[v2p][layout]") {
   CHECK(grown->find(2)->action == FsAction::grow_pv);
 }
 
-TEST_CASE("v2p::plan_layout: XFS is re-created when smaller; whole-disk filesystems follow the disk",
+TEST_CASE("v2p::plan_layout: XFS is re-created when smaller, whole-disk filesystems follow the disk",
           "[v2p][layout]") {
   auto image = born_virtual(4 * GiB, 900 * MiB);
   image.volumes[1].filesystem = "xfs";

@@ -94,7 +94,7 @@ RemoteOptions remote(const ChildServer& s, std::chrono::seconds reconnect_for = 
 
 }  // namespace
 
-TEST_CASE("v2p image wire: messages round-trip; hostile ones are errors", "[v2p][net]") {
+TEST_CASE("v2p image wire: messages round-trip, hostile ones are errors", "[v2p][net]") {
   auto info = wire::decode_info(wire::encode_info({1u << 30, "qcow2", "/a:1:2", "a.qcow2"}));
   REQUIRE(info);
   CHECK(info->size == 1u << 30);

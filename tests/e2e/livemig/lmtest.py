@@ -53,7 +53,7 @@ class Qemu:
         args = list(extra) + (["-incoming", "defer"] if incoming else [])
         # no_reboot=False: a guest kernel panic (panic=-1) reboots it, as plain QEMU does.
         self.machine = memload.machine(name, append, memory_mib=mem_mib, append_base=BASE_APPEND,
-                                       extra_args=args, workdir_parent=workdir, no_reboot=False)
+                                       extra_args=args, workdir_parent=workdir, no_reboot=False, migratable=True)
         self.qmp_path = self.machine.add_qmp()  # for livemig
         self.machine.start()
         self.mon = self.machine.qmp  # for the test

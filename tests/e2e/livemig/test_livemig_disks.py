@@ -40,7 +40,7 @@ class Guest:
         self.name = name
         extra = ["-incoming", "defer"] if incoming else []
         self.machine = Machine(name, memory_mib=MEM, smp=1, machine="pc", extra_args=extra, workdir_parent=work,
-                               no_reboot=False)
+                               no_reboot=False, migratable=True)
         self.overlay = self.machine.add_disk(golden, fmt="qcow2", bus="virtio")
         self.qmp_path = self.machine.add_qmp()
         self.machine.start()

@@ -311,8 +311,41 @@ double seconds(steady_clock::duration d) { return std::chrono::duration<double>(
 
 }  // namespace
 
+namespace {
+
+std::uint64_t data_bytes_of(std::span<const DiskRange> ranges) noexcept {
+  std::uint64_t n = 0;
+  for (const auto& r : ranges) {
+    n += r.kind == DiskRangeKind::data ? r.length : 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+Result<std::vector<DiskSource::PassDisk>> DiskSource::list_pass() {
+  std::vector<PassDisk> disks;
+  std::uint64_t data = 0;
+  for (std::size_t i = 0; i < m_trackers.size(); ++i) {
+    const PassExport& p = m_trackers[i].current();
+    std::vector<std::string> contexts = {k_context_allocation};
+    contexts.push_back(p.bitmap ? dirty_bitmap_context(*p.bitmap) : k_context_depth);
+    auto client = UTSUSHI_TRY(NbdClient::connect(m_socket, p.name, contexts));
+    auto ranges = UTSUSHI_TRY(pass_ranges(client, p, m_reports[i]));
+    data += data_bytes_of(ranges);
+    disks.push_back({std::move(client), std::move(ranges)});
+  }
+  m_progress.data_bytes = data;
+  m_progress.listed_at = steady_clock::now().time_since_epoch().count();
+  m_progress.listed = true;
+  return disks;
+}
+
 Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::string& phase) {
   auto t0 = steady_clock::now();
+  m_progress.listed = false;
+  m_progress.data_bytes = 0;
+  m_progress.sent_bytes = 0;
   // In the report from the start, so that a pass that fails shows how far it
   // got; a pass of the same phase as the one before adds to it.
   if (m_phases.empty() || m_phases.back().phase != phase) {
@@ -322,31 +355,28 @@ Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::st
   ph.passes++;
   const std::int64_t ms_before = ph.ms;
   const std::uint64_t data_before = ph.data_bytes;
-  // Each frame's counted blocks (block_index.h), published once it was sent:
-  // the shipper sends frames in the order they were pushed.
+  std::vector<PassDisk> disks = UTSUSHI_TRY(list_pass());
+  // Each frame's counted blocks (block_index.h) and data bytes, published
+  // once it was sent: the shipper sends frames in the order they were pushed.
   std::mutex queued_mutex;
-  std::deque<std::vector<BlockHash>> queued;
+  std::deque<std::pair<std::vector<BlockHash>, std::uint64_t>> queued;
   // Declared after what its thread's `send` uses, so that it ends first.
   Shipper shipper(k_disk_ship_queue, [&](const OutFrame& f) -> Result<void> {
     UTSUSHI_TRY(send(f.type, f.payload));
-    std::vector<BlockHash> blocks;
+    std::pair<std::vector<BlockHash>, std::uint64_t> sent;
     {
       std::lock_guard lock(queued_mutex);
-      blocks = std::move(queued.front());
+      sent = std::move(queued.front());
       queued.pop_front();
     }
-    m_sent.publish(blocks);
+    m_sent.publish(sent.first);
+    m_progress.sent_bytes += sent.second;
     return {};
   });
   LevelFollower follower(m_levels, shipper);
   auto batch_start = steady_clock::now();
-  for (std::size_t i = 0; i < m_trackers.size(); ++i) {
-    const PassExport& p = m_trackers[i].current();
-    std::vector<std::string> contexts = {k_context_allocation};
-    contexts.push_back(p.bitmap ? dirty_bitmap_context(*p.bitmap) : k_context_depth);
-    auto client = UTSUSHI_TRY(NbdClient::connect(m_socket, p.name, contexts));
+  for (std::size_t i = 0; i < disks.size(); ++i) {
     DiskReport& rep = m_reports[i];
-    std::vector<DiskRange> ranges = UTSUSHI_TRY(pass_ranges(client, p, rep));
     BatchSink sink = [&](DiskBatch&& b) -> Result<void> {
       m_hashes[i].add(b);
       Bytes msg;
@@ -364,7 +394,7 @@ Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::st
       }
       {
         std::lock_guard lock(queued_mutex);
-        queued.push_back(std::move(counted));
+        queued.emplace_back(std::move(counted), b.data.size());
       }
       UTSUSHI_TRY(shipper.push({FrameType::disk_data, std::move(msg)}));
       batch_start = steady_clock::now();
@@ -382,8 +412,8 @@ Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::st
       ph.ms = ms_before + duration_cast<milliseconds>(steady_clock::now() - t0).count();
       return {};
     };
-    UTSUSHI_TRY(read_batches(client, static_cast<std::uint32_t>(i), ranges, BatchLimits{}, sink));
-    UTSUSHI_TRY(client.shutdown());
+    UTSUSHI_TRY(read_batches(disks[i].client, static_cast<std::uint32_t>(i), disks[i].ranges, BatchLimits{}, sink));
+    UTSUSHI_TRY(disks[i].client.shutdown());
   }
   UTSUSHI_TRY(shipper.finish());
   ph.ms = ms_before + duration_cast<milliseconds>(steady_clock::now() - t0).count();

@@ -11,6 +11,8 @@
 #include "utsushi/common/log.h"
 #include "utsushi/livemig/disk_session.h"
 #include "utsushi/livemig/handshake.h"
+#include "utsushi/livemig/page_store.h"
+#include "utsushi/livemig/qemu_control.h"
 #include "utsushi/livemig/qmp.h"
 
 namespace utsushi::livemig {
@@ -81,8 +83,13 @@ Outcome receive_remote(const ReceiveRemoteOptions& options) {
   if (auto v = prepare_destination(*qmp); !v) {
     return failure(v.error(), status_for(v.error()));
   }
-  // While no sender has come yet: the work a disk session would start with.
-  auto warm = options.receive.copy_storage ? warm_backings(*qmp) : nullptr;
+  // While no sender has come yet: the work a disk session would start with
+  // (its memory stream comes only after the disks' bulk pass).
+  std::unique_ptr<BackingIndexer> warm;
+  if (options.receive.copy_storage) {
+    warm = warm_backings(*qmp);
+    prefault_page_memory(guest_memory_bytes(*qmp).value_or(0));
+  }
   std::optional<Outcome> received;
   ServeOptions serve{options.listen, options.token, 1, options.accept_timeout, options.on_listening};
   auto r = serve_sessions(serve, [&](Link& link) { received = run_receiver(options.receive, *qmp, link); });

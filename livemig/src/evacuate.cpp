@@ -50,8 +50,7 @@ Result<GuestPlan> measure(const EvacuatePair& pair, LibvirtHost* host, bool dirt
   auto mon = UTSUSHI_TRY(open_source(pair, host));
   auto& qmp = *mon;
   UTSUSHI_TRY(preflight_source(qmp));
-  auto mem = UTSUSHI_TRY(qmp.execute("query-memory-size-summary"));
-  g.memory_bytes = mem.value("base-memory", std::uint64_t{0}) + mem.value("plugged-memory", std::uint64_t{0});
+  g.memory_bytes = UTSUSHI_TRY(guest_memory_bytes(qmp));
   if (dirty_rate) {
     if (qmp.execute("calc-dirty-rate", {{"calc-time", 1}})) {
       for (int i = 0; i < 40; ++i) {

@@ -105,7 +105,7 @@ PageEncoder::PageEncoder(std::size_t batch_limit, FlushFn flush)
 }
 
 Result<void> PageEncoder::maybe_flush() {
-  if (m_batch.size() >= m_limit) {
+  if (m_batch.size() >= m_limit || (!m_in_tail && m_batch_stream >= k_batch_stream_limit)) {
     return flush();
   }
   return {};
@@ -126,6 +126,7 @@ Result<void> PageEncoder::flush() {
   UTSUSHI_TRY(m_flush(m_batch, m_share));
   m_batch.clear();
   m_share.fill(0);
+  m_batch_stream = 0;
   return {};
 }
 
@@ -139,6 +140,7 @@ Result<void> PageEncoder::on_raw(std::span<const std::uint8_t> bytes) {
     put_bytes(m_batch, bytes.first(n));
     m_share[0] += m_batch.size() - before;
     m_kinds[0].qemu_bytes += n;
+    m_batch_stream += n;
     m_kinds[0].token_bytes += m_batch.size() - before;
     bytes = bytes.subspan(n);
     UTSUSHI_TRY(maybe_flush());
@@ -167,16 +169,12 @@ PageKind PageEncoder::classify(const PageRecord& r, std::uint8_t* slot, Bytes& p
   payload.clear();
   SlotState st = m_store.state(r.block, r.page);
   if (r.kind == RecordKind::zero) {
-    if (st != SlotState::zero) {
-      std::memset(slot, 0, k_page);
-      m_store.set_state(r.block, r.page, SlotState::zero);
-    }
+    m_store.clear(r.block, r.page);
     return PageKind::zero;
   }
   const std::uint8_t* cur = r.data;
   if (is_all_zero(cur, k_page)) {
-    std::memset(slot, 0, k_page);
-    m_store.set_state(r.block, r.page, SlotState::zero);
+    m_store.clear(r.block, r.page);
     return PageKind::zpage;
   }
   if (st == SlotState::data && std::memcmp(slot, cur, k_page) == 0) {
@@ -246,7 +244,9 @@ Result<void> PageEncoder::on_page(const PageRecord& r) {
   m_share[idx] += m_batch.size() - before;
   m_kinds[idx].records++;
   m_kinds[idx].token_bytes += m_batch.size() - before;
-  m_kinds[idx].qemu_bytes += record_qemu_bytes(r, m_store.blocks());
+  const std::uint64_t qemu_bytes = record_qemu_bytes(r, m_store.blocks());
+  m_kinds[idx].qemu_bytes += qemu_bytes;
+  m_batch_stream += qemu_bytes;
   return maybe_flush();
 }
 
@@ -338,10 +338,7 @@ Result<void> TokenDecoder::decode(std::span<const std::uint8_t> batch, Bytes& ou
     switch (kind) {
       case PageKind::zero:
       case PageKind::zpage:
-        if (st != SlotState::zero) {
-          std::memset(slot, 0, k_page);
-          m_store.set_state(block, page, SlotState::zero);
-        }
+        m_store.clear(block, page);
         break;
       case PageKind::same:
         if (st != SlotState::data) {

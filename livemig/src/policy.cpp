@@ -64,10 +64,14 @@ double stop_ms(const PolicyConfig& config, double rate, std::uint64_t remaining)
 
 // The downtime-limit QEMU should have now (policy.h: hold, scaled, or the
 // target's).
-std::uint32_t qemu_limit_for(const PolicyConfig& config, const PolicyState& state, const MigrationStatus& status) {
+std::uint32_t qemu_limit_for(const PolicyConfig& config, const PolicyState& state, const MigrationStatus& status,
+                             bool disks_pending) {
   const std::uint32_t limit = qemu_downtime_limit(config, state.target_ms);
   if (!config.pace_switchover) {
     return limit;
+  }
+  if (disks_pending) {
+    return k_hold_limit_ms;
   }
   auto rate = page_rate_bytes_per_ms(config, state);
   if (status.dirty_sync_count < 2 || !rate ||
@@ -118,8 +122,12 @@ PolicyDecision decide(const PolicyConfig& config, PolicyState& state, const Migr
     state.first_pass_dropped = true;
   }
   add_sample(config, state, pump);
-  auto raised = maybe_raise(config, state, status);
-  const std::uint32_t want = qemu_limit_for(config, state, status);
+  const bool disks_pending = config.pace_switchover && pump.disks_pending;
+  if (disks_pending) {
+    state.last_step_sync = status.dirty_sync_count;  // counts from the disks' end
+  }
+  auto raised = disks_pending ? std::nullopt : maybe_raise(config, state, status);
+  const std::uint32_t want = qemu_limit_for(config, state, status, disks_pending);
   if (raised) {
     state.qemu_limit_ms = want;
     return {PolicyAction::raise_downtime, want, *raised};

@@ -97,11 +97,39 @@ std::uint64_t page_records(const KindTable& kinds) noexcept {
 
 }  // namespace
 
+namespace {
+
+// The flow control's wait (pump.h): until `sent` stream bytes are at most
+// k_flow_window beyond the receiver's progress.
+Result<void> wait_for_receiver(PeerInbox& inbox, std::uint64_t sent, const std::atomic<bool>& stop) {
+  std::uint64_t seen = inbox.taken();
+  auto stalled_since = steady_clock::now();
+  while (sent > inbox.taken() + k_flow_window) {
+    if (stop.load()) {
+      return fail(Errc::aborted, "livemig: stream reader stopped");
+    }
+    if (auto reason = inbox.abort_reason()) {
+      return fail(Errc::aborted, "the receiver stopped the migration: " + *reason);
+    }
+    UTSUSHI_TRY(inbox.poll(milliseconds(100)));
+    if (inbox.taken() > seen) {
+      seen = inbox.taken();
+      stalled_since = steady_clock::now();
+    } else if (steady_clock::now() - stalled_since > k_flow_stall) {
+      return fail(Errc::unavailable, fmt::format("livemig: the receiver took no stream bytes for {} s",
+                                                 k_flow_stall.count()));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 // Parse + encode + compress on this thread, send on a second one, with at
 // most k_ship_queue frames between them. The zstd level follows the
 // bottleneck (batch_compressor.h) unless pinned.
-void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic<bool>& stop, PumpResult& out,
-          PumpProgress& progress, std::mutex& send_lock, const SentBlocks* disk_blocks) {
+void pump(int qemu_fd, Link& link, PeerInbox& inbox, const SendOptions& options, const std::atomic<bool>& stop,
+          PumpResult& out, PumpProgress& progress, std::mutex& send_lock, const SentBlocks* disk_blocks) {
   Shipper shipper(k_ship_queue, [&](const OutFrame& f) -> Result<void> {
     std::lock_guard lock(send_lock);
     return link.send(f.type, f.payload, f.flags, f.raw_len);
@@ -119,6 +147,7 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
   // starts at once instead of after a whole batch.
   std::size_t batch_limit = std::min(options.batch_bytes, k_first_batch);
   PageEncoder* encoder_ptr = nullptr;
+  std::uint64_t stream_sent = 0;  // stream bytes in DATA frames so far (flow control)
   PageEncoder encoder(batch_limit, [&](Bytes& batch, const std::array<std::uint64_t, k_page_kinds>& share)
                                        -> Result<void> {
     Bytes compressed;
@@ -137,6 +166,8 @@ void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic
     for (std::size_t k = 0; k < k_page_kinds; ++k) {
       kinds[k].wire_bytes += wire * static_cast<double>(share[k]) / static_cast<double>(batch.size());
     }
+    stream_sent += encoder_ptr->batch_stream_bytes();
+    UTSUSHI_TRY(wait_for_receiver(inbox, stream_sent, stop));
     UTSUSHI_TRY(shipper.push({FrameType::data, std::move(compressed), k_frame_zstd,
                               static_cast<std::uint32_t>(batch.size())}));
     if (batch_limit < options.batch_bytes && batch.size() >= batch_limit) {  // full: QEMU keeps up

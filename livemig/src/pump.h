@@ -6,6 +6,7 @@
 // ships, with a few frames of slack so the link stays busy while QEMU
 // finishes the stream.
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -14,6 +15,7 @@
 #include "utsushi/livemig/batch_compressor.h"
 #include "utsushi/livemig/link.h"
 #include "utsushi/livemig/page_codec.h"
+#include "utsushi/livemig/peer_inbox.h"
 #include "utsushi/livemig/session.h"
 #include "utsushi/livemig/stream_parser.h"
 
@@ -40,6 +42,13 @@ struct PumpProgress {
   std::atomic<std::uint64_t> pages{0};
 };
 
+// Flow control (frame.h): before it hands a DATA frame to the link, the pump
+// waits until the stream bytes in DATA frames so far exceed the receiver's
+// progress (`inbox`) by at most k_flow_window; meanwhile it reads nothing
+// from QEMU, whose stream then slows (and whose switch-over estimate with
+// it). No progress for k_flow_stall is an error.
+inline constexpr std::chrono::seconds k_flow_stall{60};
+
 // Runs until QEMU ends the stream (then the END frame is handed to the link),
 // `stop` is set, or the stream or the link fails (then QEMU's socket is shut,
 // so that QEMU's writer fails at once instead of blocking). `progress`
@@ -47,7 +56,7 @@ struct PumpProgress {
 // `send_lock` while it sends a frame, so another thread (the final disk pass)
 // may send between the pump's frames under the same lock. Pages equal to a
 // block in `disk_blocks` (null: none) go as references to it (page_codec.h).
-void pump(int qemu_fd, Link& link, const SendOptions& options, const std::atomic<bool>& stop, PumpResult& out,
-          PumpProgress& progress, std::mutex& send_lock, const SentBlocks* disk_blocks);
+void pump(int qemu_fd, Link& link, PeerInbox& inbox, const SendOptions& options, const std::atomic<bool>& stop,
+          PumpResult& out, PumpProgress& progress, std::mutex& send_lock, const SentBlocks* disk_blocks);
 
 }  // namespace utsushi::livemig

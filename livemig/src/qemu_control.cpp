@@ -94,6 +94,11 @@ Result<MigrationStatus> query_migration(Monitor& qmp) {
   return s;
 }
 
+Result<std::uint64_t> guest_memory_bytes(Monitor& qmp) {
+  auto mem = UTSUSHI_TRY(qmp.execute("query-memory-size-summary"));
+  return mem.value("base-memory", std::uint64_t{0}) + mem.value("plugged-memory", std::uint64_t{0});
+}
+
 Result<std::string> query_runstate(Monitor& qmp) {
   auto j = UTSUSHI_TRY(qmp.execute("query-status"));
   return j.value("status", std::string("unknown"));

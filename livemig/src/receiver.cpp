@@ -99,14 +99,24 @@ Settled settle_after_go(const ReceiveOptions& options, Monitor& qmp) {
 }
 
 // Feeds QEMU on its own thread so that the link keeps flowing while the
-// destination loads pages; at most four batches wait in between. Destroying
-// it stops the thread (unfed batches are dropped).
+// destination loads pages; at most four batches wait in between. After each
+// batch QEMU read it sends the sender a `progress` frame (frame.h): the
+// bytes fed so far plus `held` (the batch the receiver holds back until the
+// next frame verified). It is the link's only sender while it runs.
+// Destroying it stops the thread (unfed batches are dropped).
 class Feeder {
  public:
-  Feeder(int qemu_fd, milliseconds timeout)
-      : m_thread([this, qemu_fd, timeout] {
+  Feeder(int qemu_fd, milliseconds timeout, Link& link, const std::atomic<std::uint64_t>& held)
+      : m_thread([this, qemu_fd, timeout, &link, &held] {
+          std::uint64_t fed = 0;
           while (auto b = m_queue.pop()) {
             if (auto r = feed(qemu_fd, *b, timeout); !r) {
+              m_queue.fail(r.error());
+              return;
+            }
+            fed += b->size();
+            const auto progress = encode_progress(fed + held.load());
+            if (auto r = link.send(FrameType::progress, progress); !r) {
               m_queue.fail(r.error());
               return;
             }
@@ -283,7 +293,8 @@ bool disk_frame(link::MessageType t) {
 // verified, the last until END matched (finish_stream). rep.bytes_to_qemu
 // counts what was handed to the feeder.
 Result<void> receive_stream(ReceiveRun& run) {
-  Feeder feeder(run.qemu_fd->get(), run.options.idle_timeout);
+  std::atomic<std::uint64_t> held_bytes{0};
+  Feeder feeder(run.qemu_fd->get(), run.options.idle_timeout, run.link, held_bytes);
   StreamDecoder decoder;
   Bytes out;
   Bytes held;  // the latest batch, fed only once the next frame verified
@@ -309,6 +320,7 @@ Result<void> receive_stream(ReceiveRun& run) {
     }
     UTSUSHI_TRY(decoder.decode(f, out));
     run.rep.bytes_to_qemu += held.size();
+    held_bytes = out.size();  // (the batch pushed now is counted once fed)
     if (!held.empty()) {
       UTSUSHI_TRY(feeder.push(std::move(held)));
     }

@@ -16,7 +16,10 @@
 #include "utsushi/common/cancel.h"
 #include "utsushi/common/handles.h"
 #include "utsushi/common/log.h"
+#include "utsushi/livemig/disk_precopy.h"
 #include "utsushi/livemig/disk_session.h"
+#include "utsushi/livemig/page_store.h"
+#include "utsushi/livemig/peer_inbox.h"
 #include "utsushi/livemig/qemu_control.h"
 #include "utsushi/livemig/session.h"
 
@@ -73,13 +76,15 @@ struct Failure {
 // What the sender's phases share for one migration. Owned by run_sender;
 // never moved (rep refers into outcome).
 struct SendRun {
-  SendRun(const SendOptions& o, Monitor& m, Link& l) : options(o), qmp(m), link(l) {}
+  SendRun(const SendOptions& o, Monitor& m, Link& l) : options(o), serial_qmp(m), qmp(serial_qmp), link(l) {}
   SendRun(const SendRun&) = delete;
   SendRun& operator=(const SendRun&) = delete;
 
   const SendOptions& options;
+  SerialMonitor serial_qmp;  // the disks' pre-copy thread swaps bitmaps while this one polls
   Monitor& qmp;
   Link& link;
+  PeerInbox inbox{link};  // what the receiver sends once the session runs
   Outcome outcome{};
   Report& rep = outcome.report;
   steady_clock::time_point start = steady_clock::now();  // reset when `migrate` is sent
@@ -89,6 +94,7 @@ struct SendRun {
   std::optional<QmpEvent> stop_before;  // the latest STOP before this migration's
   std::optional<Fd> sock;     // our end of QEMU's stream socket
   std::unique_ptr<DiskSource> disks;  // --copy-storage
+  std::unique_ptr<DiskPrecopy> precopy;  // its pre-copy while it runs; ends before `disks`
   std::mutex send_lock;       // one sender on the link at a time: the pump's shipper or the final disk pass
 
   // Sends one frame under send_lock (the disk passes' frames).
@@ -116,18 +122,37 @@ struct SendRun {
   steady_clock::time_point first_start() const { return disks ? disks_start : start; }
   // Tells the receiver why before failing (a phase that failed on this side).
   Outcome abort_and_fail(Failure f) {
-    link.send_abort(f.error.message());
+    if (stop_precopy(std::chrono::seconds(2))) {
+      link.send_abort(f.error.message());
+    }
     return fail(std::move(f));
+  }
+  // Asks the disks' pre-copy (if it runs) to stop and waits up to `limit`
+  // for it; true when it ended (then `precopy` is gone).
+  bool stop_precopy(milliseconds limit) {
+    if (!precopy) {
+      return true;
+    }
+    precopy->stop();
+    for (auto until = steady_clock::now() + limit; !precopy->done() && steady_clock::now() < until;) {
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    if (!precopy->done()) {
+      return false;
+    }
+    (void)precopy->join();
+    precopy.reset();
+    return true;
   }
 };
 
 // The pump (pump.h) on its own thread, and what the supervisor reads of it.
 class PumpThread {
  public:
-  PumpThread(int qemu_fd, Link& link, const SendOptions& options, std::mutex& send_lock,
+  PumpThread(int qemu_fd, Link& link, PeerInbox& inbox, const SendOptions& options, std::mutex& send_lock,
              const SentBlocks* disk_blocks)
-      : m_thread([this, qemu_fd, &link, &options, &send_lock, disk_blocks] {
-          pump(qemu_fd, link, options, m_stop, m_result, m_progress, send_lock, disk_blocks);
+      : m_thread([this, qemu_fd, &link, &inbox, &options, &send_lock, disk_blocks] {
+          pump(qemu_fd, link, inbox, options, m_stop, m_result, m_progress, send_lock, disk_blocks);
           m_done = true;
         }) {}
   ~PumpThread() { join(); }
@@ -198,61 +223,92 @@ std::optional<Outcome> check_ends(SendRun& run) {
   return std::nullopt;
 }
 
-// Before `migrate` the receiver sends nothing but an abort: its reason, when
-// one arrives within `wait`, as the error to report.
-std::optional<Error> receiver_abort(Link& link, milliseconds wait) {
-  pollfd p{link.fd(), POLLIN, 0};
-  if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) {
-    return std::nullopt;
+// Until the stream's end the receiver sends nothing but its progress and an
+// abort: the abort's reason, when one arrives within `wait`, as the error to
+// report.
+std::optional<Error> receiver_abort(PeerInbox& inbox, milliseconds wait) {
+  if (!inbox.poll(wait)) {
+    return std::nullopt;  // the caller's own error says what went wrong with the link
   }
-  auto peer = link.recv(milliseconds(300));
-  if (peer && peer->header.type == FrameType::abort) {
-    return Error(Errc::aborted, "the receiver stopped the migration: " + peer->text());
+  if (auto reason = inbox.abort_reason()) {
+    return Error(Errc::aborted, "the receiver stopped the migration: " + *reason);
   }
   return std::nullopt;
 }
 
 // Phase 1b (--copy-storage). Picks the disks, starts the source's NBD server
-// and dirty tracking (run.disks), announces the disks and sends pass 0 and
-// dirty passes until one is small (SendOptions::disk_pass_bytes), before
-// QEMU's migration starts: the guest runs on and its writes go to the next
+// and dirty tracking (run.disks), announces the disks and starts their
+// pre-copy (run.precopy, disk_precopy.h: pass 0, then dirty passes until one
+// is small) on a thread of its own; returns once the bulk pass has about
+// memory_lead() left (or the pre-copy ended), so that QEMU's first memory pass
+// overlaps the bulk's tail. The guest runs on and its writes go to the next
 // pass. On failure the receiver got an abort; run_sender removes the exports.
 std::optional<Outcome> copy_disks(SendRun& run) {
   run.disks_start = steady_clock::now();
-  auto sent = [&]() -> Result<void> {
+  auto started = [&]() -> Result<void> {
     auto chosen = UTSUSHI_TRY(source_disks(run.qmp, run.options.copy_storage));
     const LevelBounds bounds = level_bounds(run.options.zstd_level, run.options.zstd_max_level);
     run.disks = UTSUSHI_TRY(DiskSource::open(run.qmp, std::move(chosen), bounds.min, bounds.max));
     std::string list = disks_frame_text(run.disks->disks());
     UTSUSHI_TRY(run.link.send_text(FrameType::disks, list));
+    // Without the guest's size (a heuristic's input) the memory waits for the bulk pass.
+    auto memory = guest_memory_bytes(run.qmp);
+    if (!memory) {
+      UTSUSHI_LOG_DEBUG("the guest's memory size: {}", memory.error().message());
+    }
+    const milliseconds lead = memory_lead(memory.value_or(0));
+    // The page store fills in QEMU's first pass: fault its memory in while the bulk pass has CPU to spare.
+    prefault_page_memory(memory.value_or(0));
     FrameSend locked = run.locked_send();
-    // A receiver that failed (its disk full, say) stops the copy at the next batch.
-    FrameSend send = [&](FrameType type, std::span<const std::uint8_t> payload) -> Result<void> {
-      if (auto e = receiver_abort(run.link, milliseconds(0))) {
+    // A receiver that failed (its disk full, say) stops the copy at the next
+    // batch. (It sends nothing else until the stream's end, by which time
+    // the pre-copy has ended.)
+    FrameSend send = [&run, locked](FrameType type, std::span<const std::uint8_t> payload) -> Result<void> {
+      if (auto e = receiver_abort(run.inbox, milliseconds(0))) {
         return std::unexpected(std::move(*e));
       }
       return locked(type, payload);
     };
-    UTSUSHI_TRY(run.disks->send_pass(send, "bulk"));
-    for (unsigned n = 1; n <= run.options.max_disk_passes; ++n) {
+    run.precopy = std::make_unique<DiskPrecopy>(*run.disks, std::move(send), run.options);
+    while (!run.precopy->done()) {
       if (cancel_requested()) {
+        run.precopy->stop();
+        (void)run.precopy->join();
         return fail(Errc::cancelled, "cancelled by signal");
       }
-      UTSUSHI_TRY(run.disks->next_pass());
-      if (UTSUSHI_TRY(run.disks->send_pass(send, fmt::format("dirty-{}", n))) <= run.options.disk_pass_bytes) {
-        break;
+      if (auto left = run.precopy->bulk_time_left(); left && *left <= lead) {
+        UTSUSHI_LOG_INFO("starting QEMU's migration with about {} ms of the disks' bulk pass left", left->count());
+        return {};
       }
+      std::this_thread::sleep_for(milliseconds(20));
     }
-    return {};
+    auto copied = run.precopy->join();
+    run.precopy.reset();
+    return copied;
   }();
-  if (!sent) {
-    Error error = sent.error();
-    if (error.code() != Errc::aborted) {
+  if (!started) {
+    const bool stopped = run.stop_precopy(seconds(2));
+    Error error = started.error();
+    if (error.code() != Errc::aborted && stopped) {
       // A link error: the receiver's abort, when it sent one, says why.
-      error = receiver_abort(run.link, milliseconds(300)).value_or(std::move(error));
+      error = receiver_abort(run.inbox, milliseconds(300)).value_or(std::move(error));
     }
     run.rep.source_state = query_runstate(run.qmp).value_or("unknown");  // QEMU's migration never started
     return run.abort_and_fail({error, status_for(error)});
+  }
+  return std::nullopt;
+}
+
+// While QEMU's migration runs and the disks' pre-copy has not ended: nothing
+// while it runs; its failure once it ended (then run.precopy is gone).
+std::optional<Failure> check_precopy(SendRun& run) {
+  if (!run.precopy || !run.precopy->done()) {
+    return std::nullopt;
+  }
+  auto r = run.precopy->join();
+  run.precopy.reset();
+  if (!r) {
+    return Failure{r.error(), status_for(r.error())};
   }
   return std::nullopt;
 }
@@ -280,6 +336,16 @@ std::optional<Failure> follow_disks(SendRun& run) {
 // the source's): the final dirty pass, the disks' hashes, the source's
 // exports and bitmaps removed, then QEMU continues its switch-over.
 std::optional<Failure> final_disk_pass(SendRun& run) {
+  if (run.precopy) {
+    // QEMU switched over although the policy held it: the rest of the
+    // pre-copy goes in the downtime.
+    UTSUSHI_LOG_WARN("QEMU stopped the guest before the disks' pre-copy ended; it ends in the downtime");
+    auto r = run.precopy->join();
+    run.precopy.reset();
+    if (!r) {
+      return Failure{r.error(), status_for(r.error())};
+    }
+  }
   auto r = [&]() -> Result<void> {
     if (run.disks) {
       FrameSend send = run.locked_send();
@@ -340,7 +406,8 @@ std::optional<Outcome> start_migration(SendRun& run) {
 // status timeout when it cancels; sets QEMU's downtime limit when it says so.
 std::optional<Failure> apply_policy(SendRun& run, const PolicyConfig& config, PolicyState& pstate,
                                     const MigrationStatus& st, const PumpThread& pump) {
-  PageSample sample{duration_cast<milliseconds>(steady_clock::now() - run.start), pump.pages_read()};
+  PageSample sample{duration_cast<milliseconds>(steady_clock::now() - run.start), pump.pages_read(),
+                    run.precopy != nullptr};
   auto d = decide(config, pstate, st, sample);
   if (d.action == PolicyAction::cancel) {
     return Failure{Error(Errc::aborted, d.reason), ReportStatus::timeout};
@@ -374,6 +441,9 @@ std::optional<Failure> supervise(SendRun& run, PumpThread& pump) {
   bool switched = false;  // the final disk pass ran and QEMU continued
   auto last_follow = steady_clock::now();
   for (;;) {
+    if (auto f = check_precopy(run)) {
+      return f;
+    }
     if (pump.done() && pump.error()) {
       const Error& e = *pump.error();
       return Failure{e, status_for(e)};
@@ -410,7 +480,8 @@ std::optional<Failure> supervise(SendRun& run, PumpThread& pump) {
       if (auto f = apply_policy(run, policy, pstate, *st, pump)) {
         return f;
       }
-      if (run.disks && st->status == "active" && steady_clock::now() - last_follow >= k_follow_interval) {
+      if (run.disks && !run.precopy && st->status == "active" &&
+          steady_clock::now() - last_follow >= k_follow_interval) {
         if (auto f = follow_disks(run)) {
           return f;
         }
@@ -426,20 +497,24 @@ std::optional<Failure> supervise(SendRun& run, PumpThread& pump) {
 // QEMU's socket, and gives the source back its guest.
 Outcome abandon(SendRun& run, Failure failure, PumpThread& pump) {
   Error& error = failure.error;
-  if (error.code() == Errc::unavailable || error.code() == Errc::aborted) {
+  // The link has one reader and one sender at a time: the disks' pre-copy
+  // (which reads the receiver's abort and sends) ends first.
+  const bool precopy_stopped = run.stop_precopy(seconds(2));
+  if (precopy_stopped && (error.code() == Errc::unavailable || error.code() == Errc::aborted)) {
     // The receiver usually says why it stopped: prefer its reason.
-    if (auto peer = run.link.recv(milliseconds(300)); peer && peer->header.type == FrameType::abort) {
+    if (auto peer = run.inbox.next(milliseconds(300)); peer && peer->header.type == FrameType::abort) {
       error = Error(Errc::aborted, "the receiver stopped the migration: " + peer->text());
     }
   }
-  // Link::send has one caller at a time: stop the pump (and so its shipper
-  // thread) before the abort goes out on this thread. A shipper stuck in send
-  // (the peer stopped reading) does not end by itself: then the link is shut
-  // down without an abort (the peer sees it drop).
-  if (pump.stop_within(seconds(2))) {
+  // Stop the pump (and so its shipper thread) before the abort goes out on
+  // this thread. A shipper stuck in send (the peer stopped reading) does not
+  // end by itself: then the link is shut down without an abort (the peer
+  // sees it drop).
+  if (pump.stop_within(seconds(2)) && precopy_stopped) {
     run.link.send_abort(error.message());
   }
   run.link.shutdown();
+  run.precopy.reset();  // its sends fail on the shut link
   // Close our end of QEMU's stream socket so QEMU's writer (and a return-path
   // reader, if one was opened) fail at once.
   ::shutdown(run.sock->get(), SHUT_RDWR);
@@ -493,7 +568,7 @@ std::expected<Frame, std::string> commit(SendRun& run) {
   bool go_sent = static_cast<bool>(run.link.send_text(FrameType::go, json{{"start", run.was_running}}.dump()));
   Result<Frame> running = fail(Errc::unavailable, "link lost");
   if (go_sent) {
-    running = run.link.recv(run.options.running_timeout);
+    running = run.inbox.next(run.options.running_timeout);
   }
   run.rep.bytes_on_wire = run.link.bytes_sent() + run.link.bytes_received();
   if (!go_sent || !running) {
@@ -533,7 +608,7 @@ Outcome succeed(SendRun& run, const json& res) {
 // the rules of session.h: resumed only when the destination surely does not
 // run, left paused (unknown) whenever that is not sure.
 Outcome conclude(SendRun& run) {
-  auto verdict = run.link.recv(run.options.result_timeout);
+  auto verdict = run.inbox.next(run.options.result_timeout);
   run.rep.bytes_on_wire = run.link.bytes_sent() + run.link.bytes_received();
   if (!verdict) {
     return verdict_lost(run, verdict.error());
@@ -593,7 +668,7 @@ Outcome run_phases(SendRun& run) {
     return std::move(*failed);
   }
   // run.disks outlives the pump: the pump's thread is joined before run ends.
-  PumpThread pump(run.sock->get(), run.link, run.options, run.send_lock,
+  PumpThread pump(run.sock->get(), run.link, run.inbox, run.options, run.send_lock,
                   run.disks ? &run.disks->sent_blocks() : nullptr);
   auto failure = supervise(run, pump);
   run.rep.bytes_from_qemu = pump.bytes_read();
@@ -616,6 +691,7 @@ Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
   SendRun run(options, qmp, link);
   run.rep.source_qmp = qmp.path();
   Outcome out = run_phases(run);
+  run.precopy.reset();  // it uses run.disks: stopped and joined first
   if (run.disks) {
     // On every path: the source's exports, bitmaps and NBD server go (the
     // final pass removed them already on the way to success).

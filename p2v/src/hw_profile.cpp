@@ -14,6 +14,8 @@
 #include <set>
 #include <sstream>
 
+#include "utsushi/common/meminfo.h"
+
 namespace utsushi::p2v {
 namespace {
 
@@ -73,18 +75,6 @@ CpuInfo cpu_info() {
           std::vector<std::string>(flags.begin(), flags.end())};
 }
 
-std::optional<std::uint64_t> memory_info() {
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  std::uint64_t kib = 0;
-  std::string unit;
-  while (in >> key >> kib >> unit) {
-    if (key == "MemTotal:") {
-      return kib * 1024;
-    }
-  }
-  return std::nullopt;
-}
 
 // "ADDRESS/PREFIX" of every IPv4 and IPv6 address configured on each
 // interface, by interface name.
@@ -204,7 +194,7 @@ MachineProfile hardware_profile(const std::vector<disk::DiskPlan>& plans, const 
   profile.source = virt::ProfileSource::host;
   profile.hostname = read_text("/proc/sys/kernel/hostname");
   profile.cpus = cpu_info();
-  profile.memory_bytes = memory_info();
+  profile.memory_bytes = meminfo_bytes("MemTotal");
   profile.nics = nic_info();
   bool efi = fs::exists("/sys/firmware/efi");
   profile.firmware = efi ? FirmwareKind::uefi : FirmwareKind::bios;

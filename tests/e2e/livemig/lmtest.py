@@ -158,9 +158,11 @@ class DestinationSilent(AssertionError):
 
     QEMU 7.2 under TCG sometimes leaves a migrated guest kernel frozen (its timers
     lost); it happens with QEMU's own tcp: migration too (5 of 9 runs without
-    pti=on). pti=on makes it rare, not impossible: about 1 in 5 runs of the remote
-    test here. A frozen guest cannot tell us whether the memory arrived intact,
-    so such a run proves nothing either way."""
+    pti=on). The cause is QEMU's: writes through soft-TLB entries that stay warm
+    across a dirty-bitmap sync are lost (fixed upstream in QEMU 9.0, 03bfc2188f;
+    harness.qemu.TCG_MIGRATION_EXTRA_KIB keeps our guests off that path). pti=on
+    made it rare, not impossible. A frozen guest cannot tell us whether the
+    memory arrived intact, so such a run proves nothing either way."""
 
 
 class DestinationCrashed(DestinationSilent):

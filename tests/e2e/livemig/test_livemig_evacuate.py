@@ -59,7 +59,7 @@ def onward_with_hold(guests, nexts):
     """Evacuates `guests` (running QEMUs) with --hold, each into a fresh -incoming defer destination
     (appended to `nexts`)."""
     for g in guests:
-        mem = int(g.argv[g.argv.index("-m") + 1])
+        mem = g.machine.memory_mib
         append = " ".join(g.argv[g.argv.index("-append") + 1].split()[len(lmtest.BASE_APPEND.split()):])  # without BASE_APPEND
         nexts.append(lmtest.Qemu(g.workdir, "next", mem, append, incoming=True))
     args = ["evacuate", "--parallel", "2", "--downtime", "300", "--hold", "--go-timeout", "20"]

@@ -352,3 +352,41 @@ TEST_CASE("livemig merge_reads: blocks near each other on one disk are read toge
   CHECK((spans[0].count == strided.size() - 1 && spans[0].length <= k_read_span));
   CHECK((spans[1].offset == k_read_span && spans[1].count == 1));
 }
+
+TEST_CASE("livemig::PageEncoder ends a batch once it stands for k_batch_stream_limit stream bytes",
+          "[livemig][codec]") {
+  // Duplicates of one page: a few bytes of tokens each, 4 KiB and more of stream.
+  const std::uint64_t pages = 3 * (PageEncoder::k_batch_stream_limit / 4096);
+  std::vector<RamBlock> blocks{{"pc.ram", pages * 4096}};
+  std::vector<std::uint64_t> streams;
+  std::vector<std::size_t> sizes;
+  PageEncoder* self = nullptr;
+  PageEncoder enc(1 << 20, [&](Bytes& b, const std::array<std::uint64_t, k_page_kinds>&) -> Result<void> {
+    sizes.push_back(b.size());
+    streams.push_back(self->batch_stream_bytes());
+    return {};
+  });
+  self = &enc;
+  REQUIRE(enc.on_blocks(blocks));
+  Bytes data = livemig::test::random_page(7);
+  std::uint64_t total = 0;
+  for (std::uint64_t page = 0; page < pages; ++page) {
+    REQUIRE(enc.on_page(PageRecord{0, page, false, RecordKind::page, data.data()}));
+    Bytes rebuilt;
+    rebuild_page_record(rebuilt, blocks, 0, page, false, RecordKind::page, data.data());
+    total += rebuilt.size();
+  }
+  REQUIRE(enc.flush());
+  REQUIRE(streams.size() >= 3);
+  std::uint64_t sum = 0;
+  for (std::size_t i = 0; i < streams.size(); ++i) {
+    sum += streams[i];
+    CHECK(sizes[i] < (1u << 20));  // not the token limit
+    if (i + 1 < streams.size()) {
+      CHECK(streams[i] >= PageEncoder::k_batch_stream_limit);
+      CHECK(streams[i] < PageEncoder::k_batch_stream_limit + 2 * 4096);
+    }
+  }
+  CHECK(sum == total);
+  CHECK(enc.batch_stream_bytes() == 0);
+}

@@ -146,3 +146,33 @@ TEST_CASE("livemig::decide leaves the switch-over to QEMU without pace_switchove
   CHECK(decide(c, s, st, {milliseconds(1000), 25600}).action == PolicyAction::none);
   CHECK(s.qemu_limit_ms == qemu_downtime_limit(c, 300));
 }
+
+TEST_CASE("livemig::decide holds the switch-over and raises nothing while the disks' first pass runs",
+          "[livemig][policy]") {
+  PolicyConfig c;  // target 300 ms, max 300: raise to 450 with max 1000
+  c.pace_switchover = true;
+  c.max_downtime_ms = 1000;
+  PolicyState s;
+  s.qemu_limit_ms = qemu_downtime_limit(c, 300);
+  MigrationStatus st;
+  st.status = "active";
+  st.expected_downtime_ms = 5000;
+  st.remaining = 4u << 20;
+  // Past the first pass, a rate that would release the hold (60 MiB/s, 4 MiB left: ~130 ms).
+  st.dirty_sync_count = 2;
+  CHECK(decide(c, s, st, {milliseconds(0), 0, true}).qemu_limit_ms == 1);
+  for (std::uint64_t sync = 2; sync <= 10; ++sync) {
+    st.dirty_sync_count = sync;
+    auto d = decide(c, s, st, {milliseconds(100 * sync), 1536 * sync, true});
+    CHECK(d.action == PolicyAction::none);  // held at 1 ms already; no raise
+  }
+  CHECK(s.target_ms == 300);
+  CHECK(s.qemu_limit_ms == 1);
+  // The disks' pass is done: the same rate releases it, and the raise counts from here.
+  auto released = decide(c, s, st, {milliseconds(1100), 1536 * 11, false});
+  CHECK(released.action == PolicyAction::set_limit);
+  CHECK(released.qemu_limit_ms == qemu_downtime_limit(c, 300));
+  CHECK(s.target_ms == 300);
+  st.dirty_sync_count = 14;
+  CHECK(decide(c, s, st, {milliseconds(1200), 1536 * 12, false}).action == PolicyAction::raise_downtime);
+}

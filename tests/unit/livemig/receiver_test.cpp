@@ -38,7 +38,17 @@ class HandSender {
   HandSender& operator=(const HandSender&) = delete;
 
   Link& link() { return *m_links.sender; }
-  Result<Frame> recv() { return m_links.sender->recv(seconds(10)); }
+  // The receiver's next frame but `progress`, whose last value taken() keeps.
+  Result<Frame> recv() {
+    for (;;) {
+      auto f = m_links.sender->recv(seconds(10));
+      if (!f || f->header.type != FrameType::progress) {
+        return f;
+      }
+      m_taken = UTSUSHI_TRY(parse_progress(f->payload));
+    }
+  }
+  std::uint64_t taken() const { return m_taken; }
   // Reads the receiver's mode frame and returns its "hold".
   bool mode() {
     auto f = recv();
@@ -67,6 +77,7 @@ class HandSender {
 
  private:
   LinkPair m_links;
+  std::uint64_t m_taken = 0;
   Outcome m_outcome;
   std::thread m_thread;
 };

@@ -23,10 +23,12 @@
 // stream's end, so the exports stay until then: close() removes them before
 // the destination gets the stream's last batch (and with it QEMU_VM_EOF).
 //
-// Not thread-safe: one thread drives a DiskSource or DiskSink.
+// Not thread-safe: one thread drives a DiskSource or DiskSink (another may
+// read DiskSource::progress()).
 
 #include <zstd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -162,6 +164,14 @@ class DiskSource {
   // frames between them; it returns when the last frame was sent. Returns the pass's data bytes. Consecutive
   // passes of one `phase` add up in one phases() entry.
   [[nodiscard]] Result<std::uint64_t> send_pass(const FrameSend& send, const std::string& phase);
+  // How far send_pass is; another thread may read it while send_pass runs.
+  struct PassProgress {
+    std::atomic<bool> listed{false};             // every disk's ranges of the pass are known,
+    std::atomic<std::int64_t> listed_at{0};      // since then (steady_clock ticks)
+    std::atomic<std::uint64_t> data_bytes{0};    // then: the data bytes the pass reads in all
+    std::atomic<std::uint64_t> sent_bytes{0};    // of those, in frames the link has taken
+  };
+  const PassProgress& progress() const noexcept { return m_progress; }
   // Opens the next pass on every disk (bitmaps swapped in one transaction each).
   [[nodiscard]] Result<void> next_pass();
   // The disk_end frame (the hashes so far).
@@ -177,6 +187,14 @@ class DiskSource {
 
  private:
   DiskSource(Monitor& qmp, std::vector<SessionDisk> disks, PrivateDir dir, int min_level, int max_level);
+  // One disk's part of a pass: its export's client and the ranges to send.
+  struct PassDisk {
+    NbdClient client;
+    std::vector<DiskRange> ranges;
+  };
+  // Connects to every disk's export of the current pass and lists its ranges
+  // (m_progress.listed from then on).
+  [[nodiscard]] Result<std::vector<PassDisk>> list_pass();
 
   Monitor& m_qmp;
   std::vector<SessionDisk> m_disks;
@@ -191,6 +209,7 @@ class DiskSource {
   LevelController m_levels;
   int m_level = 0;  // m_cctx's level
   SentBlocks m_sent;
+  PassProgress m_progress;
   std::unique_ptr<BackingIndexer> m_indexer;  // adds the backing files to m_sent
 };
 

@@ -6,7 +6,8 @@
 //
 // Protocol "livemig", version k_protocol_version (handshake.h); both ends
 // ship together, and a peer of another version is refused in the handshake.
-// Version 7: `disk` page references also name blocks of the disks' backing
+// Version 8: the receiver reports its progress during the stream (`progress`)
+// and the sender keeps at most k_flow_window stream bytes beyond it; 7: `disk` page references also name blocks of the disks' backing
 // files (backing_blocks.h), and disk batches carry blocks the receiver holds
 // as `copy` ranges of hashes (disk_message.h); 6: the page codec's `disk` kind (block_index.h);
 // 5: the disk list describes each image (format, backing file and
@@ -18,14 +19,18 @@
 // A frame that fails the link's checks is Errc::corruption: the migration
 // ends (the source keeps running).
 
+#include <array>
 #include <cstdint>
+#include <span>
+#include <string>
 
 #include "utsushi/common/endian.h"
+#include "utsushi/common/error.h"
 #include "utsushi/common/link/frame.h"
 
 namespace utsushi::livemig {
 
-inline constexpr std::uint16_t k_protocol_version = 7;
+inline constexpr std::uint16_t k_protocol_version = 8;
 inline constexpr std::size_t k_frame_header = link::k_frame_header;
 inline constexpr std::uint32_t k_max_payload = link::k_max_frame_payload;
 // DATA: the payload is a zstd streaming-flush block (page_codec.h tokens inside).
@@ -36,6 +41,7 @@ enum class FrameType : std::uint8_t {
   data = 4,     // a batch of tokens (page_codec.h)
   end = 5,      // sender: the stream is complete; JSON {bytes, hash}
   result = 6,   // receiver: JSON outcome after the destination loaded
+  progress = 7,  // receiver, during the stream: the stream bytes its destination has taken (below)
   // Commit handshake (session.h).
   mode = 10,     // receiver, its first frame: JSON {hold, copy_storage}: the destination stays paused after
                  // loading until "go"; copy_storage: it takes the disks (send and receive must agree)
@@ -52,5 +58,29 @@ enum class FrameType : std::uint8_t {
   disk_end = 32,   // sender: JSON {hashes}: each disk's write hash (disk_hash.h); no disk data follows
   abort = link::k_type_abort,  // either side: UTF-8 reason; the peer stops
 };
+
+// `progress` payload: offset 0, 8 bytes, big-endian: the stream bytes the
+// receiver's destination QEMU has read, plus those of the batch it holds
+// back until the next frame verified (receiver.cpp). Sent after each batch
+// the destination read; the sender's pump keeps at most k_flow_window
+// stream bytes in DATA frames beyond it (pump.h), so that what the pipeline
+// holds when QEMU stops the guest is bounded by what the destination loads,
+// not by what the link and its buffers carry: a 1 MiB batch of `disk`
+// references rebuilds to ~230 MiB of stream.
+inline constexpr std::size_t k_progress_payload = 8;
+inline constexpr std::uint64_t k_flow_window = 32u << 20;
+
+[[nodiscard]] inline std::array<std::uint8_t, k_progress_payload> encode_progress(std::uint64_t taken) noexcept {
+  std::array<std::uint8_t, k_progress_payload> out{};
+  store_be64(out.data(), taken);
+  return out;
+}
+// Errc::corruption unless exactly k_progress_payload bytes.
+[[nodiscard]] inline Result<std::uint64_t> parse_progress(std::span<const std::uint8_t> payload) {
+  if (payload.size() != k_progress_payload) {
+    return fail(Errc::corruption, "livemig: a progress frame of " + std::to_string(payload.size()) + " bytes");
+  }
+  return load_be64(payload.data());
+}
 
 }  // namespace utsushi::livemig

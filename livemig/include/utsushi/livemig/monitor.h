@@ -22,6 +22,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -60,6 +61,36 @@ class Monitor {
   Monitor() = default;
   Monitor(const Monitor&) = default;
   Monitor& operator=(const Monitor&) = default;
+};
+
+// A monitor that several threads may use: each call on `inner` under one
+// mutex (a wait_event holds it for its wait). `inner` must outlive it.
+class SerialMonitor final : public Monitor {
+ public:
+  explicit SerialMonitor(Monitor& inner) noexcept : m_inner(inner) {}
+  [[nodiscard]] Result<nlohmann::json> execute(const std::string& command,
+                                               const nlohmann::json& arguments = nlohmann::json::object(),
+                                               int pass_fd = -1) override {
+    std::lock_guard lock(m_mutex);
+    return m_inner.execute(command, arguments, pass_fd);
+  }
+  [[nodiscard]] Result<QmpEvent> wait_event(const std::string& name, std::chrono::milliseconds timeout) override {
+    std::lock_guard lock(m_mutex);
+    return m_inner.wait_event(name, timeout);
+  }
+  std::optional<QmpEvent> last_event(const std::string& name) const override {
+    std::lock_guard lock(m_mutex);
+    return m_inner.last_event(name);
+  }
+  [[nodiscard]] Result<void> poll_events() override {
+    std::lock_guard lock(m_mutex);
+    return m_inner.poll_events();
+  }
+  const std::string& path() const noexcept override { return m_inner.path(); }
+
+ private:
+  Monitor& m_inner;
+  mutable std::mutex m_mutex;
 };
 
 // Whether `e` (from a Monitor call) says the monitor is gone: its QEMU exited

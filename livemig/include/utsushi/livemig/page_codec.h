@@ -77,7 +77,8 @@ bool encode_xor_delta(const std::uint8_t* old_page, const std::uint8_t* cur_page
 
 // Sender side. Receives parser events and accumulates tokens into a batch;
 // calls `flush` with the batch (and per-kind token byte counts of that batch)
-// whenever it reaches `batch_limit` bytes and on flush() (the sender calls
+// whenever it reaches `batch_limit` bytes or k_batch_stream_limit stream
+// bytes, and on flush() (the sender calls
 // flush_when_idle() whenever QEMU has no more bytes ready, so a batch never
 // waits for input). `flush` may consume the batch.
 //
@@ -102,6 +103,14 @@ class PageEncoder final : public StreamSink {
   [[nodiscard]] Result<void> flush_when_idle() { return m_in_tail ? Result<void>{} : flush(); }
   bool in_tail() const noexcept { return m_in_tail; }
   static constexpr std::size_t k_tail_limit = 32u << 20;  // half the largest frame payload
+  // Outside the tail a batch also ends once it stands for this many stream
+  // bytes (QEMU's, as the receiver rebuilds them): references and zeros
+  // make a batch of tokens stand for up to ~230 times its size, and the
+  // flow control (frame.h, k_flow_window) counts stream bytes per batch.
+  static constexpr std::uint64_t k_batch_stream_limit = 8u << 20;
+  // The stream bytes of the pending batch (in the flush callback: of the
+  // batch being flushed).
+  std::uint64_t batch_stream_bytes() const noexcept { return m_batch_stream; }
   bool pending() const noexcept { return !m_batch.empty(); }
   // Batches from now on end at `limit` bytes (the flush callback may call it;
   // the tail keeps k_tail_limit).
@@ -128,6 +137,7 @@ class PageEncoder final : public StreamSink {
   Bytes m_payload;
   Bytes m_runs;  // scratch for XOR runs, reused so no page allocates
   std::array<std::uint64_t, k_page_kinds> m_share{};
+  std::uint64_t m_batch_stream = 0;
   PageStore m_store;
   std::unordered_map<std::uint64_t, std::uint64_t> m_by_hash;  // xxh3 -> block << 40 | page
   const SentBlocks* m_disk_blocks = nullptr;

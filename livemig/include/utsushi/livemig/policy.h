@@ -6,6 +6,10 @@
 //   - every `rounds_per_step` dirty syncs without completing, while QEMU
 //     expects more downtime than the current limit   -> raise the limit by
 //     `step` (x1.5), never above max_downtime_ms
+//   - with pace_switchover, while the disks' first pass is still on its way
+//     (QEMU's migration starts before it ends, sender.cpp's copy_disks)
+//                                                     -> hold QEMU's limit at 1 ms,
+//     and no raise either (the guest is not failing to converge)
 //   - with pace_switchover, during QEMU's first pass, and then while livemig's
 //     own estimate of the stopped phase is over `hold_factor` x the target or
 //     there is none yet                               -> hold QEMU's limit at
@@ -66,10 +70,12 @@ struct PolicyConfig {
 std::uint32_t qemu_downtime_limit(const PolicyConfig& config, std::uint32_t target_ms) noexcept;
 
 // One poll's reading of the pump: page records read from QEMU by `at`
-// (time since the migration's start).
+// (time since the migration's start); and whether the disks' pre-copy is
+// still being sent.
 struct PageSample {
   std::chrono::milliseconds at{0};
   std::uint64_t pages = 0;
+  bool disks_pending = false;
 };
 
 struct PolicyState {

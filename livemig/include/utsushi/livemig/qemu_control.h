@@ -51,6 +51,9 @@ struct MigrationStatus {
 };
 [[nodiscard]] Result<MigrationStatus> query_migration(Monitor& qmp);
 
+// The guest's RAM in bytes (query-memory-size-summary: base and plugged).
+[[nodiscard]] Result<std::uint64_t> guest_memory_bytes(Monitor& qmp);
+
 // "running", "paused", "inmigrate", "postmigrate", "finish-migrate", ...
 [[nodiscard]] Result<std::string> query_runstate(Monitor& qmp);
 

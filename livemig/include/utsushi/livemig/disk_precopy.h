@@ -1,0 +1,79 @@
+#pragma once
+// The disks' pre-copy on a thread of its own (for livemig's sender):
+// pass 0 ("bulk": every top image's allocation), then dirty passes until one
+// carries at most SendOptions::disk_pass_bytes or after max_disk_passes.
+//
+// Why a thread: QEMU's memory migration starts before the pre-copy ends
+// (sender.cpp's copy_disks), about memory_lead() before the bulk pass's
+// end. QEMU's first memory pass is mostly pages that cost the link little
+// (zeros, references to disk and backing blocks) and keeps both cores busy
+// while the link would idle; the bulk pass is link-bound with a core to
+// spare. Overlapped, the two share the link instead of following each
+// other. The cost: a page equal to a block the pre-copy has not sent yet
+// goes as a page, not as a reference. The sender's policy holds QEMU's
+// switch-over while the pre-copy runs (policy.h), and the final pass waits
+// for it (docs/ARCHITECTURE.md, "livemig: disks").
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <thread>
+
+#include "utsushi/livemig/disk_session.h"
+#include "utsushi/livemig/session.h"
+
+namespace utsushi::livemig {
+
+// The pace of QEMU's first memory pass while it shares the link and the
+// CPUs with the bulk pass: on the storage benchmark it took 6-8 s over the
+// guest's 512 MiB (60-85 MB/s). Started 2 s before the bulk's end (a pace
+// of 256 MiB/s) the migration took 12.8-12.9 s, 4 s before it 12.0-12.5 s,
+// 8 s before it 10.8-11.3 s, with the same bytes and downtime.
+inline constexpr double k_first_pass_bytes_per_s = 64.0 * 1024 * 1024;
+// How long before the bulk pass's end QEMU's migration starts: QEMU's first
+// pass over `memory_bytes` of RAM at k_first_pass_bytes_per_s.
+[[nodiscard]] std::chrono::milliseconds memory_lead(std::uint64_t memory_bytes) noexcept;
+
+// The bulk pass's time left at the rate its data reached the link so far:
+// nullopt before every disk's ranges are listed (`progress.listed`), while
+// under k_min_measure has passed since then, or before any data was sent.
+inline constexpr std::chrono::milliseconds k_min_measure{500};
+[[nodiscard]] std::optional<std::chrono::milliseconds> bulk_time_left(std::uint64_t data_bytes,
+                                                                      std::uint64_t sent_bytes,
+                                                                      std::chrono::steady_clock::duration measured);
+
+class DiskPrecopy {
+ public:
+  // Starts the passes on their own thread. `send` is called on the passes'
+  // shipper thread; the passes' bitmap swaps go through `disks`' monitor,
+  // which must be safe for two threads (SerialMonitor). `disks` and
+  // `options` must outlive the object.
+  DiskPrecopy(DiskSource& disks, FrameSend send, const SendOptions& options);
+  // stop(), then waits for the thread.
+  ~DiskPrecopy();
+  DiskPrecopy(const DiskPrecopy&) = delete;
+  DiskPrecopy& operator=(const DiskPrecopy&) = delete;
+
+  bool done() const noexcept { return m_done.load(); }
+  bool bulk_done() const noexcept { return m_bulk_done.load(); }
+  // The bulk pass's time left (bulk_time_left; zero once it ended).
+  [[nodiscard]] std::optional<std::chrono::milliseconds> bulk_time_left() const;
+  // The passes fail (Errc::cancelled) at their next frame or pass.
+  void stop() noexcept { m_stop = true; }
+  // Waits for the thread and returns the passes' outcome (once).
+  [[nodiscard]] Result<void> join();
+
+ private:
+  [[nodiscard]] Result<void> run();
+
+  DiskSource& m_disks;
+  FrameSend m_send;
+  const SendOptions& m_options;
+  std::atomic<bool> m_stop{false};
+  std::atomic<bool> m_bulk_done{false};
+  std::atomic<bool> m_done{false};
+  Result<void> m_result;
+  std::thread m_thread;  // last: starts once the members above exist
+};
+
+}  // namespace utsushi::livemig

@@ -1,0 +1,48 @@
+#pragma once
+// The sender's side of what the receiver sends during a session (frame.h),
+// for whichever thread needs it: the pump waits for `progress` (its flow
+// control), the disks' pre-copy looks for an abort, the phases read the
+// verdict. `progress` frames only raise taken(); every other frame waits, in
+// order, for next(). One thread reads the link at a time (Link allows one
+// reader beside one sender).
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "utsushi/common/error.h"
+#include "utsushi/livemig/link.h"
+
+namespace utsushi::livemig {
+
+class PeerInbox {
+ public:
+  explicit PeerInbox(Link& link) noexcept : m_link(link) {}
+
+  // Reads one frame if one arrives within `wait`; a frame that is not
+  // `progress` is kept for next(). A wait of 0 returns at once when another
+  // thread is reading. Errors: the link's, and a malformed progress payload
+  // (Errc::corruption).
+  [[nodiscard]] Result<void> poll(std::chrono::milliseconds wait);
+  // The receiver's latest progress (0 before any).
+  std::uint64_t taken() const noexcept { return m_taken.load(); }
+  // The reason of an abort frame among those kept, if one came.
+  std::optional<std::string> abort_reason() const;
+  // The first kept frame, else the next one the link carries within
+  // `timeout` that is not `progress`.
+  [[nodiscard]] Result<Frame> next(std::chrono::milliseconds timeout);
+
+ private:
+  [[nodiscard]] Result<std::optional<Frame>> read_one(std::chrono::milliseconds wait);
+
+  Link& m_link;
+  std::mutex m_reading;        // one reader of the link
+  mutable std::mutex m_state;  // m_kept
+  std::deque<Frame> m_kept;
+  std::atomic<std::uint64_t> m_taken{0};
+};
+
+}  // namespace utsushi::livemig

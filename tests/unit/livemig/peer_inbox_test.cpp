@@ -1,0 +1,61 @@
+#include <catch2/catch.hpp>
+
+#include "session_fixtures.h"
+#include "utsushi/livemig/frame.h"
+#include "utsushi/livemig/peer_inbox.h"
+
+using namespace utsushi;
+using namespace utsushi::livemig;
+using namespace std::chrono;
+using livemig::test::link_pair;
+
+TEST_CASE("livemig progress payload: 8 bytes big-endian, any other length is corrupt", "[livemig][inbox]") {
+  auto p = encode_progress(0x0102030405060708ull);
+  CHECK(p == std::array<std::uint8_t, 8>{1, 2, 3, 4, 5, 6, 7, 8});
+  CHECK(parse_progress(p).value_or(0) == 0x0102030405060708ull);
+  for (std::size_t n : {0, 7, 9}) {
+    std::vector<std::uint8_t> bad(n, 1);
+    auto r = parse_progress(bad);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code() == Errc::corruption);
+  }
+}
+
+TEST_CASE("livemig::PeerInbox: progress raises taken, other frames wait in order, an abort is seen",
+          "[livemig][inbox]") {
+  auto links = link_pair();
+  PeerInbox inbox(*links.sender);
+  Link& receiver = *links.receiver;
+  CHECK(inbox.poll(milliseconds(0)));  // nothing yet
+  CHECK(inbox.taken() == 0);
+  REQUIRE(receiver.send(FrameType::progress, encode_progress(100)));
+  REQUIRE(receiver.send_text(FrameType::ready, "{}"));
+  REQUIRE(receiver.send(FrameType::progress, encode_progress(50)));  // never lowers it
+  REQUIRE(receiver.send(FrameType::progress, encode_progress(300)));
+  REQUIRE(inbox.poll(milliseconds(1000)));
+  CHECK(inbox.taken() == 100);
+  CHECK_FALSE(inbox.abort_reason());
+  // next() returns the kept frame first, then skips progress for the next one.
+  receiver.send_abort("disk full");
+  auto first = inbox.next(milliseconds(1000));
+  REQUIRE(first);
+  CHECK(first->header.type == FrameType::ready);
+  auto second = inbox.next(milliseconds(1000));
+  REQUIRE(second);
+  CHECK(second->header.type == FrameType::abort);
+  CHECK(inbox.taken() == 300);
+  // Nothing more: next() times out.
+  auto none = inbox.next(milliseconds(50));
+  REQUIRE_FALSE(none);
+  CHECK(none.error().code() == Errc::unavailable);
+  // An abort that poll() reads is kept and named.
+  receiver.send_abort("no space left");
+  REQUIRE(inbox.poll(milliseconds(1000)));
+  CHECK(inbox.abort_reason().value_or("") == "no space left");
+  // A malformed progress frame is corrupt.
+  std::array<std::uint8_t, 3> short_payload{};
+  REQUIRE(receiver.send(FrameType::progress, short_payload));
+  auto bad = inbox.poll(milliseconds(1000));
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().code() == Errc::corruption);
+}

@@ -147,7 +147,7 @@ TEST_CASE("livemig::decide leaves the switch-over to QEMU without pace_switchove
   CHECK(s.qemu_limit_ms == qemu_downtime_limit(c, 300));
 }
 
-TEST_CASE("livemig::decide holds the switch-over and raises nothing while the disks' first pass runs",
+TEST_CASE("livemig::decide holds the switch-over and raises nothing while the disks' pre-copy runs",
           "[livemig][policy]") {
   PolicyConfig c;  // target 300 ms, max 300: raise to 450 with max 1000
   c.pace_switchover = true;
@@ -168,7 +168,7 @@ TEST_CASE("livemig::decide holds the switch-over and raises nothing while the di
   }
   CHECK(s.target_ms == 300);
   CHECK(s.qemu_limit_ms == 1);
-  // The disks' pass is done: the same rate releases it, and the raise counts from here.
+  // The pre-copy is done: the same rate releases it, and the raise counts from here.
   auto released = decide(c, s, st, {milliseconds(1100), 1536 * 11, false});
   CHECK(released.action == PolicyAction::set_limit);
   CHECK(released.qemu_limit_ms == qemu_downtime_limit(c, 300));

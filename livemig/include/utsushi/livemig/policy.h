@@ -6,7 +6,7 @@
 //   - every `rounds_per_step` dirty syncs without completing, while QEMU
 //     expects more downtime than the current limit   -> raise the limit by
 //     `step` (x1.5), never above max_downtime_ms
-//   - with pace_switchover, while the disks' first pass is still on its way
+//   - with pace_switchover, while the disks' pre-copy (disk_precopy.h) runs
 //     (QEMU's migration starts before it ends, sender.cpp's copy_disks)
 //                                                     -> hold QEMU's limit at 1 ms,
 //     and no raise either (the guest is not failing to converge)

@@ -26,9 +26,9 @@ namespace utsushi::livemig {
 
 // The pace of QEMU's first memory pass while it shares the link and the
 // CPUs with the bulk pass: on the storage benchmark it took 6-8 s over the
-// guest's 512 MiB (60-85 MB/s). Started 2 s before the bulk's end (a pace
-// of 256 MiB/s) the migration took 12.8-12.9 s, 4 s before it 12.0-12.5 s,
-// 8 s before it 10.8-11.3 s, with the same bytes and downtime.
+// guest's 512 MiB (60-85 MB/s). With a lead of 2 s (a pace of 256 MiB/s)
+// the migration took 12.8-12.9 s, 4 s 12.0-12.5 s, 8 s 10.8-11.3 s, with
+// the same bytes and downtime.
 inline constexpr double k_first_pass_bytes_per_s = 64.0 * 1024 * 1024;
 // How long before the bulk pass's end QEMU's migration starts: QEMU's first
 // pass over `memory_bytes` of RAM at k_first_pass_bytes_per_s.

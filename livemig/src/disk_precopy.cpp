@@ -16,16 +16,16 @@ milliseconds memory_lead(std::uint64_t memory_bytes) noexcept {
   return milliseconds(static_cast<std::int64_t>(static_cast<double>(memory_bytes) / k_first_pass_bytes_per_s * 1000));
 }
 
-std::optional<milliseconds> bulk_time_left(std::uint64_t data_bytes, std::uint64_t sent_bytes,
-                                           steady_clock::duration measured) {
-  if (sent_bytes >= data_bytes) {
+std::optional<milliseconds> bulk_time_left(std::uint64_t left_bytes, std::uint64_t recent_bytes,
+                                           steady_clock::duration recent) {
+  if (left_bytes == 0) {
     return milliseconds(0);
   }
-  if (measured < k_min_measure || sent_bytes == 0) {
+  if (recent < k_min_measure || recent_bytes == 0) {
     return std::nullopt;
   }
-  const double rate = static_cast<double>(sent_bytes) / duration<double>(measured).count();
-  const double left_s = static_cast<double>(data_bytes - sent_bytes) / rate;
+  const double rate = static_cast<double>(recent_bytes) / duration<double>(recent).count();
+  const double left_s = static_cast<double>(left_bytes) / rate;
   return milliseconds(static_cast<std::int64_t>(std::min(left_s, 1e9) * 1000));
 }
 
@@ -47,7 +47,7 @@ Result<void> DiskPrecopy::join() {
   return m_result;
 }
 
-std::optional<milliseconds> DiskPrecopy::bulk_time_left() const {
+std::optional<milliseconds> DiskPrecopy::bulk_time_left() {
   if (m_bulk_done.load()) {
     return milliseconds(0);
   }
@@ -55,8 +55,16 @@ std::optional<milliseconds> DiskPrecopy::bulk_time_left() const {
   if (!p.listed.load()) {
     return std::nullopt;
   }
-  const steady_clock::time_point listed_at{steady_clock::duration(p.listed_at.load())};
-  return livemig::bulk_time_left(p.data_bytes.load(), p.sent_bytes.load(), steady_clock::now() - listed_at);
+  const auto now = steady_clock::now();
+  const std::uint64_t data = p.data_bytes.load();
+  const std::uint64_t sent = p.sent_bytes.load();
+  m_sent_samples.emplace_back(now, sent);
+  // The samples inside the window, and the newest one older than it.
+  while (m_sent_samples.size() > 2 && now - m_sent_samples[1].first >= k_rate_window) {
+    m_sent_samples.pop_front();
+  }
+  const auto& [since, sent_then] = m_sent_samples.front();
+  return livemig::bulk_time_left(data > sent ? data - sent : 0, sent - sent_then, now - since);
 }
 
 Result<void> DiskPrecopy::run() {

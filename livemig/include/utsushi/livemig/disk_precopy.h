@@ -16,7 +16,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <optional>
+#include <utility>
 #include <thread>
 
 #include "utsushi/livemig/disk_session.h"
@@ -34,13 +36,18 @@ inline constexpr double k_first_pass_bytes_per_s = 64.0 * 1024 * 1024;
 // pass over `memory_bytes` of RAM at k_first_pass_bytes_per_s.
 [[nodiscard]] std::chrono::milliseconds memory_lead(std::uint64_t memory_bytes) noexcept;
 
-// The bulk pass's time left at the rate its data reached the link so far:
-// nullopt before every disk's ranges are listed (`progress.listed`), while
-// under k_min_measure has passed since then, or before any data was sent.
+// The bulk pass's time left for `left_bytes` of data at the rate of the
+// last `recent` (`recent_bytes` reached the link then): zero when nothing is
+// left, nullopt while `recent` is under k_min_measure or carried nothing.
+// DiskPrecopy measures over the last k_rate_window, not since the pass
+// began: its first seconds, while both ends index the backing file, are
+// slow, and a rate since the start put the migration's start 4.5 s into a
+// 7.5 s bulk pass whatever the lead.
 inline constexpr std::chrono::milliseconds k_min_measure{500};
-[[nodiscard]] std::optional<std::chrono::milliseconds> bulk_time_left(std::uint64_t data_bytes,
-                                                                      std::uint64_t sent_bytes,
-                                                                      std::chrono::steady_clock::duration measured);
+inline constexpr std::chrono::milliseconds k_rate_window{1000};
+[[nodiscard]] std::optional<std::chrono::milliseconds> bulk_time_left(std::uint64_t left_bytes,
+                                                                      std::uint64_t recent_bytes,
+                                                                      std::chrono::steady_clock::duration recent);
 
 class DiskPrecopy {
  public:
@@ -56,8 +63,10 @@ class DiskPrecopy {
 
   bool done() const noexcept { return m_done.load(); }
   bool bulk_done() const noexcept { return m_bulk_done.load(); }
-  // The bulk pass's time left (bulk_time_left; zero once it ended).
-  [[nodiscard]] std::optional<std::chrono::milliseconds> bulk_time_left() const;
+  // The bulk pass's time left (bulk_time_left over the last k_rate_window;
+  // zero once it ended). For one thread, which calls it regularly: each
+  // call adds a sample of the rate.
+  [[nodiscard]] std::optional<std::chrono::milliseconds> bulk_time_left();
   // The passes fail (Errc::cancelled) at their next frame or pass.
   void stop() noexcept { m_stop = true; }
   // Waits for the thread and returns the passes' outcome (once).
@@ -73,6 +82,7 @@ class DiskPrecopy {
   std::atomic<bool> m_bulk_done{false};
   std::atomic<bool> m_done{false};
   Result<void> m_result;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> m_sent_samples;  // bulk_time_left's
   std::thread m_thread;  // last: starts once the members above exist
 };
 

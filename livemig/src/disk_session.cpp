@@ -309,10 +309,6 @@ Result<std::vector<DiskRange>> pass_ranges(NbdClient& client, const PassExport& 
 
 double seconds(steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-}  // namespace
-
-namespace {
-
 std::uint64_t data_bytes_of(std::span<const DiskRange> ranges) noexcept {
   std::uint64_t n = 0;
   for (const auto& r : ranges) {
@@ -336,7 +332,6 @@ Result<std::vector<DiskSource::PassDisk>> DiskSource::list_pass() {
     disks.push_back({std::move(client), std::move(ranges)});
   }
   m_progress.data_bytes = data;
-  m_progress.listed_at = steady_clock::now().time_since_epoch().count();
   m_progress.listed = true;
   return disks;
 }

@@ -23,7 +23,6 @@ constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14 (uapi asm-generic/mman-co
 constexpr std::size_t k_round = 2u << 20;
 constexpr std::size_t k_populate_chunk = 64u << 20;  // the populating thread checks its stop flag this often
 
-
 }  // namespace
 
 // One mapping, handed out front to back by take(), which a thread faults in

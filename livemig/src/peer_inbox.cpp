@@ -3,6 +3,8 @@
 
 #include <poll.h>
 
+#include <fmt/core.h>
+
 #include <algorithm>
 
 #include "utsushi/livemig/frame.h"
@@ -41,6 +43,10 @@ Result<void> PeerInbox::poll(milliseconds wait) {
   auto f = UTSUSHI_TRY(read_one(wait));
   if (f) {
     std::lock_guard lock(m_state);
+    if (m_kept.size() >= k_max_kept) {
+      return fail(Errc::corruption, fmt::format("livemig: the receiver sent more than {} frames nobody asked for",
+                                                k_max_kept));
+    }
     m_kept.push_back(std::move(*f));
   }
   return {};

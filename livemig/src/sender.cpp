@@ -1,6 +1,5 @@
 // Source side: drives QEMU's migration (the pump, pump.h, carries its
 // stream), applies the policy and restores the source on failure.
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 

@@ -40,6 +40,12 @@ struct FakeDisks {
       at += r.kind == DiskRangeKind::data ? r.length : 0;
     }
   }
+  // A batch as the receiver writes it: indexed before, written, indexed after.
+  void apply(ReceivedBlocks& idx, const DiskBatch& batch) {
+    REQUIRE(idx.before_write(batch, reader()));
+    write(batch);
+    idx.after_write(batch);
+  }
   ReceivedBlocks::ReadAt reader() {
     return [this](std::uint32_t d, std::uint64_t off, std::span<std::uint8_t> out) -> Result<void> {
       ++reads;
@@ -51,6 +57,15 @@ struct FakeDisks {
     };
   }
 };
+
+// Blocks of seeds 1..n (block_of).
+std::vector<Bytes> blocks_of(std::uint8_t n) {
+  std::vector<Bytes> out;
+  for (std::uint8_t seed = 1; seed <= n; ++seed) {
+    out.push_back(block_of(seed));
+  }
+  return out;
+}
 
 Result<void> read_one(const ReceivedBlocks& idx, const Bytes& content, Bytes& out, FakeDisks& disks) {
   out.resize(B);
@@ -112,35 +127,30 @@ TEST_CASE("livemig ReceivedBlocks resolves references whatever was written since
   REQUIRE(idx);
   FakeDisks disks;
   Bytes a = block_of(1), b = block_of(2), c = block_of(3);
-  auto apply = [&](const DiskBatch& batch) {
-    REQUIRE(idx->before_write(batch, disks.reader()));
-    disks.write(batch);
-    idx->after_write(batch);
-  };
-  apply(data_batch(0, 0, {a, b}));
-  apply(data_batch(1, 4 * B, {c}));
+  disks.apply(*idx, data_batch(0, 0, {a, b}));
+  disks.apply(*idx, data_batch(1, 4 * B, {c}));
   CHECK(idx->size() == 3);
   CHECK(read_back(*idx, a, disks) == a);
   CHECK(read_back(*idx, c, disks) == c);
   CHECK(idx->scratch_bytes() == 0);
 
   SECTION("a block overwritten with data: its old content is kept aside") {
-    apply(data_batch(0, 0, {c}));  // c's content again, at a's place
+    disks.apply(*idx, data_batch(0, 0, {c}));  // c's content again, at a's place
     CHECK(idx->scratch_bytes() == B);
     CHECK(read_back(*idx, a, disks) == a);
     CHECK(read_back(*idx, c, disks) == c);
     CHECK(idx->size() == 3);
   }
   SECTION("blocks partly overwritten by a zero range") {
-    apply(DiskBatch{0, {{B - 512, 1024, DiskRangeKind::zero}}, {}});  // the end of a, the start of b
+    disks.apply(*idx, DiskBatch{0, {{B - 512, 1024, DiskRangeKind::zero}}, {}});  // the end of a, the start of b
     CHECK(idx->scratch_bytes() == 2 * B);
     CHECK(read_back(*idx, a, disks) == a);
     CHECK(read_back(*idx, b, disks) == b);
   }
   SECTION("writes elsewhere, or to another disk at the same offset, read nothing") {
     int before = disks.reads;
-    apply(data_batch(0, 16 * B, {block_of(4)}));
-    apply(data_batch(2, 0, {block_of(5)}));
+    disks.apply(*idx, data_batch(0, 16 * B, {block_of(4)}));
+    disks.apply(*idx, data_batch(2, 0, {block_of(5)}));
     CHECK(disks.reads == before);
     CHECK(idx->scratch_bytes() == 0);
   }
@@ -157,13 +167,8 @@ TEST_CASE("livemig ReceivedBlocks keeps copies of new contents while its copy ro
   REQUIRE(idx);
   FakeDisks disks;
   Bytes a = block_of(1), b = block_of(2), c = block_of(3), d = block_of(4);
-  auto apply = [&](const DiskBatch& batch) {
-    REQUIRE(idx->before_write(batch, disks.reader()));
-    disks.write(batch);
-    idx->after_write(batch);
-  };
-  apply(data_batch(0, 0, {a, b, a}));  // a twice: one copy
-  apply(data_batch(1, 0, {c, d}));     // room for c only: d stays on disk 1
+  disks.apply(*idx, data_batch(0, 0, {a, b, a}));  // a twice: one copy
+  disks.apply(*idx, data_batch(1, 0, {c, d}));     // room for c only: d stays on disk 1
   CHECK(idx->size() == 4);
   CHECK(idx->scratch_bytes() == 3 * B);
   CHECK(idx->on_disk() == 1);
@@ -176,10 +181,10 @@ TEST_CASE("livemig ReceivedBlocks keeps copies of new contents while its copy ro
 
   SECTION("overwriting a copied block keeps nothing more; overwriting d keeps d") {
     disks.reads = 0;
-    apply(data_batch(0, 0, {block_of(5), block_of(6)}));  // over a and b: no room left, both on disk 0
+    disks.apply(*idx, data_batch(0, 0, {block_of(5), block_of(6)}));  // over a and b: no room left, both on disk 0
     CHECK(disks.reads == 0);
     CHECK(idx->scratch_bytes() == 3 * B);
-    apply(data_batch(1, B, {block_of(7)}));  // over d: saved first
+    disks.apply(*idx, data_batch(1, B, {block_of(7)}));  // over d: saved first
     CHECK(disks.reads == 1);
     CHECK(idx->scratch_bytes() == 4 * B);
     for (const Bytes* x : {&a, &b, &c, &d}) {
@@ -220,21 +225,15 @@ TEST_CASE("livemig ReceivedBlocks: a scratch write that fails ends the copying, 
   auto idx = ReceivedBlocks::create(k_max_indexed_blocks, 64 * B);
   REQUIRE(idx);
   FakeDisks disks;
-  std::vector<Bytes> blocks;
-  for (std::uint8_t seed = 1; seed <= 8; ++seed) blocks.push_back(block_of(seed));
-  auto apply = [&](const DiskBatch& batch) {
-    REQUIRE(idx->before_write(batch, disks.reader()));
-    disks.write(batch);
-    idx->after_write(batch);
-  };
+  std::vector<Bytes> blocks = blocks_of(8);
   {
     FileSizeLimit limit(2 * B);  // the 8 copies get 2 blocks into the file, then the write fails
     REQUIRE(limit.set());
-    apply(data_batch(0, 0, blocks));
+    disks.apply(*idx, data_batch(0, 0, blocks));
   }
   CHECK(idx->scratch_bytes() == 0);
   CHECK(idx->on_disk() == 8);
-  apply(data_batch(0, 64 * B, {block_of(9)}));  // no copies any more, though room is left
+  disks.apply(*idx, data_batch(0, 64 * B, {block_of(9)}));  // no copies any more, though room is left
   CHECK(idx->scratch_bytes() == 0);
   CHECK(idx->on_disk() == 9);
   for (const auto& x : blocks) {
@@ -242,7 +241,7 @@ TEST_CASE("livemig ReceivedBlocks: a scratch write that fails ends the copying, 
   }
   CHECK(disks.reads == 8);
   // A block left on its disk is still kept aside before an overwrite (over the half-written copies).
-  apply(data_batch(0, 0, {block_of(10)}));
+  disks.apply(*idx, data_batch(0, 0, {block_of(10)}));
   CHECK(idx->scratch_bytes() == B);
   CHECK(read_back(*idx, blocks[0], disks) == blocks[0]);
 }
@@ -251,12 +250,9 @@ TEST_CASE("livemig ReceivedBlocks by default keeps copies of what the batches ca
   auto idx = ReceivedBlocks::create();
   REQUIRE(idx);
   FakeDisks disks;
-  std::vector<Bytes> blocks;
-  for (std::uint8_t seed = 1; seed <= 4; ++seed) blocks.push_back(block_of(seed));
+  std::vector<Bytes> blocks = blocks_of(4);
   DiskBatch batch = data_batch(0, 0, blocks);
-  REQUIRE(idx->before_write(batch, disks.reader()));
-  disks.write(batch);
-  idx->after_write(batch);
+  disks.apply(*idx, batch);
   CHECK(idx->scratch_bytes() == 4 * B);
   CHECK(idx->on_disk() == 0);
   CHECK(read_back(*idx, blocks[2], disks) == blocks[2]);
@@ -271,9 +267,7 @@ TEST_CASE("livemig ReceivedBlocks and SentBlocks agree at the cap", "[livemig][b
   std::vector<DiskBatch> batches{data_batch(0, 0, {block_of(1), block_of(2)}), data_batch(0, 8 * B, {block_of(1)}),
                                  data_batch(0, 16 * B, {block_of(3), block_of(4), block_of(5)})};
   for (const auto& batch : batches) {
-    REQUIRE(idx->before_write(batch, disks.reader()));
-    disks.write(batch);
-    idx->after_write(batch);
+    disks.apply(*idx, batch);
     sent.publish(counted_block_hashes(batch));
   }
   CHECK(idx->size() == 3);
@@ -289,17 +283,11 @@ TEST_CASE("livemig ReceivedBlocks reads a batch of references in merged reads", 
   auto idx = ReceivedBlocks::create(k_max_indexed_blocks, 0);
   REQUIRE(idx);
   FakeDisks disks;
-  std::vector<Bytes> blocks;
-  for (std::uint8_t seed = 1; seed <= 8; ++seed) blocks.push_back(block_of(seed));
-  auto apply = [&](const DiskBatch& batch) {
-    REQUIRE(idx->before_write(batch, disks.reader()));
-    disks.write(batch);
-    idx->after_write(batch);
-  };
-  apply(data_batch(0, 0, {blocks[0], blocks[1], blocks[2], blocks[3]}));
-  apply(data_batch(0, 64 * B, {blocks[4], blocks[5]}));
-  apply(data_batch(1, 0, {blocks[6], blocks[7]}));
-  apply(data_batch(0, 2 * B, {block_of(9)}));  // blocks[2] moves to the scratch file
+  std::vector<Bytes> blocks = blocks_of(8);
+  disks.apply(*idx, data_batch(0, 0, {blocks[0], blocks[1], blocks[2], blocks[3]}));
+  disks.apply(*idx, data_batch(0, 64 * B, {blocks[4], blocks[5]}));
+  disks.apply(*idx, data_batch(1, 0, {blocks[6], blocks[7]}));
+  disks.apply(*idx, data_batch(0, 2 * B, {block_of(9)}));  // blocks[2] moves to the scratch file
   REQUIRE(idx->scratch_bytes() == B);
   // Asked for out of order, one twice: 0-1 and 3 (one read), 4-5 (one), disk 1 (one), the scratch file.
   std::vector<std::size_t> order{5, 0, 7, 2, 3, 1, 4, 6, 0};
@@ -342,8 +330,7 @@ struct MapSource final : BlockSource {
 }  // namespace
 
 TEST_CASE("livemig with_copies sends held blocks as hashes, resolve_copies restores them", "[livemig][blocks]") {
-  std::vector<Bytes> blocks;
-  for (std::uint8_t seed = 1; seed <= 5; ++seed) blocks.push_back(block_of(seed));
+  std::vector<Bytes> blocks = blocks_of(5);
   DiskBatch batch = data_batch(2, 0, blocks);
   // A tail of 100 bytes, a zero block, and an unaligned range holding B.
   batch.ranges[0].length += 100;

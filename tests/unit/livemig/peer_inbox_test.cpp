@@ -59,3 +59,21 @@ TEST_CASE("livemig::PeerInbox: progress raises taken, other frames wait in order
   REQUIRE_FALSE(bad);
   CHECK(bad.error().code() == Errc::corruption);
 }
+
+TEST_CASE("livemig::PeerInbox refuses a flood of frames nobody asked for", "[livemig][inbox]") {
+  auto links = link_pair();
+  PeerInbox inbox(*links.sender);
+  for (std::size_t i = 0; i <= PeerInbox::k_max_kept; ++i) {
+    REQUIRE(links.receiver->send_text(FrameType::result, "{}"));
+  }
+  for (std::size_t i = 0; i < PeerInbox::k_max_kept; ++i) {
+    REQUIRE(inbox.poll(milliseconds(1000)));
+  }
+  auto r = inbox.poll(milliseconds(1000));
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code() == Errc::corruption);
+  // What was kept still comes out, in order.
+  auto first = inbox.next(milliseconds(100));
+  REQUIRE(first);
+  CHECK(first->header.type == FrameType::result);
+}

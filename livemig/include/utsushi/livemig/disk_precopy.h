@@ -6,10 +6,9 @@
 // Why a thread: QEMU's memory migration starts before the pre-copy ends
 // (sender.cpp's copy_disks), about memory_lead() before the bulk pass's
 // end. QEMU's first memory pass is mostly pages that cost the link little
-// (zeros, references to disk and backing blocks) and keeps both cores busy
-// while the link would idle; the bulk pass is link-bound with a core to
-// spare. Overlapped, the two share the link instead of following each
-// other. The cost: a page equal to a block the pre-copy has not sent yet
+// (zeros, references to disk and backing blocks) and keeps the CPUs busy;
+// the bulk pass leaves the link's rate and a core to spare. Overlapped, the
+// two share the link instead of following each other. The cost: a page equal to a block the pre-copy has not sent yet
 // goes as a page, not as a reference. The sender's policy holds QEMU's
 // switch-over while the pre-copy runs (policy.h), and the final pass waits
 // for it (docs/ARCHITECTURE.md, "livemig: disks").
@@ -62,7 +61,6 @@ class DiskPrecopy {
   DiskPrecopy& operator=(const DiskPrecopy&) = delete;
 
   bool done() const noexcept { return m_done.load(); }
-  bool bulk_done() const noexcept { return m_bulk_done.load(); }
   // The bulk pass's time left (bulk_time_left over the last k_rate_window;
   // zero once it ended). For one thread, which calls it regularly: each
   // call adds a sample of the rate.

@@ -166,8 +166,7 @@ class DiskSource {
   [[nodiscard]] Result<std::uint64_t> send_pass(const FrameSend& send, const std::string& phase);
   // How far send_pass is; another thread may read it while send_pass runs.
   struct PassProgress {
-    std::atomic<bool> listed{false};             // every disk's ranges of the pass are known,
-    std::atomic<std::int64_t> listed_at{0};      // since then (steady_clock ticks)
+    std::atomic<bool> listed{false};             // every disk's ranges of the pass are known;
     std::atomic<std::uint64_t> data_bytes{0};    // then: the data bytes the pass reads in all
     std::atomic<std::uint64_t> sent_bytes{0};    // of those, in frames the link has taken
   };

@@ -20,12 +20,14 @@ namespace utsushi::livemig {
 
 class PeerInbox {
  public:
+  static constexpr std::size_t k_max_kept = 8;
   explicit PeerInbox(Link& link) noexcept : m_link(link) {}
 
   // Reads one frame if one arrives within `wait`; a frame that is not
   // `progress` is kept for next(). A wait of 0 returns at once when another
-  // thread is reading. Errors: the link's, and a malformed progress payload
-  // (Errc::corruption).
+  // thread is reading. Errors: the link's, a malformed progress payload, and
+  // more than k_max_kept frames waiting (Errc::corruption: a receiver sends
+  // an abort or its verdict, not a flood).
   [[nodiscard]] Result<void> poll(std::chrono::milliseconds wait);
   // The receiver's latest progress (0 before any).
   std::uint64_t taken() const noexcept { return m_taken.load(); }

@@ -26,8 +26,9 @@ std::string_view level_prefix(Level level) {
   }
 }
 
-// "HH:MM:SS.mmm " of the wall clock (local time): debug lines of two
-// processes, such as a migration's two ends on one host, line up by it.
+// "HH:MM:SS.mmm " of the wall clock (local time): at debug verbosity every
+// line carries it, so that the lines of two processes, such as a migration's
+// two ends on one host, line up by it.
 std::string clock_stamp() {
   const auto now = std::chrono::system_clock::now();
   const std::time_t t = std::chrono::system_clock::to_time_t(now);
@@ -50,7 +51,7 @@ void write(Level l, std::string_view message) {
   std::string line = g_program;
   line += ": ";
   line += level_prefix(l);
-  if (l >= Level::debug) {
+  if (l >= Level::debug || level() >= Level::debug) {
     line += clock_stamp();
   }
   line += message;

@@ -351,6 +351,7 @@ Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::st
   const std::int64_t ms_before = ph.ms;
   const std::uint64_t data_before = ph.data_bytes;
   std::vector<PassDisk> disks = UTSUSHI_TRY(list_pass());
+  UTSUSHI_LOG_DEBUG("disk pass {}: {} data bytes listed", phase, m_progress.data_bytes.load());
   // Each frame's counted blocks (block_index.h) and data bytes, published
   // once it was sent: the shipper sends frames in the order they were pushed.
   std::mutex queued_mutex;

@@ -148,6 +148,7 @@ void pump(int qemu_fd, Link& link, PeerInbox& inbox, const SendOptions& options,
   std::size_t batch_limit = std::min(options.batch_bytes, k_first_batch);
   PageEncoder* encoder_ptr = nullptr;
   std::uint64_t stream_sent = 0;  // stream bytes in DATA frames so far (flow control)
+  steady_clock::duration flow_waited{};
   PageEncoder encoder(batch_limit, [&](Bytes& batch, const std::array<std::uint64_t, k_page_kinds>& share)
                                        -> Result<void> {
     Bytes compressed;
@@ -167,7 +168,9 @@ void pump(int qemu_fd, Link& link, PeerInbox& inbox, const SendOptions& options,
       kinds[k].wire_bytes += wire * static_cast<double>(share[k]) / static_cast<double>(batch.size());
     }
     stream_sent += encoder_ptr->batch_stream_bytes();
+    const auto w0 = steady_clock::now();
     UTSUSHI_TRY(wait_for_receiver(inbox, stream_sent, stop));
+    flow_waited += steady_clock::now() - w0;
     UTSUSHI_TRY(shipper.push({FrameType::data, std::move(compressed), k_frame_zstd,
                               static_cast<std::uint32_t>(batch.size())}));
     if (batch_limit < options.batch_bytes && batch.size() >= batch_limit) {  // full: QEMU keeps up
@@ -218,6 +221,8 @@ void pump(int qemu_fd, Link& link, PeerInbox& inbox, const SendOptions& options,
   out.bytes = reader.bytes();
   out.hash = reader.hash();
   out.ship_ms = shipper.ship_ns() / 1000000;
+  out.qemu_wait_ms = static_cast<std::uint64_t>(duration_cast<milliseconds>(reader.waited()).count());
+  out.flow_wait_ms = static_cast<std::uint64_t>(duration_cast<milliseconds>(flow_waited).count());
   progress.bytes = reader.bytes();
   progress.pages = page_records(encoder.kinds());
   out.kinds = encoder.kinds();

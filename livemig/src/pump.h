@@ -33,6 +33,8 @@ struct PumpResult {
   std::uint64_t data_frames = 0;
   std::uint64_t data_payload = 0;  // compressed bytes of DATA frames
   std::uint64_t ship_ms = 0;       // time the shipper spent inside Link::send
+  std::uint64_t qemu_wait_ms = 0;  // time the pump waited for QEMU's stream
+  std::uint64_t flow_wait_ms = 0;  // time the pump waited for the receiver's progress (flow control)
 };
 
 // What the pump has read so far, for the caller's progress and the policy's

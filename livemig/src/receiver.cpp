@@ -271,6 +271,7 @@ Result<void> receive_disk_frame(ReceiveRun& run, const Frame& f) {
     }
     auto list = UTSUSHI_TRY(parse_disks_frame(f.text()));
     run.disks = UTSUSHI_TRY(DiskSink::open(run.qmp, std::move(list)));
+    UTSUSHI_LOG_DEBUG("the destination's disk exports are open");
     return {};
   }
   if (!run.disks) {
@@ -305,6 +306,7 @@ Result<void> receive_stream(ReceiveRun& run) {
       return fail(Errc::aborted, "the sender aborted: " + f.text());
     }
     if (f.header.type == FrameType::end) {
+      UTSUSHI_LOG_DEBUG("the stream's end arrived");
       return finish_stream(run, f, decoder.digest(), std::move(held), feeder);
     }
     if (disk_frame(f.header.type)) {
@@ -333,6 +335,7 @@ Result<void> receive_stream(ReceiveRun& run) {
 // or -S) then runs the commit handshake up to "go" (run.committed).
 Result<void> await_commit(ReceiveRun& run) {
   run.rep.source_state = UTSUSHI_TRY(wait_destination_loaded(run.qmp, run.options.resume_timeout));
+  UTSUSHI_LOG_DEBUG("the destination loaded the stream ({})", run.rep.source_state);
   if (run.rep.source_state != "paused") {
     return {};
   }
@@ -354,6 +357,7 @@ Result<void> await_commit(ReceiveRun& run) {
                 fmt::format("frame type {} where 'go' was expected", static_cast<int>(go->header.type)));
   }
   run.committed = true;
+  UTSUSHI_LOG_DEBUG("'go' arrived");
   json g = json::parse(go->text(), nullptr, false);
   run.start_on_go = g.is_discarded() || g.value("start", true);
   return {};

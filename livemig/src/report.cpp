@@ -101,7 +101,9 @@ nlohmann::json report_json(const Report& r) {
                      {"data_payload_bytes", r.data_payload_bytes},
                      {"control_payload_bytes", r.bytes_on_wire - std::min(r.bytes_on_wire, headers + r.data_payload_bytes)},
                      {"token_header_bytes_raw", token_headers},
-                     {"link_busy_ms", r.link_busy_ms}};
+                     {"link_busy_ms", r.link_busy_ms},
+                     {"qemu_wait_ms", r.qemu_wait_ms},
+                     {"flow_wait_ms", r.flow_wait_ms}};
   }
   if (!r.disks.empty()) {
     nlohmann::json disks = nlohmann::json::array();

@@ -39,6 +39,8 @@ void copy_pump_result(const PumpResult& pr, Report& rep) {
   rep.data_frames = pr.data_frames;
   rep.data_payload_bytes = pr.data_payload;
   rep.link_busy_ms = static_cast<std::int64_t>(pr.ship_ms);
+  rep.qemu_wait_ms = static_cast<std::int64_t>(pr.qemu_wait_ms);
+  rep.flow_wait_ms = static_cast<std::int64_t>(pr.flow_wait_ms);
   if (pr.bytes > 0) {
     rep.stream_hash = fmt::format("{:016x}", pr.hash);
   }
@@ -247,6 +249,7 @@ std::optional<Outcome> copy_disks(SendRun& run) {
   auto started = [&]() -> Result<void> {
     auto chosen = UTSUSHI_TRY(source_disks(run.qmp, run.options.copy_storage));
     const LevelBounds bounds = level_bounds(run.options.zstd_level, run.options.zstd_max_level);
+    UTSUSHI_LOG_DEBUG("the disks described, their backing files hashed");
     run.disks = UTSUSHI_TRY(DiskSource::open(run.qmp, std::move(chosen), bounds.min, bounds.max));
     std::string list = disks_frame_text(run.disks->disks());
     UTSUSHI_TRY(run.link.send_text(FrameType::disks, list));
@@ -453,6 +456,7 @@ std::optional<Failure> supervise(SendRun& run, PumpThread& pump) {
     }
     run.rep.rounds = std::max(run.rep.rounds, st->dirty_sync_count);
     if (st->status == "pre-switchover" && !switched) {
+      UTSUSHI_LOG_DEBUG("QEMU waits before its switch-over");
       switched = true;
       if (auto f = final_disk_pass(run)) {
         return f;
@@ -460,6 +464,9 @@ std::optional<Failure> supervise(SendRun& run, PumpThread& pump) {
       continue;
     }
     if (st->status == "completed") {
+      if (!qemu_completed) {
+        UTSUSHI_LOG_DEBUG("QEMU's migration completed");
+      }
       qemu_completed = true;
       if (pump.done()) {
         return std::nullopt;
@@ -612,6 +619,7 @@ Outcome conclude(SendRun& run) {
   if (!verdict) {
     return verdict_lost(run, verdict.error());
   }
+  UTSUSHI_LOG_DEBUG("the receiver's verdict arrived");
   bool went = verdict->header.type == FrameType::ready;  // "go" was sent
   if (went) {
     auto running = commit(run);

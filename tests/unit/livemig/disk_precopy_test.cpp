@@ -7,8 +7,8 @@ using namespace std::chrono;
 
 TEST_CASE("livemig::memory_lead is QEMU's first pass over the guest's RAM", "[livemig][precopy]") {
   CHECK(memory_lead(0) == milliseconds(0));
-  CHECK(memory_lead(512ull << 20) == milliseconds(8000));
-  CHECK(memory_lead(8ull << 30) == milliseconds(128000));
+  CHECK(memory_lead(512ull << 20) == milliseconds(16000));
+  CHECK(memory_lead(8ull << 30) == milliseconds(256000));
 }
 
 TEST_CASE("livemig::bulk_time_left extrapolates the recent rate at which data reached the link",

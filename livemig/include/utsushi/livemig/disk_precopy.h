@@ -26,11 +26,18 @@
 namespace utsushi::livemig {
 
 // The pace of QEMU's first memory pass while it shares the link and the
-// CPUs with the bulk pass: on the storage benchmark it took 6-8 s over the
-// guest's 512 MiB (60-85 MB/s). With a lead of 2 s (a pace of 256 MiB/s)
-// the migration took 12.8-12.9 s, 4 s 12.0-12.5 s, 8 s 10.8-11.3 s, with
-// the same bytes and downtime.
-inline constexpr double k_first_pass_bytes_per_s = 64.0 * 1024 * 1024;
+// CPUs with the bulk pass. The destination's QEMU loads the stream on one
+// thread (its main loop), which on the storage benchmark's machine spends most
+// of it faulting in the guest's RAM (transparent huge pages, zeroed on first
+// touch): it took 40-60 MB of stream per second, so the first pass's load
+// lasted about as long as the bulk pass. Starting late costs the whole
+// migration the wait for that load; starting early costs the pages QEMU sends
+// again and the pages equal to blocks not sent yet (they go as pages, not
+// references). Measured on the benchmark (a 512 MiB guest, an 8-9 s bulk
+// pass): a lead of 2 s (256 MiB/s) took 12.8-12.9 s, 4 s 12.0-12.5 s, 8 s
+// (64 MiB/s) 10.9-12.2 s, a lead longer than the bulk pass (memory from its
+// start) 10.1-10.8 s for 5-30 MB more on the link.
+inline constexpr double k_first_pass_bytes_per_s = 32.0 * 1024 * 1024;
 // How long before the bulk pass's end QEMU's migration starts: QEMU's first
 // pass over `memory_bytes` of RAM at k_first_pass_bytes_per_s.
 [[nodiscard]] std::chrono::milliseconds memory_lead(std::uint64_t memory_bytes) noexcept;

@@ -103,6 +103,8 @@ struct Report {
   std::uint64_t data_frames = 0;
   std::uint64_t data_payload_bytes = 0;  // compressed payload of DATA frames
   std::int64_t link_busy_ms = -1;        // time spent sending frames (the link's share of total_ms)
+  std::int64_t qemu_wait_ms = -1;        // time the pump waited for QEMU's stream
+  std::int64_t flow_wait_ms = -1;        // time the pump waited for the receiver (flow control)
   // --copy-storage: per disk, and (sender) per pass; empty without it.
   std::vector<DiskReport> disks;
   std::vector<DiskPhaseReport> disk_phases;

@@ -10,6 +10,7 @@ namespace utsushi::livemig_cli {
 
 namespace {
 struct EvacuateCmd {
+  CacheFlag cache;
   std::vector<std::string> guests;
   std::string libvirt;
   std::vector<std::string> to;
@@ -52,7 +53,9 @@ void setup_evacuate(cli::Context& ctx) {
   for (auto* opt : add_hold_flags(*sub, o->hold)) {
     opt->excludes(uri);
   }
+  add_cache_flag(*sub, o->cache);
   sub->callback([&ctx, o] {
+    apply_cache_flag(o->cache);
     if (o->guests.empty() == o->libvirt.empty()) {
       throw cli::Failure(Error(Errc::invalid_argument, "give either --guest (repeated) or --libvirt with --to"));
     }

@@ -4,6 +4,7 @@ namespace utsushi::livemig_cli {
 
 namespace {
 struct MigrateCmd {
+  CacheFlag cache;
   std::string source_qmp;
   std::string dest_qmp;
   std::vector<std::string> copy_storage;
@@ -24,7 +25,9 @@ void setup_migrate(cli::Context& ctx) {
       ->delimiter(',');
   add_send_flags(*sub, o->flags);
   add_hold_flags(*sub, o->hold);
+  add_cache_flag(*sub, o->cache);
   sub->callback([&ctx, o] {
+    apply_cache_flag(o->cache);
     livemig::LocalOptions opts;
     opts.source_qmp = o->source_qmp;
     opts.dest_qmp = o->dest_qmp;

@@ -11,6 +11,7 @@ namespace utsushi::livemig_cli {
 
 namespace {
 struct ReceiveCmd {
+  CacheFlag cache;
   std::string listen;
   std::string qmp;
   std::string libvirt;
@@ -95,7 +96,9 @@ void setup_receive(cli::Context& ctx) {
       ->check(cli::seconds_between(0.001, 31.0 * 86400));
   sub->add_option("--port-file", o->port_file, "Write the listening port to FILE once listening");
   add_hold_flags(*sub, o->hold);
+  add_cache_flag(*sub, o->cache);
   sub->callback([&ctx, o] {
+    apply_cache_flag(o->cache);
     require_one_source(o->qmp, o->libvirt, "--qmp", "--libvirt");
     std::string token = cli::value_or_throw(livemig::read_token_file(o->token_file));
     auto accept_timeout = cli::to_milliseconds(o->accept_timeout_s);

@@ -6,6 +6,7 @@ namespace utsushi::livemig_cli {
 
 namespace {
 struct SendCmd {
+  CacheFlag cache;
   std::string qmp;
   std::string libvirt;
   std::string domain;
@@ -37,7 +38,9 @@ void setup_send(cli::Context& ctx) {
                   "--copy-storage)")
       ->delimiter(',');
   add_send_flags(*sub, o->flags);
+  add_cache_flag(*sub, o->cache);
   sub->callback([&ctx, o] {
+    apply_cache_flag(o->cache);
     require_one_source(o->qmp, o->libvirt, "--qmp", "--libvirt");
     livemig::SendRemoteOptions opts;
     opts.qmp_path = o->qmp;

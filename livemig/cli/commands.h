@@ -5,6 +5,7 @@
 #include <string>
 
 #include "utsushi/common/cli.h"
+#include "utsushi/livemig/disk_cache.h"
 #include "utsushi/livemig/endpoints.h"
 
 namespace utsushi::livemig_cli {
@@ -41,6 +42,15 @@ struct HoldFlags {
 std::array<CLI::Option*, 2> add_hold_flags(CLI::App& sub, HoldFlags& flags);
 // Sets the receiving end's hold and go_timeout from the flags.
 void apply_hold_flags(const HoldFlags& flags, livemig::ReceiveOptions& receive);
+
+// --cache-dir (send, receive, migrate, evacuate): where backing files' content
+// hashes and block indexes are remembered (disk_cache.h); "none" keeps none.
+struct CacheFlag {
+  std::string dir{livemig::k_default_disk_cache_dir};
+};
+void add_cache_flag(CLI::App& sub, CacheFlag& flag);
+// Sets the process's disk cache from the flag.
+void apply_cache_flag(const CacheFlag& flag);
 
 // Prints the report (text, or one JSON object with --json; `domain` adds the
 // libvirt domain's name) and sets the exit code.

@@ -24,6 +24,17 @@ void add_send_flags(CLI::App& sub, SendFlags& f) {
   sub.add_flag("--keep-source", f.keep_source, "Leave the source QEMU paused after success instead of quitting it");
 }
 
+void add_cache_flag(CLI::App& sub, CacheFlag& flag) {
+  sub.add_option("--cache-dir", flag.dir,
+                 "With --copy-storage: remember backing files' content hashes and block indexes in DIR, so that the "
+                 "next migration over the same backing file reads it neither to hash nor to index it ('none': "
+                 "remember nothing)")
+      ->type_name("DIR")
+      ->capture_default_str();
+}
+
+void apply_cache_flag(const CacheFlag& flag) { livemig::set_disk_cache_dir(flag.dir == "none" ? "" : flag.dir); }
+
 std::array<CLI::Option*, 2> add_hold_flags(CLI::App& sub, HoldFlags& f) {
   auto* hold = sub.add_flag("--hold", f.hold,
                             "Keep the destination paused after loading and start it only on the sender's go (commit "

@@ -95,12 +95,39 @@ Result<std::shared_ptr<const BackingBlocks>> BackingBlocks::of_file(const std::s
   };
   auto compute = [&]() -> Built {
     try {
-      return build(path, format, stop);
+      if (auto cached = from_cache(path, format, content_hash)) {
+        return std::move(*cached);
+      }
+      auto built = build(path, format, stop);
+      if (built) {
+        cache_block_index(format, content_hash, k_max_backing_blocks, (*built)->m_entries);
+      }
+      return built;
     } catch (const std::exception& e) {  // bad_alloc: waiters must still get an answer
       return fail(Errc::internal, fmt::format("indexing the backing file {}: {}", path, e.what()));
     }
   };
   return g_memo.get(format + ":" + content_hash, compute, [](const Built&) { return true; }, stopped_for_them);
+}
+
+std::optional<std::shared_ptr<const BackingBlocks>> BackingBlocks::from_cache(const std::string& path,
+                                                                               const std::string& format,
+                                                                               const std::string& content_hash) {
+  if (disk_cache_dir().empty()) {
+    return std::nullopt;
+  }
+  imagefmt::OpenOptions options;
+  options.format = format;
+  auto image = imagefmt::open_image(path, options);
+  if (!image) {
+    return std::nullopt;  // build() says why
+  }
+  auto entries = cached_block_index(format, content_hash, k_max_backing_blocks, (*image)->size());
+  if (!entries) {
+    return std::nullopt;
+  }
+  UTSUSHI_LOG_DEBUG("{}: the index of its content from the disk cache", path);
+  return std::shared_ptr<const BackingBlocks>(new BackingBlocks(path, std::move(*image), std::move(*entries)));
 }
 
 std::optional<std::uint64_t> BackingBlocks::find(const BlockHash& h) const noexcept {

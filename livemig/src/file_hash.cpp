@@ -18,6 +18,7 @@
 
 #include "utsushi/common/fd.h"
 #include "utsushi/common/shared_memo.h"
+#include "utsushi/livemig/disk_cache.h"
 
 namespace utsushi::livemig {
 
@@ -103,11 +104,23 @@ Result<std::string> file_content_hash(const std::string& path) {
   }
   FileKey key{st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec, st.st_ctim.tv_sec,
               st.st_ctim.tv_nsec};
-  auto compute = [&] { return hash_open_file(fd.get(), static_cast<std::uint64_t>(st.st_size), path); };
+  auto hash = [&] { return hash_open_file(fd.get(), static_cast<std::uint64_t>(st.st_size), path); };
   if (!settled(st)) {
-    return compute();  // its times may not have moved yet: hashed every time
+    return hash();  // its times may not have moved yet: hashed every time
   }
-  return g_memo.get(key, compute, [](const Result<std::string>&) { return true; });
+  const FileVersion version{st.st_dev, st.st_ino, static_cast<std::uint64_t>(st.st_size), st.st_mtim.tv_sec,
+                            st.st_mtim.tv_nsec, st.st_ctim.tv_sec, st.st_ctim.tv_nsec};
+  auto remembered = [&]() -> Result<std::string> {
+    if (auto cached = cached_file_hash(version)) {
+      return *cached;
+    }
+    auto h = hash();
+    if (h) {
+      cache_file_hash(version, *h);
+    }
+    return h;
+  };
+  return g_memo.get(key, remembered, [](const Result<std::string>&) { return true; });
 }
 
 }  // namespace utsushi::livemig

@@ -41,6 +41,7 @@ void copy_pump_result(const PumpResult& pr, Report& rep) {
   rep.link_busy_ms = static_cast<std::int64_t>(pr.ship_ms);
   rep.qemu_wait_ms = static_cast<std::int64_t>(pr.qemu_wait_ms);
   rep.flow_wait_ms = static_cast<std::int64_t>(pr.flow_wait_ms);
+  rep.qemu_hold_ms = static_cast<std::int64_t>(pr.held_ms);
   if (pr.bytes > 0) {
     rep.stream_hash = fmt::format("{:016x}", pr.hash);
   }
@@ -153,7 +154,7 @@ class PumpThread {
   PumpThread(int qemu_fd, Link& link, PeerInbox& inbox, const SendOptions& options, std::mutex& send_lock,
              const SentBlocks* disk_blocks)
       : m_thread([this, qemu_fd, &link, &inbox, &options, &send_lock, disk_blocks] {
-          pump(qemu_fd, link, inbox, options, m_stop, m_result, m_progress, send_lock, disk_blocks);
+          pump(qemu_fd, link, inbox, options, m_control, m_result, m_progress, send_lock, disk_blocks);
           m_done = true;
         }) {}
   ~PumpThread() { join(); }
@@ -167,9 +168,15 @@ class PumpThread {
   const std::optional<Error>& error() const { return m_result.error; }
   std::uint64_t bytes_read() const { return m_progress.bytes.load(); }
   std::uint64_t pages_read() const { return m_progress.pages.load(); }
+  // Holds QEMU's stream (PumpControl::hold) or lets it flow again.
+  void hold(bool on) {
+    if (m_control.hold.exchange(on) != on) {
+      UTSUSHI_LOG_DEBUG("QEMU's stream {}", on ? "held until the disks' pre-copy ends" : "flows again");
+    }
+  }
   // Asks the pump to stop and waits up to `limit`; true when it ended.
   bool stop_within(milliseconds limit) {
-    m_stop = true;
+    m_control.stop = true;
     for (auto until = steady_clock::now() + limit; !done() && steady_clock::now() < until;) {
       std::this_thread::sleep_for(milliseconds(10));
     }
@@ -184,7 +191,7 @@ class PumpThread {
   }
 
  private:
-  std::atomic<bool> m_stop{false};
+  PumpControl m_control;
   std::atomic<bool> m_done{false};
   PumpProgress m_progress;
   PumpResult m_result;
@@ -455,6 +462,9 @@ std::optional<Failure> supervise(SendRun& run, PumpThread& pump) {
       return Failure{st.error()};
     }
     run.rep.rounds = std::max(run.rep.rounds, st->dirty_sync_count);
+    // QEMU's first memory pass is done and the disks' pre-copy runs on: hold
+    // QEMU's stream until it ends (PumpControl::hold).
+    pump.hold(run.precopy != nullptr && st->status == "active" && st->dirty_sync_count >= 2);
     if (st->status == "pre-switchover" && !switched) {
       UTSUSHI_LOG_DEBUG("QEMU waits before its switch-over");
       switched = true;

@@ -28,6 +28,7 @@
 
 #include "utsushi/common/error.h"
 #include "utsushi/livemig/block_index.h"
+#include "utsushi/livemig/disk_cache.h"
 
 namespace utsushi::imagefmt {
 class BlockDevice;
@@ -49,7 +50,9 @@ class BackingBlocks {
   // build(), once per content: a later call with the same `content_hash`
   // (file_hash.h) and format returns the same index (an evacuation of many
   // guests over one golden image reads it once per process), and one made
-  // while another thread builds it waits for that build.
+  // while another thread builds it waits for that build. With the disk cache
+  // on (disk_cache.h), an index remembered there is used instead of a build,
+  // and a build is remembered there.
   [[nodiscard]] static Result<std::shared_ptr<const BackingBlocks>> of_file(const std::string& path,
                                                                             const std::string& format,
                                                                             const std::string& content_hash,
@@ -67,11 +70,12 @@ class BackingBlocks {
   const std::string& path() const noexcept { return m_path; }
 
  private:
-  struct Entry {
-    BlockHash hash;
-    std::uint64_t offset = 0;
-  };
+  using Entry = IndexedBlock;
   BackingBlocks(std::string path, std::unique_ptr<imagefmt::BlockDevice> image, std::vector<Entry> entries);
+  // The index of `path` remembered in the disk cache (disk_cache.h), if any.
+  static std::optional<std::shared_ptr<const BackingBlocks>> from_cache(const std::string& path,
+                                                                        const std::string& format,
+                                                                        const std::string& content_hash);
 
   std::string m_path;
   std::unique_ptr<imagefmt::BlockDevice> m_image;

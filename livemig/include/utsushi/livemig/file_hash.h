@@ -6,11 +6,13 @@
 //
 // Fast on large, sparse images: holes (SEEK_HOLE) are hashed from a zero
 // buffer without reading, data is read in 4 MiB preads with sequential
-// read-ahead. Results are remembered for the process's life, keyed by
-// device, inode, size, modification and change time, so an evacuation of
-// many guests over one golden image reads it once; a file changed in the
-// last 2 s is hashed every time (its times may not have moved yet). A call
-// for a file version another thread is hashing waits for that result.
+// read-ahead. Results are remembered for the process's life, and in the disk
+// cache (disk_cache.h) when it is on, keyed by device, inode, size,
+// modification and change time, so an evacuation of many guests over one
+// golden image reads it once, and later migrations not at all; a file
+// changed in the last 2 s is hashed every time (its times may not have moved
+// yet). A call for a file version another thread is hashing waits for that
+// result.
 //
 // Thread-safe.
 

@@ -1,7 +1,6 @@
 #include "utsushi/livemig/block_index.h"
 
 #include <fcntl.h>
-#include <sys/statvfs.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -184,16 +183,16 @@ std::size_t SentBlocks::size() const {
 
 // ---- receiver ----
 
-Result<ReceivedBlocks> ReceivedBlocks::create(std::size_t cap, std::optional<std::uint64_t> copy_room) {
+Result<ReceivedBlocks> ReceivedBlocks::create(std::size_t cap, std::optional<std::uint64_t> copy_room,
+                                              std::uint64_t memory_bytes) {
   const char* tmp = std::getenv("TMPDIR");
   std::string dir = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
-  Fd fd = UTSUSHI_TRY_CTX(open_fd(dir, O_TMPFILE | O_RDWR, 0600), "the receiver's scratch file for referenced blocks");
+  auto scratch = UTSUSHI_TRY(ScratchStore::create(dir, memory_bytes));
   if (!copy_room) {
-    struct statvfs st {};
-    const std::uint64_t free = ::fstatvfs(fd.get(), &st) == 0 ? std::uint64_t{st.f_bavail} * st.f_frsize : 0;
-    copy_room = std::min<std::uint64_t>(free / 2, std::uint64_t{cap} * k_ref_block);
+    copy_room = std::min<std::uint64_t>(scratch.memory_bytes() + scratch.file_free() / 2,
+                                        std::uint64_t{cap} * k_ref_block);
   }
-  return ReceivedBlocks(std::move(fd), cap, *copy_room);
+  return ReceivedBlocks(std::move(scratch), cap, *copy_room);
 }
 
 // Moves every indexed content that [offset, offset + length) of `disk`
@@ -206,8 +205,7 @@ Result<void> ReceivedBlocks::save_range(std::uint32_t disk, std::uint64_t offset
   while (it != m_on_disk.end() && it->first <= last) {
     const std::uint64_t at = (it->first & ((std::uint64_t{1} << 48) - 1)) * k_ref_block;
     UTSUSHI_TRY(read(disk, at, old));
-    UTSUSHI_TRY_CTX(pwrite_full(m_scratch.get(), old, m_scratch_end, "scratch file"),
-                    "keeping a block that memory pages may refer to");
+    UTSUSHI_TRY_CTX(m_scratch.write(old, m_scratch_end), "keeping a block that memory pages may refer to");
     m_where[it->second] = Place{k_scratch, m_scratch_end};
     m_scratch_end += k_ref_block;
     it = m_on_disk.erase(it);
@@ -250,8 +248,8 @@ void ReceivedBlocks::after_write(const DiskBatch& batch) {
   if (copies.empty()) {
     return;
   }
-  if (auto w = pwrite_full(m_scratch.get(), copies, m_scratch_end, "scratch file"); !w) {
-    UTSUSHI_LOG_WARN("the receiver's scratch file (in $TMPDIR, else /tmp) takes no more copies ({}): referenced "
+  if (auto w = m_scratch.write(copies, m_scratch_end); !w) {
+    UTSUSHI_LOG_WARN("the receiver's scratch space (memory, then $TMPDIR, else /tmp) takes no more copies ({}): referenced "
                      "blocks are read through the destination's disk exports from now on, more slowly",
                      w.error().message());
     m_copy_room = 0;
@@ -331,7 +329,7 @@ Result<void> ReceivedBlocks::read(std::span<const BlockFetch> fetches, const Rea
   for (const auto& m : merge_reads(places)) {
     buf.resize(m.length);
     if (m.disk == k_scratch) {
-      UTSUSHI_TRY(pread_full(m_scratch.get(), buf, m.offset, "scratch file"));
+      UTSUSHI_TRY(m_scratch.read(buf, m.offset));
     } else if (m.disk >= k_backing_base) {
       UTSUSHI_TRY(backings[m.disk - k_backing_base]->read(m.offset, buf));
     } else {

@@ -12,9 +12,11 @@
 #include <mutex>
 
 #include "utsushi/common/log.h"
+#include "utsushi/common/meminfo.h"
 #include "utsushi/livemig/disk_copy.h"
 #include "utsushi/livemig/disk_extents.h"
 #include "utsushi/livemig/file_hash.h"
+#include "utsushi/livemig/qemu_control.h"
 #include "utsushi/livemig/shipper.h"
 
 namespace utsushi::livemig {
@@ -470,7 +472,11 @@ Result<std::unique_ptr<DiskSink>> DiskSink::open(Monitor& qmp, std::vector<Sessi
   }
   UTSUSHI_TRY(check_backings(disks, backings));
   auto dir = UTSUSHI_TRY(PrivateDir::create(k_socket_dir_prefix));
-  auto index = UTSUSHI_TRY(ReceivedBlocks::create());
+  // The scratch space's memory part: a quarter of the host's available memory beyond the arriving guest's.
+  const auto available = meminfo_bytes("MemAvailable");
+  const auto guest = guest_memory_bytes(qmp);
+  const std::uint64_t in_memory = available && guest ? scratch_memory_budget(*available, *guest) : 0;
+  auto index = UTSUSHI_TRY(ReceivedBlocks::create(k_max_indexed_blocks, std::nullopt, in_memory));
   std::unique_ptr<DiskSink> s(new DiskSink(qmp, std::move(disks), std::move(dir), std::move(index)));
   UTSUSHI_TRY(start_nbd_server(qmp, s->m_socket));
   s->m_server = true;
@@ -608,10 +614,10 @@ Result<void> DiskSink::read_blocks(std::span<const BlockFetch> fetches) {
 Result<void> DiskSink::remove_all() {
   if (m_referenced > 0) {
     UTSUSHI_LOG_DEBUG("{} referenced blocks read in {} ms, {} ms of it in {} reads through the exports "
-                      "(scratch file {} MiB; {} contents only on the disks)",
+                      "(scratch {} MiB, of which up to {} MiB in memory; {} contents only on the disks)",
                       m_referenced, duration_cast<milliseconds>(m_reading).count(),
                       duration_cast<milliseconds>(m_export_reading).count(), m_export_reads,
-                      m_blocks.scratch_bytes() >> 20, m_blocks.on_disk());
+                      m_blocks.scratch_bytes() >> 20, m_blocks.scratch_memory_bytes() >> 20, m_blocks.on_disk());
     m_referenced = 0;
   }
   Result<void> first;

@@ -168,6 +168,7 @@ class PumpThread {
   const std::optional<Error>& error() const { return m_result.error; }
   std::uint64_t bytes_read() const { return m_progress.bytes.load(); }
   std::uint64_t pages_read() const { return m_progress.pages.load(); }
+  bool held() const { return m_control.hold.load(); }
   // Holds QEMU's stream (PumpControl::hold) or lets it flow again.
   void hold(bool on) {
     if (m_control.hold.exchange(on) != on) {
@@ -416,7 +417,7 @@ std::optional<Outcome> start_migration(SendRun& run) {
 std::optional<Failure> apply_policy(SendRun& run, const PolicyConfig& config, PolicyState& pstate,
                                     const MigrationStatus& st, const PumpThread& pump) {
   PageSample sample{duration_cast<milliseconds>(steady_clock::now() - run.start), pump.pages_read(),
-                    run.precopy != nullptr};
+                    run.precopy != nullptr, pump.held()};
   auto d = decide(config, pstate, st, sample);
   if (d.action == PolicyAction::cancel) {
     return Failure{Error(Errc::aborted, d.reason), ReportStatus::timeout};

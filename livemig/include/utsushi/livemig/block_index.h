@@ -36,6 +36,7 @@
 
 #include "utsushi/common/error.h"
 #include "utsushi/common/fd.h"
+#include "utsushi/livemig/scratch_store.h"
 #include "utsushi/livemig/disk_message.h"
 
 namespace utsushi::livemig {
@@ -161,13 +162,15 @@ class ReceivedBlocks {
   // Reads `out.size()` bytes of disk `disk` at `offset` (the destination's export).
   using ReadAt = std::function<Result<void>(std::uint32_t disk, std::uint64_t offset, std::span<std::uint8_t> out)>;
 
-  // The scratch file is an unlinked file in $TMPDIR (else /tmp): nothing is
-  // left behind, whatever ends the process. `copy_room`: the bytes of it that
-  // may hold copies of new contents (after_write); by default half the space
-  // free there now, at most `cap` blocks. Blocks kept before an overwrite
-  // (before_write) are not counted against it.
+  // The scratch space (scratch_store.h): its first `memory_bytes` in memory,
+  // the rest an unlinked file in $TMPDIR (else /tmp): nothing is left
+  // behind, whatever ends the process. `copy_room`: the bytes of it that may
+  // hold copies of new contents (after_write); by default `memory_bytes` and
+  // half the space free in the file's filesystem now, at most `cap` blocks.
+  // Blocks kept before an overwrite (before_write) are not counted against it.
   [[nodiscard]] static Result<ReceivedBlocks> create(std::size_t cap = k_max_indexed_blocks,
-                                                     std::optional<std::uint64_t> copy_room = std::nullopt);
+                                                     std::optional<std::uint64_t> copy_room = std::nullopt,
+                                                     std::uint64_t memory_bytes = 0);
 
   // Before `batch` is written: every block it overwrites (partly or wholly,
   // with data or zeros) whose content is indexed there is read through
@@ -189,6 +192,8 @@ class ReceivedBlocks {
   std::size_t size() const noexcept { return m_where.size(); }
   // The scratch file's bytes: copies and blocks kept before an overwrite.
   std::uint64_t scratch_bytes() const noexcept { return m_scratch_end; }
+  // The scratch space's bytes kept in memory (the first ones).
+  std::uint64_t scratch_memory_bytes() const noexcept { return m_scratch.memory_bytes(); }
   // The contents resolved from their disks (those the copy room missed).
   std::size_t on_disk() const noexcept { return m_on_disk.size(); }
 
@@ -205,12 +210,12 @@ class ReceivedBlocks {
     return (std::uint64_t{disk} << 48) | (offset / k_ref_block);
   }
   std::optional<Place> find(const BlockHash& h, std::span<const std::shared_ptr<const BackingBlocks>> backings) const;
-  ReceivedBlocks(Fd scratch, std::size_t cap, std::uint64_t copy_room)
+  ReceivedBlocks(ScratchStore scratch, std::size_t cap, std::uint64_t copy_room)
       : m_scratch(std::move(scratch)), m_cap(cap), m_copy_room(copy_room) {}
   [[nodiscard]] Result<void> save_range(std::uint32_t disk, std::uint64_t offset, std::uint64_t length,
                                         const ReadAt& read);
 
-  Fd m_scratch;
+  ScratchStore m_scratch;
   std::size_t m_cap;
   std::uint64_t m_copy_room;  // scratch bytes left for after_write's copies
   std::uint64_t m_scratch_end = 0;

@@ -1,0 +1,57 @@
+// The receiver's scratch space: memory first, then a file (scratch_store.h).
+#include "utsushi/livemig/scratch_store.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
+
+namespace utsushi::livemig {
+
+std::uint64_t scratch_memory_budget(std::uint64_t mem_available, std::uint64_t guest_ram) noexcept {
+  return mem_available > guest_ram ? (mem_available - guest_ram) / 4 : 0;
+}
+
+Result<ScratchStore> ScratchStore::create(const std::string& dir, std::uint64_t memory_bytes) {
+  std::optional<Fd> memory;
+  if (memory_bytes > 0) {
+    int fd = ::memfd_create("livemig-scratch", MFD_CLOEXEC);
+    if (fd < 0) {
+      return std::unexpected(errno_error(errno, "the receiver's scratch memory (memfd_create)"));
+    }
+    memory.emplace(fd);
+  }
+  Fd file = UTSUSHI_TRY_CTX(open_fd(dir, O_TMPFILE | O_RDWR, 0600), "the receiver's scratch file for referenced blocks");
+  struct statvfs st {};
+  const std::uint64_t free = ::fstatvfs(file.get(), &st) == 0 ? std::uint64_t{st.f_bavail} * st.f_frsize : 0;
+  return ScratchStore(std::move(memory), memory ? memory_bytes : 0, std::move(file), free);
+}
+
+Result<void> ScratchStore::write(std::span<const std::uint8_t> bytes, std::uint64_t offset) {
+  if (offset < m_memory_bytes) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(bytes.size(), m_memory_bytes - offset));
+    UTSUSHI_TRY(pwrite_full(m_memory->get(), bytes.first(n), offset, "the scratch memory"));
+    bytes = bytes.subspan(n);
+    offset += n;
+  }
+  if (!bytes.empty()) {
+    UTSUSHI_TRY(pwrite_full(m_file.get(), bytes, offset - m_memory_bytes, "the scratch file"));
+  }
+  return {};
+}
+
+Result<void> ScratchStore::read(std::span<std::uint8_t> out, std::uint64_t offset) const {
+  if (offset < m_memory_bytes) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), m_memory_bytes - offset));
+    UTSUSHI_TRY(pread_full(m_memory->get(), out.first(n), offset, "the scratch memory"));
+    out = out.subspan(n);
+    offset += n;
+  }
+  if (!out.empty()) {
+    UTSUSHI_TRY(pread_full(m_file.get(), out, offset - m_memory_bytes, "the scratch file"));
+  }
+  return {};
+}
+
+}  // namespace utsushi::livemig

@@ -196,7 +196,7 @@ Result<ReceivedBlocks> ReceivedBlocks::create(std::size_t cap, std::optional<std
 }
 
 // Moves every indexed content that [offset, offset + length) of `disk`
-// touches into the scratch file.
+// touches into the scratch space.
 Result<void> ReceivedBlocks::save_range(std::uint32_t disk, std::uint64_t offset, std::uint64_t length,
                                         const ReadAt& read) {
   auto it = m_on_disk.lower_bound(block_key(disk, offset));
@@ -226,7 +226,7 @@ Result<void> ReceivedBlocks::before_write(const DiskBatch& batch, const ReadAt& 
 }
 
 void ReceivedBlocks::after_write(const DiskBatch& batch) {
-  Bytes copies;                                           // appended to the scratch file in one write
+  Bytes copies;                                           // appended to the scratch space in one write
   std::vector<std::pair<BlockHash, std::uint64_t>> kept;  // their contents and disk offsets
   for_each_counted_block(batch, [&](std::uint64_t off, const std::uint8_t* block) {
     if (m_where.size() >= m_cap) {

@@ -121,9 +121,6 @@ PolicyDecision decide(const PolicyConfig& config, PolicyState& state, const Migr
     state.samples.clear();
     state.first_pass_dropped = true;
   }
-  if (pump.stream_held) {
-    state.samples.clear();  // a held stream reads no pages: the rate is not the pump's
-  }
   add_sample(config, state, pump);
   const bool disks_pending = config.pace_switchover && pump.disks_pending;
   if (disks_pending) {

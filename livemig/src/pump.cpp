@@ -35,16 +35,15 @@ constexpr std::size_t k_first_batch = 64 * 1024;
 // pending stream bytes are hashed for the end-to-end check.
 class QemuReader final : public ByteReader {
  public:
-  QemuReader(int fd, std::function<Result<void>()> idle, const PumpControl& control)
-      : m_fd(fd), m_idle(std::move(idle)), m_stop(control.stop), m_hold(control.hold) {
+  QemuReader(int fd, std::function<Result<void>()> idle, const std::atomic<bool>& stop)
+      : m_fd(fd), m_idle(std::move(idle)), m_stop(stop) {
     XXH3_64bits_reset(m_hash.get());
   }
   Result<std::size_t> read_some(std::span<std::uint8_t> buf) override {
     pollfd p{m_fd, POLLIN, 0};
-    if (m_hold.load() || ::poll(&p, 1, 0) <= 0) {
+    if (::poll(&p, 1, 0) <= 0) {
       UTSUSHI_TRY(m_idle());
     }
-    UTSUSHI_TRY(wait_while_held());
     for (;;) {
       if (m_stop.load()) {
         return fail(Errc::aborted, "livemig: stream reader stopped");
@@ -75,33 +74,17 @@ class QemuReader final : public ByteReader {
   std::uint64_t bytes() const { return m_bytes; }
   // Time spent waiting for QEMU to send more.
   std::chrono::steady_clock::duration waited() const { return m_waited; }
-  // Time spent holding QEMU's stream (PumpControl::hold).
-  std::chrono::steady_clock::duration held() const { return m_held; }
 
  private:
-  Result<void> wait_while_held() {
-    auto t0 = std::chrono::steady_clock::now();
-    while (m_hold.load()) {
-      if (m_stop.load()) {
-        return fail(Errc::aborted, "livemig: stream reader stopped");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    m_held += std::chrono::steady_clock::now() - t0;
-    return {};
-  }
-
   struct StateFree {
     void operator()(XXH3_state_t* s) const noexcept { XXH3_freeState(s); }
   };
   int m_fd;
   std::function<Result<void>()> m_idle;
   const std::atomic<bool>& m_stop;
-  const std::atomic<bool>& m_hold;
   std::unique_ptr<XXH3_state_t, StateFree> m_hash{XXH3_createState()};
   std::uint64_t m_bytes = 0;
   std::chrono::steady_clock::duration m_waited{};
-  std::chrono::steady_clock::duration m_held{};
 };
 
 std::uint64_t page_records(const KindTable& kinds) noexcept {
@@ -145,9 +128,8 @@ Result<void> wait_for_receiver(PeerInbox& inbox, std::uint64_t sent, const std::
 // Parse + encode + compress on this thread, send on a second one, with at
 // most k_ship_queue frames between them. The zstd level follows the
 // bottleneck (batch_compressor.h) unless pinned.
-void pump(int qemu_fd, Link& link, PeerInbox& inbox, const SendOptions& options, const PumpControl& control,
+void pump(int qemu_fd, Link& link, PeerInbox& inbox, const SendOptions& options, const std::atomic<bool>& stop,
           PumpResult& out, PumpProgress& progress, std::mutex& send_lock, const SentBlocks* disk_blocks) {
-  const std::atomic<bool>& stop = control.stop;
   Shipper shipper(k_ship_queue, [&](const OutFrame& f) -> Result<void> {
     std::lock_guard lock(send_lock);
     return link.send(f.type, f.payload, f.flags, f.raw_len);
@@ -208,7 +190,7 @@ void pump(int qemu_fd, Link& link, PeerInbox& inbox, const SendOptions& options,
         progress.pages = page_records(encoder.kinds());
         return encoder.flush_when_idle();
       },
-      control);
+      stop);
   reader_ptr = &reader;
   auto run = [&]() -> Result<void> {
     out.summary = UTSUSHI_TRY(parse_stream(reader, encoder));
@@ -241,7 +223,6 @@ void pump(int qemu_fd, Link& link, PeerInbox& inbox, const SendOptions& options,
   out.ship_ms = shipper.ship_ns() / 1000000;
   out.qemu_wait_ms = static_cast<std::uint64_t>(duration_cast<milliseconds>(reader.waited()).count());
   out.flow_wait_ms = static_cast<std::uint64_t>(duration_cast<milliseconds>(flow_waited).count());
-  out.held_ms = static_cast<std::uint64_t>(duration_cast<milliseconds>(reader.held()).count());
   progress.bytes = reader.bytes();
   progress.pages = page_records(encoder.kinds());
   out.kinds = encoder.kinds();

@@ -35,7 +35,6 @@ struct PumpResult {
   std::uint64_t ship_ms = 0;       // time the shipper spent inside Link::send
   std::uint64_t qemu_wait_ms = 0;  // time the pump waited for QEMU's stream
   std::uint64_t flow_wait_ms = 0;  // time the pump waited for the receiver's progress (flow control)
-  std::uint64_t held_ms = 0;       // time the pump held QEMU's stream (PumpControl::hold)
 };
 
 // What the pump has read so far, for the caller's progress and the policy's
@@ -52,26 +51,14 @@ struct PumpProgress {
 // it). No progress for k_flow_stall is an error.
 inline constexpr std::chrono::seconds k_flow_stall{60};
 
-// What the pump's owner tells it while it runs.
-struct PumpControl {
-  std::atomic<bool> stop{false};
-  // While set, the pump reads nothing from QEMU (after handing the batch it
-  // holds to the link): QEMU's migration thread blocks on its full socket, so
-  // it neither iterates nor decides to switch over. The sender holds QEMU
-  // this way once its first memory pass is done while the disks' pre-copy
-  // still runs: a downtime limit of 1 ms does not hold a guest whose dirty
-  // pages after a sync fit in 1 ms at QEMU's measured rate.
-  std::atomic<bool> hold{false};
-};
-
 // Runs until QEMU ends the stream (then the END frame is handed to the link),
-// `control.stop` is set, or the stream or the link fails (then QEMU's socket is shut,
+// `stop` is set, or the stream or the link fails (then QEMU's socket is shut,
 // so that QEMU's writer fails at once instead of blocking). `progress`
 // follows the stream. The shipper holds
 // `send_lock` while it sends a frame, so another thread (the final disk pass)
 // may send between the pump's frames under the same lock. Pages equal to a
 // block in `disk_blocks` (null: none) go as references to it (page_codec.h).
-void pump(int qemu_fd, Link& link, PeerInbox& inbox, const SendOptions& options, const PumpControl& control,
+void pump(int qemu_fd, Link& link, PeerInbox& inbox, const SendOptions& options, const std::atomic<bool>& stop,
           PumpResult& out, PumpProgress& progress, std::mutex& send_lock, const SentBlocks* disk_blocks);
 
 }  // namespace utsushi::livemig

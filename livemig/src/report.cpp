@@ -103,8 +103,7 @@ nlohmann::json report_json(const Report& r) {
                      {"token_header_bytes_raw", token_headers},
                      {"link_busy_ms", r.link_busy_ms},
                      {"qemu_wait_ms", r.qemu_wait_ms},
-                     {"flow_wait_ms", r.flow_wait_ms},
-                     {"qemu_hold_ms", r.qemu_hold_ms}};
+                     {"flow_wait_ms", r.flow_wait_ms}};
   }
   if (!r.disks.empty()) {
     nlohmann::json disks = nlohmann::json::array();

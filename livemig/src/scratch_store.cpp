@@ -28,28 +28,30 @@ Result<ScratchStore> ScratchStore::create(const std::string& dir, std::uint64_t 
   return ScratchStore(std::move(memory), memory ? memory_bytes : 0, std::move(file), free);
 }
 
+ScratchStore::Split ScratchStore::split(std::uint64_t offset, std::size_t length) const noexcept {
+  const std::size_t in_memory =
+      offset < m_memory_bytes ? static_cast<std::size_t>(std::min<std::uint64_t>(length, m_memory_bytes - offset)) : 0;
+  return {in_memory, offset + in_memory - m_memory_bytes};
+}
+
 Result<void> ScratchStore::write(std::span<const std::uint8_t> bytes, std::uint64_t offset) {
-  if (offset < m_memory_bytes) {
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(bytes.size(), m_memory_bytes - offset));
-    UTSUSHI_TRY(pwrite_full(m_memory->get(), bytes.first(n), offset, "the scratch memory"));
-    bytes = bytes.subspan(n);
-    offset += n;
+  const auto [in_memory, file_at] = split(offset, bytes.size());
+  if (in_memory > 0) {
+    UTSUSHI_TRY(pwrite_full(m_memory->get(), bytes.first(in_memory), offset, "the scratch memory"));
   }
-  if (!bytes.empty()) {
-    UTSUSHI_TRY(pwrite_full(m_file.get(), bytes, offset - m_memory_bytes, "the scratch file"));
+  if (in_memory < bytes.size()) {
+    UTSUSHI_TRY(pwrite_full(m_file.get(), bytes.subspan(in_memory), file_at, "the scratch file"));
   }
   return {};
 }
 
 Result<void> ScratchStore::read(std::span<std::uint8_t> out, std::uint64_t offset) const {
-  if (offset < m_memory_bytes) {
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), m_memory_bytes - offset));
-    UTSUSHI_TRY(pread_full(m_memory->get(), out.first(n), offset, "the scratch memory"));
-    out = out.subspan(n);
-    offset += n;
+  const auto [in_memory, file_at] = split(offset, out.size());
+  if (in_memory > 0) {
+    UTSUSHI_TRY(pread_full(m_memory->get(), out.first(in_memory), offset, "the scratch memory"));
   }
-  if (!out.empty()) {
-    UTSUSHI_TRY(pread_full(m_file.get(), out, offset - m_memory_bytes, "the scratch file"));
+  if (in_memory < out.size()) {
+    UTSUSHI_TRY(pread_full(m_file.get(), out.subspan(in_memory), file_at, "the scratch file"));
   }
   return {};
 }

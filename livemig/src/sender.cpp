@@ -41,7 +41,6 @@ void copy_pump_result(const PumpResult& pr, Report& rep) {
   rep.link_busy_ms = static_cast<std::int64_t>(pr.ship_ms);
   rep.qemu_wait_ms = static_cast<std::int64_t>(pr.qemu_wait_ms);
   rep.flow_wait_ms = static_cast<std::int64_t>(pr.flow_wait_ms);
-  rep.qemu_hold_ms = static_cast<std::int64_t>(pr.held_ms);
   if (pr.bytes > 0) {
     rep.stream_hash = fmt::format("{:016x}", pr.hash);
   }
@@ -154,7 +153,7 @@ class PumpThread {
   PumpThread(int qemu_fd, Link& link, PeerInbox& inbox, const SendOptions& options, std::mutex& send_lock,
              const SentBlocks* disk_blocks)
       : m_thread([this, qemu_fd, &link, &inbox, &options, &send_lock, disk_blocks] {
-          pump(qemu_fd, link, inbox, options, m_control, m_result, m_progress, send_lock, disk_blocks);
+          pump(qemu_fd, link, inbox, options, m_stop, m_result, m_progress, send_lock, disk_blocks);
           m_done = true;
         }) {}
   ~PumpThread() { join(); }
@@ -168,16 +167,9 @@ class PumpThread {
   const std::optional<Error>& error() const { return m_result.error; }
   std::uint64_t bytes_read() const { return m_progress.bytes.load(); }
   std::uint64_t pages_read() const { return m_progress.pages.load(); }
-  bool held() const { return m_control.hold.load(); }
-  // Holds QEMU's stream (PumpControl::hold) or lets it flow again.
-  void hold(bool on) {
-    if (m_control.hold.exchange(on) != on) {
-      UTSUSHI_LOG_DEBUG("QEMU's stream {}", on ? "held until the disks' pre-copy ends" : "flows again");
-    }
-  }
   // Asks the pump to stop and waits up to `limit`; true when it ended.
   bool stop_within(milliseconds limit) {
-    m_control.stop = true;
+    m_stop = true;
     for (auto until = steady_clock::now() + limit; !done() && steady_clock::now() < until;) {
       std::this_thread::sleep_for(milliseconds(10));
     }
@@ -192,7 +184,7 @@ class PumpThread {
   }
 
  private:
-  PumpControl m_control;
+  std::atomic<bool> m_stop{false};
   std::atomic<bool> m_done{false};
   PumpProgress m_progress;
   PumpResult m_result;
@@ -417,7 +409,7 @@ std::optional<Outcome> start_migration(SendRun& run) {
 std::optional<Failure> apply_policy(SendRun& run, const PolicyConfig& config, PolicyState& pstate,
                                     const MigrationStatus& st, const PumpThread& pump) {
   PageSample sample{duration_cast<milliseconds>(steady_clock::now() - run.start), pump.pages_read(),
-                    run.precopy != nullptr, pump.held()};
+                    run.precopy != nullptr};
   auto d = decide(config, pstate, st, sample);
   if (d.action == PolicyAction::cancel) {
     return Failure{Error(Errc::aborted, d.reason), ReportStatus::timeout};
@@ -463,9 +455,6 @@ std::optional<Failure> supervise(SendRun& run, PumpThread& pump) {
       return Failure{st.error()};
     }
     run.rep.rounds = std::max(run.rep.rounds, st->dirty_sync_count);
-    // QEMU's first memory pass is done and the disks' pre-copy runs on: hold
-    // QEMU's stream until it ends (PumpControl::hold).
-    pump.hold(run.precopy != nullptr && st->status == "active" && st->dirty_sync_count >= 2);
     if (st->status == "pre-switchover" && !switched) {
       UTSUSHI_LOG_DEBUG("QEMU waits before its switch-over");
       switched = true;

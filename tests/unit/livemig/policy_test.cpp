@@ -176,25 +176,3 @@ TEST_CASE("livemig::decide holds the switch-over and raises nothing while the di
   st.dirty_sync_count = 14;
   CHECK(decide(c, s, st, {milliseconds(1200), 1536 * 12, false}).action == PolicyAction::raise_downtime);
 }
-
-TEST_CASE("livemig::decide: the page rate counts from the end of a stream hold", "[livemig][policy]") {
-  PolicyConfig c;
-  c.pace_switchover = true;
-  PolicyState s;
-  s.qemu_limit_ms = 1;
-  MigrationStatus st;
-  st.status = "active";
-  st.remaining = 4u << 20;
-  st.dirty_sync_count = 3;
-  // Held for 2 s (no pages read), then released with the pre-copy's end.
-  for (int ms = 0; ms <= 2000; ms += 100) {
-    CHECK(decide(c, s, st, {milliseconds(ms), 1000, true, true}).qemu_limit_ms <= 1);
-  }
-  // 60 MiB/s from the release on: a third of the rate window later the
-  // rate is known and releases the limit; the held seconds do not dilute it.
-  CHECK(decide(c, s, st, {milliseconds(2100), 1000 + 1536, false, false}).action == PolicyAction::none);
-  CHECK(decide(c, s, st, {milliseconds(2200), 1000 + 3072, false, false}).action == PolicyAction::none);
-  auto released = decide(c, s, st, {milliseconds(2400), 1000 + 6144, false, false});
-  CHECK(released.action == PolicyAction::set_limit);
-  CHECK(released.qemu_limit_ms == qemu_downtime_limit(c, 300));
-}

@@ -15,11 +15,11 @@
 //     was handed to the link, so a memory frame that refers to one of them
 //     follows that frame on the link;
 //   - ReceivedBlocks (receiver): hash -> where the content is. Each new
-//     content is also kept in a local scratch file while it has room, so a
+//     content is also kept in a local scratch space while it has room, so a
 //     reference is resolved without reading through the destination QEMU's
 //     export (slow while that QEMU loads the migration stream). A block left
 //     only on its disk that is about to be overwritten (by data or zeros) is
-//     first copied to the scratch file, so a reference always resolves to the
+//     first copied to the scratch space, so a reference always resolves to the
 //     content it names, whatever was written since.
 
 #include <cstdint>
@@ -148,7 +148,7 @@ struct MergedRead {
   std::size_t count = 0;
 };
 // Places whose "disk" is at least this are local files (the receiver's
-// backing files and scratch file, block_index.h's ReceivedBlocks), read with
+// backing files and scratch space, block_index.h's ReceivedBlocks), read with
 // pread from the page cache, where a call costs little: their reads merge
 // only blocks that touch.
 inline constexpr std::uint32_t k_local_places = 0x80000000u;
@@ -174,15 +174,15 @@ class ReceivedBlocks {
 
   // Before `batch` is written: every block it overwrites (partly or wholly,
   // with data or zeros) whose content is indexed there is read through
-  // `read` and kept in the scratch file.
+  // `read` and kept in the scratch space.
   [[nodiscard]] Result<void> before_write(const DiskBatch& batch, const ReadAt& read);
   // After `batch` was written: indexes its counted blocks (new contents only,
-  // while fewer than `cap` are known), each copied to the scratch file while
+  // while fewer than `cap` are known), each copied to the scratch space while
   // the copy room lasts, else left on its disk. A failed scratch write (a
   // full $TMPDIR) ends the copying; it is not an error.
   void after_write(const DiskBatch& batch);
   // Fills each fetch with its content: a block the batches carried, from its
-  // disk (through `read`) or the scratch file, else a block of a backing file
+  // disk (through `read`) or the scratch space, else a block of a backing file
   // (`backings[d]`: disk d's index, null where it has none), all in merged
   // reads (merge_reads). Errc::corruption when a hash is in none of them
   // (nothing is read then).
@@ -190,7 +190,7 @@ class ReceivedBlocks {
                                   std::span<const std::shared_ptr<const BackingBlocks>> backings = {}) const;
 
   std::size_t size() const noexcept { return m_where.size(); }
-  // The scratch file's bytes: copies and blocks kept before an overwrite.
+  // The scratch space's bytes: copies and blocks kept before an overwrite.
   std::uint64_t scratch_bytes() const noexcept { return m_scratch_end; }
   // The scratch space's bytes kept in memory (the first ones).
   std::uint64_t scratch_memory_bytes() const noexcept { return m_scratch.memory_bytes(); }
@@ -198,7 +198,7 @@ class ReceivedBlocks {
   std::size_t on_disk() const noexcept { return m_on_disk.size(); }
 
  private:
-  // A content's place: a disk and offset, the scratch file (disk ==
+  // A content's place: a disk and offset, the scratch space (disk ==
   // k_scratch), or a disk's backing file (k_backing_base + the disk).
   struct Place {
     std::uint32_t disk = 0;

@@ -70,14 +70,12 @@ struct PolicyConfig {
 std::uint32_t qemu_downtime_limit(const PolicyConfig& config, std::uint32_t target_ms) noexcept;
 
 // One poll's reading of the pump: page records read from QEMU by `at`
-// (time since the migration's start); whether the disks' pre-copy is still
-// being sent; and whether the pump holds QEMU's stream (pump.h's
-// PumpControl::hold: the page rate then counts from the hold's end).
+// (time since the migration's start); and whether the disks' pre-copy is
+// still being sent.
 struct PageSample {
   std::chrono::milliseconds at{0};
   std::uint64_t pages = 0;
   bool disks_pending = false;
-  bool stream_held = false;
 };
 
 struct PolicyState {

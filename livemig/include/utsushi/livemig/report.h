@@ -105,7 +105,6 @@ struct Report {
   std::int64_t link_busy_ms = -1;        // time spent sending frames (the link's share of total_ms)
   std::int64_t qemu_wait_ms = -1;        // time the pump waited for QEMU's stream
   std::int64_t flow_wait_ms = -1;        // time the pump waited for the receiver (flow control)
-  std::int64_t qemu_hold_ms = -1;        // time the pump held QEMU's stream for the disks' pre-copy
   // --copy-storage: per disk, and (sender) per pass; empty without it.
   std::vector<DiskReport> disks;
   std::vector<DiskPhaseReport> disk_phases;

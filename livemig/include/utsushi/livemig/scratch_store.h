@@ -40,6 +40,13 @@ class ScratchStore {
   std::uint64_t file_free() const noexcept { return m_file_free; }
 
  private:
+  // Of [offset, offset + length): the bytes in memory (from `offset`), and
+  // where the rest starts in the file.
+  struct Split {
+    std::size_t in_memory;
+    std::uint64_t file_offset;
+  };
+  Split split(std::uint64_t offset, std::size_t length) const noexcept;
   ScratchStore(std::optional<Fd> memory, std::uint64_t memory_bytes, Fd file, std::uint64_t file_free)
       : m_memory(std::move(memory)), m_memory_bytes(memory_bytes), m_file(std::move(file)), m_file_free(file_free) {}
 

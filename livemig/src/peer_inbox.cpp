@@ -41,14 +41,32 @@ Result<void> PeerInbox::poll(milliseconds wait) {
     reading.lock();
   }
   auto f = UTSUSHI_TRY(read_one(wait));
-  if (f) {
-    std::lock_guard lock(m_state);
-    if (m_kept.size() >= k_max_kept) {
-      return fail(Errc::corruption, fmt::format("livemig: the receiver sent more than {} frames nobody asked for",
-                                                k_max_kept));
-    }
-    m_kept.push_back(std::move(*f));
+  return f ? keep(std::move(*f)) : Result<void>{};
+}
+
+Result<void> PeerInbox::drain() {
+  std::unique_lock reading(m_reading, std::try_to_lock);
+  if (!reading.owns_lock()) {
+    return {};  // another thread reads now
   }
+  for (;;) {
+    pollfd p{m_link.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0) {
+      return {};
+    }
+    if (auto f = UTSUSHI_TRY(read_one(milliseconds(0)))) {
+      UTSUSHI_TRY(keep(std::move(*f)));
+    }
+  }
+}
+
+Result<void> PeerInbox::keep(Frame f) {
+  std::lock_guard lock(m_state);
+  if (m_kept.size() >= k_max_kept) {
+    return fail(Errc::corruption,
+                fmt::format("livemig: the receiver sent more than {} frames nobody asked for", k_max_kept));
+  }
+  m_kept.push_back(std::move(f));
   return {};
 }
 

@@ -102,6 +102,7 @@ namespace {
 // The flow control's wait (pump.h): until `sent` stream bytes are at most
 // k_flow_window beyond the receiver's progress.
 Result<void> wait_for_receiver(PeerInbox& inbox, std::uint64_t sent, const std::atomic<bool>& stop) {
+  UTSUSHI_TRY(inbox.drain());
   std::uint64_t seen = inbox.taken();
   auto stalled_since = steady_clock::now();
   while (sent > inbox.taken() + k_flow_window) {

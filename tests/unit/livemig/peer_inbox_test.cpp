@@ -77,3 +77,25 @@ TEST_CASE("livemig::PeerInbox refuses a flood of frames nobody asked for", "[liv
   REQUIRE(first);
   CHECK(first->header.type == FrameType::result);
 }
+
+TEST_CASE("livemig::PeerInbox::drain reads every frame already there and keeps the rest for next()",
+          "[livemig][inbox]") {
+  auto links = link_pair();
+  PeerInbox inbox(*links.sender);
+  Link& receiver = *links.receiver;
+  REQUIRE(inbox.drain());  // nothing there: returns at once
+  // 400 progress frames, ten times what this socket pair holds undrained
+  // (its sends block after about 35), flow while drain() runs between them.
+  for (std::uint64_t n = 1; n <= 400; ++n) {
+    REQUIRE(receiver.send(FrameType::progress, encode_progress(n * 4096)));
+    if (n % 20 == 0) {
+      REQUIRE(inbox.drain());
+      CHECK(inbox.taken() == n * 4096);
+    }
+  }
+  REQUIRE(receiver.send_text(FrameType::ready, "{}"));
+  REQUIRE(inbox.drain());
+  auto kept = inbox.next(milliseconds(0));
+  REQUIRE(kept);
+  CHECK(kept->header.type == FrameType::ready);
+}

@@ -29,6 +29,13 @@ class PeerInbox {
   // more than k_max_kept frames waiting (Errc::corruption: a receiver sends
   // an abort or its verdict, not a flood).
   [[nodiscard]] Result<void> poll(std::chrono::milliseconds wait);
+  // Reads every frame already there, without waiting (nothing when another
+  // thread is reading). The pump calls it at every batch: the receiver sends
+  // a `progress` frame per batch its QEMU took, and a socket nobody drains
+  // fills (a default socket pair holds about 35 small frames, the in-process
+  // links' larger ones a few hundred) and blocks the receiver, which then
+  // stops reading the sender's stream.
+  [[nodiscard]] Result<void> drain();
   // The receiver's latest progress (0 before any).
   std::uint64_t taken() const noexcept { return m_taken.load(); }
   // The reason of an abort frame among those kept, if one came.
@@ -39,6 +46,7 @@ class PeerInbox {
 
  private:
   [[nodiscard]] Result<std::optional<Frame>> read_one(std::chrono::milliseconds wait);
+  [[nodiscard]] Result<void> keep(Frame f);
 
   Link& m_link;
   std::mutex m_reading;        // one reader of the link

@@ -147,8 +147,11 @@ def link_frame_flip(ftype, nth, last_byte=False):
 
 class FaultRelay:
     def __init__(self, target_port, rate=0, cut_after=None, corrupt_at=None, flip=None, cut_before_frame=None,
-                 target_host="127.0.0.1", hook_before_frame=None, share_rate_with=None):
+                 target_host="127.0.0.1", hook_before_frame=None, share_rate_with=None, record=False):
         self.target = (target_host, target_port)
+        # record: (time.time(), bytes) of every chunk paced through this relay's bucket (a
+        # relay that shares another's bucket records there), for link profiles.
+        self.chunks = [] if record else None
         self.rate, self.cut_after, self.corrupt_at, self.flip = rate, cut_after, corrupt_at, flip
         # Another FaultRelay whose token bucket (and rate) this one paces through: two
         # relays to two ports of one destination then cap the link they share together.
@@ -175,14 +178,15 @@ class FaultRelay:
         if self.shared_bucket is not None:
             self.shared_bucket._pace(n)
             return
-        if not self.rate:
-            return
-        with self.lock:
-            now = time.monotonic()
-            self.next_t = max(self.next_t, now - 0.01) + n / self.rate
-            wait = self.next_t - now
-        if wait > 0:
-            time.sleep(wait)
+        if self.rate:
+            with self.lock:
+                now = time.monotonic()
+                self.next_t = max(self.next_t, now - 0.01) + n / self.rate
+                wait = self.next_t - now
+            if wait > 0:
+                time.sleep(wait)
+        if self.chunks is not None:
+            self.chunks.append((time.time(), n))
 
     def _accept(self):
         while True:

@@ -143,8 +143,9 @@ TEST_CASE("livemig disk cache: keeps the most recently used indexes", "[livemig]
   const std::string cache = dir.file("cache");
   CacheDir on(cache);
   auto hash_n = [](std::size_t n) { return fmt::format("{:032x}", n); };
-  // File times move with the kernel's coarse clock: 10 ms apart, no two tie.
-  auto tick = [] { std::this_thread::sleep_for(std::chrono::milliseconds(10)); };
+  // File times move with the kernel's coarse clock (one tick: 10 ms at the
+  // slowest, HZ=100): 25 ms apart, no two tie.
+  auto tick = [] { std::this_thread::sleep_for(std::chrono::milliseconds(25)); };
   for (std::size_t n = 0; n < k_max_cached_indexes + 3; ++n) {
     cache_block_index("raw", hash_n(n), 1000, three_blocks());
     tick();

@@ -65,8 +65,19 @@ def _virsh(uri, args, timeout):
     return proc.stdout
 
 
-def kernel_domain_xml(name, kernel, initrd, cmdline, memory_mib, serial_log, machine="pc"):
-    """A minimal TCG domain booting a kernel directly, serial console to a file."""
+# The <emulator> of a TCG domain that will migrate: QEMU with the guest's RAM off QEMU 7.2's
+# TCG dirty-bitmap bug (harness/qemu_tcg_migratable.py says how and why).
+TCG_MIGRATABLE_EMULATOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "qemu_tcg_migratable.py")
+
+
+def emulator_xml(migratable):
+    """The <emulator> element for a TCG domain (empty: libvirt's default QEMU)."""
+    return f"<emulator>{TCG_MIGRATABLE_EMULATOR}</emulator>" if migratable else ""
+
+
+def kernel_domain_xml(name, kernel, initrd, cmdline, memory_mib, serial_log, machine="pc", migratable=False):
+    """A minimal TCG domain booting a kernel directly, serial console to a file.
+    migratable: it will migrate (TCG_MIGRATABLE_EMULATOR)."""
     return f"""<domain type='qemu'>
   <name>{name}</name>
   <memory unit='MiB'>{memory_mib}</memory>
@@ -79,7 +90,7 @@ def kernel_domain_xml(name, kernel, initrd, cmdline, memory_mib, serial_log, mac
   </os>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>destroy</on_reboot>
-  <devices>
+  <devices>{emulator_xml(migratable)}
     <serial type='file'><source path='{serial_log}'/><target port='0'/></serial>
     <console type='file'><source path='{serial_log}'/><target type='serial' port='0'/></console>
     <memballoon model='none'/>

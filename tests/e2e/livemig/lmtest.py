@@ -160,7 +160,8 @@ class DestinationSilent(AssertionError):
     lost); it happens with QEMU's own tcp: migration too (5 of 9 runs without
     pti=on). The cause is QEMU's: writes through soft-TLB entries that stay warm
     across a dirty-bitmap sync are lost (fixed upstream in QEMU 9.0, 03bfc2188f;
-    harness.qemu.TCG_MIGRATION_EXTRA_KIB keeps our guests off that path). pti=on
+    harness.qemu.TCG_MIGRATION_EXTRA_KIB keeps our guests off that path, and
+    harness.libvirtd.TCG_MIGRATABLE_EMULATOR our libvirt domains). pti=on
     made it rare, not impossible. A frozen guest cannot tell us whether the
     memory arrived intact, so such a run proves nothing either way."""
 

@@ -55,7 +55,7 @@ MIB, RAM = 40, 160                   # 4 sources + 2 destinations at once: 960 M
 def domain_xml(name, serial, kernel, initrd):
     append = (os.environ.get("LIVEMIG_TEST_APPEND", "pti=on") +
               " " + lmtest.BASE_APPEND + " memload.mib=%d memload.rate=8 memload.verify=32 memload.pattern=hotset" % MIB)
-    xml = kernel_domain_xml(name, kernel, initrd, append, RAM, serial)
+    xml = kernel_domain_xml(name, kernel, initrd, append, RAM, serial, migratable=True)
     # Both hosts write the same log (like shared storage): append, never truncate.
     return xml.replace("<source path='%s'/>" % serial, "<source path='%s' append='on'/>" % serial)
 

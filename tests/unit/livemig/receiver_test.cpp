@@ -12,6 +12,8 @@
 
 #include "session_fixtures.h"
 #include "synthetic_stream.h"
+#include "utsushi/common/endian.h"
+#include "utsushi/livemig/page_codec.h"
 
 using namespace utsushi;
 using namespace utsushi::livemig;
@@ -81,6 +83,25 @@ class HandSender {
   Outcome m_outcome;
   std::thread m_thread;
 };
+
+// A DATA frame (uncompressed) whose batch is `stream` as one RAW token.
+void send_raw_frame(Link& link, std::span<const std::uint8_t> stream) {
+  Bytes batch{k_token_raw};
+  put_varint(batch, stream.size());
+  batch.insert(batch.end(), stream.begin(), stream.end());
+  REQUIRE(link.send(FrameType::data, batch, 0, static_cast<std::uint32_t>(batch.size())));
+}
+
+// Waits up to 5 s for the destination to have read `n` bytes, then 100 ms
+// more; returns how many it has read.
+std::size_t settled_bytes(ScriptedDestination& dest, std::size_t n) {
+  const auto deadline = steady_clock::now() + seconds(5);
+  while (dest.received_so_far() < n && steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  std::this_thread::sleep_for(milliseconds(100));
+  return dest.received_so_far();
+}
 
 // A destination whose monitor stops answering once the stream is in (the
 // receiver's first query-status), so that the receiver fails after feeding
@@ -315,4 +336,34 @@ TEST_CASE("livemig receiver: the real sender keeps its source paused unless the 
   CHECK(source.qmp.count("cont") == c.source_cont);
   CHECK(source.qmp.count("quit") == 0);
   CHECK(ends.receiver.report.status != ReportStatus::ok);
+}
+
+TEST_CASE("livemig receiver: a frame's stream reaches the destination at once, its last 4 KiB only after END matched",
+          "[livemig][receiver][fake]") {
+  std::vector<std::uint8_t> stream(40000);
+  for (std::size_t i = 0; i < stream.size(); ++i) {
+    stream[i] = static_cast<std::uint8_t>(i * 7 + i / 251);
+  }
+  const bool end_matches = GENERATE(true, false);
+  INFO("END matches: " << end_matches);
+  ScriptedDestination dest(stream, 5'000'000);
+  HandSender peer(dest, test_receive_options());
+  CHECK_FALSE(peer.mode());
+  const std::span<const std::uint8_t> all(stream);
+  send_raw_frame(peer.link(), all.first(10000));
+  CHECK(settled_bytes(dest, 10000 - 4096) == 10000 - 4096);  // no next frame needed
+  send_raw_frame(peer.link(), all.subspan(10000));
+  CHECK(settled_bytes(dest, stream.size() - 4096) == stream.size() - 4096);
+  const std::uint64_t hash = XXH3_64bits(stream.data(), stream.size()) + (end_matches ? 0 : 1);
+  json end = {{"bytes", stream.size()}, {"hash", fmt::format("{:016x}", hash)}};
+  REQUIRE(peer.link().send_text(FrameType::end, end.dump()));
+  const Outcome& out = peer.outcome();
+  if (end_matches) {
+    CHECK(out.report.status == ReportStatus::ok);
+    CHECK(dest.received() == stream);
+  } else {
+    CHECK(out.report.status == ReportStatus::failed);
+    CHECK_THAT(out.report.error, Contains("rebuilt stream differs"));
+    CHECK(dest.received().size() == stream.size() - 4096);
+  }
 }

@@ -203,6 +203,12 @@ class ScriptedDestination {
     return m_watch && ::poll(&p, 1, 0) == 0;
   }
 
+  // How many stream bytes it has read so far.
+  std::size_t received_so_far() {
+    std::lock_guard lock(m_mutex);
+    return m_received.size();
+  }
+
   // The stream bytes it read, once it read to EOF (call after run_receiver
   // returned: its end of the stream socket is closed then).
   std::vector<std::uint8_t> received() {

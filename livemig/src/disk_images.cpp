@@ -12,6 +12,7 @@
 
 #include "utsushi/common/fd.h"
 #include "utsushi/common/log.h"
+#include "utsushi/common/progress.h"
 #include "utsushi/imagefmt/qcow2.h"
 
 namespace utsushi::livemig {
@@ -48,6 +49,22 @@ Result<void> make_image(const SessionDisk& d, const std::string& path) {
 }
 
 }  // namespace
+
+Result<void> check_free_space(const std::vector<SessionDisk>& disks, const std::string& storage_dir,
+                              std::uint64_t available) {
+  std::uint64_t needed = 0;
+  for (const auto& d : disks) {
+    needed = d.allocated > ~needed ? ~std::uint64_t{0} : needed + d.allocated;  // saturates
+  }
+  if (needed <= available) {
+    return {};
+  }
+  return fail(Errc::failed_precondition,
+              fmt::format("{} has {} ({} bytes) free, and the {} disk image{} take{} {} ({} bytes) on the source: "
+                          "free some space or choose another --storage-dir",
+                          storage_dir, format_bytes(available), available, disks.size(), disks.size() == 1 ? "" : "s",
+                          disks.size() == 1 ? "s" : "", format_bytes(needed), needed));
+}
 
 Result<std::vector<ImagePlan>> plan_images(const std::vector<SessionDisk>& disks, const std::string& storage_dir) {
   if (!storage_dir.starts_with('/')) {

@@ -13,8 +13,8 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::array<const char*, 8> k_fields = {"node", "qdev", "size", "file", "format", "backing",
-                                                 "backing_format", "backing_hash"};
+constexpr std::array<const char*, 9> k_fields = {"node", "qdev", "size", "file", "format", "backing",
+                                                 "backing_format", "backing_hash", "allocated"};
 
 Error bad(std::size_t i, std::string_view why) {
   return Error(Errc::corruption, fmt::format("livemig: disk {} of the sender's disk list: {}", i, why));
@@ -54,6 +54,9 @@ Result<void> check_disk(const SessionDisk& d, std::size_t i) {
     return std::unexpected(bad(i, fmt::format("virtual size {} is 0, not a multiple of 512 or above {}", d.size,
                                               k_max_session_disk_size)));
   }
+  if (d.allocated > k_max_session_disk_size) {
+    return std::unexpected(bad(i, fmt::format("allocated size {} is above {}", d.allocated, k_max_session_disk_size)));
+  }
   if (!d.file.starts_with('/') || !is_format(d.format)) {
     return std::unexpected(bad(i, "its file is not an absolute path or its format is not qcow2 or raw"));
   }
@@ -70,10 +73,10 @@ Result<SessionDisk> parse_disk(const json& d, std::size_t i) {
   if (!d.is_object() || d.size() != k_fields.size() ||
       !std::all_of(k_fields.begin(), k_fields.end(), [&](const char* k) { return d.contains(k); })) {
     return std::unexpected(bad(i, "not an object of exactly the fields node, qdev, size, file, format, backing, "
-                                  "backing_format, backing_hash"));
+                                  "backing_format, backing_hash, allocated"));
   }
-  if (!d["size"].is_number_unsigned()) {
-    return std::unexpected(bad(i, "its size is not an unsigned integer"));
+  if (!d["size"].is_number_unsigned() || !d["allocated"].is_number_unsigned()) {
+    return std::unexpected(bad(i, "its size or allocated size is not an unsigned integer"));
   }
   SessionDisk out;
   out.node = UTSUSHI_TRY(text_field(d, "node", k_max_disk_name, i));
@@ -84,6 +87,7 @@ Result<SessionDisk> parse_disk(const json& d, std::size_t i) {
   out.backing = UTSUSHI_TRY(text_field(d, "backing", k_max_disk_path, i));
   out.backing_format = UTSUSHI_TRY(text_field(d, "backing_format", 8, i));
   out.backing_hash = UTSUSHI_TRY(text_field(d, "backing_hash", 32, i));
+  out.allocated = d["allocated"].get<std::uint64_t>();
   UTSUSHI_TRY(check_disk(out, i));
   return out;
 }
@@ -100,7 +104,8 @@ std::string disks_frame_text(const std::vector<SessionDisk>& disks) {
                     {"format", d.format},
                     {"backing", d.backing},
                     {"backing_format", d.backing_format},
-                    {"backing_hash", d.backing_hash}});
+                    {"backing_hash", d.backing_hash},
+                    {"allocated", d.allocated}});
   }
   return list.dump();
 }

@@ -32,12 +32,16 @@ struct BlockEntry {
   bool read_only = true;
   bool deep_chain = false;  // the backing file has a backing file itself
   std::uint64_t size = 0;
+  std::uint64_t allocated = 0;  // "actual-size"
 };
 
 // The image fields of an entry ("image", with "backing-image" when the
 // image has a backing file).
 void read_image(const json& img, BlockEntry& e) {
   e.size = img.value("virtual-size", std::uint64_t{0});
+  if (img.contains("actual-size") && img["actual-size"].is_number_unsigned()) {
+    e.allocated = img["actual-size"].get<std::uint64_t>();
+  }
   e.format = img.value("format", std::string());
   if (img.contains("backing-image") && img["backing-image"].is_object()) {
     const json& b = img["backing-image"];
@@ -132,7 +136,7 @@ Result<SessionDisk> describe(const BlockEntry& e) {
                                                  "of backing is supported)",
                                                  what, e.backing));
   }
-  return SessionDisk{e.node, e.qdev, e.size, e.file, e.format, e.backing, e.backing_format, {}};
+  return SessionDisk{e.node, e.qdev, e.size, e.file, e.format, e.backing, e.backing_format, {}, e.allocated};
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <mutex>
 
+#include "utsushi/common/disk_space.h"
 #include "utsushi/common/log.h"
 #include "utsushi/livemig/disk_images.h"
 #include "utsushi/livemig/disk_session.h"
@@ -110,6 +111,8 @@ Result<Staged> stage_images(const std::vector<SessionDisk>& disks, const std::st
   }
   UTSUSHI_TRY(check_backings(disks, {}));
   auto plan = UTSUSHI_TRY(plan_images(disks, storage_dir));
+  const std::uint64_t available = UTSUSHI_TRY(free_space(storage_dir));
+  UTSUSHI_TRY(check_free_space(disks, storage_dir, available));
   std::vector<virt::DiskMove> moves;
   for (const auto& p : plan) {
     moves.push_back({p.source_file, p.path});

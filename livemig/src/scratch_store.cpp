@@ -3,9 +3,10 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/statvfs.h>
 
 #include <algorithm>
+
+#include "utsushi/common/disk_space.h"
 
 namespace utsushi::livemig {
 
@@ -23,8 +24,7 @@ Result<ScratchStore> ScratchStore::create(const std::string& dir, std::uint64_t 
     memory.emplace(fd);
   }
   Fd file = UTSUSHI_TRY_CTX(open_fd(dir, O_TMPFILE | O_RDWR, 0600), "the receiver's scratch file for referenced blocks");
-  struct statvfs st {};
-  const std::uint64_t free = ::fstatvfs(file.get(), &st) == 0 ? std::uint64_t{st.f_bavail} * st.f_frsize : 0;
+  const std::uint64_t free = free_space(file.get()).value_or(0);
   return ScratchStore(std::move(memory), memory ? memory_bytes : 0, std::move(file), free);
 }
 

@@ -6,8 +6,6 @@
 #include <xxhash.h>
 #include <zstd.h>
 
-#include <sys/statvfs.h>
-
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -21,6 +19,7 @@
 #include "utsushi/common/atomic_file.h"
 #include "utsushi/common/auth.h"
 #include "utsushi/common/cancel.h"
+#include "utsushi/common/disk_space.h"
 #include "utsushi/common/endian.h"
 #include "utsushi/common/handles.h"
 #include "utsushi/common/link/server.h"
@@ -41,15 +40,6 @@ using wire::MsgType;
 constexpr std::size_t k_journal_entry = 16;
 constexpr auto k_sync_interval = std::chrono::seconds(1);
 constexpr std::chrono::milliseconds k_client_pause = std::chrono::minutes(10);  // a client may pause to read its disk
-
-// The free bytes of the filesystem holding `dir`.
-Result<std::uint64_t> free_space(const std::string& dir) {
-  struct statvfs v {};
-  if (::statvfs(dir.c_str(), &v) != 0) {
-    return fail_errno(errno, "statvfs " + dir);
-  }
-  return std::uint64_t{v.f_bavail} * v.f_frsize;
-}
 
 // One disk being received.
 class Receiver {

@@ -19,8 +19,10 @@ destination no domain and no file in the storage directory:
      namespace): refused before anything is created, naming the file and "differs";
   2. the receiver does not see the backing file at all: refused, naming it;
   3. the link cut during the disk copy (relay);
-  4. the destination's storage directory is a 16 MiB tmpfs: the copy fails naming the file and
-     "No space left on device";
+  4. the destination's storage directory is on a 64 MiB tmpfs: with less free than the source's
+     image takes, refused before anything is created, naming the directory and both sizes;
+     filled up (by the test) once the copy began, the copy fails naming the file and "No space
+     left on device";
   5. the receiver SIGKILLed during the disk copy: it cannot clean up, so its image stays; the
      next receiver refuses that name ("already exists", naming the file) before it creates
      anything.
@@ -255,6 +257,23 @@ def refused_by_receiver(src_lv, dst_lv, token, work, store, name, tag, prefix):
     return res["error"]
 
 
+def fill_leaving(mount, filler, free):
+    """Allocates `filler` on the filesystem at `mount` so that about `free` bytes stay free."""
+    st = os.statvfs(mount)
+    size = st.f_bavail * st.f_frsize - free
+    assert size > 0, (mount, st)
+    with open(filler, "wb") as f:
+        os.posix_fallocate(f.fileno(), 0, size)
+
+
+def wait_copying(dst_lv, name, image, sender, timeout=60):
+    """Waits until the receiver created `image` and defined the domain (the disk copy runs)."""
+    deadline = time.monotonic() + timeout
+    while not (os.path.exists(image) and name in all_domains(dst_lv)):
+        assert time.monotonic() < deadline and sender.poll() is None, ("no disk copy", sender.poll())
+        time.sleep(0.1)
+
+
 def failed_move(src_lv, name, port, token, *extra):
     p = send(src_lv, name, port, token, *extra)
     out, err = lmtest.communicate(p, 180, "sender")
@@ -273,7 +292,9 @@ def failures():
     os.makedirs(store)
     os.makedirs(small)
     # Mounted before the destination libvirtd starts: its mount namespace is a copy.
-    sh("mount", "-t", "tmpfs", "-o", "size=16m", "utsushi-small", small)
+    sh("mount", "-t", "tmpfs", "-o", "size=64m", "utsushi-small", small)
+    small_store, filler = os.path.join(small, "store"), os.path.join(small, "filler")
+    os.makedirs(small_store)
     src_lv, dst_lv = PrivateLibvirtd(work), PrivateLibvirtd(work)
     name, log = "lm-data", os.path.join(work, "lm-data.serial")
     procs, errors, timings = [], {}, {}
@@ -323,16 +344,33 @@ def failures():
         source_runs_destination_clean(src_lv, dst_lv, name, log, store, "link cut")
         errors["cut"], timings["cut"] = res["error"], time.monotonic() - t0
 
-        # 4. The destination's disk full.
+        # 4a. Less free space than the source's image takes: refused before anything is created.
         t0 = time.monotonic()
-        recv, port = start_receiver(dst_lv, token, work, "full", small)
+        fill_leaving(small, filler, 24 << 20)
+        e = refused_by_receiver(src_lv, dst_lv, token, work, small_store, name, "short", ())
+        assert small_store in e and "free" in e and "take" in e, e
+        os.unlink(filler)
+        source_runs_destination_clean(src_lv, dst_lv, name, log, small_store, "short of space")
+        errors["short"], timings["short"] = e, time.monotonic() - t0
+
+        # 4b. The destination's disk fills up during the copy.
+        t0 = time.monotonic()
+        recv, port = start_receiver(dst_lv, token, work, "full", small_store)
         procs.append(recv)
-        res = failed_move(src_lv, name, port, token)
+        p = send(src_lv, name, port, token, "--bandwidth", "4M")
+        procs.append(p)
+        wait_copying(dst_lv, name, os.path.join(small_store, "data.qcow2"), p)
+        fill_leaving(small, filler, 2 << 20)
+        out, err = lmtest.communicate(p, 120, "sender (disk full)")
+        res = lmtest.last_json(out)
+        assert p.returncode != 0 and res and res["status"] == "failed" and res["source_state"] == "running", (
+            out, err)
         rrc, rsum, rerr = finish_receiver(recv)
         rerror = rsum["sessions"][0]["error"] if rsum else rerr
         for e in (res["error"], rerror):
-            assert "No space left on device" in e and os.path.join(small, "data.qcow2") in e, (res, rsum, rerr)
-        source_runs_destination_clean(src_lv, dst_lv, name, log, small, "disk full")
+            assert "No space left on device" in e and os.path.join(small_store, "data.qcow2") in e, (res, rsum, rerr)
+        os.unlink(filler)
+        source_runs_destination_clean(src_lv, dst_lv, name, log, small_store, "disk full")
         errors["full"], timings["full"] = res["error"], time.monotonic() - t0
 
         # 5. The receiver killed during the disk copy: its image stays, the next receiver refuses it.
@@ -342,10 +380,7 @@ def failures():
         p = send(src_lv, name, port, token, "--bandwidth", "4M")
         procs.append(p)
         left = os.path.join(store, "data.qcow2")
-        deadline = time.monotonic() + 60
-        while not (os.path.exists(left) and name in all_domains(dst_lv)):
-            assert time.monotonic() < deadline and p.poll() is None, ("no disk copy", p.poll())
-            time.sleep(0.1)
+        wait_copying(dst_lv, name, left, p)
         time.sleep(2)
         recv.kill()
         recv.wait()
@@ -362,7 +397,8 @@ def failures():
         source_runs_destination_clean(src_lv, dst_lv, name, log, store, "receiver killed")
         errors["kill"], errors["leftover"] = res["error"], e
         timings["kill"] = time.monotonic() - t0
-        print("ok: backing differs, backing missing, link cut, disk full, receiver killed + leftover refused; "
+        print("ok: backing differs, backing missing, link cut, short of space, disk full, receiver killed + "
+              "leftover refused; "
               "seconds %s" % {k: round(v, 1) for k, v in timings.items()})
         for k, v in errors.items():
             print("  %s: %s" % (k, v))

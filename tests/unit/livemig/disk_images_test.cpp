@@ -42,6 +42,30 @@ TEST_CASE("livemig plan_images: the source's file name in the storage directory"
   CHECK_FALSE(plan_images(disks, "/srv/in"));
 }
 
+TEST_CASE("livemig check_free_space: the images' allocated sizes against the directory's free space",
+          "[livemig][disk_images]") {
+  std::vector<SessionDisk> disks = {{"n0", "q0", 1 << 30, "/vm/root.qcow2", "qcow2", "", "", "", 300 << 20},
+                                    {"n1", "q1", 1 << 20, "/vm/data.raw", "raw", "", "", "", 1 << 20}};
+  const std::uint64_t needed = (300 << 20) + (1 << 20);
+  CHECK(check_free_space(disks, "/srv/in", needed));
+  CHECK(check_free_space(disks, "/srv/in", 1ull << 40));
+  CHECK(check_free_space({}, "/srv/in", 0));
+  auto short_by_one = check_free_space(disks, "/srv/in", needed - 1);
+  REQUIRE_FALSE(short_by_one);
+  CHECK(short_by_one.error().code() == Errc::failed_precondition);
+  CHECK_THAT(short_by_one.error().message(), Contains("/srv/in has 301.0 MiB (315621375 bytes) free") &&
+                                                 Contains("2 disk images take 301.0 MiB (315621376 bytes)"));
+  // 256 disks of 2^60 bytes each add up past 64 bits: the sum saturates, it does not wrap.
+  std::vector<SessionDisk> huge(256, disks[0]);
+  for (auto& d : huge) {
+    d.allocated = k_max_session_disk_size;
+  }
+  CHECK_FALSE(check_free_space(huge, "/srv/in", ~std::uint64_t{0} - 1));
+  // QEMU that gives no allocated size (0) asks for nothing.
+  disks[0].allocated = disks[1].allocated = 0;
+  CHECK(check_free_space(disks, "/srv/in", 0));
+}
+
 TEST_CASE("livemig CreatedImages: a standalone qcow2 of the source's size, no backing",
           "[livemig][disk_images]") {
   test::TempDir dir;

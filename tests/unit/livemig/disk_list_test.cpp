@@ -23,7 +23,8 @@ json good_disk() {
           {"format", "qcow2"},
           {"backing", "/var/lib/golden.qcow2"},
           {"backing_format", "qcow2"},
-          {"backing_hash", k_hash}};
+          {"backing_hash", k_hash},
+          {"allocated", 314572800u}};
 }
 
 void check_refused(const json& list, const std::string& why) {
@@ -38,8 +39,8 @@ void check_refused(const json& list, const std::string& why) {
 TEST_CASE("livemig disk list: round trip, an empty list only where allowed", "[livemig][disk_list]") {
   std::vector<SessionDisk> disks = {
       {"#block123", "/machine/peripheral-anon/device[0]/virtio-backend", 1073741824, "/a.qcow2", "qcow2", "/b.raw",
-       "raw", k_hash},
-      {"d1", "", 512, "/c.raw", "raw", "", "", ""}};
+       "raw", k_hash, 327680},
+      {"d1", "", 512, "/c.raw", "raw", "", "", "", 0}};
   auto back = parse_disks_frame(disks_frame_text(disks));
   REQUIRE(back);
   CHECK(*back == disks);
@@ -56,12 +57,13 @@ TEST_CASE("livemig disk list: hostile lists refused field by field", "[livemig][
     REQUIRE_FALSE(r);
     CHECK(r.error().code() == Errc::corruption);
   }
-  for (const char* key : {"node", "qdev", "size", "file", "format", "backing", "backing_format", "backing_hash"}) {
+  for (const char* key :
+       {"node", "qdev", "size", "file", "format", "backing", "backing_format", "backing_hash", "allocated"}) {
     json d = good_disk();
     d.erase(key);
     check_refused(json::array({d}), std::string("missing ") + key);
     d = good_disk();
-    d[key] = key == std::string("size") ? json("12") : json(5);
+    d[key] = key == std::string("size") || key == std::string("allocated") ? json("12") : json(5);
     check_refused(json::array({d}), std::string("ill-typed ") + key);
   }
   json extra = good_disk();
@@ -72,6 +74,12 @@ TEST_CASE("livemig disk list: hostile lists refused field by field", "[livemig][
     json d = good_disk();
     d["size"] = json::parse(size);
     check_refused(json::array({d}), std::string("size ") + size);
+  }
+  // Allocated sizes: negative, above the limit, overflowing 64 bits, fractional (0 is QEMU not saying).
+  for (const char* allocated : {"-1", "1152921504606846977", "18446744073709551616", "1e30", "0.5"}) {
+    json d = good_disk();
+    d["allocated"] = json::parse(allocated);
+    check_refused(json::array({d}), std::string("allocated ") + allocated);
   }
   // Names and paths: oversize, control characters, relative.
   std::vector<std::pair<const char*, std::string>> bad_text = {

@@ -30,14 +30,15 @@ using nlohmann::json;
 namespace {
 
 // A query-block reply: a writable local overlay (virtio, anonymous device)
-// over a raw backing file, a read-only CD-ROM, a writable disk on a remote
-// NBD server, a drive with no medium and a writable raw disk.
+// over a raw backing file (its file's allocated size given), a read-only
+// CD-ROM, a writable disk on a remote NBD server, a drive with no medium and
+// a writable raw disk (no allocated size).
 json query_block() {
   return json::parse(R"([
     {"device": "", "qdev": "/machine/peripheral-anon/device[0]/virtio-backend",
      "inserted": {"node-name": "#block123", "ro": false, "file": "/var/lib/vm/a.qcow2",
                   "image": {"virtual-size": 1073741824, "format": "qcow2", "filename": "/var/lib/vm/a.qcow2",
-                            "backing-image": {"filename": "/var/lib/vm/base.raw", "format": "raw",
+                            "actual-size": 328007680, "backing-image": {"filename": "/var/lib/vm/base.raw", "format": "raw",
                                               "virtual-size": 1073741824}}}},
     {"device": "ide1-cd0", "qdev": "/machine/unattached/device[23]",
      "inserted": {"node-name": "#block456", "ro": true, "file": "/srv/debian.iso",
@@ -54,8 +55,8 @@ json query_block() {
 
 const std::string k_anon = "/machine/peripheral-anon/device[0]/virtio-backend";
 const SessionDisk k_overlay{"#block123", k_anon, 1073741824, "/var/lib/vm/a.qcow2", "qcow2", "/var/lib/vm/base.raw",
-                            "raw", ""};
-const SessionDisk k_plain{"plain", "vd3", 2097152, "/var/lib/vm/b.raw", "raw", "", "", ""};
+                            "raw", "", 328007680};
+const SessionDisk k_plain{"plain", "vd3", 2097152, "/var/lib/vm/b.raw", "raw", "", "", "", 0};
 
 }  // namespace
 

@@ -9,7 +9,9 @@
 // domain's XML then names these files (virt::relocated_disks_xml). The disk
 // data arrive afterwards through the destination QEMU's own NBD export.
 //
-// Files are never replaced: a name that exists (e.g. left by a receiver that
+// The receiver refuses a storage directory whose filesystem has less free
+// space than the images take on the source (check_free_space). Files are
+// never replaced: a name that exists (e.g. left by a receiver that
 // was killed, which cannot clean up) is refused, naming the file, before
 // anything is created. Every file a CreatedImages made is removed when it is
 // destroyed, unless keep() was called (the migration succeeded).
@@ -35,6 +37,16 @@ struct ImagePlan {
 // disks would get the same path.
 [[nodiscard]] Result<std::vector<ImagePlan>> plan_images(const std::vector<SessionDisk>& disks,
                                                          const std::string& storage_dir);
+
+// Pure. Errc::failed_precondition, naming the directory and both figures,
+// when `available` (the free space of `storage_dir`'s filesystem) is less
+// than the disks' allocated sizes added up (SessionDisk::allocated: what
+// their images take on the source host). A lower bound, checked before
+// anything is created: a compressed source image needs more here, and what
+// the guest writes during the move comes on top; a filesystem that fills up
+// during the copy still fails the migration, and its images are removed.
+[[nodiscard]] Result<void> check_free_space(const std::vector<SessionDisk>& disks, const std::string& storage_dir,
+                                            std::uint64_t available);
 
 // Owns the files it created. Move-only; not thread-safe.
 class CreatedImages {

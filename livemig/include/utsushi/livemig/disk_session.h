@@ -3,9 +3,9 @@
 // --copy-storage; docs/ARCHITECTURE.md, "livemig: disks"). The frames
 // (frame.h) in the order the sender sends them:
 //   disks      JSON [{node, qdev, size, file, format, backing,
-//              backing_format, backing_hash}]: the disks, in the order disk
-//              ids (disk_message.h) refer to them (protocol 6; every field
-//              checked: parse_disk_list);
+//              backing_format, backing_hash, allocated}]: the disks, in the
+//              order disk ids (disk_message.h) refer to them (protocol 9;
+//              every field checked: parse_disk_list);
 //   disk_data  batches of pass 0 ("bulk": the top images), then of dirty
 //              passes, before QEMU's migration starts; then, between the
 //              memory stream's DATA frames, dirty passes ("follow") while
@@ -67,6 +67,10 @@ struct SessionDisk {
   std::string backing;         // its backing file on the source, absolute ("": none)
   std::string backing_format;  // "qcow2" or "raw" ("" iff no backing)
   std::string backing_hash;    // file_content_hash (file_hash.h) of the backing ("" iff none)
+  // Bytes the top image's file takes on the source host (query-block's
+  // "actual-size"; 0 when QEMU does not say): what a receiver that creates
+  // the image needs free at least (disk_images.h, check_free_space).
+  std::uint64_t allocated = 0;
 
   friend bool operator==(const SessionDisk&, const SessionDisk&) = default;
 };

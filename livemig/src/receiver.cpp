@@ -26,10 +26,6 @@ using nlohmann::json;
 
 namespace {
 
-// The stream bytes receive_stream holds back until the next frame (the last
-// until END matched); any number from 1 keeps QEMU from finishing.
-constexpr std::size_t k_held_tail = 4096;
-
 // Writes all of `bytes` to the destination's stream socket (no SIGPIPE; a
 // destination that stops reading for `timeout` is an error).
 Result<void> feed(int fd, std::span<const std::uint8_t> bytes, milliseconds timeout) {
@@ -105,8 +101,8 @@ Settled settle_after_go(const ReceiveOptions& options, Monitor& qmp) {
 // Feeds QEMU on its own thread so that the link keeps flowing while the
 // destination loads pages; at most four batches wait in between. After each
 // batch QEMU read it sends the sender a `progress` frame (frame.h): the
-// bytes fed so far plus `held` (the stream's last bytes, which the receiver
-// holds back: receive_stream). It is the link's only sender while it runs.
+// bytes fed so far plus `held` (the batch the receiver holds back until the
+// next frame verified). It is the link's only sender while it runs.
 // Destroying it stops the thread (unfed batches are dropped).
 class Feeder {
  public:
@@ -158,7 +154,7 @@ class Feeder {
 // Turns verified DATA frames back into QEMU's stream bytes, hashing them.
 class StreamDecoder {
  public:
-  // Appends the stream bytes of DATA frame `f` to `out`. Batches are
+  // Replaces `out` with the stream bytes of DATA frame `f`. Batches are
   // blocks of one zstd stream (frames end when the level changes).
   [[nodiscard]] Result<void> decode(const Frame& f, Bytes& out) {
     m_raw.resize(f.header.raw_len);
@@ -172,9 +168,9 @@ class StreamDecoder {
       }
       std::memcpy(m_raw.data(), f.payload.data(), m_raw.size());
     }
-    const std::size_t start = out.size();
+    out.clear();
     UTSUSHI_TRY(m_tokens.decode(m_raw, out));
-    XXH3_64bits_update(m_hash.state.get(), out.data() + start, out.size() - start);
+    XXH3_64bits_update(m_hash.state.get(), out.data(), out.size());
     return {};
   }
   // Where pages that refer to disk blocks are read (page_codec.h).
@@ -235,7 +231,7 @@ Result<void> start_incoming(ReceiveRun& run) {
 }
 
 // The END frame: the rebuilt stream must match the sender's byte count and
-// hash; only then are the held-back last bytes fed (run.stream_fed) and the
+// hash; only then is the held-back last batch fed (run.stream_fed) and the
 // destination's socket shut for writing.
 Result<void> finish_stream(ReceiveRun& run, const Frame& f, const std::string& digest, Bytes held, Feeder& feeder) {
   if (run.options.copy_storage && !(run.disks && run.disks->finished())) {
@@ -249,8 +245,8 @@ Result<void> finish_stream(ReceiveRun& run, const Frame& f, const std::string& d
                                               digest));
   }
   if (run.disks) {
-    // The destination activates its disks when it has loaded the stream,
-    // whose last bytes are held back: its exports go first.
+    // The destination activates its disks when it loads QEMU_VM_EOF, in the
+    // held-back batch: its exports go first.
     UTSUSHI_TRY_CTX(run.disks->close(), "removing the destination's disk exports");
     UTSUSHI_LOG_INFO("the destination's disk exports removed");
   }
@@ -293,18 +289,16 @@ bool disk_frame(link::MessageType t) {
   return t == FrameType::disks || t == FrameType::disk_data || t == FrameType::disk_end;
 }
 
-// Phase 2. Receives DATA frames up to END and feeds the destination each
-// verified frame's stream bytes at once, except the stream's last
-// k_held_tail bytes so far: they wait for the next frame, the very last for
-// END's match (finish_stream). QEMU cannot finish loading (and start) without
-// the stream's last byte, which is QEMU_VM_EOF or, when QEMU sends one, the
-// end of the vmdesc section it reads after it. rep.bytes_to_qemu counts what
-// was handed to the feeder.
+// Phase 2. Receives DATA frames up to END and feeds the destination only
+// bytes whose frames verified: each batch waits until the next frame
+// verified, the last until END matched (finish_stream). rep.bytes_to_qemu
+// counts what was handed to the feeder.
 Result<void> receive_stream(ReceiveRun& run) {
   std::atomic<std::uint64_t> held_bytes{0};
   Feeder feeder(run.qemu_fd->get(), run.options.idle_timeout, run.link, held_bytes);
   StreamDecoder decoder;
-  Bytes held;  // the stream's last bytes so far
+  Bytes out;
+  Bytes held;  // the latest batch, fed only once the next frame verified
   for (;;) {
     auto f = UTSUSHI_TRY(run.link.recv(run.options.idle_timeout));
     if (f.header.type == FrameType::abort) {
@@ -326,16 +320,14 @@ Result<void> receive_stream(ReceiveRun& run) {
     if (f.header.type != FrameType::data) {
       return fail(Errc::corruption, fmt::format("unexpected frame type {}", static_cast<int>(f.header.type)));
     }
-    Bytes batch = std::move(held);
-    UTSUSHI_TRY(decoder.decode(f, batch));
-    const std::size_t tail = std::min(batch.size(), k_held_tail);
-    held.assign(batch.end() - static_cast<std::ptrdiff_t>(tail), batch.end());
-    batch.resize(batch.size() - tail);
-    held_bytes = held.size();  // (the batch pushed now is counted once fed)
-    if (!batch.empty()) {
-      run.rep.bytes_to_qemu += batch.size();
-      UTSUSHI_TRY(feeder.push(std::move(batch)));
+    UTSUSHI_TRY(decoder.decode(f, out));
+    run.rep.bytes_to_qemu += held.size();
+    held_bytes = out.size();  // (the batch pushed now is counted once fed)
+    if (!held.empty()) {
+      UTSUSHI_TRY(feeder.push(std::move(held)));
     }
+    held = std::move(out);
+    out = Bytes();
   }
 }
 

@@ -338,7 +338,11 @@ TEST_CASE("livemig receiver: the real sender keeps its source paused unless the 
   CHECK(ends.receiver.report.status != ReportStatus::ok);
 }
 
-TEST_CASE("livemig receiver: a frame's stream reaches the destination at once, its last 4 KiB only after END matched",
+// QEMU 7.2 finishes loading once it has read QEMU_VM_EOF, whatever follows
+// (it does not check its read of the vmdesc after it, ~100 KB on a pc
+// machine): so no byte of a batch may reach it before the next frame, and
+// the last batch none before END matched.
+TEST_CASE("livemig receiver: a batch reaches the destination once the next frame verified, the last after END matched",
           "[livemig][receiver][fake]") {
   std::vector<std::uint8_t> stream(40000);
   for (std::size_t i = 0; i < stream.size(); ++i) {
@@ -351,9 +355,10 @@ TEST_CASE("livemig receiver: a frame's stream reaches the destination at once, i
   CHECK_FALSE(peer.mode());
   const std::span<const std::uint8_t> all(stream);
   send_raw_frame(peer.link(), all.first(10000));
-  CHECK(settled_bytes(dest, 10000 - 4096) == 10000 - 4096);  // no next frame needed
+  std::this_thread::sleep_for(milliseconds(200));  // (well within the receiver's idle timeout)
+  CHECK(dest.received_so_far() == 0);
   send_raw_frame(peer.link(), all.subspan(10000));
-  CHECK(settled_bytes(dest, stream.size() - 4096) == stream.size() - 4096);
+  CHECK(settled_bytes(dest, 10000) == 10000);
   const std::uint64_t hash = XXH3_64bits(stream.data(), stream.size()) + (end_matches ? 0 : 1);
   json end = {{"bytes", stream.size()}, {"hash", fmt::format("{:016x}", hash)}};
   REQUIRE(peer.link().send_text(FrameType::end, end.dump()));
@@ -364,6 +369,6 @@ TEST_CASE("livemig receiver: a frame's stream reaches the destination at once, i
   } else {
     CHECK(out.report.status == ReportStatus::failed);
     CHECK_THAT(out.report.error, Contains("rebuilt stream differs"));
-    CHECK(dest.received().size() == stream.size() - 4096);
+    CHECK(dest.received().size() == 10000);
   }
 }

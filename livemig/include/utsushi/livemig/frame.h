@@ -60,8 +60,8 @@ enum class FrameType : std::uint8_t {
 };
 
 // `progress` payload: offset 0, 8 bytes, big-endian: the stream bytes the
-// receiver's destination QEMU has read, plus the stream's last bytes so far,
-// which it holds back until the next frame (receiver.cpp). Sent after each batch
+// receiver's destination QEMU has read, plus those of the batch it holds
+// back until the next frame verified (receiver.cpp). Sent after each batch
 // the destination read; the sender's pump keeps at most k_flow_window
 // stream bytes in DATA frames beyond it (pump.h), so that what the pipeline
 // holds when QEMU stops the guest is bounded by what the destination loads,

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "utsushi/common/handles.h"
+#include "utsushi/common/link/json_message.h"
 #include "utsushi/common/log.h"
 #include "utsushi/common/zstd_stream.h"
 #include "utsushi/livemig/disk_session.h"
@@ -237,10 +238,10 @@ Result<void> finish_stream(ReceiveRun& run, const Frame& f, const std::string& d
   if (run.options.copy_storage && !(run.disks && run.disks->finished())) {
     return fail(Errc::corruption, "the stream ended before the disks' end (disk_end)");
   }
-  json end = json::parse(f.text(), nullptr, false);
+  auto end = link::parse_json_object(f.payload, "END");
   std::uint64_t total = run.rep.bytes_to_qemu + held.size();
   run.rep.stream_hash = digest;
-  if (end.is_discarded() || end.value("bytes", std::uint64_t{0}) != total || end.value("hash", std::string()) != digest) {
+  if (!end || end->u64("bytes") != total || end->string("hash") != digest) {
     return fail(Errc::corruption, fmt::format("rebuilt stream differs from the source's ({} bytes, hash {})", total,
                                               digest));
   }
@@ -358,8 +359,8 @@ Result<void> await_commit(ReceiveRun& run) {
   }
   run.committed = true;
   UTSUSHI_LOG_DEBUG("'go' arrived");
-  json g = json::parse(go->text(), nullptr, false);
-  run.start_on_go = g.is_discarded() || g.value("start", true);
+  auto g = link::parse_json_object(go->payload, "go");
+  run.start_on_go = !g || g->boolean_or("start", true).value_or(true);
   return {};
 }
 

@@ -14,6 +14,7 @@
 
 #include "utsushi/common/cancel.h"
 #include "utsushi/common/handles.h"
+#include "utsushi/common/link/json_message.h"
 #include "utsushi/common/log.h"
 #include "utsushi/livemig/disk_precopy.h"
 #include "utsushi/livemig/disk_session.h"
@@ -209,11 +210,17 @@ std::optional<Outcome> check_ends(SendRun& run) {
   if (mode->header.type != FrameType::mode) {
     return run.abort_and_fail({Error(Errc::corruption, "the receiver did not announce its mode")});
   }
-  json m = json::parse(mode->text(), nullptr, false);
-  run.hold = m.is_object() && m.value("hold", false);
-  bool dest_disks = m.is_object() && m.value("copy_storage", false);
+  // A hostile or broken receiver's frame is an error, never an exception.
+  auto m = link::parse_json_object(mode->payload, "the receiver's mode frame");
+  auto hold = m ? m->boolean_or("hold", false) : Result<bool>(std::unexpected(m.error()));
+  auto dest_disks = m ? m->boolean_or("copy_storage", false) : Result<bool>(std::unexpected(m.error()));
+  if (!hold || !dest_disks) {
+    return run.abort_and_fail({hold ? dest_disks.error() : hold.error()});
+  }
+  run.hold = *hold;
+  UTSUSHI_LOG_DEBUG("the source QEMU checked; the receiver's mode: hold {}, copy_storage {}", *hold, *dest_disks);
   bool our_disks = !run.options.copy_storage.empty();
-  if (dest_disks != our_disks) {
+  if (*dest_disks != our_disks) {
     return run.abort_and_fail(
         {Error(Errc::invalid_argument, our_disks ? "the receiver was not started with --copy-storage: it cannot take "
                                                    "the disks; start it with --copy-storage"
@@ -251,6 +258,7 @@ std::optional<Outcome> copy_disks(SendRun& run) {
     const LevelBounds bounds = level_bounds(run.options.zstd_level, run.options.zstd_max_level);
     UTSUSHI_LOG_DEBUG("the disks described, their backing files hashed");
     run.disks = UTSUSHI_TRY(DiskSource::open(run.qmp, std::move(chosen), bounds.min, bounds.max));
+    UTSUSHI_LOG_DEBUG("the source's NBD server, exports and dirty bitmaps started");
     std::string list = disks_frame_text(run.disks->disks());
     UTSUSHI_TRY(run.link.send_text(FrameType::disks, list));
     // Without the guest's size (a heuristic's input) the memory waits for the bulk pass.
@@ -593,9 +601,11 @@ Outcome succeed(SendRun& run, const json& res) {
   rep.converged = true;
   rep.frames = run.link.frames_sent();
   rep.frames_received = run.link.frames_received();
-  rep.bytes_to_qemu = res.value("bytes_to_qemu", std::uint64_t{0});
+  const link::JsonMessage msg(res, "the receiver's verdict");
+  rep.bytes_to_qemu = msg.u64_or("bytes_to_qemu", 0).value_or(0);
   rep.total_ms = ms_since(run.first_start());
-  std::int64_t resume_us = res.value("resume_timestamp_us", std::int64_t{0});
+  const auto resume_us = static_cast<std::int64_t>(
+      std::min<std::uint64_t>(msg.u64_or("resume_timestamp_us", 0).value_or(0), INT64_MAX));
   if (run.was_running && resume_us > 0) {
     if (auto stop = event_after(run.qmp, "STOP", run.stop_before, milliseconds(2000))) {
       rep.downtime_ms = (resume_us - stop->timestamp_us) / 1000;
@@ -630,16 +640,19 @@ Outcome conclude(SendRun& run) {
   }
   std::string text = verdict->text();
   json res = json::parse(text, nullptr, false);
-  if (res.is_object()) {
-    run.rep.dest_stream_hash = res.value("stream_hash", std::string());
-  }
-  std::string status = res.is_object() ? res.value("status", std::string()) : std::string();
+  // Fields of another type read as absent: a broken verdict is never an exception.
+  const link::JsonMessage msg(res, "the receiver's verdict");
+  run.rep.dest_stream_hash = msg.string_or("stream_hash", "").value_or("");
+  std::string status = msg.string_or("status", "").value_or("");
   std::string why = verdict->header.type == FrameType::abort ? "abort: " + text
                     : !res.is_object()                      ? std::string("unreadable verdict")
-                                                            : res.value("error", std::string("status " + status));
+                                                            : msg.string_or("error", "").value_or("");
+  if (why.empty()) {
+    why = "status " + status;
+  }
   if (went) {
     // After "go" only an explicit "not started, discarded" gives the guest back to the source.
-    bool not_started = res.is_object() && res.value("started", json(true)) == json(false);
+    bool not_started = msg.has("started") && msg.boolean("started").value_or(true) == false;
     if (verdict->header.type == FrameType::running && status == "discarded" && not_started) {
       return resume_source(run, Error(Errc::aborted, "the destination did not start after 'go' and was discarded (" +
                                                          why + "); the source was resumed"));

@@ -415,6 +415,11 @@ TEST_CASE("livemig --copy-storage: a sender and a receiver that do not agree are
     CHECK(out.report.status == ReportStatus::refused);
     CHECK_THAT(out.report.error, Contains("give the sender --copy-storage"));
   }
+  SECTION("a mode frame whose fields have other types: an error, not an exception") {
+    Outcome out = send_to_mode(source, test_send_options(), {{"hold", 1}, {"copy_storage", "yes"}}, answer);
+    CHECK(out.report.status == ReportStatus::failed);
+    CHECK_THAT(out.report.error, Contains("the receiver's mode frame") && Contains("hold"));
+  }
   CHECK(answer.header.type == FrameType::abort);
   for (const char* changed : {"nbd-server-start", "block-dirty-bitmap-add", "migrate", "migrate-set-capabilities"}) {
     CHECK(source.qmp.count(changed) == 0);

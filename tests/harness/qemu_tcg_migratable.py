@@ -9,11 +9,12 @@ libvirt rounds a domain's memory to 1 MiB, so a libvirt domain reaches it only t
 emulator. Point a domain's <emulator> here (harness.libvirtd.TCG_MIGRATABLE_EMULATOR) and
 both ends of its migration run it, so the two RAM blocks still match.
 
-Contract: only a command line with `-accel tcg` changes, and in it only the guest's RAM:
+Contract: only a command line with `-accel tcg[,...]` changes, and in it only the guest's RAM:
 `-m` (a size in MiB, or `size=` with a unit) and the `memory-backend-ram` object named
-`pc.ram` that libvirt ties to it (their sizes must stay equal). Anything else, such as
-libvirt's capability probe, reaches QEMU as given. QEMU is the first
-`qemu-system-x86_64` on PATH, as libvirt's default emulator is.
+`pc.ram` that libvirt ties to it (their sizes must stay equal; the object in libvirt's JSON
+form, as libvirt 9.0 writes it: an older libvirt's `key=value` form is left alone, and QEMU
+then refuses the mismatch). Anything else, such as libvirt's capability probe, reaches QEMU
+as given. QEMU is harness.qemu.QEMU (UTSUSHI_QEMU, else qemu-system-x86_64) found on PATH.
 """
 import json
 import os
@@ -21,7 +22,7 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from harness.qemu import TCG_MIGRATION_EXTRA_KIB  # noqa: E402
+from harness.qemu import QEMU, TCG_MIGRATION_EXTRA_KIB  # noqa: E402
 
 UNITS = {"": 1 << 20, "m": 1 << 20, "k": 1 << 10, "g": 1 << 30, "b": 1}
 
@@ -51,9 +52,11 @@ def widen(argv):
 
 
 def main():
-    qemu = shutil.which("qemu-system-x86_64", path=os.environ.get("PATH", "") + ":/usr/bin:/bin")
+    qemu = shutil.which(QEMU, path=os.environ.get("PATH", "") + ":/usr/bin:/bin")
+    if qemu is None:
+        sys.exit("qemu_tcg_migratable: no %s on PATH" % QEMU)
     argv = sys.argv[1:]
-    if any(a == "-accel" and v == "tcg" for a, v in zip(argv, argv[1:])):
+    if any(a == "-accel" and v.split(",")[0] == "tcg" for a, v in zip(argv, argv[1:])):
         argv = widen(argv)
     os.execv(qemu, [qemu] + argv)
 

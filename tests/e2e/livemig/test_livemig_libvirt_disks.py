@@ -27,6 +27,7 @@ destination no domain and no file in the storage directory:
      next receiver refuses that name ("already exists", naming the file) before it creates
      anything.
 """
+import errno
 import json
 import os
 import shutil
@@ -258,12 +259,21 @@ def refused_by_receiver(src_lv, dst_lv, token, work, store, name, tag, prefix):
 
 
 def fill_leaving(mount, filler, free):
-    """Allocates `filler` on the filesystem at `mount` so that about `free` bytes stay free."""
-    st = os.statvfs(mount)
-    size = st.f_bavail * st.f_frsize - free
-    assert size > 0, (mount, st)
-    with open(filler, "wb") as f:
-        os.posix_fallocate(f.fileno(), 0, size)
+    """Allocates `filler` on the filesystem at `mount` so that about `free` bytes stay free
+    (tried again, smaller, when a copy that runs meanwhile took the space first)."""
+    for _ in range(5):
+        st = os.statvfs(mount)
+        size = st.f_bavail * st.f_frsize - free
+        assert size > 0, (mount, st)
+        with open(filler, "wb") as f:
+            try:
+                os.posix_fallocate(f.fileno(), 0, size)
+                return
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+                f.truncate(0)
+    raise AssertionError("could not fill %s" % mount)
 
 
 def wait_copying(dst_lv, name, image, sender, timeout=60):

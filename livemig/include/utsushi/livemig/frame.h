@@ -6,10 +6,13 @@
 //
 // Protocol "livemig", version k_protocol_version (handshake.h); both ends
 // ship together, and a peer of another version is refused in the handshake.
-// Version 9: the disk list gives each image's allocated size; 8: the receiver reports its progress during the stream (`progress`)
-// and the sender keeps at most k_flow_window stream bytes beyond it; 7: `disk` page references also name blocks of the disks' backing
-// files (backing_blocks.h), and disk batches carry blocks the receiver holds
-// as `copy` ranges of hashes (disk_message.h); 6: the page codec's `disk` kind (block_index.h);
+// Version 9: the disk list gives each image's allocated size; 8: the
+// receiver reports its progress during the stream (`progress`) and the
+// sender keeps at most k_flow_window stream bytes beyond it; 7: `disk` page
+// references also name blocks of the disks' backing files
+// (backing_blocks.h), and disk batches carry blocks the receiver holds as
+// `copy` ranges of hashes (disk_message.h); 6: the page codec's `disk` kind
+// (block_index.h);
 // 5: the disk list describes each image (format, backing file and
 // its content hash) and libvirt senders follow domain_xml with domain_disks;
 // 4: the disk pre-copy's frames (disk_session.h) and the "mode"

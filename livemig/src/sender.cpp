@@ -192,6 +192,21 @@ class PumpThread {
   std::thread m_thread;  // last: starts once the members above exist
 };
 
+// What the receiver's mode frame announces.
+struct ReceiverMode {
+  bool hold = false;
+  bool copy_storage = false;
+};
+// The receiver's mode frame; Errc::corruption (never an exception) for one
+// that is not an object or whose fields are not booleans.
+Result<ReceiverMode> parse_mode(const Frame& f) {
+  auto m = UTSUSHI_TRY(link::parse_json_object(f.payload, "the receiver's mode frame"));
+  ReceiverMode out;
+  out.hold = UTSUSHI_TRY(m.boolean_or("hold", false));
+  out.copy_storage = UTSUSHI_TRY(m.boolean_or("copy_storage", false));
+  return out;
+}
+
 // Phase 1. Checks the source (preflight_source) and reads the receiver's
 // "mode" frame (run.hold). Changes nothing on the source.
 std::optional<Outcome> check_ends(SendRun& run) {
@@ -210,17 +225,15 @@ std::optional<Outcome> check_ends(SendRun& run) {
   if (mode->header.type != FrameType::mode) {
     return run.abort_and_fail({Error(Errc::corruption, "the receiver did not announce its mode")});
   }
-  // A hostile or broken receiver's frame is an error, never an exception.
-  auto m = link::parse_json_object(mode->payload, "the receiver's mode frame");
-  auto hold = m ? m->boolean_or("hold", false) : Result<bool>(std::unexpected(m.error()));
-  auto dest_disks = m ? m->boolean_or("copy_storage", false) : Result<bool>(std::unexpected(m.error()));
-  if (!hold || !dest_disks) {
-    return run.abort_and_fail({hold ? dest_disks.error() : hold.error()});
+  auto announced = parse_mode(*mode);
+  if (!announced) {
+    return run.abort_and_fail({announced.error()});
   }
-  run.hold = *hold;
-  UTSUSHI_LOG_DEBUG("the source QEMU checked; the receiver's mode: hold {}, copy_storage {}", *hold, *dest_disks);
+  run.hold = announced->hold;
+  UTSUSHI_LOG_DEBUG("the source QEMU checked; the receiver's mode: hold {}, copy_storage {}", announced->hold,
+                    announced->copy_storage);
   bool our_disks = !run.options.copy_storage.empty();
-  if (*dest_disks != our_disks) {
+  if (announced->copy_storage != our_disks) {
     return run.abort_and_fail(
         {Error(Errc::invalid_argument, our_disks ? "the receiver was not started with --copy-storage: it cannot take "
                                                    "the disks; start it with --copy-storage"
@@ -595,13 +608,12 @@ std::expected<Frame, std::string> commit(SendRun& run) {
 
 // Success: the destination runs. Fills the report, measures the downtime
 // (this migration's STOP to the destination's RESUME) and retires the source.
-Outcome succeed(SendRun& run, const json& res) {
+Outcome succeed(SendRun& run, const link::JsonMessage& msg) {
   Report& rep = run.rep;
   rep.status = ReportStatus::ok;
   rep.converged = true;
   rep.frames = run.link.frames_sent();
   rep.frames_received = run.link.frames_received();
-  const link::JsonMessage msg(res, "the receiver's verdict");
   rep.bytes_to_qemu = msg.u64_or("bytes_to_qemu", 0).value_or(0);
   rep.total_ms = ms_since(run.first_start());
   const auto resume_us = static_cast<std::int64_t>(
@@ -667,7 +679,7 @@ Outcome conclude(SendRun& run) {
   if (!good_type || status != "ok") {
     return resume_source(run, Error(Errc::aborted, "destination did not start: " + why));
   }
-  return succeed(run, res);
+  return succeed(run, msg);
 }
 
 

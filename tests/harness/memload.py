@@ -5,7 +5,9 @@ Contract:
     fixture's kernel and initramfs with the command line `append_base` (default: the
     fixture's `append`), then `memload.mib=MIB` when mib is given, then `params`; memory
     `memory_mib` (default: the buffer plus 128 MiB). Other keywords go to Machine.
-  - HEARTBEAT matches one heartbeat line: groups gen, t, dirtied_mib, passes.
+  - HEARTBEAT matches one whole heartbeat line (its newline written): groups gen, t,
+    dirtied_mib, passes. A line still being written never matches, so its last number
+    is never read cut short.
     generations(text) lists the gen of every heartbeat in `text`.
   - wait_heartbeats(read, count, ...) polls read() (any callable returning the console
     text so far) until `count` heartbeats follow offset `since`; it fails at once on a
@@ -20,7 +22,9 @@ import time
 from .fixtures import fixture
 from .qemu import Machine
 
-HEARTBEAT = re.compile(r"memload ok gen=(\d+) t=(\d+) dirtied_mib=(\d+) passes=(\d+)")
+HEARTBEAT = re.compile(r"memload ok gen=(\d+) t=(\d+) dirtied_mib=(\d+) passes=(\d+)(?=\r?\n)")
+# the whole verdict line ("ok" or "CORRUPT"), not a prefix the console is still writing
+DONE = re.compile(r"memload done verdict=(\w+)\r?\n")
 CORRUPT = "memload CORRUPT"
 
 

@@ -449,8 +449,19 @@ std::optional<Failure> apply_policy(SendRun& run, const PolicyConfig& config, Po
   return std::nullopt;
 }
 
-// Phase 3. Watches QEMU's migration (every 100 ms; 10 ms once QEMU completed)
-// while the pump carries the stream, until QEMU completed and the pump ended.
+// How often supervise() polls QEMU: every 100 ms; once the disks' pre-copy
+// ended, every 20 ms, because QEMU then waits in pre-switchover with the
+// guest stopped and the poll's lag is downtime; every 10 ms once QEMU
+// completed.
+milliseconds poll_interval(const SendRun& run, bool qemu_completed) {
+  if (qemu_completed) {
+    return milliseconds(10);
+  }
+  return run.disks && !run.precopy ? milliseconds(20) : milliseconds(100);
+}
+
+// Phase 3. Watches QEMU's migration (poll_interval) while the pump carries
+// the stream, until QEMU completed and the pump ended.
 // Returns what stopped it otherwise: the pump's error (refused for a stream
 // it cannot carry), QEMU's own failure, the policy's time limit (timeout),
 // SIGINT (cancelled). Cleans nothing up: abandon() does.
@@ -515,7 +526,7 @@ std::optional<Failure> supervise(SendRun& run, PumpThread& pump) {
         last_follow = steady_clock::now();
       }
     }
-    std::this_thread::sleep_for(milliseconds(qemu_completed ? 10 : 100));
+    std::this_thread::sleep_for(poll_interval(run, qemu_completed));
   }
 }
 

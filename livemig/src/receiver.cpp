@@ -298,7 +298,6 @@ Result<void> receive_stream(ReceiveRun& run) {
   std::atomic<std::uint64_t> held_bytes{0};
   Feeder feeder(run.qemu_fd->get(), run.options.idle_timeout, run.link, held_bytes);
   StreamDecoder decoder;
-  Bytes out;
   Bytes held;  // the latest batch, fed only once the next frame verified
   for (;;) {
     auto f = UTSUSHI_TRY(run.link.recv(run.options.idle_timeout));
@@ -321,14 +320,14 @@ Result<void> receive_stream(ReceiveRun& run) {
     if (f.header.type != FrameType::data) {
       return fail(Errc::corruption, fmt::format("unexpected frame type {}", static_cast<int>(f.header.type)));
     }
-    UTSUSHI_TRY(decoder.decode(f, out));
+    Bytes batch;
+    UTSUSHI_TRY(decoder.decode(f, batch));
     run.rep.bytes_to_qemu += held.size();
-    held_bytes = out.size();  // (the batch pushed now is counted once fed)
+    held_bytes = batch.size();  // (the batch pushed now is counted once fed)
     if (!held.empty()) {
       UTSUSHI_TRY(feeder.push(std::move(held)));
     }
-    held = std::move(out);
-    out = Bytes();
+    held = std::move(batch);
   }
 }
 

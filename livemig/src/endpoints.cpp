@@ -63,6 +63,7 @@ Outcome send_to_receiver(Monitor& source, const SendRemoteOptions& options,
   if (!receiver) {
     return failure(receiver.error(), ReportStatus::refused, source.path());
   }
+  UTSUSHI_LOG_DEBUG("connected to the receiver at {}", options.to);
   auto want = introduce ? ReceiverKind::libvirt : ReceiverKind::qmp;
   if (auto r = expect_receiver(link, want, *receiver, options.to); !r) {
     return failure(r.error(), ReportStatus::refused, source.path());

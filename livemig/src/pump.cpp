@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "utsushi/livemig/batch_compressor.h"
+#include "utsushi/livemig/first_pass_hold.h"
 #include "utsushi/livemig/shipper.h"
 
 namespace utsushi::livemig {
@@ -130,7 +131,8 @@ Result<void> wait_for_receiver(PeerInbox& inbox, std::uint64_t sent, const std::
 // most k_ship_queue frames between them. The zstd level follows the
 // bottleneck (batch_compressor.h) unless pinned.
 void pump(int qemu_fd, Link& link, PeerInbox& inbox, const SendOptions& options, const std::atomic<bool>& stop,
-          PumpResult& out, PumpProgress& progress, std::mutex& send_lock, const SentBlocks* disk_blocks) {
+          PumpResult& out, PumpProgress& progress, std::mutex& send_lock, const SentBlocks* disk_blocks,
+          std::function<void()> first_pass_near_end) {
   Shipper shipper(k_ship_queue, [&](const OutFrame& f) -> Result<void> {
     std::lock_guard lock(send_lock);
     return link.send(f.type, f.payload, f.flags, f.raw_len);
@@ -193,8 +195,9 @@ void pump(int qemu_fd, Link& link, PeerInbox& inbox, const SendOptions& options,
       },
       stop);
   reader_ptr = &reader;
+  FirstPassWatch watch(encoder, k_first_pass_margin, std::move(first_pass_near_end));
   auto run = [&]() -> Result<void> {
-    out.summary = UTSUSHI_TRY(parse_stream(reader, encoder));
+    out.summary = UTSUSHI_TRY(parse_stream(reader, watch));
     UTSUSHI_TRY(encoder.flush());
     json end = {{"bytes", reader.bytes()}, {"hash", fmt::format("{:016x}", reader.hash())}};
     std::string text = end.dump();

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 
@@ -51,6 +52,9 @@ struct PumpProgress {
 // it). No progress for k_flow_stall is an error.
 inline constexpr std::chrono::seconds k_flow_stall{60};
 
+// `first_pass_near_end`, when set, is called on the pump's thread as
+// FirstPassWatch says (first_pass_hold.h, k_first_pass_margin); while it
+// runs the pump reads nothing.
 // Runs until QEMU ends the stream (then the END frame is handed to the link),
 // `stop` is set, or the stream or the link fails (then QEMU's socket is shut,
 // so that QEMU's writer fails at once instead of blocking). `progress`
@@ -59,6 +63,7 @@ inline constexpr std::chrono::seconds k_flow_stall{60};
 // may send between the pump's frames under the same lock. Pages equal to a
 // block in `disk_blocks` (null: none) go as references to it (page_codec.h).
 void pump(int qemu_fd, Link& link, PeerInbox& inbox, const SendOptions& options, const std::atomic<bool>& stop,
-          PumpResult& out, PumpProgress& progress, std::mutex& send_lock, const SentBlocks* disk_blocks);
+          PumpResult& out, PumpProgress& progress, std::mutex& send_lock, const SentBlocks* disk_blocks,
+          std::function<void()> first_pass_near_end = {});
 
 }  // namespace utsushi::livemig

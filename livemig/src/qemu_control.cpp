@@ -53,10 +53,16 @@ Result<void> force_capabilities(Monitor& qmp, bool auto_converge) {
 
 Result<void> set_source_parameters(Monitor& qmp, const SourceParameters& p) {
   json args = {{"downtime-limit", p.downtime_limit_ms},
-               {"max-bandwidth", std::uint64_t{1} << 40},
+               {"max-bandwidth", k_open_bandwidth},
                {"tls-creds", ""},
                {"max-cpu-throttle", p.max_cpu_throttle}};
   UTSUSHI_TRY_CTX(qmp.execute("migrate-set-parameters", args), "setting migration parameters");
+  return {};
+}
+
+Result<void> set_max_bandwidth(Monitor& qmp, std::uint64_t bytes_per_s) {
+  UTSUSHI_TRY_CTX(qmp.execute("migrate-set-parameters", {{"max-bandwidth", bytes_per_s}}),
+                  fmt::format("setting QEMU's max-bandwidth to {} bytes/s", bytes_per_s));
   return {};
 }
 

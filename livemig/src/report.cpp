@@ -132,6 +132,9 @@ nlohmann::json report_json(const Report& r) {
                         {"ms", p.ms}});
     }
     j["disk_phases"] = phases;
+    if (!r.disk_phases.empty()) {
+      j["first_pass_held_ms"] = r.first_pass_held_ms;
+    }
   }
   if (!r.source_qmp.empty()) {
     j["source_qmp"] = r.source_qmp;
@@ -180,6 +183,9 @@ std::string report_text(const Report& r) {
       s += fmt::format("disk pass {:<10} {:>11} data ({} as references), {:>9} zeros, {:>11} on the link, {}\n",
                        name, format_bytes(p.data_bytes), format_bytes(p.copied_bytes), format_bytes(p.zero_bytes),
                        format_bytes(p.wire_bytes), ms_text(p.ms));
+    }
+    if (r.first_pass_held_ms > 0) {
+      s += fmt::format("QEMU's first memory pass held for the disks: {}\n", ms_text(r.first_pass_held_ms));
     }
   }
   if (!r.error.empty()) {

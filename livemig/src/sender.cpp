@@ -18,6 +18,7 @@
 #include "utsushi/common/log.h"
 #include "utsushi/livemig/disk_precopy.h"
 #include "utsushi/livemig/disk_session.h"
+#include "utsushi/livemig/first_pass_hold.h"
 #include "utsushi/livemig/page_store.h"
 #include "utsushi/livemig/peer_inbox.h"
 #include "utsushi/livemig/qemu_control.h"
@@ -97,6 +98,7 @@ struct SendRun {
   std::optional<Fd> sock;     // our end of QEMU's stream socket
   std::unique_ptr<DiskSource> disks;  // --copy-storage
   std::unique_ptr<DiskPrecopy> precopy;  // its pre-copy while it runs; ends before `disks`
+  FirstPassHold first_pass_hold{serial_qmp};  // released once `precopy` ended (never held without disks)
   std::mutex send_lock;       // one sender on the link at a time: the pump's shipper or the final disk pass
 
   // Sends one frame under send_lock (the disk passes' frames).
@@ -152,9 +154,10 @@ struct SendRun {
 class PumpThread {
  public:
   PumpThread(int qemu_fd, Link& link, PeerInbox& inbox, const SendOptions& options, std::mutex& send_lock,
-             const SentBlocks* disk_blocks)
-      : m_thread([this, qemu_fd, &link, &inbox, &options, &send_lock, disk_blocks] {
-          pump(qemu_fd, link, inbox, options, m_stop, m_result, m_progress, send_lock, disk_blocks);
+             const SentBlocks* disk_blocks, std::function<void()> first_pass_near_end)
+      : m_thread([this, qemu_fd, &link, &inbox, &options, &send_lock, disk_blocks,
+                  hook = std::move(first_pass_near_end)]() mutable {
+          pump(qemu_fd, link, inbox, options, m_stop, m_result, m_progress, send_lock, disk_blocks, std::move(hook));
           m_done = true;
         }) {}
   ~PumpThread() { join(); }
@@ -333,6 +336,9 @@ std::optional<Failure> check_precopy(SendRun& run) {
   if (!r) {
     return Failure{r.error(), status_for(r.error())};
   }
+  if (auto released = run.first_pass_hold.release(); !released) {
+    return Failure{released.error(), status_for(released.error())};
+  }
   return std::nullopt;
 }
 
@@ -368,6 +374,9 @@ std::optional<Failure> final_disk_pass(SendRun& run) {
     if (!r) {
       return Failure{r.error(), status_for(r.error())};
     }
+  }
+  if (auto released = run.first_pass_hold.release(); !released) {
+    return Failure{released.error(), status_for(released.error())};
   }
   auto r = [&]() -> Result<void> {
     if (run.disks) {
@@ -451,13 +460,15 @@ std::optional<Failure> apply_policy(SendRun& run, const PolicyConfig& config, Po
 
 // How often supervise() polls QEMU: every 100 ms; once the disks' pre-copy
 // ended, every 20 ms, because QEMU then waits in pre-switchover with the
-// guest stopped and the poll's lag is downtime; every 10 ms once QEMU
-// completed.
+// guest stopped and the poll's lag is downtime; every 20 ms too while the
+// first pass is held, because the hold's end waits for the poll that sees
+// the pre-copy's end; every 10 ms once QEMU completed.
 milliseconds poll_interval(const SendRun& run, bool qemu_completed) {
   if (qemu_completed) {
     return milliseconds(10);
   }
-  return run.disks && !run.precopy ? milliseconds(20) : milliseconds(100);
+  const bool soon = run.disks && (!run.precopy || run.first_pass_hold.held());
+  return soon ? milliseconds(20) : milliseconds(100);
 }
 
 // Phase 3. Watches QEMU's migration (poll_interval) while the pump carries
@@ -485,6 +496,10 @@ std::optional<Failure> supervise(SendRun& run, PumpThread& pump) {
     auto st = query_migration(run.qmp);
     if (!st) {
       return Failure{st.error()};
+    }
+    if (st->dirty_sync_count > run.rep.rounds) {
+      UTSUSHI_LOG_DEBUG("QEMU's dirty sync {}: {} bytes remain, {} pages read", st->dirty_sync_count, st->remaining,
+                        pump.pages_read());
     }
     run.rep.rounds = std::max(run.rep.rounds, st->dirty_sync_count);
     if (st->status == "pre-switchover" && !switched) {
@@ -711,8 +726,12 @@ Outcome run_phases(SendRun& run) {
     return std::move(*failed);
   }
   // run.disks outlives the pump: the pump's thread is joined before run ends.
+  std::function<void()> near_end;
+  if (run.precopy) {
+    near_end = [&run] { run.first_pass_hold.near_end(); };
+  }
   PumpThread pump(run.sock->get(), run.link, run.inbox, run.options, run.send_lock,
-                  run.disks ? &run.disks->sent_blocks() : nullptr);
+                  run.disks ? &run.disks->sent_blocks() : nullptr, std::move(near_end));
   auto failure = supervise(run, pump);
   run.rep.bytes_from_qemu = pump.bytes_read();
   // A failure after the whole stream reached the link (e.g. QEMU's status
@@ -735,6 +754,11 @@ Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
   run.rep.source_qmp = qmp.path();
   Outcome out = run_phases(run);
   run.precopy.reset();  // it uses run.disks: stopped and joined first
+  // On every path: QEMU's max-bandwidth back to what set_source_parameters
+  // set, for whatever migrates this guest next.
+  if (auto r = run.first_pass_hold.release(); !r) {
+    UTSUSHI_LOG_WARN("{}", r.error().message());
+  }
   if (run.disks) {
     // On every path: the source's exports, bitmaps and NBD server go (the
     // final pass removed them already on the way to success).
@@ -747,6 +771,7 @@ Outcome run_sender(const SendOptions& options, Monitor& qmp, Link& link) {
     }
     out.report.disks = run.disks->reports();
     out.report.disk_phases = run.disks->phases();
+    out.report.first_pass_held_ms = run.first_pass_hold.held_for().count();
   }
   return out;
 }

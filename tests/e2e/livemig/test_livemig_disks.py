@@ -117,6 +117,9 @@ def source_fine_and_clean(src, what):
     assert src.bitmaps() == [], "%s: dirty bitmaps left on the source: %r" % (what, src.bitmaps())
     mig = src.mon.execute("query-migrate").get("status", "none")
     assert mig not in ("active", "setup", "pre-switchover", "device"), "%s: migration %s" % (what, mig)
+    # The first-pass hold (QEMU's max-bandwidth at 10 bytes/s) never outlives the sender.
+    bw = src.mon.execute("query-migrate-parameters")["max-bandwidth"]
+    assert bw > 10, "%s: QEMU's max-bandwidth left at %d bytes/s" % (what, bw)
     wait_count_beyond(src.machine, writer_count(src.machine), what)
 
 
@@ -193,10 +196,13 @@ def success_case(work, token, golden, src):
     # The guest writes throughout and its memory takes seconds to move: dirty passes ran
     # between the memory stream's frames, not only before it.
     assert "follow" in phases, phases
-    print("copy-storage: ok in %.1f s (sender %d ms, downtime %d ms); disk %s: %d allocated, %d in the backing "
-          "file (not sent), %d data + %d zero bytes sent, %d on the link; passes %s; link total %d bytes; "
-          "files written: %d before the migration, %d when checked on the destination; %d checked on the destination, 0 bad"
-          % (wall, res["total_ms"], res["downtime_ms"], d["node"], d["allocated_bytes"], d["backing_bytes"],
+    assert res["first_pass_held_ms"] >= 0, res
+    print("copy-storage: ok in %.1f s (sender %d ms, downtime %d ms, QEMU's first pass held %d ms); disk %s: %d "
+          "allocated, %d in the backing file (not sent), %d data + %d zero bytes sent, %d on the link; passes %s; link "
+          "total %d bytes; files written: %d before the migration, %d when checked on the destination; %d checked on "
+          "the destination, 0 bad"
+          % (wall, res["total_ms"], res["downtime_ms"], res["first_pass_held_ms"], d["node"], d["allocated_bytes"],
+             d["backing_bytes"],
              d["data_bytes"], d["zero_bytes"], d["wire_bytes"],
              ", ".join("%s x%d %d B/%d ms" % (ph["phase"], ph["passes"], ph["data_bytes"], ph["ms"])
                        for ph in res["disk_phases"]),

@@ -89,4 +89,9 @@ TEST_CASE("livemig report: --copy-storage adds per-disk and per-pass figures, no
   CHECK(text.find("disk0") != std::string::npos);
   CHECK(text.find("disk pass follow x12") != std::string::npos);
   CHECK(text.find("disk pass final") != std::string::npos);
+  CHECK(j["first_pass_held_ms"] == 0);
+  CHECK(text.find("first memory pass held") == std::string::npos);
+  r.first_pass_held_ms = 670;
+  CHECK(report_json(r)["first_pass_held_ms"] == 670);
+  CHECK(report_text(r).find("QEMU's first memory pass held for the disks: 670 ms") != std::string::npos);
 }

@@ -1,35 +1,16 @@
 #include <catch2/catch.hpp>
 
+#include "rebuild_sink.h"
 #include "synthetic_stream.h"
 #include "utsushi/livemig/page_codec.h"
 #include "utsushi/livemig/stream_parser.h"
 
 using namespace utsushi;
 using namespace utsushi::livemig;
+using livemig::test::RebuildSink;
 using livemig::test::StreamBuilder;
 
 namespace {
-
-// Rebuilds the stream directly from parser events (no tokens).
-class RebuildSink final : public StreamSink {
- public:
-  Bytes out;
-  std::vector<RamBlock> blocks;
-  std::vector<PageRecord> pages;
-  Result<void> on_raw(std::span<const std::uint8_t> b) override {
-    put_bytes(out, b);
-    return {};
-  }
-  Result<void> on_blocks(const std::vector<RamBlock>& b) override {
-    blocks = b;
-    return {};
-  }
-  Result<void> on_page(const PageRecord& r) override {
-    rebuild_page_record(out, blocks, r.block, r.page, r.cont, r.kind, r.data);
-    pages.push_back(r);
-    return {};
-  }
-};
 
 Result<StreamSummary> parse_bytes(const Bytes& in, RebuildSink& sink, std::size_t chunk = SIZE_MAX) {
   SpanReader reader(in, chunk);

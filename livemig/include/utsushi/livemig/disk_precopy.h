@@ -9,9 +9,9 @@
 // (zeros, references to disk and backing blocks) and keeps the CPUs busy;
 // the bulk pass leaves the link's rate and a core to spare. Overlapped, the
 // two share the link instead of following each other. The cost: a page equal to a block the pre-copy has not sent yet
-// goes as a page, not as a reference. The sender's policy holds QEMU's
-// switch-over while the pre-copy runs (policy.h), and the final pass waits
-// for it (docs/ARCHITECTURE.md, "livemig: disks").
+// goes as a page, not as a reference. QEMU's first pass is held near its
+// end while the pre-copy runs (first_pass_hold.h), and a pre-switchover
+// reached anyway waits for it (docs/ARCHITECTURE.md, "livemig: disks").
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -36,7 +36,10 @@ namespace utsushi::livemig {
 // references). Measured on the benchmark (a 512 MiB guest, an 8-9 s bulk
 // pass): a lead of 2 s (256 MiB/s) took 12.8-12.9 s, 4 s 12.0-12.5 s, 8 s
 // (64 MiB/s) 10.9-12.2 s, a lead longer than the bulk pass (memory from its
-// start) 10.1-10.8 s for 5-30 MB more on the link.
+// start) 10.1-10.8 s for 5-30 MB more on the link. Not before k_min_measure
+// in any case: QEMU's migration setup stalls its main loop, and with it the
+// NBD reads of the bulk pass, for 250-340 ms; half a second in, the disks'
+// queued batches carry the link through it (docs/ARCHITECTURE.md).
 inline constexpr double k_first_pass_bytes_per_s = 32.0 * 1024 * 1024;
 // How long before the bulk pass's end QEMU's migration starts: QEMU's first
 // pass over `memory_bytes` of RAM at k_first_pass_bytes_per_s.

@@ -9,7 +9,9 @@
 //   - with pace_switchover, while the disks' pre-copy (disk_precopy.h) runs
 //     (QEMU's migration starts before it ends, sender.cpp's copy_disks)
 //                                                     -> hold QEMU's limit at 1 ms,
-//     and no raise either (the guest is not failing to converge)
+//     and no raise either (the guest is not failing to converge); the
+//     limit alone does not keep QEMU from switching over when nothing is
+//     dirty: the first-pass hold (first_pass_hold.h) does
 //   - with pace_switchover, during QEMU's first pass, and then while livemig's
 //     own estimate of the stopped phase is over `hold_factor` x the target or
 //     there is none yet                               -> hold QEMU's limit at

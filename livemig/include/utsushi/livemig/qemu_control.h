@@ -29,9 +29,24 @@ struct SourceParameters {
   std::uint32_t downtime_limit_ms = 300;
   std::uint32_t max_cpu_throttle = 99;
 };
-// Sets downtime-limit, max-bandwidth (high: livemig's back-pressure governs),
-// empty tls-creds, and the throttle bound.
+// Sets downtime-limit, max-bandwidth (k_open_bandwidth: livemig's
+// back-pressure governs), empty tls-creds, and the throttle bound.
 [[nodiscard]] Result<void> set_source_parameters(Monitor& qmp, const SourceParameters& p);
+
+// QEMU's max-bandwidth (bytes/s) for a migration that livemig paces itself.
+inline constexpr std::uint64_t k_open_bandwidth = std::uint64_t{1} << 40;
+// A max-bandwidth that holds QEMU 7.2's pre-copy where it is. QEMU lets its
+// stream carry max-bandwidth / 10 bytes per 100 ms window and, once a
+// window's budget is spent, sends nothing until the next one: at 10 bytes/s
+// the budget is 1 byte, so no page record fits and each window carries only
+// the RAM section's end-of-section word (8 bytes). Pages that are not sent
+// stay pending, so QEMU cannot find what remains small enough to switch over.
+// (Measured on QEMU 7.2: `remaining` does not move while it is set; restoring
+// k_open_bandwidth resumes the pass at once. A value under 10 rounds the
+// budget to 0, which QEMU reads as no limit.)
+inline constexpr std::uint64_t k_hold_bandwidth = 10;
+// Sets QEMU's max-bandwidth during a migration (takes effect at once).
+[[nodiscard]] Result<void> set_max_bandwidth(Monitor& qmp, std::uint64_t bytes_per_s);
 
 // Creates a socketpair, passes one end to QEMU as fd `name` (getfd) and
 // returns the other end. Both ends get small buffers so QEMU feels

@@ -108,6 +108,9 @@ struct Report {
   // --copy-storage: per disk, and (sender) per pass; empty without it.
   std::vector<DiskReport> disks;
   std::vector<DiskPhaseReport> disk_phases;
+  // --copy-storage, sender: how long QEMU's first memory pass was held near
+  // its end for the disks' pre-copy (first_pass_hold.h); 0: not held.
+  std::int64_t first_pass_held_ms = 0;
 };
 
 nlohmann::json report_json(const Report& r);

@@ -18,9 +18,12 @@ Result<void> FirstPassWatch::on_blocks(const std::vector<RamBlock>& blocks) {
 }
 
 Result<void> FirstPassWatch::on_page(const PageRecord& record) {
-  if (m_near_end && ++m_pages + m_margin >= m_first_pass_pages) {
-    auto near_end = std::exchange(m_near_end, nullptr);
-    near_end();
+  if (m_near_end) {
+    ++m_pages;
+    if (m_pages + m_margin >= m_first_pass_pages) {
+      auto near_end = std::exchange(m_near_end, nullptr);
+      near_end();
+    }
   }
   return m_inner.on_page(record);
 }

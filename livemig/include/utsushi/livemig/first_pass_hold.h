@@ -16,7 +16,10 @@
 // restores k_open_bandwidth if it was held. A hold that could not be set is
 // logged and costs nothing else: QEMU's pre-switchover, where the sender
 // finishes the pre-copy, remains the fallback. Thread-safe; `qmp` must be
-// too (SerialMonitor).
+// too (SerialMonitor). near_end() never talks to QEMU after release(): the
+// sender releases before `migrate-continue`, after which QEMU writes its
+// last pages with its global lock held and answers no monitor command until
+// the pump has read them.
 #include <chrono>
 #include <cstdint>
 #include <functional>

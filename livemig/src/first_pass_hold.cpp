@@ -30,14 +30,13 @@ Result<void> FirstPassWatch::on_page(const PageRecord& record) {
 
 void FirstPassHold::near_end() {
   std::lock_guard lock(m_mutex);
-  if (m_released || m_held) {
+  if (m_released || m_since) {
     return;
   }
   if (auto r = set_max_bandwidth(m_qmp, k_hold_bandwidth); !r) {
     UTSUSHI_LOG_WARN("QEMU's first memory pass is not held until the disks' pre-copy ends: {}", r.error().message());
     return;
   }
-  m_held = true;
   m_since = steady_clock::now();
   UTSUSHI_LOG_DEBUG("QEMU's first memory pass held until the disks' pre-copy ends");
 }
@@ -45,25 +44,27 @@ void FirstPassHold::near_end() {
 Result<void> FirstPassHold::release() {
   std::lock_guard lock(m_mutex);
   m_released = true;
-  if (!m_held) {
+  if (!m_since || m_until) {
     return {};
   }
   UTSUSHI_TRY(set_max_bandwidth(m_qmp, k_open_bandwidth));
-  m_held = false;
-  m_total += steady_clock::now() - m_since;
-  UTSUSHI_LOG_DEBUG("QEMU's first memory pass released after {} ms", duration_cast<milliseconds>(m_total).count());
+  m_until = steady_clock::now();
+  UTSUSHI_LOG_DEBUG("QEMU's first memory pass released after {} ms",
+                    duration_cast<milliseconds>(*m_until - *m_since).count());
   return {};
 }
 
 bool FirstPassHold::held() const {
   std::lock_guard lock(m_mutex);
-  return m_held;
+  return m_since && !m_until;
 }
 
 milliseconds FirstPassHold::held_for() const {
   std::lock_guard lock(m_mutex);
-  auto total = m_total + (m_held ? steady_clock::now() - m_since : steady_clock::duration{});
-  return duration_cast<milliseconds>(total);
+  if (!m_since) {
+    return milliseconds(0);
+  }
+  return duration_cast<milliseconds>(m_until.value_or(steady_clock::now()) - *m_since);
 }
 
 }  // namespace utsushi::livemig

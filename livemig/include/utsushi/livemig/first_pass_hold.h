@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "utsushi/common/error.h"
@@ -78,9 +79,9 @@ class FirstPassHold {
   Monitor& m_qmp;
   mutable std::mutex m_mutex;  // held across the monitor commands: near_end() and release() never cross
   bool m_released = false;
-  bool m_held = false;
-  std::chrono::steady_clock::time_point m_since{};
-  std::chrono::steady_clock::duration m_total{};
+  // The one hold there can be: set when QEMU was held, `m_until` once released.
+  std::optional<std::chrono::steady_clock::time_point> m_since;
+  std::optional<std::chrono::steady_clock::time_point> m_until;
 };
 
 }  // namespace utsushi::livemig

@@ -75,6 +75,58 @@ void append_range(DiskBatch& out, const DiskRange& r, std::span<const std::uint8
 
 }  // namespace
 
+namespace {
+
+// The counted blocks of one data range at `offset`, with their hashes.
+std::vector<std::pair<std::uint64_t, BlockHash>> hashed_blocks(std::uint64_t offset,
+                                                               std::span<const std::uint8_t> bytes) {
+  std::vector<std::pair<std::uint64_t, BlockHash>> out;
+  for_each_counted_block(offset, bytes,
+                         [&](std::uint64_t off, const std::uint8_t* block) { out.emplace_back(off, block_hash(block)); });
+  return out;
+}
+
+// Appends data range `r` (with `bytes`, its data) to `out`, each window the
+// receiver holds as a copy range (with_copies' search).
+void append_with_copies(DiskBatch& out, const DiskRange& r, std::span<const std::uint8_t> bytes,
+                        std::span<const std::pair<std::uint64_t, BlockHash>> blocks,
+                        const std::function<bool(const BlockHash&)>& held) {
+  const std::uint64_t end = r.offset + r.length;  // no overflow: a checked range
+  std::uint64_t pos = r.offset;                   // the first byte not yet appended
+  std::size_t next = 0;                           // the first counted block at or after `at`
+  std::uint64_t at = (r.offset + k_disk_copy_align - 1) / k_disk_copy_align * k_disk_copy_align;
+  while (at < end && end - at >= k_ref_block) {
+    std::optional<BlockHash> h;
+    if (at % k_ref_block == 0) {
+      while (next < blocks.size() && blocks[next].first < at) {
+        ++next;
+      }
+      if (next < blocks.size() && blocks[next].first == at) {
+        h = blocks[next].second;  // an all-zero block has none: nobody holds it
+      }
+    } else {
+      h = block_hash(bytes.data() + (at - r.offset));
+    }
+    if (!h || !held(*h)) {
+      at += k_disk_copy_align;
+      continue;
+    }
+    if (at > pos) {
+      append_range(out, {pos, at - pos, DiskRangeKind::data}, bytes.subspan(pos - r.offset, at - pos));
+    }
+    Bytes name;
+    put_be64(name, h->high);
+    put_be64(name, h->low);
+    append_range(out, {at, k_ref_block, DiskRangeKind::copy}, name);
+    pos = at += k_ref_block;
+  }
+  if (end > pos) {
+    append_range(out, {pos, end - pos, DiskRangeKind::data}, bytes.subspan(pos - r.offset));
+  }
+}
+
+}  // namespace
+
 DiskBatch with_copies(const DiskBatch& batch, const std::function<bool(const BlockHash&)>& held,
                       std::vector<BlockHash>* counted) {
   DiskBatch out{batch.disk, {}, {}};
@@ -87,27 +139,13 @@ DiskBatch with_copies(const DiskBatch& batch, const std::function<bool(const Blo
     }
     const auto bytes = std::span<const std::uint8_t>(batch.data).subspan(at, r.length);
     at += r.length;
-    std::uint64_t pos = r.offset;  // the first byte of the range not yet appended
-    for_each_counted_block(r.offset, bytes, [&](std::uint64_t off, const std::uint8_t* block) {
-      const BlockHash h = block_hash(block);
-      if (counted != nullptr) {
-        counted->push_back(h);
+    const auto blocks = hashed_blocks(r.offset, bytes);
+    if (counted != nullptr) {
+      for (const auto& b : blocks) {
+        counted->push_back(b.second);
       }
-      if (!held(h)) {
-        return;
-      }
-      if (off > pos) {
-        append_range(out, {pos, off - pos, DiskRangeKind::data}, bytes.subspan(pos - r.offset, off - pos));
-      }
-      Bytes name;
-      put_be64(name, h.high);
-      put_be64(name, h.low);
-      append_range(out, {off, k_ref_block, DiskRangeKind::copy}, name);
-      pos = off + k_ref_block;
-    });
-    if (r.offset + r.length > pos) {
-      append_range(out, {pos, r.offset + r.length - pos, DiskRangeKind::data}, bytes.subspan(pos - r.offset));
     }
+    append_with_copies(out, r, bytes, blocks, held);
   }
   return out.ranges.size() <= k_max_disk_ranges ? out : batch;
 }
@@ -155,6 +193,16 @@ Result<DiskBatch> resolve_copies(const DiskBatch& wire, BlockSource& source) {
 
 // ---- sender ----
 
+void SentBlocks::mark(const BlockHash& h) noexcept {
+  const std::size_t bit = h.low % k_filter_bits;
+  m_filter[bit / 64] |= std::uint64_t{1} << (bit % 64);
+}
+
+bool SentBlocks::marked(const BlockHash& h) const noexcept {
+  const std::size_t bit = h.low % k_filter_bits;
+  return (m_filter[bit / 64] >> (bit % 64) & 1) != 0;
+}
+
 void SentBlocks::publish(std::span<const BlockHash> hashes) {
   std::lock_guard lock(m_mutex);
   for (const auto& h : hashes) {
@@ -162,16 +210,23 @@ void SentBlocks::publish(std::span<const BlockHash> hashes) {
       return;
     }
     m_set.insert(h);
+    mark(h);
   }
 }
 
 void SentBlocks::add_backing(std::shared_ptr<const BackingBlocks> backing) {
   std::lock_guard lock(m_mutex);
+  for (const auto& e : backing->entries()) {
+    mark(e.hash);
+  }
   m_backings.push_back(std::move(backing));
 }
 
 bool SentBlocks::contains(const BlockHash& h) const {
   std::lock_guard lock(m_mutex);
+  if (!marked(h)) {
+    return false;
+  }
   return m_set.contains(h) || std::any_of(m_backings.begin(), m_backings.end(),
                                           [&](const auto& b) { return b->find(h).has_value(); });
 }

@@ -48,7 +48,7 @@ bool known_kind(DiskRangeKind k) noexcept {
 }
 
 bool copy_aligned(const DiskRange& r) noexcept {
-  return r.kind != DiskRangeKind::copy || (r.offset % k_disk_copy_block == 0 && r.length % k_disk_copy_block == 0);
+  return r.kind != DiskRangeKind::copy || (r.offset % k_disk_copy_align == 0 && r.length % k_disk_copy_block == 0);
 }
 
 Result<void> check_batch(const DiskBatch& b) {
@@ -86,8 +86,8 @@ Result<DiskRange> decode_range(std::span<const std::uint8_t> e, std::uint64_t di
                 fmt::format("disk message: range {}+{} outside the disk's {} bytes", r.offset, r.length, disk_size));
   }
   if (!copy_aligned(r)) {
-    return fail(Errc::corruption, fmt::format("disk message: copy range {}+{} not on {}-byte blocks", r.offset,
-                                              r.length, k_disk_copy_block));
+    return fail(Errc::corruption, fmt::format("disk message: copy range {}+{} is not {}-byte blocks at a multiple of {}",
+                                              r.offset, r.length, k_disk_copy_block, k_disk_copy_align));
   }
   return r;
 }

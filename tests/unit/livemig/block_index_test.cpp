@@ -332,7 +332,7 @@ struct MapSource final : BlockSource {
 TEST_CASE("livemig with_copies sends held blocks as hashes, resolve_copies restores them", "[livemig][blocks]") {
   std::vector<Bytes> blocks = blocks_of(5);
   DiskBatch batch = data_batch(2, 0, blocks);
-  // A tail of 100 bytes, a zero block, and an unaligned range holding B.
+  // A tail of 100 bytes, a zero block, and a range at a sector holding blocks[1].
   batch.ranges[0].length += 100;
   batch.data.insert(batch.data.end(), 100, 0x42);
   batch.ranges.push_back({64 * B, B, DiskRangeKind::data});
@@ -351,10 +351,11 @@ TEST_CASE("livemig with_copies sends held blocks as hashes, resolve_copies resto
                                        {4 * B, B, DiskRangeKind::copy},
                                        {5 * B, 100, DiskRangeKind::data},
                                        {64 * B, B, DiskRangeKind::data},  // zeros are never copied
-                                       {80 * B + 512, 2 * B, DiskRangeKind::data}};  // B, off its block
+                                       {80 * B + 512, B, DiskRangeKind::copy},  // off its block
+                                       {81 * B + 512, B, DiskRangeKind::data}};
   CHECK(wire.ranges == want);
-  CHECK(copy_bytes(wire) == 3 * B);
-  CHECK(wire.data.size() == batch.data.size() - 3 * B + 3 * k_disk_copy_hash);
+  CHECK(copy_bytes(wire) == 4 * B);
+  CHECK(wire.data.size() == batch.data.size() - 4 * B + 4 * k_disk_copy_hash);
 
   auto back = resolve_copies(wire, source);
   REQUIRE(back);
@@ -374,4 +375,39 @@ TEST_CASE("livemig with_copies sends held blocks as hashes, resolve_copies resto
   auto missing = resolve_copies(wire, source);
   REQUIRE_FALSE(missing);
   CHECK(missing.error().code() == Errc::corruption);
+}
+
+TEST_CASE("livemig with_copies finds held blocks at any sector, inside the range only", "[livemig][blocks]") {
+  const std::vector<Bytes> blocks = blocks_of(4);
+  // Like a tar member: a 1536-byte header, three held blocks back to back, a
+  // 700-byte tail, then the start of a fourth held block cut by the range's end.
+  DiskBatch batch{0, {{8 * B, 0, DiskRangeKind::data}}, Bytes(1536, 0x11)};
+  for (int i : {0, 1, 2}) {
+    batch.data.insert(batch.data.end(), blocks[static_cast<std::size_t>(i)].begin(),
+                      blocks[static_cast<std::size_t>(i)].end());
+  }
+  batch.data.insert(batch.data.end(), 700, 0x22);
+  batch.data.insert(batch.data.end(), blocks[3].begin(), blocks[3].begin() + static_cast<std::ptrdiff_t>(B - 512));
+  batch.ranges[0].length = batch.data.size();
+
+  MapSource source;
+  for (const auto& b : blocks) source.add(b);
+  auto held = [&](const BlockHash& h) { return source.known.contains({h.high, h.low}); };
+  std::vector<BlockHash> counted;
+  DiskBatch wire = with_copies(batch, held, &counted);
+  CHECK(wire.ranges == std::vector<DiskRange>{{8 * B, 1536, DiskRangeKind::data},
+                                              {8 * B + 1536, 3 * B, DiskRangeKind::copy},
+                                              {11 * B + 1536, 700 + B - 512, DiskRangeKind::data}});
+  // The counted blocks stay those on block boundaries, whatever was copied.
+  CHECK(counted == counted_block_hashes(batch));
+  CHECK(counted.size() == 4);
+  auto back = resolve_copies(wire, source);
+  REQUIRE(back);
+  CHECK(back->ranges == batch.ranges);
+  CHECK(back->data == batch.data);
+
+  // Held blocks on their boundaries, after one that is not.
+  DiskBatch aligned = data_batch(0, 0, {Bytes(B, 0x33), blocks[0], blocks[1]});
+  CHECK(with_copies(aligned, held).ranges == std::vector<DiskRange>{{0, B, DiskRangeKind::data},
+                                                                   {B, 2 * B, DiskRangeKind::copy}});
 }

@@ -108,7 +108,7 @@ TEST_CASE("livemig disk message: the encoder refuses batches outside its limits"
   CHECK(refused(DiskBatch{0, {{0, 10, DiskRangeKind::data}}, Bytes(9)}));
   CHECK(refused(DiskBatch{0, {{0, 10, static_cast<DiskRangeKind>(4)}}, {}}));
   CHECK(refused(DiskBatch{0, {{0, 10, DiskRangeKind::copy}}, Bytes(16)}));          // not whole blocks
-  CHECK(refused(DiskBatch{0, {{512, 4096, DiskRangeKind::copy}}, Bytes(16)}));      // not on a block
+  CHECK(refused(DiskBatch{0, {{100, 4096, DiskRangeKind::copy}}, Bytes(16)}));      // not on a sector
   CHECK(refused(DiskBatch{0, {{0, 8192, DiskRangeKind::copy}}, Bytes(16)}));        // one hash for two blocks
   CHECK(refused(DiskBatch{0, {{0, k_max_disk_data + 4096ull, DiskRangeKind::copy}},  // writes too much
                           Bytes((k_max_disk_data / 4096 + 1) * k_disk_copy_hash)}));
@@ -219,7 +219,7 @@ TEST_CASE("livemig disk message: copy ranges carry a hash per block", "[livemig]
   Zstd z;
   DiskBatch b;
   b.ranges = {{0, 3 * 4096, DiskRangeKind::copy}, {3 * 4096, 100, DiskRangeKind::data},
-              {1u << 20, 4096, DiskRangeKind::copy}};
+              {(1u << 20) + 1536, 4096, DiskRangeKind::copy}};  // a copy may start at any sector
   b.data = test::pattern(3 * k_disk_copy_hash, 1);
   auto d = test::pattern(100, 2);
   b.data.insert(b.data.end(), d.begin(), d.end());
@@ -238,7 +238,7 @@ TEST_CASE("livemig disk message: copy ranges carry a hash per block", "[livemig]
     return !r && r.error().code() == Errc::corruption;
   };
   Bytes m = raw;
-  store_be64(entry(m, 2) + disk_offset::range_offset, (1u << 20) + 512);  // off its block
+  store_be64(entry(m, 2) + disk_offset::range_offset, (1u << 20) + 1000);  // off a sector
   CHECK(corrupt(m));
   m = raw;
   store_be64(entry(m, 0) + disk_offset::range_length, 3 * 4096 - 1);  // part of a block

@@ -283,6 +283,16 @@ TEST_CASE("livemig DiskSink: batches written and hashed, a hash that differs is 
   REQUIRE((*sink)->write(message(wire)));
   sent.add(again);
   CHECK(utsushi::test::read_at(file, 9 * G, again.data.size()) == again.data);
+  // The same two blocks 1536 bytes past a boundary (as in a tar): copies that start at a sector.
+  DiskBatch shifted;
+  shifted.ranges = {{11 * G + 1536, 2 * k_ref_block, DiskRangeKind::data}};
+  shifted.data = again.data;
+  DiskBatch shifted_wire = with_copies(shifted, [](const BlockHash&) { return true; });
+  REQUIRE(shifted_wire.ranges == std::vector<DiskRange>{{11 * G + 1536, 2 * k_ref_block, DiskRangeKind::copy}});
+  REQUIRE((*sink)->write(message(shifted_wire)));
+  sent.add(shifted);
+  CHECK(utsushi::test::read_at(file, 11 * G, 1536) == Bytes(1536, 0));
+  CHECK(utsushi::test::read_at(file, 11 * G + 1536, shifted.data.size()) == shifted.data);
   // A batch that overwrites the block it copies: the copy is of the content before the batch.
   const Bytes first_block(b.data.begin(), b.data.begin() + k_ref_block);
   DiskBatch swap;
@@ -327,8 +337,8 @@ TEST_CASE("livemig DiskSink: batches written and hashed, a hash that differs is 
     CHECK(gone.error().code() == Errc::corruption);
     const DiskReport& r = (*sink)->reports().at(0);
     CHECK(r.node == "disk0");
-    CHECK(r.data_bytes == G + 4 * k_ref_block);
-    CHECK(r.copied_bytes == 3 * k_ref_block);
+    CHECK(r.data_bytes == G + 6 * k_ref_block);
+    CHECK(r.copied_bytes == 5 * k_ref_block);
     CHECK(r.zero_bytes == 2 * G);
     CHECK(r.hash == sent.hex());
     std::ifstream in(file, std::ios::binary);

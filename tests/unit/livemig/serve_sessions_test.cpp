@@ -143,11 +143,11 @@ TEST_CASE("livemig handshake: the sender learns the receiver's kind, a wrong tok
   CHECK(wc.error().code() == Errc::permission_denied);
   CHECK(ws.error().code() == Errc::permission_denied);
   // p2v's client (protocol "p2v", p2v/wire_format.h) and an older livemig.
-  for (link::Protocol other : {link::Protocol{"p2v", 2}, link::Protocol{"livemig", 2}, link::Protocol{"livemig", 8}}) {
+  for (link::Protocol other : {link::Protocol{"p2v", 2}, link::Protocol{"livemig", 2}, link::Protocol{"livemig", 9}}) {
     auto [pc, ps] = run(ReceiverKind::qmp, k_serve_token, other);
     REQUIRE_FALSE(pc);
     CHECK(pc.error().code() == Errc::not_supported);
-    CHECK_THAT(pc.error().message(), Contains("livemig (protocol version 9)"));
+    CHECK_THAT(pc.error().message(), Contains("livemig (protocol version 10)"));
     CHECK(ps.error().code() == Errc::not_supported);
   }
   auto lp = test::link_pair();

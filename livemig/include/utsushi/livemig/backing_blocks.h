@@ -67,6 +67,8 @@ class BackingBlocks {
   // BlockDevice serialises what its driver needs serialised).
   [[nodiscard]] Result<void> read(std::uint64_t offset, std::span<std::uint8_t> out) const;
   std::size_t size() const noexcept { return m_entries.size(); }
+  // Every indexed block, sorted by hash.
+  std::span<const IndexedBlock> entries() const noexcept { return m_entries; }
   const std::string& path() const noexcept { return m_path; }
 
  private:

@@ -18,9 +18,11 @@
 //                  16 1  kind: 1 = data (its bytes follow in the data, in table
 //                        order), 2 = zero (the range reads as zeros), 3 = copy
 //                        (protocol 7: blocks the receiver holds, block_index.h;
-//                        offset and length multiples of k_disk_copy_block, and
-//                        for each block its XXH3-128, 16 bytes, high half
-//                        first, follows in the data, in table order)
+//                        offset a multiple of k_disk_copy_align (protocol 10;
+//                        before, of the block), length a multiple of
+//                        k_disk_copy_block, and for each block its XXH3-128,
+//                        16 bytes, high half first, follows in the data, in
+//                        table order)
 //                  17 7  reserved, 0
 //   16+N*24 ...  the data (codec 0: exactly `data length` bytes; codec 1: a
 //                zstd frame that decodes to exactly that many)
@@ -51,8 +53,11 @@ enum class DiskRangeKind : std::uint8_t {
   copy = 3,  // each block's content hash travels; the receiver holds the content
 };
 
-// A copy range's unit, and the bytes that name one block's content.
+// A copy range's unit, where on the disk it may start (a sector: content
+// copied into an archive, e.g. a tar's members, sits at any 512-byte offset),
+// and the bytes that name one block's content.
 inline constexpr std::uint64_t k_disk_copy_block = 4096;
+inline constexpr std::uint64_t k_disk_copy_align = 512;
 inline constexpr std::size_t k_disk_copy_hash = 16;
 
 struct DiskRange {
@@ -92,7 +97,7 @@ static_assert(disk_offset::range_reserved + 7 == k_disk_range_entry);
 // `cctx` (its level is the caller's) and sent raw when that does not make it
 // smaller; `cctx` may be null (always raw). Errc::invalid_argument when the
 // batch breaks the limits above (no ranges, too many, an empty range, an
-// overflowing range, a copy range not on k_disk_copy_block boundaries, data
+// overflowing range, a copy range not of whole blocks or not on k_disk_copy_align, data
 // that does not match the ranges, more than k_max_disk_data written bytes).
 [[nodiscard]] Result<void> encode_disk_batch(const DiskBatch& batch, ZSTD_CCtx* cctx, Bytes& out);
 

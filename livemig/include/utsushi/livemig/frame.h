@@ -6,7 +6,8 @@
 //
 // Protocol "livemig", version k_protocol_version (handshake.h); both ends
 // ship together, and a peer of another version is refused in the handshake.
-// Version 9: the disk list gives each image's allocated size; 8: the
+// Version 10: a disk batch's copy ranges start at any sector
+// (k_disk_copy_align, disk_message.h); 9: the disk list gives each image's allocated size; 8: the
 // receiver reports its progress during the stream (`progress`) and the
 // sender keeps at most k_flow_window stream bytes beyond it; 7: `disk` page
 // references also name blocks of the disks' backing files
@@ -33,7 +34,7 @@
 
 namespace utsushi::livemig {
 
-inline constexpr std::uint16_t k_protocol_version = 9;
+inline constexpr std::uint16_t k_protocol_version = 10;
 inline constexpr std::size_t k_frame_header = link::k_frame_header;
 inline constexpr std::uint32_t k_max_payload = link::k_max_frame_payload;
 // DATA: the payload is a zstd streaming-flush block (page_codec.h tokens inside).

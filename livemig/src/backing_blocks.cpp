@@ -70,7 +70,7 @@ Result<std::shared_ptr<const BackingBlocks>> BackingBlocks::build(const std::str
       UTSUSHI_TRY_CTX(image->pread(chunk, at), "reading the backing file " + path);
       for_each_counted_block(at, chunk, [&](std::uint64_t off, const std::uint8_t* block) {
         if (entries.size() < cap) {
-          entries.push_back({block_hash(block), off});
+          entries.push_back({block_hash(block), off, block_anchor(block)});
         }
       });
     }

@@ -20,6 +20,16 @@ BlockHash block_hash(const std::uint8_t* block) noexcept {
   return {h.low64, h.high64};
 }
 
+std::uint64_t block_anchor(const std::uint8_t* block) noexcept { return XXH3_64bits(block, k_anchor_bytes); }
+
+std::uint64_t zero_anchor() noexcept {
+  static const std::uint64_t anchor = [] {
+    const std::array<std::uint8_t, k_anchor_bytes> zeros{};
+    return block_anchor(zeros.data());
+  }();
+  return anchor;
+}
+
 namespace {
 
 bool all_zero(const std::uint8_t* p) noexcept {
@@ -89,8 +99,8 @@ std::vector<std::pair<std::uint64_t, BlockHash>> hashed_blocks(std::uint64_t off
 // Appends data range `r` (with `bytes`, its data) to `out`, each window the
 // receiver holds as a copy range (with_copies' search).
 void append_with_copies(DiskBatch& out, const DiskRange& r, std::span<const std::uint8_t> bytes,
-                        std::span<const std::pair<std::uint64_t, BlockHash>> blocks,
-                        const std::function<bool(const BlockHash&)>& held) {
+                        std::span<const std::pair<std::uint64_t, BlockHash>> blocks, const HeldTest& held,
+                        const AnchorTest& may_start) {
   const std::uint64_t end = r.offset + r.length;  // no overflow: a checked range
   std::uint64_t pos = r.offset;                   // the first byte not yet appended
   std::size_t next = 0;                           // the first counted block at or after `at`
@@ -104,8 +114,8 @@ void append_with_copies(DiskBatch& out, const DiskRange& r, std::span<const std:
       if (next < blocks.size() && blocks[next].first == at) {
         h = blocks[next].second;  // an all-zero block has none: nobody holds it
       }
-    } else {
-      h = block_hash(bytes.data() + (at - r.offset));
+    } else if (const std::uint8_t* window = bytes.data() + (at - r.offset); !may_start || may_start(block_anchor(window))) {
+      h = block_hash(window);
     }
     if (!h || !held(*h)) {
       at += k_disk_copy_align;
@@ -127,8 +137,8 @@ void append_with_copies(DiskBatch& out, const DiskRange& r, std::span<const std:
 
 }  // namespace
 
-DiskBatch with_copies(const DiskBatch& batch, const std::function<bool(const BlockHash&)>& held,
-                      std::vector<BlockHash>* counted) {
+DiskBatch with_copies(const DiskBatch& batch, const HeldTest& held, const AnchorTest& may_start,
+                      std::vector<CountedBlock>* counted) {
   DiskBatch out{batch.disk, {}, {}};
   out.data.reserve(batch.data.size());
   std::size_t at = 0;  // the range's first byte in batch.data
@@ -141,13 +151,16 @@ DiskBatch with_copies(const DiskBatch& batch, const std::function<bool(const Blo
     at += r.length;
     const auto blocks = hashed_blocks(r.offset, bytes);
     if (counted != nullptr) {
-      for (const auto& b : blocks) {
-        counted->push_back(b.second);
+      for (const auto& [off, h] : blocks) {
+        counted->push_back({h, block_anchor(bytes.data() + (off - r.offset))});
       }
     }
-    append_with_copies(out, r, bytes, blocks, held);
+    append_with_copies(out, r, bytes, blocks, held, may_start);
   }
-  return out.ranges.size() <= k_max_disk_ranges ? out : batch;
+  if (out.ranges.size() > k_max_disk_ranges) {
+    return batch;
+  }
+  return out;  // moved: a conditional expression would copy the data
 }
 
 std::uint64_t copy_bytes(const DiskBatch& wire) noexcept {
@@ -193,14 +206,27 @@ Result<DiskBatch> resolve_copies(const DiskBatch& wire, BlockSource& source) {
 
 // ---- sender ----
 
-void SentBlocks::mark(const BlockHash& h) noexcept {
-  const std::size_t bit = h.low % k_filter_bits;
-  m_filter[bit / 64] |= std::uint64_t{1} << (bit % 64);
+void SentBlocks::mark(std::vector<std::uint64_t>& bits, std::uint64_t key) noexcept {
+  const std::size_t bit = key % k_filter_bits;
+  bits[bit / 64] |= std::uint64_t{1} << (bit % 64);
 }
 
-bool SentBlocks::marked(const BlockHash& h) const noexcept {
-  const std::size_t bit = h.low % k_filter_bits;
-  return (m_filter[bit / 64] >> (bit % 64) & 1) != 0;
+bool SentBlocks::marked(const std::vector<std::uint64_t>& bits, std::uint64_t key) noexcept {
+  const std::size_t bit = key % k_filter_bits;
+  return (bits[bit / 64] >> (bit % 64) & 1) != 0;
+}
+
+void SentBlocks::publish(std::span<const CountedBlock> blocks) {
+  std::lock_guard lock(m_mutex);
+  for (const auto& b : blocks) {
+    if (m_set.size() >= m_cap) {
+      return;
+    }
+    if (m_set.insert(b.hash).second) {
+      mark(m_hash_bits, b.hash.low);
+      mark(m_anchor_bits, b.anchor);
+    }
+  }
 }
 
 void SentBlocks::publish(std::span<const BlockHash> hashes) {
@@ -210,21 +236,27 @@ void SentBlocks::publish(std::span<const BlockHash> hashes) {
       return;
     }
     m_set.insert(h);
-    mark(h);
+    mark(m_hash_bits, h.low);
   }
 }
 
 void SentBlocks::add_backing(std::shared_ptr<const BackingBlocks> backing) {
   std::lock_guard lock(m_mutex);
   for (const auto& e : backing->entries()) {
-    mark(e.hash);
+    mark(m_hash_bits, e.hash.low);
+    mark(m_anchor_bits, e.anchor);
   }
   m_backings.push_back(std::move(backing));
 }
 
+bool SentBlocks::may_start(std::uint64_t a) const {
+  std::lock_guard lock(m_mutex);
+  return a != zero_anchor() && marked(m_anchor_bits, a);
+}
+
 bool SentBlocks::contains(const BlockHash& h) const {
   std::lock_guard lock(m_mutex);
-  if (!marked(h)) {
+  if (!marked(m_hash_bits, h.low)) {
     return false;
   }
   return m_set.contains(h) || std::any_of(m_backings.begin(), m_backings.end(),

@@ -25,9 +25,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view k_index_magic = "UTSBIDX1";
+constexpr std::string_view k_index_magic = "UTSBIDX2";
 constexpr std::size_t k_index_header = 32;
-constexpr std::size_t k_index_entry = 24;
+constexpr std::size_t k_index_entry = 32;
 constexpr std::size_t k_index_checksum = 8;
 constexpr std::string_view k_hash_record_tag = "utsushi-file-hash 1";
 constexpr std::uint64_t k_max_hash_record = 512;
@@ -208,6 +208,7 @@ Bytes encode_block_index(std::size_t cap, std::span<const IndexedBlock> entries)
     put_le64(out, e.hash.low);
     put_le64(out, e.hash.high);
     put_le64(out, e.offset);
+    put_le64(out, e.anchor);
   }
   put_le64(out, XXH3_64bits(out.data(), out.size()));
   return out;
@@ -239,7 +240,7 @@ Result<std::vector<IndexedBlock>> decode_block_index(std::span<const std::uint8_
   std::vector<IndexedBlock> out(static_cast<std::size_t>(n));
   for (std::size_t i = 0; i < out.size(); ++i) {
     const std::size_t at = k_index_header + i * k_index_entry;
-    out[i] = {{le64_at(record, at), le64_at(record, at + 8)}, le64_at(record, at + 16)};
+    out[i] = {{le64_at(record, at), le64_at(record, at + 8)}, le64_at(record, at + 16), le64_at(record, at + 24)};
     if (out[i].offset % k_ref_block != 0 || out[i].offset > image_size || image_size - out[i].offset < k_ref_block) {
       return fail(Errc::corruption, fmt::format("block index record: entry {} lies outside the image", i));
     }

@@ -361,11 +361,11 @@ Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::st
   // Each frame's counted blocks (block_index.h) and data bytes, published
   // once it was sent: the shipper sends frames in the order they were pushed.
   std::mutex queued_mutex;
-  std::deque<std::pair<std::vector<BlockHash>, std::uint64_t>> queued;
+  std::deque<std::pair<std::vector<CountedBlock>, std::uint64_t>> queued;
   // Declared after what its thread's `send` uses, so that it ends first.
   Shipper shipper(k_disk_ship_queue, [&](const OutFrame& f) -> Result<void> {
     UTSUSHI_TRY(send(f.type, f.payload));
-    std::pair<std::vector<BlockHash>, std::uint64_t> sent;
+    std::pair<std::vector<CountedBlock>, std::uint64_t> sent;
     {
       std::lock_guard lock(queued_mutex);
       sent = std::move(queued.front());
@@ -383,8 +383,10 @@ Result<std::uint64_t> DiskSource::send_pass(const FrameSend& send, const std::st
       m_hashes[i].add(b);
       Bytes msg;
       auto c0 = steady_clock::now();
-      std::vector<BlockHash> counted;
-      const DiskBatch out = with_copies(b, [this](const BlockHash& h) { return m_sent.contains(h); }, &counted);
+      std::vector<CountedBlock> counted;
+      const DiskBatch out = with_copies(
+          b, [this](const BlockHash& h) { return m_sent.contains(h); },
+          [this](std::uint64_t anchor) { return m_sent.may_start(anchor); }, &counted);
       UTSUSHI_TRY(encode_disk_batch(out, m_cctx.get(), msg));
       auto c1 = steady_clock::now();
       std::uint64_t wire = msg.size() + k_frame_header;

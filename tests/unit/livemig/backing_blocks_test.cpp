@@ -152,10 +152,14 @@ TEST_CASE("livemig SentBlocks holds its backings' blocks once they are added", "
   TempDir dir;
   SentBlocks sent;
   const BlockHash c = block_hash(block_of(3).data());
+  const std::uint64_t anchor = block_anchor(block_of(3).data());
   CHECK_FALSE(sent.contains(c));
+  CHECK_FALSE(sent.may_start(anchor));
   sent.add_backing(build(make_raw(dir), "raw"));
   CHECK(sent.contains(c));
+  CHECK(sent.may_start(anchor));  // the index keeps each block's anchor
   CHECK_FALSE(sent.contains(block_hash(block_of(4).data())));
+  CHECK_FALSE(sent.may_start(block_anchor(block_of(4).data())));
   CHECK(sent.size() == 0);
 }
 

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstring>
 #include <map>
+#include <set>
 
 #include "synthetic_stream.h"
 #include "utsushi/livemig/block_index.h"
@@ -109,6 +110,27 @@ TEST_CASE("livemig counted blocks: aligned, wholly inside a data range, not zero
     for_each_counted_block(batch, [&](std::uint64_t off, const std::uint8_t*) { offsets.push_back(off); });
     CHECK(offsets == std::vector<std::uint64_t>{64 * B});
   }
+}
+
+TEST_CASE("livemig SentBlocks: a block may start where its anchor is known, never at zeros", "[livemig][blocks]") {
+  SentBlocks sent;
+  Bytes a = block_of(1), b = block_of(2);
+  Bytes z = block_of(3);
+  std::fill_n(z.begin(), k_anchor_bytes, 0);  // starts with zeros, the rest is not
+  CHECK_FALSE(sent.may_start(block_anchor(a.data())));
+  const std::vector<CountedBlock> blocks{{block_hash(a.data()), block_anchor(a.data())},
+                                         {block_hash(z.data()), block_anchor(z.data())}};
+  sent.publish(blocks);
+  CHECK(sent.may_start(block_anchor(a.data())));
+  CHECK_FALSE(sent.may_start(block_anchor(b.data())));
+  CHECK(block_anchor(z.data()) == zero_anchor());
+  CHECK_FALSE(sent.may_start(zero_anchor()));
+  CHECK(sent.contains(block_hash(z.data())));  // on a block boundary it is found
+  // Hashes published without anchors: in the set, no anchor for them.
+  const BlockHash hb = block_hash(b.data());
+  sent.publish(std::span(&hb, 1));
+  CHECK(sent.contains(hb));
+  CHECK_FALSE(sent.may_start(block_anchor(b.data())));
 }
 
 TEST_CASE("livemig SentBlocks keeps the first distinct contents up to its cap", "[livemig][blocks]") {
@@ -393,18 +415,33 @@ TEST_CASE("livemig with_copies finds held blocks at any sector, inside the range
   MapSource source;
   for (const auto& b : blocks) source.add(b);
   auto held = [&](const BlockHash& h) { return source.known.contains({h.high, h.low}); };
-  std::vector<BlockHash> counted;
-  DiskBatch wire = with_copies(batch, held, &counted);
+  std::vector<CountedBlock> counted;
+  DiskBatch wire = with_copies(batch, held, {}, &counted);
   CHECK(wire.ranges == std::vector<DiskRange>{{8 * B, 1536, DiskRangeKind::data},
                                               {8 * B + 1536, 3 * B, DiskRangeKind::copy},
                                               {11 * B + 1536, 700 + B - 512, DiskRangeKind::data}});
   // The counted blocks stay those on block boundaries, whatever was copied.
-  CHECK(counted == counted_block_hashes(batch));
+  std::vector<BlockHash> counted_hashes;
+  for_each_counted_block(batch, [&](std::uint64_t, const std::uint8_t* block) {
+    counted_hashes.push_back(block_hash(block));
+    CHECK(counted[counted_hashes.size() - 1] == CountedBlock{block_hash(block), block_anchor(block)});
+  });
   CHECK(counted.size() == 4);
+  CHECK(counted_hashes == counted_block_hashes(batch));
   auto back = resolve_copies(wire, source);
   REQUIRE(back);
   CHECK(back->ranges == batch.ranges);
   CHECK(back->data == batch.data);
+
+  // An anchor test that says no: the windows at other sectors are not hashed, the boundaries still are.
+  int asked = 0;
+  DiskBatch refused = with_copies(batch, held, [&](std::uint64_t) { return ++asked, false; });
+  CHECK(refused.ranges == batch.ranges);
+  CHECK(asked == 28 - 4);  // the 28 sectors a whole window starts at, less the 4 block boundaries
+  // The anchors of the held blocks: the same copies as with no anchor test.
+  std::set<std::uint64_t> anchors;
+  for (const auto& b : blocks) anchors.insert(block_anchor(b.data()));
+  CHECK(with_copies(batch, held, [&](std::uint64_t a) { return anchors.contains(a); }).ranges == wire.ranges);
 
   // Held blocks on their boundaries, after one that is not.
   DiskBatch aligned = data_batch(0, 0, {Bytes(B, 0x33), blocks[0], blocks[1]});

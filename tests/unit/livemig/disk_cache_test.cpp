@@ -26,7 +26,7 @@ constexpr std::uint64_t B = k_ref_block;
 const std::string k_hash = "0123456789abcdef0123456789abcdef";
 
 std::vector<IndexedBlock> three_blocks() {
-  return {{{5, 1}, 0}, {{7, 1}, 16 * B}, {{1, 9}, 200 * B}};  // sorted by (high, low)
+  return {{{5, 1}, 0, 11}, {{7, 1}, 16 * B, 12}, {{1, 9}, 200 * B, 13}};  // sorted by (high, low)
 }
 
 // Sets the process's cache directory for one test, and turns it off after.
@@ -48,13 +48,14 @@ std::size_t files_in(const std::string& dir) {
 TEST_CASE("livemig block index record: decodes what it encodes", "[livemig][disk_cache]") {
   auto entries = three_blocks();
   Bytes rec = encode_block_index(1000, entries);
-  CHECK(rec.size() == 32 + 3 * 24 + 8);
+  CHECK(rec.size() == 32 + 3 * 32 + 8);
   auto back = decode_block_index(rec, 1000, 1 << 20);
   REQUIRE(back);
   REQUIRE(back->size() == 3);
   for (std::size_t i = 0; i < 3; ++i) {
     CHECK((*back)[i].hash == entries[i].hash);
     CHECK((*back)[i].offset == entries[i].offset);
+    CHECK((*back)[i].anchor == entries[i].anchor);
   }
   CHECK(decode_block_index(encode_block_index(7, {}), 7, 0).value().empty());
 }
@@ -170,7 +171,8 @@ TEST_CASE("livemig BackingBlocks::of_file: an index from the disk cache finds wh
   const std::string content = "feedfacefeedfacefeedfacefeedface";  // of_file trusts its caller's hash
   auto built = BackingBlocks::build(path, "raw");
   REQUIRE(built);
-  std::vector<IndexedBlock> entries{{block_hash(a.data()), 3 * B}, {block_hash(b.data()), 40 * B}};
+  std::vector<IndexedBlock> entries{{block_hash(a.data()), 3 * B, block_anchor(a.data())},
+                                    {block_hash(b.data()), 40 * B, block_anchor(b.data())}};
   if (entries[1].hash.high < entries[0].hash.high) {
     std::swap(entries[0], entries[1]);
   }

@@ -57,6 +57,21 @@ struct BlockHashHasher {
 // XXH3-128 of one k_ref_block block.
 [[nodiscard]] BlockHash block_hash(const std::uint8_t* block) noexcept;
 
+// A block's anchor: XXH3-64 of its first k_anchor_bytes. with_copies tests a
+// window at a sector by its anchor (a few ns) before it hashes the whole
+// window (~0.5 us); zero_anchor(), the anchor of blocks that start with
+// zeros, is never looked for (zero-filled stretches would pass every test).
+inline constexpr std::size_t k_anchor_bytes = 64;
+[[nodiscard]] std::uint64_t block_anchor(const std::uint8_t* block) noexcept;
+[[nodiscard]] std::uint64_t zero_anchor() noexcept;
+
+// A counted block, as the sender publishes it.
+struct CountedBlock {
+  BlockHash hash;
+  std::uint64_t anchor = 0;
+  friend bool operator==(const CountedBlock&, const CountedBlock&) = default;
+};
+
 // Calls `fn(offset, block)` for each block of k_ref_block bytes aligned on its
 // disk that lies wholly inside `data` (the bytes at [offset, offset +
 // data.size()) of a disk) and is not all zeros, in order.
@@ -76,45 +91,57 @@ class BackingBlocks;
 // (part of) a copy range. Windows are tried at each k_disk_copy_align offset
 // on the disk, from the range's start: at a block boundary the counted block
 // there, else the bytes there (content copied into an archive or a bigger
-// file sits at any sector); a window that matches is taken and the search
-// goes on after it. Adjacent ranges of one kind are merged. `batch` itself
-// when the result would need more than k_max_disk_ranges ranges. `counted`,
-// when given, receives counted_block_hashes(batch) (hashed once for both).
+// file sits at any sector) when `may_start` (empty: always) passes their
+// anchor; a window that matches is taken and the search goes on after it.
+// Adjacent ranges of one kind are merged. `batch` itself when the result
+// would need more than k_max_disk_ranges ranges. `counted`, when given,
+// receives the counted blocks of `batch`, in order (hashed once for both).
 // REQUIRES: a batch of data and zero ranges whose data holds exactly the data
 // ranges' bytes (what read_batches makes).
-[[nodiscard]] DiskBatch with_copies(const DiskBatch& batch, const std::function<bool(const BlockHash&)>& held,
-                                    std::vector<BlockHash>* counted = nullptr);
+using HeldTest = std::function<bool(const BlockHash&)>;
+using AnchorTest = std::function<bool(std::uint64_t)>;
+[[nodiscard]] DiskBatch with_copies(const DiskBatch& batch, const HeldTest& held, const AnchorTest& may_start = {},
+                                    std::vector<CountedBlock>* counted = nullptr);
 // The bytes of `wire`'s copy ranges (what travels as hashes).
 [[nodiscard]] std::uint64_t copy_bytes(const DiskBatch& wire) noexcept;
 
 // The sender's set: the blocks the link carried, and (once they are indexed)
 // those of the disks' backing files (backing_blocks.h). Thread-safe: the disk
 // shipper and the backing indexer publish while the pump looks up. Most
-// lookups miss (with_copies tries eight windows per block), so a bit per
-// hash's low bits answers most of them before the set and the backings'
-// sorted indexes are searched.
+// lookups miss, so one bit per hash's low bits, and one per anchor, answer
+// most of them before the set and the backings' sorted indexes are searched.
 class SentBlocks {
  public:
-  explicit SentBlocks(std::size_t cap = k_max_indexed_blocks) : m_cap(cap), m_filter(k_filter_bits / 64) {}
-  // Adds each hash not yet in the set while it holds fewer than `cap`.
+  explicit SentBlocks(std::size_t cap = k_max_indexed_blocks)
+      : m_cap(cap), m_hash_bits(k_filter_bits / 64), m_anchor_bits(k_filter_bits / 64) {}
+  // Adds each block not yet in the set while it holds fewer than `cap`.
+  void publish(std::span<const CountedBlock> blocks);
+  // The same, for blocks whose anchors are not known: with_copies finds them
+  // on block boundaries only.
   void publish(std::span<const BlockHash> hashes);
   // From now on, `backing`'s blocks are in the set too.
   void add_backing(std::shared_ptr<const BackingBlocks> backing);
   bool contains(const BlockHash& h) const;
+  // False when no block of the set starts as a block with anchor `a` does
+  // (true may be wrong); always false for zero_anchor().
+  bool may_start(std::uint64_t a) const;
   // The blocks the link carried (the backings' not counted).
   std::size_t size() const;
 
  private:
-  // 2 MiB: ~1% false hits for the ~170k blocks of a 700 MB golden image.
+  // 2 MiB each: ~1% false hits for the ~170k blocks of a 700 MB golden image.
   static constexpr std::size_t k_filter_bits = std::size_t{1} << 24;
-  void mark(const BlockHash& h) noexcept;
-  bool marked(const BlockHash& h) const noexcept;
+  static void mark(std::vector<std::uint64_t>& bits, std::uint64_t key) noexcept;
+  static bool marked(const std::vector<std::uint64_t>& bits, std::uint64_t key) noexcept;
 
   mutable std::mutex m_mutex;
   std::unordered_set<BlockHash, BlockHashHasher> m_set;
   std::vector<std::shared_ptr<const BackingBlocks>> m_backings;
   std::size_t m_cap;
-  std::vector<std::uint64_t> m_filter;  // bit h.low % k_filter_bits for every hash of the set and the backings
+  // Bit key % k_filter_bits: of every hash's low half, and of every anchor
+  // known, in the set and the backings.
+  std::vector<std::uint64_t> m_hash_bits;
+  std::vector<std::uint64_t> m_anchor_bits;
 };
 
 // One referenced block to fetch: the content named by `hash`, into the

@@ -58,10 +58,12 @@ struct FileVersion {
 [[nodiscard]] std::optional<std::string> cached_file_hash(const FileVersion& v);
 void cache_file_hash(const FileVersion& v, const std::string& content_hash);
 
-// One indexed block of a backing image: its hash and where the image holds it.
+// One indexed block of a backing image: its hash, where the image holds it,
+// and its anchor (block_index.h: what with_copies tests first at a sector).
 struct IndexedBlock {
   BlockHash hash;
   std::uint64_t offset = 0;
+  std::uint64_t anchor = 0;
 };
 
 // The index remembered for a content (`format` "qcow2" or "raw",
@@ -76,13 +78,13 @@ void cache_block_index(const std::string& format, const std::string& content_has
 // ---- record layouts (pure) ----
 //
 // Block index record, little-endian:
-//   0   8  magic "UTSBIDX1"
+//   0   8  magic "UTSBIDX2" (1: entries without the anchor, ignored)
 //   8   4  block size (k_ref_block)
 //   12  4  zero
 //   16  8  cap the index was built with
 //   24  8  n, the number of entries
-//   32  24*n entries: hash low, hash high, offset (u64 each), sorted by
-//          (high, low), each hash once, offsets multiples of the block size
+//   32  32*n entries: hash low, hash high, offset, anchor (u64 each), sorted
+//          by (high, low), each hash once, offsets multiples of the block size
 //   end 8  XXH3-64 of the bytes before it
 [[nodiscard]] Bytes encode_block_index(std::size_t cap, std::span<const IndexedBlock> entries);
 // Errc::corruption naming what is wrong: size, magic, block size, cap,

@@ -63,9 +63,11 @@ void for_each_counted_block(const DiskBatch& batch,
   }
 }
 
-std::vector<BlockHash> counted_block_hashes(const DiskBatch& batch) {
-  std::vector<BlockHash> out;
-  for_each_counted_block(batch, [&](std::uint64_t, const std::uint8_t* block) { out.push_back(block_hash(block)); });
+CountedBlock counted_block(const std::uint8_t* block) noexcept { return {block_hash(block), block_anchor(block)}; }
+
+std::vector<CountedBlock> counted_blocks(const DiskBatch& batch) {
+  std::vector<CountedBlock> out;
+  for_each_counted_block(batch, [&](std::uint64_t, const std::uint8_t* block) { out.push_back(counted_block(block)); });
   return out;
 }
 
@@ -91,8 +93,9 @@ namespace {
 std::vector<std::pair<std::uint64_t, BlockHash>> hashed_blocks(std::uint64_t offset,
                                                                std::span<const std::uint8_t> bytes) {
   std::vector<std::pair<std::uint64_t, BlockHash>> out;
-  for_each_counted_block(offset, bytes,
-                         [&](std::uint64_t off, const std::uint8_t* block) { out.emplace_back(off, block_hash(block)); });
+  for_each_counted_block(offset, bytes, [&](std::uint64_t off, const std::uint8_t* block) {
+    out.emplace_back(off, block_hash(block));
+  });
   return out;
 }
 
@@ -114,8 +117,11 @@ void append_with_copies(DiskBatch& out, const DiskRange& r, std::span<const std:
       if (next < blocks.size() && blocks[next].first == at) {
         h = blocks[next].second;  // an all-zero block has none: nobody holds it
       }
-    } else if (const std::uint8_t* window = bytes.data() + (at - r.offset); !may_start || may_start(block_anchor(window))) {
-      h = block_hash(window);
+    } else {
+      const std::uint8_t* window = bytes.data() + (at - r.offset);
+      if (!may_start || may_start(block_anchor(window))) {
+        h = block_hash(window);
+      }
     }
     if (!h || !held(*h)) {
       at += k_disk_copy_align;
@@ -226,17 +232,6 @@ void SentBlocks::publish(std::span<const CountedBlock> blocks) {
       mark(m_hash_bits, b.hash.low);
       mark(m_anchor_bits, b.anchor);
     }
-  }
-}
-
-void SentBlocks::publish(std::span<const BlockHash> hashes) {
-  std::lock_guard lock(m_mutex);
-  for (const auto& h : hashes) {
-    if (m_set.size() >= m_cap) {
-      return;
-    }
-    m_set.insert(h);
-    mark(m_hash_bits, h.low);
   }
 }
 

@@ -236,8 +236,8 @@ TEST_CASE("livemig page codec: a page equal to a sent disk block goes as a 16-by
   h.enc.set_disk_blocks(&sent);
   h.dec.set_block_source(&disk);
   Bytes a = livemig::test::random_page(11), b = livemig::test::random_page(12);
-  const BlockHash ha = block_hash(a.data());
-  sent.publish(std::span(&ha, 1));
+  const CountedBlock ca = counted_block(a.data());
+  sent.publish(std::span(&ca, 1));
   disk.known = {a};
   CHECK(h.send(0, a) == PageKind::disk);
   CHECK(h.enc.kinds()[static_cast<std::size_t>(PageKind::disk)].token_bytes < 24);
@@ -255,8 +255,8 @@ TEST_CASE("livemig page codec: disk references the receiver cannot resolve are r
   Harness h;
   SentBlocks sent;
   Bytes a = livemig::test::random_page(13);
-  const BlockHash ha = block_hash(a.data());
-  sent.publish(std::span(&ha, 1));
+  const CountedBlock ca = counted_block(a.data());
+  sent.publish(std::span(&ca, 1));
   h.enc.set_disk_blocks(&sent);
   PageRecord r{0, 0, false, RecordKind::page, a.data()};
   REQUIRE(h.enc.on_page(r));
@@ -296,8 +296,8 @@ TEST_CASE("livemig page codec: a batch's disk references are read together, and 
   std::vector<Bytes> pages;
   for (std::uint64_t i = 0; i < 6; ++i) {
     pages.push_back(livemig::test::random_page(100 + i));
-    const BlockHash hi = block_hash(pages.back().data());
-    sent.publish(std::span(&hi, 1));
+    const CountedBlock ci = counted_block(pages.back().data());
+    sent.publish(std::span(&ci, 1));
   }
   disk.known = pages;
   Bytes changed = pages[1];

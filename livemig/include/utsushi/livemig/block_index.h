@@ -65,12 +65,13 @@ inline constexpr std::size_t k_anchor_bytes = 64;
 [[nodiscard]] std::uint64_t block_anchor(const std::uint8_t* block) noexcept;
 [[nodiscard]] std::uint64_t zero_anchor() noexcept;
 
-// A counted block, as the sender publishes it.
+// A counted block (below) as the sender publishes it: its hash and anchor.
 struct CountedBlock {
   BlockHash hash;
   std::uint64_t anchor = 0;
   friend bool operator==(const CountedBlock&, const CountedBlock&) = default;
 };
+[[nodiscard]] CountedBlock counted_block(const std::uint8_t* block) noexcept;
 
 // Calls `fn(offset, block)` for each block of k_ref_block bytes aligned on its
 // disk that lies wholly inside `data` (the bytes at [offset, offset +
@@ -81,8 +82,8 @@ void for_each_counted_block(std::uint64_t offset, std::span<const std::uint8_t> 
 // REQUIRES: a batch whose data holds exactly its data ranges' bytes.
 void for_each_counted_block(const DiskBatch& batch,
                             const std::function<void(std::uint64_t, const std::uint8_t*)>& fn);
-// The counted blocks' hashes of `batch`, in order.
-[[nodiscard]] std::vector<BlockHash> counted_block_hashes(const DiskBatch& batch);
+// The counted blocks of `batch`, in order.
+[[nodiscard]] std::vector<CountedBlock> counted_blocks(const DiskBatch& batch);
 
 class BackingBlocks;
 
@@ -95,7 +96,7 @@ class BackingBlocks;
 // anchor; a window that matches is taken and the search goes on after it.
 // Adjacent ranges of one kind are merged. `batch` itself when the result
 // would need more than k_max_disk_ranges ranges. `counted`, when given,
-// receives the counted blocks of `batch`, in order (hashed once for both).
+// receives counted_blocks(batch) (hashed once for both).
 // REQUIRES: a batch of data and zero ranges whose data holds exactly the data
 // ranges' bytes (what read_batches makes).
 using HeldTest = std::function<bool(const BlockHash&)>;
@@ -116,9 +117,6 @@ class SentBlocks {
       : m_cap(cap), m_hash_bits(k_filter_bits / 64), m_anchor_bits(k_filter_bits / 64) {}
   // Adds each block not yet in the set while it holds fewer than `cap`.
   void publish(std::span<const CountedBlock> blocks);
-  // The same, for blocks whose anchors are not known: with_copies finds them
-  // on block boundaries only.
-  void publish(std::span<const BlockHash> hashes);
   // From now on, `backing`'s blocks are in the set too.
   void add_backing(std::shared_ptr<const BackingBlocks> backing);
   bool contains(const BlockHash& h) const;

@@ -97,8 +97,9 @@ static_assert(disk_offset::range_reserved + 7 == k_disk_range_entry);
 // `cctx` (its level is the caller's) and sent raw when that does not make it
 // smaller; `cctx` may be null (always raw). Errc::invalid_argument when the
 // batch breaks the limits above (no ranges, too many, an empty range, an
-// overflowing range, a copy range not of whole blocks or not on k_disk_copy_align, data
-// that does not match the ranges, more than k_max_disk_data written bytes).
+// overflowing range, a copy range not of whole blocks or not on
+// k_disk_copy_align, data that does not match the ranges, more than
+// k_max_disk_data written bytes).
 [[nodiscard]] Result<void> encode_disk_batch(const DiskBatch& batch, ZSTD_CCtx* cctx, Bytes& out);
 
 // Decodes and checks one message. `disk_sizes[id]` is the virtual size of

@@ -7,9 +7,10 @@
 // Protocol "livemig", version k_protocol_version (handshake.h); both ends
 // ship together, and a peer of another version is refused in the handshake.
 // Version 10: a disk batch's copy ranges start at any sector
-// (k_disk_copy_align, disk_message.h); 9: the disk list gives each image's allocated size; 8: the
-// receiver reports its progress during the stream (`progress`) and the
-// sender keeps at most k_flow_window stream bytes beyond it; 7: `disk` page
+// (k_disk_copy_align, disk_message.h); 9: the disk list gives each image's
+// allocated size; 8: the receiver reports its progress during the stream
+// (`progress`) and the sender keeps at most k_flow_window stream bytes
+// beyond it; 7: `disk` page
 // references also name blocks of the disks' backing files
 // (backing_blocks.h), and disk batches carry blocks the receiver holds as
 // `copy` ranges of hashes (disk_message.h); 6: the page codec's `disk` kind

@@ -36,7 +36,7 @@ class BlockDevice;
 
 namespace utsushi::livemig {
 
-// 4 GiB of content; the index keeps 24 bytes per block.
+// 4 GiB of content; the index keeps 32 bytes per block.
 inline constexpr std::size_t k_max_backing_blocks = std::size_t{1} << 20;
 
 class BackingBlocks {

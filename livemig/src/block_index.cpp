@@ -89,12 +89,12 @@ void append_range(DiskBatch& out, const DiskRange& r, std::span<const std::uint8
 
 namespace {
 
-// The counted blocks of one data range at `offset`, with their hashes.
-std::vector<std::pair<std::uint64_t, BlockHash>> hashed_blocks(std::uint64_t offset,
-                                                               std::span<const std::uint8_t> bytes) {
-  std::vector<std::pair<std::uint64_t, BlockHash>> out;
+// The counted blocks of one data range at `offset`, with their offsets.
+std::vector<std::pair<std::uint64_t, CountedBlock>> range_blocks(std::uint64_t offset,
+                                                                 std::span<const std::uint8_t> bytes) {
+  std::vector<std::pair<std::uint64_t, CountedBlock>> out;
   for_each_counted_block(offset, bytes, [&](std::uint64_t off, const std::uint8_t* block) {
-    out.emplace_back(off, block_hash(block));
+    out.emplace_back(off, counted_block(block));
   });
   return out;
 }
@@ -102,7 +102,7 @@ std::vector<std::pair<std::uint64_t, BlockHash>> hashed_blocks(std::uint64_t off
 // Appends data range `r` (with `bytes`, its data) to `out`, each window the
 // receiver holds as a copy range (with_copies' search).
 void append_with_copies(DiskBatch& out, const DiskRange& r, std::span<const std::uint8_t> bytes,
-                        std::span<const std::pair<std::uint64_t, BlockHash>> blocks, const HeldTest& held,
+                        std::span<const std::pair<std::uint64_t, CountedBlock>> blocks, const HeldTest& held,
                         const AnchorTest& may_start) {
   const std::uint64_t end = r.offset + r.length;  // no overflow: a checked range
   std::uint64_t pos = r.offset;                   // the first byte not yet appended
@@ -115,7 +115,7 @@ void append_with_copies(DiskBatch& out, const DiskRange& r, std::span<const std:
         ++next;
       }
       if (next < blocks.size() && blocks[next].first == at) {
-        h = blocks[next].second;  // an all-zero block has none: nobody holds it
+        h = blocks[next].second.hash;  // an all-zero block has none: nobody holds it
       }
     } else {
       const std::uint8_t* window = bytes.data() + (at - r.offset);
@@ -155,10 +155,10 @@ DiskBatch with_copies(const DiskBatch& batch, const HeldTest& held, const Anchor
     }
     const auto bytes = std::span<const std::uint8_t>(batch.data).subspan(at, r.length);
     at += r.length;
-    const auto blocks = hashed_blocks(r.offset, bytes);
+    const auto blocks = range_blocks(r.offset, bytes);
     if (counted != nullptr) {
-      for (const auto& [off, h] : blocks) {
-        counted->push_back({h, block_anchor(bytes.data() + (off - r.offset))});
+      for (const auto& b : blocks) {
+        counted->push_back(b.second);
       }
     }
     append_with_copies(out, r, bytes, blocks, held, may_start);

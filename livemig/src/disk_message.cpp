@@ -86,8 +86,9 @@ Result<DiskRange> decode_range(std::span<const std::uint8_t> e, std::uint64_t di
                 fmt::format("disk message: range {}+{} outside the disk's {} bytes", r.offset, r.length, disk_size));
   }
   if (!copy_aligned(r)) {
-    return fail(Errc::corruption, fmt::format("disk message: copy range {}+{} is not {}-byte blocks at a multiple of {}",
-                                              r.offset, r.length, k_disk_copy_block, k_disk_copy_align));
+    return fail(Errc::corruption,
+                fmt::format("disk message: copy range {}+{} is not {}-byte blocks at a multiple of {}", r.offset,
+                            r.length, k_disk_copy_block, k_disk_copy_align));
   }
   return r;
 }
